@@ -1,0 +1,335 @@
+package fakepds
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/atdata"
+	"github.com/bluesky-social/indigo/atproto/repo/mst"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
+	cbg "github.com/whyrusleeping/cbor-gen"
+)
+
+// Fleet is the fake network: PDS hosts, a PLC directory and an upstream
+// relay face, all served by one http.Handler routed by Host header.
+type Fleet struct {
+	cfg    Config
+	log    *slog.Logger
+	hosts  []*host
+	byName map[string]*host
+
+	// hostsMu guards which accounts live where: accounts, host.accounts and
+	// account.host. Lock order: account.mu, then hostsMu, then host.mu.
+	hostsMu  sync.RWMutex
+	accounts map[string]*account
+	nextAcct int // index of the next synthetic account, for key derivation
+
+	plc plcDirectory
+
+	done      chan struct{}
+	closeOnce sync.Once
+
+	// counters, read by Stats
+	commits, identities, accountEvts, syncs atomic.Uint64
+	framesWritten, slowCut                  atomic.Uint64
+	connections                             atomic.Int64
+	plcRequests, plcErrors                  atomic.Uint64
+}
+
+// Stats are the fleet's counters since it started.
+type Stats struct {
+	Commits, Identity, Account, Sync uint64 // frames emitted, by kind
+	FramesWritten                    uint64 // frames written to subscribers
+	PLCRequests, PLCErrors           uint64 // DID document requests served, and failed on purpose
+	Connections                      int    // subscribers connected now
+	SlowConsumersCut                 uint64
+	Accounts                         int
+}
+
+// New builds a fleet from cfg: hosts, accounts, keys and DIDs derived from
+// the seed, or restored from cfg.StateDir when it holds a saved fleet.
+func New(cfg Config) (*Fleet, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	f := &Fleet{
+		cfg:      cfg,
+		log:      cfg.Logger.With("component", "fakepds"),
+		byName:   make(map[string]*host, cfg.Hosts),
+		accounts: map[string]*account{},
+		done:     make(chan struct{}),
+	}
+	restored, err := f.loadState()
+	if err != nil {
+		return nil, err
+	}
+	if restored {
+		return f, nil
+	}
+	// A fleet without saved state still never reuses a seq: seqs start at
+	// the wall clock in microseconds, which outruns any host's event count.
+	startSeq := time.Now().UnixMicro()
+	for i := 0; i < cfg.Hosts; i++ {
+		h := newHost(i, hostName(i, cfg.Domain), cfg.HistoryFrames, startSeq)
+		f.hosts = append(f.hosts, h)
+		f.byName[h.name] = h
+	}
+	for i := 0; i < cfg.Hosts; i++ {
+		for j := 0; j < cfg.AccountsPerHost; j++ {
+			if _, err := f.createAccount(i); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return f, nil
+}
+
+// createAccount makes the next synthetic account on host hi: keys from the
+// seed, a signed PLC genesis operation, an empty repository. Its first event
+// will be a #sync.
+func (f *Fleet) createAccount(hi int) (*account, error) {
+	f.hostsMu.Lock()
+	k := f.nextAcct
+	f.nextAcct++
+	f.hostsMu.Unlock()
+
+	h := f.hosts[hi]
+	a := &account{
+		host:     hi,
+		rotation: deriveKey(f.cfg.Seed, fmt.Sprintf("rotation/%d", k)),
+		signing:  deriveKey(f.cfg.Seed, fmt.Sprintf("signing/%d/0", k)),
+		handle:   fmt.Sprintf("u%d.%s", k, h.name),
+		tree:     mst.NewEmptyTree(),
+		clock:    syntax.NewTIDClock(0),
+		active:   true,
+		needSync: true,
+	}
+	pub, err := a.signing.PublicKey()
+	if err != nil {
+		return nil, err
+	}
+	op, signed, err := newPLCOp(a.rotation, pub, a.handle, f.cfg.PDSScheme, h.name, nil)
+	if err != nil {
+		return nil, fmt.Errorf("genesis of account %d: %w", k, err)
+	}
+	a.did = didFromSignedBytes(signed)
+	if err := f.plc.append(a, op, signed); err != nil {
+		return nil, err
+	}
+	f.hostsMu.Lock()
+	f.accounts[a.did] = a
+	h.accounts = append(h.accounts, a)
+	f.hostsMu.Unlock()
+	return a, nil
+}
+
+// HostNames lists every PDS host's name, in order.
+func (f *Fleet) HostNames() []string {
+	out := make([]string, len(f.hosts))
+	for i, h := range f.hosts {
+		out[i] = h.name
+	}
+	return out
+}
+
+// PLCName is the PLC directory's host name; UpstreamName the upstream relay's.
+func (f *Fleet) PLCName() string      { return f.cfg.PLCName }
+func (f *Fleet) UpstreamName() string { return f.cfg.UpstreamName }
+
+// HostOfDID is the current host of an account, or "" when the fleet does
+// not host it.
+func (f *Fleet) HostOfDID(did string) string {
+	f.hostsMu.RLock()
+	defer f.hostsMu.RUnlock()
+	a, ok := f.accounts[did]
+	if !ok {
+		return ""
+	}
+	return f.hosts[a.host].name
+}
+
+// Stats reads the fleet's counters.
+func (f *Fleet) Stats() Stats {
+	f.hostsMu.RLock()
+	n := len(f.accounts)
+	f.hostsMu.RUnlock()
+	return Stats{
+		Commits:          f.commits.Load(),
+		Identity:         f.identities.Load(),
+		Account:          f.accountEvts.Load(),
+		Sync:             f.syncs.Load(),
+		FramesWritten:    f.framesWritten.Load(),
+		PLCRequests:      f.plcRequests.Load(),
+		PLCErrors:        f.plcErrors.Load(),
+		Connections:      int(f.connections.Load()),
+		SlowConsumersCut: f.slowCut.Load(),
+		Accounts:         n,
+	}
+}
+
+// Close disconnects every subscriber and, with a state dir, saves the fleet.
+func (f *Fleet) Close() error {
+	var err error
+	f.closeOnce.Do(func() {
+		close(f.done)
+		err = f.saveState()
+	})
+	return err
+}
+
+// header bytes of each frame kind, encoded once.
+var frameHeaders = func() map[string][]byte {
+	m := map[string][]byte{}
+	for _, t := range []string{"#commit", "#identity", "#account", "#sync"} {
+		var buf bytes.Buffer
+		if err := (&events.EventHeader{Op: events.EvtKindMessage, MsgType: t}).MarshalCBOR(&buf); err != nil {
+			panic(err)
+		}
+		m[t] = buf.Bytes()
+	}
+	return m
+}()
+
+func encodeFrame(kind string, body cbg.CBORMarshaler) ([]byte, error) {
+	var buf bytes.Buffer
+	buf.Grow(1024)
+	buf.Write(frameHeaders[kind])
+	if err := body.MarshalCBOR(&buf); err != nil {
+		return nil, fmt.Errorf("encode %s frame: %w", kind, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// wireTime is the event time, to the millisecond: the rig reads it back on
+// the relay's firehose to measure end-to-end lag.
+func wireTime(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z") }
+
+// publishEvent sequences an event of an account on the account's current
+// host. Callers hold a.mu, so an account's events keep their order.
+func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64, t string), body cbg.CBORMarshaler) error {
+	f.hostsMu.RLock()
+	h := f.hosts[a.host]
+	f.hostsMu.RUnlock()
+	_, err := h.publish(f.cfg.HistoryAge, func(seq int64, now time.Time) ([]byte, error) {
+		setSeqTime(seq, wireTime(now))
+		return encodeFrame(kind, body)
+	})
+	if err != nil {
+		return fmt.Errorf("publish %s of %s on %s: %w", kind, a.did, h.name, err)
+	}
+	switch kind {
+	case "#commit":
+		f.commits.Add(1)
+	case "#identity":
+		f.identities.Add(1)
+	case "#account":
+		f.accountEvts.Add(1)
+	case "#sync":
+		f.syncs.Add(1)
+	}
+	return nil
+}
+
+func (f *Fleet) emitSync(ctx context.Context, a *account) error {
+	evt, err := a.syncEvent(ctx)
+	if err != nil {
+		return err
+	}
+	a.needSync = false
+	return f.publishEvent(a, "#sync", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt)
+}
+
+func (f *Fleet) emitIdentity(a *account) error {
+	handle := a.handle
+	evt := &comatproto.SyncSubscribeRepos_Identity{Did: a.did, Handle: &handle}
+	return f.publishEvent(a, "#identity", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt)
+}
+
+func (f *Fleet) emitAccount(a *account) error {
+	evt := &comatproto.SyncSubscribeRepos_Account{Did: a.did, Active: a.active}
+	if a.status != "" {
+		st := a.status
+		evt.Status = &st
+	}
+	return f.publishEvent(a, "#account", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt)
+}
+
+// writeCommit makes and publishes one commit for a, preceded by the #sync a
+// fresh fleet owes each account.
+func (f *Fleet) writeCommit(ctx context.Context, a *account, rng *rand.Rand, opt commitOptions) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if !a.active {
+		return nil // deactivated or deleted since it was picked
+	}
+	if a.needSync {
+		if err := f.emitSync(ctx, a); err != nil {
+			return err
+		}
+	}
+	evt, err := a.commit(ctx, a.nextOps(f.cfg.Seed, rng, f.cfg.MaxRecords), opt)
+	if err != nil {
+		return err
+	}
+	return f.publishEvent(a, "#commit", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt)
+}
+
+// PlantBadPrevData publishes one commit whose prevData is wrong, to prove a
+// relay's check is live. It returns the account it used.
+func (f *Fleet) PlantBadPrevData(ctx context.Context) (string, error) {
+	a := f.pickAccount(rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 7)))
+	if a == nil {
+		return "", fmt.Errorf("fakepds: no active account to plant a bad commit on")
+	}
+	a.mu.Lock()
+	if a.needSync {
+		// The relay must hold this account's state already for the check to run.
+		if err := f.emitSync(ctx, a); err != nil {
+			a.mu.Unlock()
+			return "", err
+		}
+	}
+	a.mu.Unlock()
+	return a.did, f.writeCommit(ctx, a, rand.New(rand.NewPCG(1, 2)), commitOptions{wrongPrevData: true})
+}
+
+// pickAccount picks an active account on a uniformly chosen host.
+func (f *Fleet) pickAccount(rng *rand.Rand) *account {
+	f.hostsMu.RLock()
+	defer f.hostsMu.RUnlock()
+	for try := 0; try < 8; try++ {
+		h := f.hosts[rng.IntN(len(f.hosts))]
+		if len(h.accounts) == 0 {
+			continue
+		}
+		a := h.accounts[rng.IntN(len(h.accounts))]
+		if a.active && !a.imported {
+			return a
+		}
+	}
+	return nil
+}
+
+func marshalRecord(rec map[string]any) ([]byte, error) { return atdata.MarshalCBOR(rec) }
+
+// hostByName finds a host from a Host header value (port and case ignored).
+func (f *Fleet) hostByName(name string) *host {
+	return f.byName[canonicalHost(name)]
+}
+
+func canonicalHost(name string) string {
+	if i := strings.LastIndexByte(name, ':'); i >= 0 && !strings.Contains(name[i:], "]") {
+		name = name[:i]
+	}
+	return strings.ToLower(strings.TrimSuffix(name, "."))
+}

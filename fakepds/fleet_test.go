@@ -1,0 +1,335 @@
+package fakepds
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// testNet serves a fleet on loopback; every fleet name resolves to it, the
+// way a hosts file does for a relay in a container.
+type testNet struct {
+	fleet  *Fleet
+	srv    *httptest.Server
+	client *http.Client
+	dialer *websocket.Dialer
+}
+
+func startNet(t testing.TB, cfg Config) *testNet {
+	t.Helper()
+	f, err := New(cfg)
+	require.NoError(t, err)
+	srv := httptest.NewServer(f)
+	t.Cleanup(func() { f.Close(); srv.Close() })
+	addr := srv.Listener.Addr().String()
+	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
+		return (&net.Dialer{}).DialContext(ctx, network, addr)
+	}
+	return &testNet{
+		fleet:  f,
+		srv:    srv,
+		client: &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 10 * time.Second},
+		dialer: &websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 5 * time.Second},
+	}
+}
+
+func (n *testNet) get(t testing.TB, rawURL string) (int, []byte, http.Header) {
+	t.Helper()
+	resp, err := n.client.Get(rawURL)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, b, resp.Header
+}
+
+// directory resolves DIDs over the fleet's PLC HTTP face, as a relay does.
+func (n *testNet) directory() identity.Directory {
+	return &identity.BaseDirectory{PLCURL: "http://" + n.fleet.PLCName(), HTTPClient: *n.client, SkipHandleVerification: true}
+}
+
+// sub is one websocket subscriber; frames arrive on ch.
+type sub struct {
+	host string
+	conn *websocket.Conn
+	ch   chan []byte
+}
+
+func (n *testNet) subscribe(t testing.TB, host, query string) *sub {
+	t.Helper()
+	u := "ws://" + host + "/xrpc/com.atproto.sync.subscribeRepos" + query
+	conn, resp, err := n.dialer.Dial(u, nil)
+	require.NoError(t, err, "dial %s", u)
+	assert.NotContains(t, resp.Header.Get("Server"), "atproto-relay")
+	s := &sub{host: host, conn: conn, ch: make(chan []byte, 100000)}
+	go func() {
+		defer close(s.ch)
+		for {
+			_, b, err := conn.ReadMessage()
+			if err != nil {
+				return
+			}
+			s.ch <- b
+		}
+	}()
+	t.Cleanup(func() { conn.Close() })
+	return s
+}
+
+// event is a decoded frame.
+type event struct {
+	op     int64
+	kind   string
+	seq    int64
+	commit *comatproto.SyncSubscribeRepos_Commit
+	sync   *comatproto.SyncSubscribeRepos_Sync
+	ident  *comatproto.SyncSubscribeRepos_Identity
+	acct   *comatproto.SyncSubscribeRepos_Account
+	info   *comatproto.SyncSubscribeRepos_Info
+	errf   *events.ErrorFrame
+}
+
+func decode(t testing.TB, b []byte) event {
+	t.Helper()
+	r := bytes.NewReader(b)
+	var hdr events.EventHeader
+	require.NoError(t, hdr.UnmarshalCBOR(r))
+	ev := event{op: hdr.Op, kind: hdr.MsgType}
+	var err error
+	switch {
+	case hdr.Op == events.EvtKindErrorFrame:
+		ev.errf = &events.ErrorFrame{}
+		err = ev.errf.UnmarshalCBOR(r)
+	case hdr.MsgType == "#commit":
+		ev.commit = &comatproto.SyncSubscribeRepos_Commit{}
+		err = ev.commit.UnmarshalCBOR(r)
+		ev.seq = ev.commit.Seq
+	case hdr.MsgType == "#sync":
+		ev.sync = &comatproto.SyncSubscribeRepos_Sync{}
+		err = ev.sync.UnmarshalCBOR(r)
+		ev.seq = ev.sync.Seq
+	case hdr.MsgType == "#identity":
+		ev.ident = &comatproto.SyncSubscribeRepos_Identity{}
+		err = ev.ident.UnmarshalCBOR(r)
+		ev.seq = ev.ident.Seq
+	case hdr.MsgType == "#account":
+		ev.acct = &comatproto.SyncSubscribeRepos_Account{}
+		err = ev.acct.UnmarshalCBOR(r)
+		ev.seq = ev.acct.Seq
+	case hdr.MsgType == "#info":
+		ev.info = &comatproto.SyncSubscribeRepos_Info{}
+		err = ev.info.UnmarshalCBOR(r)
+	default:
+		t.Fatalf("unexpected frame header %+v", hdr)
+	}
+	require.NoError(t, err, "decode %s body", hdr.MsgType)
+	require.Zero(t, r.Len(), "trailing bytes after %s body", hdr.MsgType)
+	return ev
+}
+
+func next(t testing.TB, s *sub) event {
+	t.Helper()
+	select {
+	case b, ok := <-s.ch:
+		require.True(t, ok, "subscription to %s closed", s.host)
+		return decode(t, b)
+	case <-time.After(5 * time.Second):
+		t.Fatalf("no frame from %s within 5s", s.host)
+		return event{}
+	}
+}
+
+// verifyCommit runs indigo's own relay checks on a commit: structure, MST
+// inversion against prevData, and the signature against the key the PLC
+// serves now.
+func verifyCommit(t testing.TB, dir identity.Directory, c *comatproto.SyncSubscribeRepos_Commit) {
+	t.Helper()
+	ctx := context.Background()
+	_, err := repo.VerifyCommitMessage(ctx, c)
+	require.NoError(t, err, "commit %s rev %s fails VerifyCommitMessage", c.Repo, c.Rev)
+	require.NoError(t, repo.VerifyCommitSignature(ctx, dir, c), "signature of %s rev %s", c.Repo, c.Rev)
+}
+
+func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
+	// High churn so a short test sees key rotations, moves, new and deleted
+	// accounts and status changes.
+	n := startNet(t, Config{Hosts: 3, AccountsPerHost: 3, Seed: 7, MaxRecords: 6,
+		Churn: Churn{Identity: 60, KeyRotation: 0.5, NewAccount: 30, Move: 40, Status: 20, Sync: 20}})
+	subs := map[string]*sub{}
+	for _, h := range n.fleet.HostNames() {
+		subs[h] = n.subscribe(t, h, "")
+	}
+	dir := n.directory()
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 2))
+	lastSeq := map[string]int64{}
+	lastRev := map[string]string{}
+	counts := map[string]int{}
+	seen := 0
+	for i := 0; i < 400; i++ {
+		require.NoError(t, n.fleet.WriteOne(ctx, rng))
+		// Verify what that write produced before the next one, so a key
+		// rotation cannot overtake a commit signed with the old key.
+		st := n.fleet.Stats()
+		total := int(st.Commits + st.Identity + st.Account + st.Sync)
+		for seen < total {
+			got := false
+			for h, s := range subs {
+				select {
+				case b := <-s.ch:
+					ev := decode(t, b)
+					seen++
+					got = true
+					counts[ev.kind]++
+					require.Greater(t, ev.seq, lastSeq[h], "seq on %s must increase", h)
+					lastSeq[h] = ev.seq
+					switch ev.kind {
+					case "#commit":
+						verifyCommit(t, dir, ev.commit)
+						ident, err := dir.LookupDID(ctx, syntax.DID(ev.commit.Repo))
+						require.NoError(t, err)
+						assert.Equal(t, "http://"+h, ident.PDSEndpoint(), "commit of %s arrived from %s but its document names %s", ev.commit.Repo, h, ident.PDSEndpoint())
+						assert.Greater(t, ev.commit.Rev, lastRev[ev.commit.Repo], "rev must increase")
+						lastRev[ev.commit.Repo] = ev.commit.Rev
+						_, err = syntax.ParseDatetime(ev.commit.Time)
+						assert.NoError(t, err)
+					case "#sync":
+						_, err := repo.VerifySyncMessage(ctx, dir, ev.sync)
+						require.NoError(t, err, "sync of %s", ev.sync.Did)
+						lastRev[ev.sync.Did] = ev.sync.Rev
+					}
+				default:
+				}
+			}
+			if !got {
+				time.Sleep(time.Millisecond)
+			}
+		}
+	}
+	t.Logf("frames by kind: %v", counts)
+	assert.Greater(t, counts["#commit"], 150)
+	assert.Greater(t, counts["#identity"], 5)
+	assert.Greater(t, counts["#account"], 2)
+	assert.Greater(t, counts["#sync"], 2)
+}
+
+func TestPLCAuditLogVerifies(t *testing.T) {
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, Churn: Churn{Identity: 500, KeyRotation: 1, Move: 300}})
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	for i := 0; i < 60; i++ {
+		require.NoError(t, n.fleet.WriteOne(ctx, rng))
+	}
+	code, body, _ := n.get(t, "http://plc.test/export?count=1000")
+	require.Equal(t, http.StatusOK, code)
+	dids := map[string]bool{}
+	for _, line := range strings.Split(strings.TrimSpace(string(body)), "\n") {
+		var e struct{ DID string }
+		require.NoError(t, json.Unmarshal([]byte(line), &e))
+		dids[e.DID] = true
+	}
+	require.Len(t, dids, n.fleet.Stats().Accounts)
+	rotated := 0
+	for did := range dids {
+		code, body, _ := n.get(t, "http://plc.test/"+did+"/log/audit")
+		require.Equal(t, http.StatusOK, code)
+		var entries []struct {
+			DID       string          `json:"did"`
+			CID       string          `json:"cid"`
+			Operation json.RawMessage `json:"operation"`
+		}
+		require.NoError(t, json.Unmarshal(body, &entries))
+		require.NotEmpty(t, entries)
+		genesisDID, err := PLCDIDFromGenesis(entries[0].Operation)
+		require.NoError(t, err)
+		assert.Equal(t, did, genesisDID, "genesis operation must hash to its DID")
+		prev := ""
+		for i, e := range entries {
+			var op struct {
+				RotationKeys []string `json:"rotationKeys"`
+				Prev         *string  `json:"prev"`
+			}
+			require.NoError(t, json.Unmarshal(e.Operation, &op))
+			require.NoError(t, VerifyPLCOp(e.Operation, op.RotationKeys[0]), "op %d of %s", i, did)
+			if i == 0 {
+				assert.Nil(t, op.Prev)
+			} else {
+				require.NotNil(t, op.Prev)
+				assert.Equal(t, prev, *op.Prev, "op %d of %s must point at the previous op", i, did)
+			}
+			prev = e.CID
+		}
+		if len(entries) > 1 {
+			rotated++
+		}
+	}
+	assert.Greater(t, rotated, 0, "some DIDs must have more than their genesis op")
+
+	// paging by seq and by time
+	code, body, _ = n.get(t, "http://plc.test/export?count=2")
+	require.Equal(t, http.StatusOK, code)
+	lines := strings.Split(strings.TrimSpace(string(body)), "\n")
+	require.Len(t, lines, 2)
+	var second struct {
+		Seq       int64     `json:"seq"`
+		CreatedAt time.Time `json:"createdAt"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(lines[1]), &second))
+	code, body, _ = n.get(t, fmt.Sprintf("http://plc.test/export?count=1&after=%d", second.Seq))
+	require.Equal(t, http.StatusOK, code)
+	assert.Contains(t, string(body), fmt.Sprintf(`"seq":%d`, second.Seq+1))
+	code, _, _ = n.get(t, "http://plc.test/export?after="+url.QueryEscape(second.CreatedAt.Format(time.RFC3339Nano)))
+	assert.Equal(t, http.StatusOK, code)
+}
+
+func TestBadInputGetsClearErrors(t *testing.T) {
+	n := startNet(t, Config{Hosts: 2})
+	did := n.fleet.hosts[0].accounts[0].did
+	cases := []struct {
+		url    string
+		status int
+		want   string
+	}{
+		{"http://pds0001.test/xrpc/com.atproto.sync.subscribeRepos?cursor=abc", 400, "cursor must be a non-negative integer"},
+		{"http://pds0001.test/xrpc/com.atproto.sync.subscribeRepos?cursor=-5", 400, "cursor must be a non-negative integer"},
+		{"http://nosuch.test/xrpc/_health", 404, "no host named"},
+		{"http://plc.test/did:plc:aaaaaaaaaaaaaaaaaaaaaaaa", 404, "DID not registered"},
+		{"http://plc.test/not-a-did", 400, "not a did:plc"},
+		{"http://plc.test/export?count=many", 400, "count must be a positive integer"},
+		{"http://plc.test/export?count=0", 400, "count must be a positive integer"},
+		{"http://plc.test/export?after=yesterday", 400, "after must be an RFC 3339 timestamp"},
+		{"http://pds0001.test/xrpc/com.atproto.sync.getRepoStatus", 400, "did is required"},
+		{"http://pds0001.test/xrpc/com.atproto.sync.getRepoStatus?did=bogus", 400, "not a valid DID"},
+		{"http://pds0002.test/xrpc/com.atproto.sync.getRepoStatus?did=" + did, 404, "RepoNotFound"},
+		{"http://pds0001.test/xrpc/com.atproto.sync.listRepos?limit=x", 400, "limit must be"},
+		{"http://relay.test/xrpc/com.atproto.sync.listHosts?cursor=x", 400, "cursor must be"},
+	}
+	for _, c := range cases {
+		code, body, hdr := n.get(t, c.url)
+		assert.Equal(t, c.status, code, c.url)
+		assert.Contains(t, string(body), c.want, c.url)
+		assert.Equal(t, "application/json", hdr.Get("Content-Type"), c.url)
+		var e map[string]string
+		assert.NoError(t, json.Unmarshal(body, &e), c.url)
+		assert.NotEmpty(t, e["message"], c.url)
+	}
+}

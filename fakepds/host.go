@@ -1,0 +1,261 @@
+package fakepds
+
+import (
+	"bytes"
+	"fmt"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+)
+
+// frame is one encoded event as sent on the wire, with its seq.
+type frame struct {
+	seq  int64
+	at   time.Time
+	data []byte
+}
+
+// host is one PDS: its sequencer, its bounded history and its subscribers.
+type host struct {
+	name  string
+	index int
+
+	mu       sync.Mutex
+	seq      int64   // last seq handed out
+	history  []frame // ring, oldest at histHead
+	histHead int
+	histLen  int
+	subs     map[*subscriber]struct{}
+	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
+}
+
+type subscriber struct {
+	ch  chan frame
+	cut chan struct{} // closed when the subscriber is dropped for being slow
+}
+
+func newHost(i int, name string, historyFrames int, startSeq int64) *host {
+	return &host{
+		name:    name,
+		index:   i,
+		seq:     startSeq,
+		history: make([]frame, historyFrames),
+		subs:    map[*subscriber]struct{}{},
+	}
+}
+
+// headSeq is the last seq this host handed out.
+func (h *host) headSeq() int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.seq
+}
+
+// publish sequences an event, encodes it, keeps it in the history and hands
+// it to every subscriber. encode is called under the host lock with the
+// seq and time so both are stamped at emission. Subscribers that cannot
+// take the frame are cut off: the fleet never buffers for a slow consumer.
+func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Time) ([]byte, error)) (int64, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	now := time.Now()
+	seq := h.seq + 1
+	data, err := encode(seq, now)
+	if err != nil {
+		return 0, err
+	}
+	h.seq = seq
+	f := frame{seq: seq, at: now, data: data}
+	h.appendHistory(f, maxAge)
+	for s := range h.subs {
+		select {
+		case s.ch <- f:
+		default:
+			delete(h.subs, s)
+			close(s.cut)
+		}
+	}
+	return seq, nil
+}
+
+func (h *host) appendHistory(f frame, maxAge time.Duration) {
+	n := len(h.history)
+	// Drop frames older than maxAge, keeping a few so a quiet host still
+	// answers a recent cursor.
+	for h.histLen > 4 && f.at.Sub(h.history[h.histHead].at) > maxAge {
+		h.history[h.histHead] = frame{}
+		h.histHead = (h.histHead + 1) % n
+		h.histLen--
+	}
+	if h.histLen == n {
+		h.history[h.histHead] = frame{}
+		h.histHead = (h.histHead + 1) % n
+		h.histLen--
+	}
+	h.history[(h.histHead+h.histLen)%n] = f
+	h.histLen++
+}
+
+// subscribe registers a subscriber and returns the frames after cursor it
+// must send first. outdated is true when the cursor is older than the
+// history (the oldest frames it still holds are returned then).
+func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []frame, outdated bool, err error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if hasCursor && cursor > h.seq {
+		return nil, nil, false, errFutureCursor
+	}
+	if hasCursor {
+		n := len(h.history)
+		for i := 0; i < h.histLen; i++ {
+			f := h.history[(h.histHead+i)%n]
+			if f.seq > cursor {
+				backlog = append(backlog, f)
+			}
+		}
+		if h.histLen == 0 || h.history[h.histHead].seq > cursor+1 {
+			outdated = cursor < h.seq
+		}
+	}
+	s = &subscriber{ch: make(chan frame, queue), cut: make(chan struct{})}
+	h.subs[s] = struct{}{}
+	return s, backlog, outdated, nil
+}
+
+func (h *host) unsubscribe(s *subscriber) {
+	h.mu.Lock()
+	delete(h.subs, s)
+	h.mu.Unlock()
+}
+
+func (h *host) subscriberCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.subs)
+}
+
+// writeTimeout bounds one frame's write: a consumer that stops reading is
+// dropped after it, whatever its queue holds.
+const writeTimeout = 15 * time.Second
+
+var errFutureCursor = fmt.Errorf("FutureCursor")
+
+var upgrader = websocket.Upgrader{
+	ReadBufferSize:  1024,
+	WriteBufferSize: 16 << 10,
+	CheckOrigin:     func(*http.Request) bool { return true },
+}
+
+// serveSubscribe is com.atproto.sync.subscribeRepos for one host.
+func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) {
+	var cursor int64
+	hasCursor := false
+	if c := r.URL.Query().Get("cursor"); c != "" {
+		v, err := strconv.ParseInt(c, 10, 64)
+		if err != nil || v < 0 {
+			xrpcError(w, http.StatusBadRequest, "InvalidRequest", fmt.Sprintf("cursor must be a non-negative integer, got %q", c))
+			return
+		}
+		cursor, hasCursor = v, true
+	}
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return // the upgrader has answered already
+	}
+	defer conn.Close()
+	f.connections.Add(1)
+	defer f.connections.Add(-1)
+
+	s, backlog, outdated, err := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
+	if err == errFutureCursor {
+		writeErrorFrame(conn, "FutureCursor", fmt.Sprintf("cursor %d is ahead of %s's head %d", cursor, h.name, h.headSeq()))
+		return
+	}
+	defer h.unsubscribe(s)
+
+	// Read (and so answer pings and notice the close) until the peer goes.
+	gone := make(chan struct{})
+	go func() {
+		defer close(gone)
+		for {
+			if _, _, err := conn.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+
+	send := func(data []byte) error {
+		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+		return conn.WriteMessage(websocket.BinaryMessage, data)
+	}
+	if outdated {
+		if err := send(infoFrame("OutdatedCursor", fmt.Sprintf("cursor %d is older than %s's history; sending from seq %d", cursor, h.name, oldestSeq(backlog, h)))); err != nil {
+			return
+		}
+	}
+	for _, fr := range backlog {
+		if err := send(fr.data); err != nil {
+			return
+		}
+	}
+	last := int64(-1)
+	if len(backlog) > 0 {
+		last = backlog[len(backlog)-1].seq
+	}
+	for {
+		select {
+		case <-s.cut: // a cut wins over frames still queued
+			f.slowCut.Add(1)
+			writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
+			return
+		default:
+		}
+		select {
+		case fr := <-s.ch:
+			if fr.seq <= last {
+				continue // already sent from the backlog
+			}
+			if err := send(fr.data); err != nil {
+				return
+			}
+			f.framesWritten.Add(1)
+		case <-s.cut:
+			f.slowCut.Add(1)
+			writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
+			return
+		case <-gone:
+			return
+		case <-f.done:
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "fleet shutting down"), time.Now().Add(time.Second))
+			return
+		}
+	}
+}
+
+func oldestSeq(backlog []frame, h *host) int64 {
+	if len(backlog) > 0 {
+		return backlog[0].seq
+	}
+	return h.headSeq() + 1
+}
+
+func writeErrorFrame(conn *websocket.Conn, name, msg string) {
+	var buf bytes.Buffer
+	(&events.EventHeader{Op: events.EvtKindErrorFrame}).MarshalCBOR(&buf)
+	(&events.ErrorFrame{Error: name, Message: msg}).MarshalCBOR(&buf)
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	conn.WriteMessage(websocket.BinaryMessage, buf.Bytes())
+	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, name), time.Now().Add(time.Second))
+}
+
+func infoFrame(name, msg string) []byte {
+	var buf bytes.Buffer
+	(&events.EventHeader{Op: events.EvtKindMessage, MsgType: "#info"}).MarshalCBOR(&buf)
+	(&comatproto.SyncSubscribeRepos_Info{Name: name, Message: &msg}).MarshalCBOR(&buf)
+	return buf.Bytes()
+}

@@ -1,0 +1,241 @@
+// Package pki is the certificate authority of one run: it makes a CA, writes
+// it to the run's directory for the relay under test to trust, and mints a
+// leaf certificate per TLS server name on demand, so the fake network can
+// serve https for any name it impersonates (plc.test today, plc.directory or
+// a PDS name later).
+//
+// It must not know which names exist or who serves them: names arrive by SNI.
+package pki
+
+import (
+	"container/list"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+)
+
+// File names inside the directory the caller names.
+const (
+	CertFile = "ca.pem"
+	KeyFile  = "ca-key.pem"
+)
+
+// Config describes the CA. Zero values are sensible defaults.
+type Config struct {
+	// Dir is where ca.pem and ca-key.pem are written: the run's directory
+	// only, never a shared or system location. Required.
+	Dir string
+	// CommonName of the CA; default "relaysoak run CA".
+	CommonName string
+	// Validity of the CA and of every leaf; default 7 days (a soak is long,
+	// but a CA made for one run should not outlive it by much).
+	Validity time.Duration
+	// CacheSize bounds the number of leaves kept; default 4096. A leaf that
+	// falls out is minted again on the next handshake for its name.
+	CacheSize int
+}
+
+// CA is a certificate authority made for one run.
+type CA struct {
+	cert     *x509.Certificate
+	certDER  []byte
+	key      *ecdsa.PrivateKey
+	certPath string
+	validity time.Duration
+
+	mu     sync.Mutex
+	max    int
+	order  *list.List               // most recently used at the front
+	leaves map[string]*list.Element // name -> element holding *leafEntry
+	minted uint64
+}
+
+type leafEntry struct {
+	name string
+	cert *tls.Certificate
+}
+
+// New makes a fresh CA and writes it to cfg.Dir.
+func New(cfg Config) (*CA, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("pki: Config.Dir is required (the run's directory)")
+	}
+	if cfg.CommonName == "" {
+		cfg.CommonName = "relaysoak run CA"
+	}
+	if cfg.Validity <= 0 {
+		cfg.Validity = 7 * 24 * time.Hour
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 4096
+	}
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("pki: generating CA key: %w", err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber:          serial(),
+		Subject:               pkix.Name{CommonName: cfg.CommonName, Organization: []string{"relaysoak"}},
+		NotBefore:             now.Add(-time.Hour), // tolerate small clock skew with the container
+		NotAfter:              now.Add(cfg.Validity),
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
+		BasicConstraintsValid: true,
+		IsCA:                  true,
+		MaxPathLenZero:        true,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: self-signing CA: %w", err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("pki: parsing CA: %w", err)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o755); err != nil {
+		return nil, fmt.Errorf("pki: creating %s: %w", cfg.Dir, err)
+	}
+	certPath := filepath.Join(cfg.Dir, CertFile)
+	if err := os.WriteFile(certPath, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o644); err != nil {
+		return nil, fmt.Errorf("pki: writing %s: %w", certPath, err)
+	}
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: encoding CA key: %w", err)
+	}
+	keyPath := filepath.Join(cfg.Dir, KeyFile)
+	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
+		return nil, fmt.Errorf("pki: writing %s: %w", keyPath, err)
+	}
+	return &CA{
+		cert: cert, certDER: der, key: key, certPath: certPath, validity: cfg.Validity,
+		max: cfg.CacheSize, order: list.New(), leaves: map[string]*list.Element{},
+	}, nil
+}
+
+// CertPath is the absolute path of ca.pem, to mount into the relay container
+// (SSL_CERT_FILE for a Go relay, over the system bundle for others).
+func (ca *CA) CertPath() string { p, _ := filepath.Abs(ca.certPath); return p }
+
+// Certificate is the CA certificate.
+func (ca *CA) Certificate() *x509.Certificate { return ca.cert }
+
+// Pool is a cert pool holding only this CA, for the rig's own TLS clients.
+func (ca *CA) Pool() *x509.CertPool {
+	p := x509.NewCertPool()
+	p.AddCert(ca.cert)
+	return p
+}
+
+// Minted is how many leaves were minted so far (cache misses included).
+func (ca *CA) Minted() uint64 { ca.mu.Lock(); defer ca.mu.Unlock(); return ca.minted }
+
+// TLSConfig serves any SNI name with a leaf minted by this CA.
+func (ca *CA) TLSConfig() *tls.Config {
+	return &tls.Config{
+		MinVersion: tls.VersionTLS12,
+		GetCertificate: func(hello *tls.ClientHelloInfo) (*tls.Certificate, error) {
+			name := strings.ToLower(strings.TrimSuffix(hello.ServerName, "."))
+			if name == "" {
+				// A client dialling by IP sends no SNI; name the leaf after the
+				// local address so the handshake fails on verification, not here.
+				if hello.Conn != nil {
+					if h, _, err := net.SplitHostPort(hello.Conn.LocalAddr().String()); err == nil {
+						name = h
+					}
+				}
+				if name == "" {
+					return nil, errors.New("pki: client sent no server name")
+				}
+			}
+			return ca.Leaf(name)
+		},
+	}
+}
+
+// Leaf returns the certificate for name, minting and caching it when needed.
+func (ca *CA) Leaf(name string) (*tls.Certificate, error) {
+	ca.mu.Lock()
+	if el, ok := ca.leaves[name]; ok {
+		ca.order.MoveToFront(el)
+		c := el.Value.(*leafEntry).cert
+		ca.mu.Unlock()
+		return c, nil
+	}
+	ca.mu.Unlock()
+
+	// Minting outside the lock: two handshakes for a new name may both mint;
+	// the second simply replaces the first, both leaves are valid.
+	c, err := ca.mint(name)
+	if err != nil {
+		return nil, err
+	}
+	ca.mu.Lock()
+	defer ca.mu.Unlock()
+	ca.minted++
+	if el, ok := ca.leaves[name]; ok {
+		ca.order.MoveToFront(el)
+		return el.Value.(*leafEntry).cert, nil
+	}
+	ca.leaves[name] = ca.order.PushFront(&leafEntry{name: name, cert: c})
+	for ca.order.Len() > ca.max {
+		last := ca.order.Back()
+		ca.order.Remove(last)
+		delete(ca.leaves, last.Value.(*leafEntry).name)
+	}
+	return c, nil
+}
+
+// Cached is the number of leaves currently cached.
+func (ca *CA) Cached() int { ca.mu.Lock(); defer ca.mu.Unlock(); return ca.order.Len() }
+
+func (ca *CA) mint(name string) (*tls.Certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return nil, fmt.Errorf("pki: generating key for %q: %w", name, err)
+	}
+	now := time.Now()
+	tmpl := &x509.Certificate{
+		SerialNumber: serial(),
+		Subject:      pkix.Name{CommonName: name},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(ca.validity),
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	if ip := net.ParseIP(name); ip != nil {
+		tmpl.IPAddresses = []net.IP{ip}
+	} else {
+		tmpl.DNSNames = []string{name}
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		return nil, fmt.Errorf("pki: signing leaf for %q: %w", name, err)
+	}
+	leaf, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, fmt.Errorf("pki: parsing leaf for %q: %w", name, err)
+	}
+	return &tls.Certificate{Certificate: [][]byte{der, ca.certDER}, PrivateKey: key, Leaf: leaf}, nil
+}
+
+func serial() *big.Int {
+	n, err := rand.Int(rand.Reader, new(big.Int).Lsh(big.NewInt(1), 127))
+	if err != nil {
+		panic(fmt.Sprintf("pki: reading randomness: %v", err))
+	}
+	return n
+}

@@ -1,0 +1,407 @@
+package fakepds
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"math/rand/v2"
+	"strings"
+	"sync"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/atcrypto"
+	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/repo/mst"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	lexutil "github.com/bluesky-social/indigo/lex/util"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-varint"
+)
+
+// account is one synthetic (or imported) identity and its repository.
+// Everything in it is guarded by mu; host is read without it by the router.
+type account struct {
+	mu sync.Mutex
+
+	did    string
+	handle string
+	host   int // index of the current host; guarded by the fleet's hostsMu for moves
+
+	rotation *atcrypto.PrivateKeyK256
+	signing  *atcrypto.PrivateKeyK256
+	keyGen   int
+
+	tree    mst.Tree
+	records []string // record paths, oldest first: the delete order
+	profile []byte   // the app.bsky.actor.profile/self record, if any
+
+	clock       *syntax.TIDClock
+	rev         string
+	commitCID   cid.Cid
+	commitBytes []byte
+	dataCID     cid.Cid
+
+	active   bool
+	status   string // "" when active; "deactivated"…
+	needSync bool   // the next event must be a #sync (fresh start without state)
+	imported bool   // an identity hosted for a capture: no repo of ours
+}
+
+// blockList collects the blocks an MST write produces, in order; it is the
+// smallest blockstore WriteDiffBlocks accepts.
+type blockList struct{ blks []blocks.Block }
+
+func (b *blockList) Put(_ context.Context, blk blocks.Block) error {
+	b.blks = append(b.blks, blk)
+	return nil
+}
+func (b *blockList) PutMany(ctx context.Context, bs []blocks.Block) error {
+	b.blks = append(b.blks, bs...)
+	return nil
+}
+func (b *blockList) DeleteBlock(context.Context, cid.Cid) error { return errors.ErrUnsupported }
+func (b *blockList) Has(_ context.Context, c cid.Cid) (bool, error) {
+	for _, blk := range b.blks {
+		if blk.Cid() == c {
+			return true, nil
+		}
+	}
+	return false, nil
+}
+func (b *blockList) Get(_ context.Context, c cid.Cid) (blocks.Block, error) {
+	for _, blk := range b.blks {
+		if blk.Cid() == c {
+			return blk, nil
+		}
+	}
+	return nil, fmt.Errorf("block %s not found", c)
+}
+func (b *blockList) GetSize(ctx context.Context, c cid.Cid) (int, error) {
+	blk, err := b.Get(ctx, c)
+	if err != nil {
+		return 0, err
+	}
+	return len(blk.RawData()), nil
+}
+func (b *blockList) AllKeysChan(context.Context) (<-chan cid.Cid, error) {
+	return nil, errors.ErrUnsupported
+}
+func (b *blockList) HashOnRead(bool) {}
+
+// writeCAR writes a CARv1: the header naming root, then each block.
+func writeCAR(root cid.Cid, blks ...[]blocks.Block) []byte {
+	var buf bytes.Buffer
+	// Header {roots:[root], version:1} in DAG-CBOR, written by hand: it is
+	// the same handful of bytes every time and go-car's encoder allocates a lot.
+	rootBytes := root.Bytes()
+	hdr := make([]byte, 0, 64)
+	hdr = append(hdr, 0xa2)                                            // map(2)
+	hdr = append(hdr, 0x65, 'r', 'o', 'o', 't', 's', 0x81, 0xd8, 0x2a) // "roots": [tag 42
+	hdr = appendCBORBytesHeader(hdr, len(rootBytes)+1)
+	hdr = append(hdr, 0x00)
+	hdr = append(hdr, rootBytes...)
+	hdr = append(hdr, 0x67, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x01)
+	buf.Write(varint.ToUvarint(uint64(len(hdr))))
+	buf.Write(hdr)
+	for _, list := range blks {
+		for _, b := range list {
+			cb := b.Cid().Bytes()
+			buf.Write(varint.ToUvarint(uint64(len(cb) + len(b.RawData()))))
+			buf.Write(cb)
+			buf.Write(b.RawData())
+		}
+	}
+	return buf.Bytes()
+}
+
+func appendCBORBytesHeader(b []byte, n int) []byte {
+	switch {
+	case n < 24:
+		return append(b, 0x40|byte(n))
+	case n < 256:
+		return append(b, 0x58, byte(n))
+	default:
+		return append(b, 0x59, byte(n>>8), byte(n))
+	}
+}
+
+func newBlock(data []byte) (blocks.Block, error) {
+	c, err := cidOfCBOR(data)
+	if err != nil {
+		return nil, err
+	}
+	return blocks.NewBlockWithCid(data, c)
+}
+
+// writeOp is one change to a repository.
+type writeOp struct {
+	action string // create, update, delete
+	path   string
+	data   []byte // record bytes for create and update
+}
+
+// commitOptions plants faults for tests of a relay's checks.
+type commitOptions struct {
+	wrongPrevData bool
+}
+
+// commit applies ops to the account's repository and returns the signed
+// #commit event (seq and time are set when it is sequenced).
+// Callers hold a.mu.
+func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) (*comatproto.SyncSubscribeRepos_Commit, error) {
+	prevData := a.dataCID
+	since := a.rev
+	var recordBlocks []blocks.Block
+	evtOps := make([]*comatproto.SyncSubscribeRepos_RepoOp, 0, len(ops))
+	for _, op := range ops {
+		var val *cid.Cid
+		if op.action != "delete" {
+			blk, err := newBlock(op.data)
+			if err != nil {
+				return nil, fmt.Errorf("record %s: %w", op.path, err)
+			}
+			recordBlocks = append(recordBlocks, blk)
+			c := blk.Cid()
+			val = &c
+		}
+		applied, err := repo.ApplyOp(&a.tree, op.path, val)
+		if err != nil {
+			return nil, fmt.Errorf("apply %s %s to %s: %w", op.action, op.path, a.did, err)
+		}
+		rop := &comatproto.SyncSubscribeRepos_RepoOp{Action: op.action, Path: op.path}
+		if val != nil {
+			l := lexutil.LexLink(*val)
+			rop.Cid = &l
+		}
+		if applied.Prev != nil {
+			l := lexutil.LexLink(*applied.Prev)
+			rop.Prev = &l
+		}
+		evtOps = append(evtOps, rop)
+	}
+	var diff blockList
+	root, err := a.tree.WriteDiffBlocks(ctx, &diff)
+	if err != nil {
+		return nil, fmt.Errorf("write MST of %s: %w", a.did, err)
+	}
+	cmt := repo.Commit{DID: a.did, Version: repo.ATPROTO_REPO_VERSION, Data: *root, Rev: a.clock.Next().String()}
+	cblk, err := a.signCommit(&cmt)
+	if err != nil {
+		return nil, err
+	}
+	for _, op := range ops {
+		a.noteRecord(op)
+	}
+	evt := &comatproto.SyncSubscribeRepos_Commit{
+		Repo:   a.did,
+		Rev:    cmt.Rev,
+		Commit: lexutil.LexLink(cblk.Cid()),
+		Blocks: writeCAR(cblk.Cid(), []blocks.Block{cblk}, diff.blks, recordBlocks),
+		Ops:    evtOps,
+		Blobs:  []lexutil.LexLink{},
+	}
+	if since != "" {
+		evt.Since = &since
+	}
+	if prevData.Defined() {
+		l := lexutil.LexLink(prevData)
+		if opt.wrongPrevData {
+			wrong, _ := cidOfCBOR([]byte(fmt.Sprintf("not the previous data of %s at %s", a.did, since)))
+			l = lexutil.LexLink(wrong)
+		}
+		evt.PrevData = &l
+	}
+	a.dataCID = *root
+	return evt, nil
+}
+
+// signCommit signs c with the account's current key and makes it the head.
+func (a *account) signCommit(c *repo.Commit) (blocks.Block, error) {
+	if err := c.Sign(a.signing); err != nil {
+		return nil, fmt.Errorf("sign commit of %s: %w", a.did, err)
+	}
+	var buf bytes.Buffer
+	if err := c.MarshalCBOR(&buf); err != nil {
+		return nil, fmt.Errorf("encode commit of %s: %w", a.did, err)
+	}
+	blk, err := newBlock(buf.Bytes())
+	if err != nil {
+		return nil, err
+	}
+	a.rev = c.Rev
+	a.commitCID = blk.Cid()
+	a.commitBytes = blk.RawData()
+	return blk, nil
+}
+
+// syncEvent re-signs the current tree under a new rev and returns the
+// #sync event carrying that commit alone.
+func (a *account) syncEvent(ctx context.Context) (*comatproto.SyncSubscribeRepos_Sync, error) {
+	root, err := a.tree.WriteDiffBlocks(ctx, nil)
+	if err != nil {
+		return nil, fmt.Errorf("MST root of %s: %w", a.did, err)
+	}
+	cmt := repo.Commit{DID: a.did, Version: repo.ATPROTO_REPO_VERSION, Data: *root, Rev: a.clock.Next().String()}
+	blk, err := a.signCommit(&cmt)
+	if err != nil {
+		return nil, err
+	}
+	a.dataCID = *root
+	return &comatproto.SyncSubscribeRepos_Sync{
+		Did:    a.did,
+		Rev:    cmt.Rev,
+		Blocks: writeCAR(blk.Cid(), []blocks.Block{blk}),
+	}, nil
+}
+
+func (a *account) noteRecord(op writeOp) {
+	if op.path == profilePath {
+		if op.action == "delete" {
+			a.profile = nil
+		} else {
+			a.profile = op.data
+		}
+		return
+	}
+	switch op.action {
+	case "create":
+		a.records = append(a.records, op.path)
+	case "delete":
+		for i, p := range a.records {
+			if p == op.path {
+				a.records = append(a.records[:i], a.records[i+1:]...)
+				break
+			}
+		}
+	}
+}
+
+const profilePath = "app.bsky.actor.profile/self"
+
+// collection mix of creates, after the live network's: likes dominate,
+// then follows, posts and reposts.
+var createMix = []struct {
+	collection string
+	weight     int
+}{
+	{"app.bsky.feed.like", 50},
+	{"app.bsky.graph.follow", 15},
+	{"app.bsky.feed.post", 20},
+	{"app.bsky.feed.repost", 12},
+	{"app.bsky.graph.block", 3},
+}
+
+// nextOps picks the next change for an account: mostly a create; a few
+// updates (profile) and deletes, as in the shared capture (144 creates, 2
+// updates, 4 deletes in 148 commits); past maxRecords the commit also
+// deletes the oldest record, so repositories stay bounded.
+func (a *account) nextOps(seed int64, rng *rand.Rand, maxRecords int) []writeOp {
+	r := rng.IntN(148)
+	switch {
+	case r < 2:
+		rev := a.clock.Next().String()
+		action := "update"
+		if a.profile == nil {
+			action = "create"
+		}
+		return []writeOp{{action: action, path: profilePath, data: profileRecord(seed, a.did, rev)}}
+	case r < 6 && len(a.records) > 0:
+		p := a.records[rng.IntN(len(a.records))]
+		return []writeOp{{action: "delete", path: p}}
+	}
+	w := rng.IntN(100)
+	coll := createMix[0].collection
+	for _, m := range createMix {
+		if w < m.weight {
+			coll = m.collection
+			break
+		}
+		w -= m.weight
+	}
+	path := coll + "/" + a.clock.Next().String()
+	ops := []writeOp{{action: "create", path: path, data: recordBytes(seed, a.did, path)}}
+	if len(a.records) >= maxRecords {
+		ops = append(ops, writeOp{action: "delete", path: a.records[0]})
+	}
+	return ops
+}
+
+// recordBytes generates a record from (seed, did, path) alone, so the fleet
+// never stores record bytes: getRepo and restarts regenerate them.
+func recordBytes(seed int64, did, path string) []byte {
+	h := fnv.New64a()
+	var sb [8]byte
+	binary.LittleEndian.PutUint64(sb[:], uint64(seed))
+	h.Write(sb[:])
+	h.Write([]byte(did))
+	h.Write([]byte(path))
+	rng := rand.New(rand.NewPCG(h.Sum64(), 0x5eed))
+	coll, rkey, _ := strings.Cut(path, "/")
+	created := "2026-01-01T00:00:00.000Z"
+	if tid, err := syntax.ParseTID(rkey); err == nil {
+		created = tid.Time().UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	subjectDID := fakeDID(rng)
+	var rec map[string]any
+	switch coll {
+	case "app.bsky.feed.post":
+		rec = map[string]any{"$type": coll, "text": fakeText(rng, 20+rng.IntN(260)), "createdAt": created, "langs": []any{"en"}}
+	case "app.bsky.feed.like", "app.bsky.feed.repost":
+		subj := "at://" + subjectDID + "/app.bsky.feed.post/" + syntax.NewTIDFromInteger(rng.Uint64()>>1).String()
+		c, _ := cidOfCBOR([]byte(subj))
+		rec = map[string]any{"$type": coll, "subject": map[string]any{"uri": subj, "cid": c.String()}, "createdAt": created}
+	default: // follows and blocks
+		rec = map[string]any{"$type": coll, "subject": subjectDID, "createdAt": created}
+	}
+	b, err := marshalRecord(rec)
+	if err != nil {
+		panic(fmt.Sprintf("fakepds: encode generated record %s: %v", path, err)) // generated data is always encodable
+	}
+	return b
+}
+
+func profileRecord(seed int64, did, rev string) []byte {
+	rng := rand.New(rand.NewPCG(uint64(seed), uint64(len(rev))^fnv64(did+rev)))
+	b, err := marshalRecord(map[string]any{
+		"$type":       "app.bsky.actor.profile",
+		"displayName": fakeText(rng, 8+rng.IntN(16)),
+		"description": fakeText(rng, 40+rng.IntN(120)),
+	})
+	if err != nil {
+		panic(fmt.Sprintf("fakepds: encode profile of %s: %v", did, err))
+	}
+	return b
+}
+
+func fnv64(s string) uint64 {
+	h := fnv.New64a()
+	h.Write([]byte(s))
+	return h.Sum64()
+}
+
+const b32 = "abcdefghijklmnopqrstuvwxyz234567"
+
+func fakeDID(rng *rand.Rand) string {
+	var b [24]byte
+	for i := range b {
+		b[i] = b32[rng.IntN(32)]
+	}
+	return "did:plc:" + string(b[:])
+}
+
+var words = strings.Fields("the a relay soak memory post like follow sky blue network firehose test fleet host commit repo tree leak stream frame cursor identity handle account sync bird cloud morning coffee today great")
+
+func fakeText(rng *rand.Rand, n int) string {
+	var sb strings.Builder
+	for sb.Len() < n {
+		if sb.Len() > 0 {
+			sb.WriteByte(' ')
+		}
+		sb.WriteString(words[rng.IntN(len(words))])
+	}
+	return sb.String()
+}
