@@ -30,10 +30,12 @@ type Config struct {
 	StateDir string
 
 	// HistoryFrames bounds each host's replay history (default 256 frames);
-	// HistoryAge drops older frames when new ones arrive (default 60 s).
+	// HistoryAge drops older frames when new ones arrive (default 30 s), so
+	// the history costs about rate × age × frame size in all (~30 MiB at
+	// 700 frames/s) however many hosts there are.
 	HistoryFrames int
 	HistoryAge    time.Duration
-	// SendQueue bounds each subscriber's queue (default 1024 frames); a
+	// SendQueue bounds each subscriber's queue (default 512 frames); a
 	// consumer that falls that far behind is cut off with ConsumerTooSlow.
 	SendQueue int
 	// MaxRecords bounds each repository (default 48 records): past it each
@@ -115,10 +117,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.HistoryFrames = 256
 	}
 	if c.HistoryAge <= 0 {
-		c.HistoryAge = 60 * time.Second
+		c.HistoryAge = 30 * time.Second
 	}
 	if c.SendQueue <= 0 {
-		c.SendQueue = 1024
+		c.SendQueue = 512
 	}
 	if c.MaxRecords <= 0 {
 		c.MaxRecords = 48

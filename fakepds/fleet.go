@@ -200,14 +200,19 @@ var frameHeaders = func() map[string][]byte {
 	return m
 }()
 
+var encodeBufs = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// encodeFrame returns the frame in a slice of exactly its size: frames sit
+// in the history for a while, and a grown buffer's slack would sit with them.
 func encodeFrame(kind string, body cbg.CBORMarshaler) ([]byte, error) {
-	var buf bytes.Buffer
-	buf.Grow(1024)
+	buf := encodeBufs.Get().(*bytes.Buffer)
+	defer encodeBufs.Put(buf)
+	buf.Reset()
 	buf.Write(frameHeaders[kind])
-	if err := body.MarshalCBOR(&buf); err != nil {
+	if err := body.MarshalCBOR(buf); err != nil {
 		return nil, fmt.Errorf("encode %s frame: %w", kind, err)
 	}
-	return buf.Bytes(), nil
+	return bytes.Clone(buf.Bytes()), nil
 }
 
 // wireTime is the event time, to the millisecond: the rig reads it back on

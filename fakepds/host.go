@@ -16,7 +16,7 @@ import (
 // frame is one encoded event as sent on the wire, with its seq.
 type frame struct {
 	seq  int64
-	at   time.Time
+	at   int64 // unix nanoseconds: half the size of a time.Time, times thousands of frames
 	data []byte
 }
 
@@ -26,16 +26,17 @@ type host struct {
 	index int
 
 	mu       sync.Mutex
-	seq      int64   // last seq handed out
-	history  []frame // ring, oldest at histHead
+	seq      int64    // last seq handed out
+	history  []*frame // ring, oldest at histHead; grows up to maxHist
 	histHead int
 	histLen  int
+	maxHist  int
 	subs     map[*subscriber]struct{}
 	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
 }
 
 type subscriber struct {
-	ch  chan frame
+	ch  chan *frame   // pointers: a queue of thousands costs kilobytes, not frames
 	cut chan struct{} // closed when the subscriber is dropped for being slow
 }
 
@@ -44,7 +45,8 @@ func newHost(i int, name string, historyFrames int, startSeq int64) *host {
 		name:    name,
 		index:   i,
 		seq:     startSeq,
-		history: make([]frame, historyFrames),
+		history: make([]*frame, min(8, historyFrames)),
+		maxHist: historyFrames,
 		subs:    map[*subscriber]struct{}{},
 	}
 }
@@ -70,7 +72,7 @@ func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Tim
 		return 0, err
 	}
 	h.seq = seq
-	f := frame{seq: seq, at: now, data: data}
+	f := &frame{seq: seq, at: now.UnixNano(), data: data}
 	h.appendHistory(f, maxAge)
 	for s := range h.subs {
 		select {
@@ -83,17 +85,25 @@ func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Tim
 	return seq, nil
 }
 
-func (h *host) appendHistory(f frame, maxAge time.Duration) {
+func (h *host) appendHistory(f *frame, maxAge time.Duration) {
 	n := len(h.history)
 	// Drop frames older than maxAge, keeping a few so a quiet host still
 	// answers a recent cursor.
-	for h.histLen > 4 && f.at.Sub(h.history[h.histHead].at) > maxAge {
-		h.history[h.histHead] = frame{}
+	for h.histLen > 4 && time.Duration(f.at-h.history[h.histHead].at) > maxAge {
+		h.history[h.histHead] = nil
 		h.histHead = (h.histHead + 1) % n
 		h.histLen--
 	}
+	if h.histLen == n && n < h.maxHist {
+		// Grow the ring: most hosts are quiet and never need the full size.
+		grown := make([]*frame, min(2*n, h.maxHist))
+		for i := 0; i < h.histLen; i++ {
+			grown[i] = h.history[(h.histHead+i)%n]
+		}
+		h.history, h.histHead, n = grown, 0, len(grown)
+	}
 	if h.histLen == n {
-		h.history[h.histHead] = frame{}
+		h.history[h.histHead] = nil
 		h.histHead = (h.histHead + 1) % n
 		h.histLen--
 	}
@@ -104,7 +114,7 @@ func (h *host) appendHistory(f frame, maxAge time.Duration) {
 // subscribe registers a subscriber and returns the frames after cursor it
 // must send first. outdated is true when the cursor is older than the
 // history (the oldest frames it still holds are returned then).
-func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []frame, outdated bool, err error) {
+func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []*frame, outdated bool, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if hasCursor && cursor > h.seq {
@@ -122,7 +132,7 @@ func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber
 			outdated = cursor < h.seq
 		}
 	}
-	s = &subscriber{ch: make(chan frame, queue), cut: make(chan struct{})}
+	s = &subscriber{ch: make(chan *frame, queue), cut: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	return s, backlog, outdated, nil
 }
@@ -145,9 +155,12 @@ const writeTimeout = 15 * time.Second
 
 var errFutureCursor = fmt.Errorf("FutureCursor")
 
+// upgrader shares write buffers between connections: thousands of
+// subscribers are idle most of the time and need none.
 var upgrader = websocket.Upgrader{
-	ReadBufferSize:  1024,
-	WriteBufferSize: 16 << 10,
+	ReadBufferSize:  512,
+	WriteBufferSize: 8 << 10,
+	WriteBufferPool: &sync.Pool{},
 	CheckOrigin:     func(*http.Request) bool { return true },
 }
 
@@ -237,7 +250,7 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	}
 }
 
-func oldestSeq(backlog []frame, h *host) int64 {
+func oldestSeq(backlog []*frame, h *host) int64 {
 	if len(backlog) > 0 {
 		return backlog[0].seq
 	}

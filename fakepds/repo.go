@@ -94,7 +94,13 @@ func (b *blockList) HashOnRead(bool) {}
 
 // writeCAR writes a CARv1: the header naming root, then each block.
 func writeCAR(root cid.Cid, blks ...[]blocks.Block) []byte {
-	var buf bytes.Buffer
+	size := 64
+	for _, list := range blks {
+		for _, b := range list {
+			size += 48 + len(b.RawData())
+		}
+	}
+	buf := bytes.NewBuffer(make([]byte, 0, size))
 	// Header {roots:[root], version:1} in DAG-CBOR, written by hand: it is
 	// the same handful of bytes every time and go-car's encoder allocates a lot.
 	rootBytes := root.Bytes()
