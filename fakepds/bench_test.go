@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"sync"
@@ -47,6 +48,20 @@ func benchChild() int {
 	fmt.Println(ln.Addr().String())
 	// Start writing once the parent says its consumers are connected.
 	bufio.NewReader(os.Stdin).ReadString('\n')
+	if path := os.Getenv("FAKEPDS_CPUPROFILE"); path != "" {
+		// Profile the steady state, after the warm-up the parent waits out.
+		go func() {
+			time.Sleep(15 * time.Second)
+			fh, err := os.Create(path)
+			if err != nil {
+				return
+			}
+			pprof.StartCPUProfile(fh)
+			time.Sleep(20 * time.Second)
+			pprof.StopCPUProfile()
+			fh.Close()
+		}()
+	}
 	f.RunWriter(context.Background(), rate)
 	return 0
 }

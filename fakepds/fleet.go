@@ -12,7 +12,6 @@ import (
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
-	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/bluesky-social/indigo/events"
@@ -324,8 +323,6 @@ func (f *Fleet) pickAccount(rng *rand.Rand) *account {
 	}
 	return nil
 }
-
-func marshalRecord(rec map[string]any) ([]byte, error) { return atdata.MarshalCBOR(rec) }
 
 // hostByName finds a host from a Host header value (port and case ignored).
 func (f *Fleet) hostByName(name string) *host {

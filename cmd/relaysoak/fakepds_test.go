@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// buildBinary builds relaysoak once per test binary.
+func buildBinary(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "relaysoak")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+// What a new user does: run `relaysoak fakepds`, read where it listens, and
+// watch valid frames from pds0001.test with a websocket client.
+func TestFakePDSCommandServesValidFrames(t *testing.T) {
+	bin := buildBinary(t)
+	cmd := exec.Command(bin, "fakepds", "--hosts", "3", "--listen", "127.0.0.1:0")
+	cmd.Env = append(os.Environ(), "RATE=50") // flags are environment variables too
+	stdout, err := cmd.StdoutPipe()
+	require.NoError(t, err)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	require.NoError(t, cmd.Start())
+	defer func() { cmd.Process.Signal(os.Interrupt); cmd.Wait() }()
+
+	lines := bufio.NewScanner(stdout)
+	require.True(t, lines.Scan(), "no output; stderr: %s", stderr.String())
+	first := lines.Text()
+	require.Contains(t, first, "listening on ")
+	addr := strings.Fields(strings.SplitN(first, "listening on ", 2)[1])[0]
+	var banner []string
+	for i := 0; i < 5 && lines.Scan(); i++ {
+		banner = append(banner, lines.Text())
+	}
+	assert.Contains(t, strings.Join(banner, "\n"), "pds0001.test")
+	assert.Contains(t, strings.Join(banner, "\n"), "plc.test")
+	go func() {
+		for lines.Scan() {
+		}
+	}()
+
+	d := websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) { return net.Dial(network, addr) }}
+	conn, _, err := d.Dial("ws://pds0001.test/xrpc/com.atproto.sync.subscribeRepos", nil)
+	require.NoError(t, err)
+	defer conn.Close()
+	commits := 0
+	deadline := time.Now().Add(20 * time.Second)
+	for commits < 3 && time.Now().Before(deadline) {
+		conn.SetReadDeadline(deadline)
+		_, b, err := conn.ReadMessage()
+		require.NoError(t, err)
+		r := bytes.NewReader(b)
+		var hdr events.EventHeader
+		require.NoError(t, hdr.UnmarshalCBOR(r))
+		if hdr.MsgType != "#commit" {
+			continue
+		}
+		var c comatproto.SyncSubscribeRepos_Commit
+		require.NoError(t, c.UnmarshalCBOR(r))
+		_, err = repo.VerifyCommitMessage(context.Background(), &c)
+		require.NoError(t, err)
+		commits++
+	}
+	assert.Equal(t, 3, commits, "three verified commits from pds0001.test within 20s")
+}
+
+func TestFakePDSCommandRejectsBadFlags(t *testing.T) {
+	bin := buildBinary(t)
+	out, err := exec.Command(bin, "fakepds", "--hosts", "many").CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "invalid value")
+	cmd := exec.Command(bin, "fakepds")
+	cmd.Env = append(os.Environ(), "HOSTS=lots")
+	out, err = cmd.CombinedOutput()
+	require.Error(t, err)
+	assert.Contains(t, string(out), "HOSTS")
+}
