@@ -1,0 +1,236 @@
+// Package probe reads a process's memory from the places it can be read:
+// /proc/<pid>/status, the container's cgroup (v1 or v2) and the process's
+// own Prometheus metrics. Each probe fails on its own; a sampler keeps
+// whatever the others returned.
+//
+// It must not know what the numbers mean for a verdict, nor how the process
+// was started.
+package probe
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/relaysoak/relaysoak/soak/firehose"
+)
+
+// Probe reads one source. Names of the returned values are signal names
+// (rss_anon, vm_rss, cgroup_working_set, heap_inuse…), bytes.
+type Probe interface {
+	Name() string
+	Read(ctx context.Context) (map[string]float64, error)
+}
+
+// Proc reads VmRSS, RssAnon, RssFile and VmHWM from /proc/<pid>/status.
+type Proc struct {
+	// PID returns the process to read (0: not running now).
+	PID func() int
+	// Root is the proc mount (default /proc).
+	Root string
+}
+
+func (p Proc) Name() string { return "proc" }
+
+var procFields = map[string]string{"VmRSS": "vm_rss", "RssAnon": "rss_anon", "RssFile": "rss_file", "VmHWM": "vm_hwm"}
+
+func (p Proc) Read(context.Context) (map[string]float64, error) {
+	pid := p.PID()
+	if pid <= 0 {
+		return nil, fmt.Errorf("proc probe: process is not running")
+	}
+	path := filepath.Join(orDefault(p.Root, "/proc"), strconv.Itoa(pid), "status")
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("proc probe: %w", err)
+	}
+	defer f.Close()
+	out := map[string]float64{}
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		name, want := procFields[k]
+		if !ok || !want {
+			continue
+		}
+		fs := strings.Fields(v)
+		if len(fs) != 2 || fs[1] != "kB" {
+			return nil, fmt.Errorf("proc probe: %s: unexpected %s line %q", path, k, sc.Text())
+		}
+		n, err := strconv.ParseFloat(fs[0], 64)
+		if err != nil {
+			return nil, fmt.Errorf("proc probe: %s: %s: %w", path, k, err)
+		}
+		out[name] = n * 1024
+	}
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("proc probe: %s: %w", path, err)
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("proc probe: %s has no memory lines (a kernel thread, or not Linux?)", path)
+	}
+	return out, nil
+}
+
+// Cgroup reads the memory cgroup of a process: usage, working set (usage −
+// inactive_file, what docker stats and the kubelet show) and OOM kills.
+// It finds the cgroup from /proc/<pid>/cgroup and handles v1 and v2.
+type Cgroup struct {
+	PID func() int
+	// ProcRoot and SysRoot default to /proc and /sys/fs/cgroup; tests
+	// point them at fixture trees.
+	ProcRoot, SysRoot string
+}
+
+func (c Cgroup) Name() string { return "cgroup" }
+
+func (c Cgroup) Read(context.Context) (map[string]float64, error) {
+	pid := c.PID()
+	if pid <= 0 {
+		return nil, fmt.Errorf("cgroup probe: process is not running")
+	}
+	sys := orDefault(c.SysRoot, "/sys/fs/cgroup")
+	cgFile := filepath.Join(orDefault(c.ProcRoot, "/proc"), strconv.Itoa(pid), "cgroup")
+	b, err := os.ReadFile(cgFile)
+	if err != nil {
+		return nil, fmt.Errorf("cgroup probe: %w", err)
+	}
+	var v1Path, v2Path string
+	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+		parts := strings.SplitN(line, ":", 3)
+		if len(parts) != 3 {
+			continue
+		}
+		if parts[0] == "0" && parts[1] == "" {
+			v2Path = parts[2]
+		}
+		for _, ctl := range strings.Split(parts[1], ",") {
+			if ctl == "memory" {
+				v1Path = parts[2]
+			}
+		}
+	}
+	out := map[string]float64{}
+	if v1Path != "" {
+		dir := filepath.Join(sys, "memory", v1Path)
+		usage, err := readNumber(filepath.Join(dir, "memory.usage_in_bytes"))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup probe (v1): %w", err)
+		}
+		stat, err := readKV(filepath.Join(dir, "memory.stat"))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup probe (v1): %w", err)
+		}
+		out["cgroup_usage"] = usage
+		out["cgroup_working_set"] = max(0, usage-stat["total_inactive_file"])
+		if oc, err := readKV(filepath.Join(dir, "memory.oom_control")); err == nil {
+			out["cgroup_oom_kills"] = oc["oom_kill"]
+		}
+		return out, nil
+	}
+	if v2Path != "" {
+		dir := filepath.Join(sys, v2Path)
+		usage, err := readNumber(filepath.Join(dir, "memory.current"))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup probe (v2): %w", err)
+		}
+		stat, err := readKV(filepath.Join(dir, "memory.stat"))
+		if err != nil {
+			return nil, fmt.Errorf("cgroup probe (v2): %w", err)
+		}
+		out["cgroup_usage"] = usage
+		out["cgroup_working_set"] = max(0, usage-stat["inactive_file"])
+		if ev, err := readKV(filepath.Join(dir, "memory.events")); err == nil {
+			out["cgroup_oom_kills"] = ev["oom_kill"]
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("cgroup probe: %s names no memory cgroup", cgFile)
+}
+
+// Metrics reads gauges from a Prometheus endpoint and renames them to
+// signal names (process_resident_memory_bytes is the profile's RSS gauge,
+// "rss"; go_memstats_heap_inuse_bytes is "heap_inuse"; others keep their
+// metric name).
+type Metrics struct {
+	URL   string
+	Names []string
+}
+
+func (m Metrics) Name() string { return "metrics" }
+
+// SignalName maps a memory metric to the signal it stands for.
+func SignalName(metric string) string {
+	switch metric {
+	case "process_resident_memory_bytes", "relay_process_rss_bytes":
+		return "rss"
+	case "go_memstats_heap_inuse_bytes":
+		return "heap_inuse"
+	}
+	return metric
+}
+
+func (m Metrics) Read(ctx context.Context) (map[string]float64, error) {
+	got, err := firehose.Scrape(ctx, m.URL)
+	if err != nil {
+		return nil, fmt.Errorf("metrics probe: %w", err)
+	}
+	// A relay may not serve every gauge a profile lists: keep those it does.
+	out := map[string]float64{}
+	for _, n := range m.Names {
+		v, ok := got.Sum(n, nil)
+		if !ok {
+			continue
+		}
+		if strings.HasSuffix(n, "_kb") {
+			v *= 1024
+		}
+		out[SignalName(n)] = v
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("metrics probe: %s serves none of %v", m.URL, m.Names)
+	}
+	return out, nil
+}
+
+func readNumber(path string) (float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, err
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(string(b)), 64)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	return v, nil
+}
+
+// readKV reads "key value" lines (memory.stat, memory.events, oom_control).
+func readKV(path string) (map[string]float64, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	out := map[string]float64{}
+	for _, line := range strings.Split(string(b), "\n") {
+		f := strings.Fields(line)
+		if len(f) != 2 {
+			continue
+		}
+		if v, err := strconv.ParseFloat(f[1], 64); err == nil {
+			out[f[0]] = v
+		}
+	}
+	return out, nil
+}
+
+func orDefault(s, d string) string {
+	if s == "" {
+		return d
+	}
+	return s
+}

@@ -1,0 +1,60 @@
+package probe
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestProcReadsThisProcess(t *testing.T) {
+	got, err := Proc{PID: os.Getpid}.Read(context.Background())
+	require.NoError(t, err)
+	for _, k := range []string{"vm_rss", "rss_anon", "rss_file", "vm_hwm"} {
+		assert.Positive(t, got[k], k)
+	}
+	assert.InDelta(t, got["vm_rss"], got["rss_anon"]+got["rss_file"], got["vm_rss"]*0.05, "VmRSS = RssAnon + RssFile (+ shmem)")
+	_, err = Proc{PID: func() int { return 0 }}.Read(context.Background())
+	assert.ErrorContains(t, err, "not running")
+}
+
+// The machines here run cgroup v1 or v2; these fixture trees are copies of
+// the files each version shows (the container tests read the real one).
+func TestCgroupV1AndV2(t *testing.T) {
+	pid := func() int { return 42 }
+	v1, err := Cgroup{PID: pid, ProcRoot: "testdata/v1/proc", SysRoot: "testdata/v1/sys"}.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"cgroup_usage": 104857600, "cgroup_working_set": 104857600 - 10485760, "cgroup_oom_kills": 2}, v1)
+	v2, err := Cgroup{PID: pid, ProcRoot: "testdata/v2/proc", SysRoot: "testdata/v2/sys"}.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"cgroup_usage": 209715200, "cgroup_working_set": 209715200 - 20971520, "cgroup_oom_kills": 1}, v2)
+	_, err = Cgroup{PID: func() int { return 7 }, ProcRoot: "testdata/v1/proc"}.Read(context.Background())
+	assert.ErrorContains(t, err, "cgroup")
+}
+
+func TestCgroupOfThisProcess(t *testing.T) {
+	got, err := Cgroup{PID: os.Getpid}.Read(context.Background())
+	require.NoError(t, err, "this machine's cgroup must be readable: the soak's cgroup probe depends on it")
+	assert.Positive(t, got["cgroup_usage"])
+}
+
+func TestMetricsRenamesGauges(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "# TYPE process_resident_memory_bytes gauge\nprocess_resident_memory_bytes 5.0e+08")
+		fmt.Fprintln(w, "# TYPE go_memstats_heap_inuse_bytes gauge\ngo_memstats_heap_inuse_bytes 3e8")
+		fmt.Fprintln(w, "# TYPE relay_smaps_anon_kb gauge\nrelay_smaps_anon_kb 1000")
+	}))
+	defer srv.Close()
+	got, err := Metrics{URL: srv.URL, Names: []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes", "relay_smaps_anon_kb", "relay_malloc_arena_bytes"}}.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, map[string]float64{"rss": 5e8, "heap_inuse": 3e8, "relay_smaps_anon_kb": 1024000}, got)
+	_, err = Metrics{URL: srv.URL, Names: []string{"nothing_here"}}.Read(context.Background())
+	assert.ErrorContains(t, err, "serves none of")
+	_, err = Metrics{URL: "http://127.0.0.1:1/metrics", Names: []string{"x"}}.Read(context.Background())
+	assert.ErrorContains(t, err, "metrics probe")
+}
