@@ -1,0 +1,262 @@
+// Package report writes what a soak concluded, for people and for CI:
+// report.md (verdict first, then the numbers), verdict.json, junit.xml and
+// a plot of memory over time with the warm-up and the fitted trend marked.
+//
+// It must not know how the numbers were measured: it renders a Summary and
+// the samples file, nothing else.
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// File names inside a run directory.
+const (
+	ReportFile  = "report.md"
+	VerdictFile = "verdict.json"
+	JUnitFile   = "junit.xml"
+	PlotFile    = "memory.png"
+	SamplesFile = "samples.jsonl"
+)
+
+// Summary is everything a report says. Judged is required; the rest is
+// shown when known.
+type Summary struct {
+	RunID    string        `json:"run_id"`
+	Relay    string        `json:"relay"` // image (and profile)
+	Started  time.Time     `json:"started"`
+	Duration time.Duration `json:"duration_ns"`
+	// Interrupted says the run was stopped early (Ctrl-C, SIGTERM).
+	Interrupted bool   `json:"interrupted,omitempty"`
+	StopReason  string `json:"stop_reason,omitempty"`
+
+	Hosts int     `json:"hosts,omitempty"`
+	Rate  float64 `json:"rate,omitempty"` // frames/s asked for
+
+	Judged trend.Report `json:"verdict"`
+
+	FramesSent    uint64            `json:"frames_sent"`
+	CommitsSent   uint64            `json:"commits_sent"`
+	CommitsOut    uint64            `json:"commits_delivered"`
+	Delivery      float64           `json:"delivery"`
+	RelayReceived float64           `json:"relay_commits_received,omitempty"`
+	LagP50Ms      float64           `json:"lag_p50_ms,omitempty"`
+	LagP99Ms      float64           `json:"lag_p99_ms,omitempty"`
+	PLCRequests   uint64            `json:"plc_requests,omitempty"`
+	Restarts      int               `json:"restarts,omitempty"`
+	Exits         []string          `json:"exits,omitempty"` // how the relay died, each time
+	LogWarnings   map[string]int    `json:"log_warnings,omitempty"`
+	Notes         []string          `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
+	ProbeErrors   map[string]string `json:"probe_errors,omitempty"`
+}
+
+// Write renders every file into dir. The plot reads dir/samples.jsonl; a
+// plot that cannot be drawn is noted in the report, not fatal.
+func Write(dir string, s Summary) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := Plot(filepath.Join(dir, SamplesFile), filepath.Join(dir, PlotFile), s.Judged); err != nil {
+		s.Notes = append(s.Notes, "no plot: "+err.Error())
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: encode verdict: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, VerdictFile), append(b, '\n'), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(Markdown(s)), 0o644); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	j, err := JUnit(s)
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(filepath.Join(dir, JUnitFile), j, 0o644)
+}
+
+// Headline is the one sentence a CI job summary shows.
+func Headline(s Summary) string {
+	r := s.Judged
+	switch r.Verdict {
+	case trend.Leak:
+		return fmt.Sprintf("LEAK: %s grows %.0f MiB/h (%.0f to %.0f) after warm-up — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
+	case trend.Pass:
+		return fmt.Sprintf("PASS: %s flat after warm-up (%.1f MiB/h, %.0f to %.0f) — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
+	case trend.Crashed:
+		return fmt.Sprintf("CRASHED: the relay exited during the run — %s", r.Reason)
+	default:
+		more := ""
+		if r.NeedMoreMinutes != nil {
+			more = fmt.Sprintf(" (about %.0f more minutes needed)", *r.NeedMoreMinutes)
+		}
+		return fmt.Sprintf("INCONCLUSIVE: %s%s", r.Reason, more)
+	}
+}
+
+// Markdown is report.md: the verdict first, then the numbers.
+func Markdown(s Summary) string {
+	var b strings.Builder
+	r := s.Judged
+	fmt.Fprintf(&b, "# relaysoak %s — %s\n\n", s.RunID, r.Verdict)
+	fmt.Fprintf(&b, "**%s**\n\n", Headline(s))
+	if s.Interrupted {
+		fmt.Fprintf(&b, "The run was stopped early (%s); this verdict judges what was collected.\n\n", s.StopReason)
+	}
+	fmt.Fprintf(&b, "![memory over time](%s)\n\n", PlotFile)
+	b.WriteString("## Memory\n\n| | |\n|---|---|\n")
+	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
+	row("signal carrying the verdict", r.CarriedBy)
+	row("slope", fmt.Sprintf("%.1f MiB/h (%.0f%% CI %.1f to %.1f)", r.SlopeMiBPerHour, r.CILevel*100, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1]))
+	row("late-window slope", fmt.Sprintf("%.1f MiB/h", r.LateSlopeMiBPerHour))
+	row("effect-size gate", fmt.Sprintf("%.1f MiB/h", r.GateMiBPerHour))
+	if r.BytesPerFrame != nil {
+		row("retained per frame", fmt.Sprintf("%.0f bytes", *r.BytesPerFrame))
+	}
+	row("warm-up ended", minutes(r.WarmupEndS))
+	row("judged window", minutes(r.WindowStartS)+" → "+minutes(r.WindowEndS))
+	row("growth over the window", fmt.Sprintf("%.1f MiB", r.GrowthMiB))
+	row("level at the end", fmt.Sprintf("%.0f MiB", r.LevelMiB))
+	if r.PlateauMiB != nil {
+		row("plateau", fmt.Sprintf("%.0f MiB", *r.PlateauMiB))
+	}
+	if r.TimeToLimitHours != nil {
+		row("projected time to the memory limit", fmt.Sprintf("%.1f h", *r.TimeToLimitHours))
+	}
+	row("Mann–Kendall", fmt.Sprintf("Z = %.2f, p = %.3g (Hamed–Rao, effective n %.0f of %d)", r.MannKendallZ, r.PValue, r.EffectiveN, r.JudgedPoints))
+	if r.LevelShifts > 0 || r.Restarts > 0 {
+		row("steps / restarts seen", fmt.Sprintf("%d / %d", r.LevelShifts, r.Restarts))
+	}
+	if len(r.Disagreements) > 0 {
+		b.WriteString("\n**Signals disagree:**\n\n")
+		for _, d := range r.Disagreements {
+			fmt.Fprintf(&b, "- %s\n", d)
+		}
+	}
+	b.WriteString("\n| signal | verdict | slope MiB/h | level MiB |\n|---|---|---|---|\n")
+	for _, sig := range r.Signals {
+		fmt.Fprintf(&b, "| %s | %s | %.1f | %.0f |\n", sig.Signal, sig.Verdict, sig.SlopeMiBPerHour, sig.LevelMiB)
+	}
+
+	b.WriteString("\n## Load and delivery\n\n| | |\n|---|---|\n")
+	row("relay", s.Relay)
+	row("started", s.Started.UTC().Format(time.RFC3339))
+	row("duration", s.Duration.Round(time.Second).String())
+	if s.Hosts > 0 {
+		row("hosts × rate asked", fmt.Sprintf("%d × %.0f frames/s", s.Hosts, s.Rate))
+	}
+	if secs := s.Duration.Seconds(); secs > 0 {
+		row("frames sent", fmt.Sprintf("%d (%.0f/s achieved)", s.FramesSent, float64(s.FramesSent)/secs))
+	}
+	row("commits delivered", fmt.Sprintf("%d of %d (%.2f%%)", s.CommitsOut, s.CommitsSent, s.Delivery*100))
+	if s.RelayReceived > 0 {
+		row("relay's own count of commits received", fmt.Sprintf("%.0f", s.RelayReceived))
+	}
+	if s.LagP99Ms > 0 {
+		row("end-to-end lag", fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", s.LagP50Ms, s.LagP99Ms))
+	}
+	if s.PLCRequests > 0 {
+		row("DID documents served by the fake PLC", fmt.Sprintf("%d", s.PLCRequests))
+	}
+	if s.Restarts > 0 {
+		row("relay restarts", fmt.Sprintf("%d", s.Restarts))
+	}
+	if len(s.Exits) > 0 {
+		b.WriteString("\n## Relay exits\n\n")
+		for _, e := range s.Exits {
+			fmt.Fprintf(&b, "```\n%s\n```\n", e)
+		}
+	}
+	if len(s.LogWarnings) > 0 {
+		b.WriteString("\n## Relay log\n\n| line containing | count |\n|---|---|\n")
+		keys := make([]string, 0, len(s.LogWarnings))
+		for k := range s.LogWarnings {
+			keys = append(keys, k)
+		}
+		sort.Strings(keys)
+		for _, k := range keys {
+			fmt.Fprintf(&b, "| `%s` | %d |\n", k, s.LogWarnings[k])
+		}
+	}
+	if len(s.ProbeErrors) > 0 {
+		b.WriteString("\n## Probes that failed\n\n")
+		for k, v := range s.ProbeErrors {
+			fmt.Fprintf(&b, "- %s: %s\n", k, v)
+		}
+	}
+	if len(s.Notes) > 0 {
+		b.WriteString("\n## Notes\n\n")
+		for _, n := range s.Notes {
+			fmt.Fprintf(&b, "- %s\n", n)
+		}
+	}
+	return b.String()
+}
+
+func minutes(s float64) string { return fmt.Sprintf("%.1f min", s/60) }
+
+type junitSuites struct {
+	XMLName xml.Name     `xml:"testsuites"`
+	Suites  []junitSuite `xml:"testsuite"`
+}
+
+type junitSuite struct {
+	Name     string      `xml:"name,attr"`
+	Tests    int         `xml:"tests,attr"`
+	Failures int         `xml:"failures,attr"`
+	Skipped  int         `xml:"skipped,attr"`
+	Time     float64     `xml:"time,attr"`
+	Cases    []junitCase `xml:"testcase"`
+}
+
+type junitCase struct {
+	Name      string        `xml:"name,attr"`
+	Classname string        `xml:"classname,attr"`
+	Time      float64       `xml:"time,attr"`
+	Failure   *junitMessage `xml:"failure,omitempty"`
+	Skipped   *junitMessage `xml:"skipped,omitempty"`
+	SystemOut string        `xml:"system-out,omitempty"`
+}
+
+type junitMessage struct {
+	Message string `xml:"message,attr"`
+	Body    string `xml:",chardata"`
+}
+
+// JUnit renders the verdict as one test case per signal plus the run's: a
+// LEAK or CRASHED fails, INCONCLUSIVE is skipped (CI warns), PASS passes.
+func JUnit(s Summary) ([]byte, error) {
+	suite := junitSuite{Name: "relaysoak " + s.RunID, Time: s.Duration.Seconds()}
+	add := func(name string, v trend.Verdict, msg string) {
+		c := junitCase{Name: name, Classname: "relaysoak.soak", Time: s.Duration.Seconds(), SystemOut: msg}
+		switch v {
+		case trend.Leak, trend.Crashed:
+			c.Failure = &junitMessage{Message: string(v), Body: msg}
+			suite.Failures++
+		case trend.Inconclusive:
+			c.Skipped = &junitMessage{Message: msg}
+			suite.Skipped++
+		}
+		suite.Cases = append(suite.Cases, c)
+		suite.Tests++
+	}
+	add("verdict", s.Judged.Verdict, Headline(s))
+	for _, sig := range s.Judged.Signals {
+		add("memory/"+sig.Signal, sig.Verdict, fmt.Sprintf("%s: %.1f MiB/h — %s", sig.Verdict, sig.SlopeMiBPerHour, sig.Reason))
+	}
+	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("report: junit: %w", err)
+	}
+	return append([]byte(xml.Header), append(b, '\n')...), nil
+}

@@ -1,0 +1,101 @@
+package report
+
+import (
+	"encoding/json"
+	"encoding/xml"
+	"fmt"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// writeSamples writes a generated leak trace as the rig's samples.jsonl.
+func writeSamples(t *testing.T, dir string, tr trend.Trace) {
+	t.Helper()
+	f, err := os.Create(filepath.Join(dir, SamplesFile))
+	require.NoError(t, err)
+	defer f.Close()
+	enc := json.NewEncoder(f)
+	for _, p := range tr.Series {
+		el := p.T
+		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{
+			trend.SignalRssAnon: p.Bytes, trend.SignalHeapInuse: p.Bytes * 0.6}}))
+	}
+}
+
+func TestWriteReportForALeak(t *testing.T) {
+	dir := t.TempDir()
+	tr := trend.Spec{Name: "leak", Duration: 3 * time.Hour, BaseMiB: 800, WarmupMiB: 400, WarmupTau: 15 * time.Minute,
+		LeakMiBPerHour: 290, NoiseMiB: 5}.Generate(1)
+	writeSamples(t, dir, tr)
+	f, err := os.Open(filepath.Join(dir, SamplesFile))
+	require.NoError(t, err)
+	run, err := trend.ReadSamples(f, "samples.jsonl")
+	f.Close()
+	require.NoError(t, err)
+	judged, err := trend.JudgeSignals(run.Signals, run.Context, trend.Config{})
+	require.NoError(t, err)
+	require.Equal(t, trend.Leak, judged.Verdict)
+
+	s := Summary{RunID: "test-run", Relay: "relaysoak/indigo-relay:v0", Started: time.Unix(0, 0), Duration: 3 * time.Hour,
+		Hosts: 50, Rate: 50, Judged: judged, FramesSent: 540000, CommitsSent: 530000, CommitsOut: 529000, Delivery: 529000.0 / 530000,
+		LagP50Ms: 12, LagP99Ms: 80, LogWarnings: map[string]int{"failed handling event": 0}}
+	require.NoError(t, Write(dir, s))
+
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	assert.Regexp(t, `^# relaysoak test-run — LEAK\n\n\*\*LEAK: rss_anon grows 2[89]\d MiB/h`, string(md), "verdict first")
+	assert.Contains(t, string(md), "p50 12 ms, p99 80 ms")
+
+	png, err := os.ReadFile(filepath.Join(dir, PlotFile))
+	require.NoError(t, err)
+	assert.Equal(t, "\x89PNG", string(png[:4]))
+	assert.NotContains(t, string(md), "no plot")
+
+	var v struct {
+		Verdict struct {
+			Verdict string  `json:"verdict"`
+			Slope   float64 `json:"slope_mib_per_hour"`
+		} `json:"verdict"`
+	}
+	b, err := os.ReadFile(filepath.Join(dir, VerdictFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &v))
+	assert.Equal(t, "LEAK", v.Verdict.Verdict)
+	assert.InDelta(t, 290, v.Verdict.Slope, 29)
+
+	var j junitSuites
+	b, err = os.ReadFile(filepath.Join(dir, JUnitFile))
+	require.NoError(t, err)
+	require.NoError(t, xml.Unmarshal(b, &j))
+	require.Len(t, j.Suites, 1)
+	assert.Positive(t, j.Suites[0].Failures, "a LEAK fails the JUnit suite")
+	assert.Equal(t, "verdict", j.Suites[0].Cases[0].Name)
+}
+
+func TestJUnitInconclusiveIsSkippedAndPassPasses(t *testing.T) {
+	for _, c := range []struct {
+		v                 trend.Verdict
+		failures, skipped int
+	}{{trend.Pass, 0, 0}, {trend.Inconclusive, 0, 1}, {trend.Crashed, 1, 0}} {
+		b, err := JUnit(Summary{RunID: "x", Judged: trend.Report{Result: trend.Result{Verdict: c.v, Reason: "r"}}})
+		require.NoError(t, err)
+		var j junitSuites
+		require.NoError(t, xml.Unmarshal(b, &j))
+		assert.Equal(t, c.failures, j.Suites[0].Failures, fmt.Sprint(c.v))
+		assert.Equal(t, c.skipped, j.Suites[0].Skipped, fmt.Sprint(c.v))
+	}
+}
+
+func TestPlotOfMissingSamplesIsANoteNotAFailure(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, Write(dir, Summary{RunID: "empty", Judged: trend.Report{Result: trend.Result{Verdict: trend.Inconclusive}}}))
+	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "no plot:")
+}
