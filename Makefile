@@ -21,6 +21,12 @@ test-long:
 fakepds: build
 	$(BIN) fakepds
 
+# The default system under test: indigo's relay at the version pinned in
+# go.mod, built static into a FROM scratch image tagged with that version.
+# Kept and reused while the version is unchanged (REBUILD=true forces it).
+relay-image: build
+	$(BIN) relay-image
+
 # Remove containers a crashed run left behind.
 clean-containers:
 	-docker ps -aq --filter label=org.relaysoak=true | xargs -r docker rm -f

@@ -1,0 +1,195 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"sort"
+	"syscall"
+	"time"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+)
+
+func init() {
+	register(command{name: "run", summary: "run the fleet into a relay in a container; print delivery and lag", run: runRun})
+	register(command{name: "relay-image", summary: "build the default relay image (indigo at the pinned version) unless it exists", run: runRelayImage})
+}
+
+func runRun(args []string) int {
+	fs := flag.NewFlagSet("run", flag.ContinueOnError)
+	hosts := fs.Int("hosts", 50, "number of PDS hosts in the fleet")
+	perHost := fs.Int("accounts-per-host", 2, "synthetic accounts per host")
+	rate := fs.Float64("rate", 50, "frames per second written by the fleet in total")
+	duration := fs.Duration("duration", time.Minute, "how long the writer runs")
+	image := fs.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built when missing)")
+	memMiB := fs.Int64("relay-memory-mib", 2048, "memory limit of the relay container, MiB")
+	runDir := fs.String("run-dir", "", "directory of this run: CA, relay data, relay log (default runs/<time>)")
+	verifyEvery := fs.Int("verify-every", 10, "verify every Nth commit the relay emits (1: all, -1: none)")
+	plcScheme := fs.String("plc-scheme", "https", "scheme of the PLC the relay resolves DIDs at (https uses the run's CA)")
+	noChurn := fs.Bool("no-churn", false, "turn identity and account churn off")
+	seed := fs.Int64("seed", 1, "seed for keys, DIDs and records")
+	lenient := fs.Bool("lenient", false, "run indigo with --lenient-sync-validation (default strict)")
+	minDelivery := fs.Float64("min-delivery", 0.99, "delivery below this fails the run (exit status 3)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "relaysoak run:", err)
+		return 2
+	}
+	if *runDir == "" {
+		*runDir = filepath.Join("runs", time.Now().UTC().Format("20060102T150405Z"))
+	}
+	// testcontainers narrates every container step; the rig says what matters.
+	tclog.SetDefault(tclog.NewNoopLogger())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	setup, cancel := context.WithTimeout(ctx, 15*time.Minute) // a cold image build takes minutes
+	defer cancel()
+	rg, err := rig.Start(setup, rig.Config{
+		RunDir:      *runDir,
+		Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed, Churn: fakepds.Churn{Off: *noChurn}},
+		Relay:       relay.Config{Image: *image, Memory: *memMiB << 20, Profile: &relay.Indigo{Lenient: *lenient}},
+		PLCScheme:   *plcScheme,
+		VerifyEvery: *verifyEvery,
+		Log:         os.Stderr,
+	})
+	if rg != nil {
+		defer func() {
+			if err := rg.Close(context.Background()); err != nil {
+				fmt.Fprintln(os.Stderr, "relaysoak run: cleaning up:", err)
+			}
+		}()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relaysoak run:", err)
+		return 1
+	}
+	fmt.Fprintf(os.Stderr, "relaysoak: writing %.0f frames/s for %s (Ctrl-C ends early)\n", *rate, *duration)
+	progress := time.NewTicker(10 * time.Second)
+	defer progress.Stop()
+	wctx, wcancel := context.WithCancel(ctx)
+	go func() {
+		for {
+			select {
+			case <-wctx.Done():
+				return
+			case <-progress.C:
+				fst, fh := rg.Fleet.Stats(), rg.Firehose.Stats()
+				fmt.Fprintf(os.Stderr, "relaysoak: emitted %d commits, relay delivered %d, lag p50 %s p99 %s\n",
+					fst.Commits, fh.Commits, fh.Lag.P50.Round(time.Millisecond), fh.Lag.P99.Round(time.Millisecond))
+			}
+		}
+	}()
+	werr := rg.Write(wctx, *rate, *duration)
+	wcancel()
+	if werr != nil {
+		fmt.Fprintln(os.Stderr, "relaysoak run: writer:", werr)
+	}
+	rg.Drain(context.Background(), 10*time.Second, time.Minute)
+	rep, err := rg.Finish(context.Background())
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relaysoak run: finishing:", err)
+	}
+	printReport(rep, *rate, *duration)
+	switch {
+	case rep.Exit != nil && !rep.Exit.Expected:
+		return 3
+	case rep.Delivery < *minDelivery:
+		return 3
+	case rep.Firehose.VerifyFailed > 0:
+		return 3
+	}
+	return 0
+}
+
+func printReport(rep rig.Report, rate float64, d time.Duration) {
+	fs, fh := rep.Fleet, rep.Firehose
+	fmt.Printf("run: %.0f frames/s for %s into %d fleet accounts\n", rate, d, fs.Accounts)
+	fmt.Printf("delivery: %.4f  (%d commits out of the relay / %d emitted by the fleet)\n", rep.Delivery, fh.Commits, fs.Commits)
+	if rep.RelayMetricsErr == "" {
+		fmt.Printf("relay received: %.0f commits (repo_commits_received_counter, all hosts)\n", rep.RelayReceived)
+	} else {
+		fmt.Printf("relay received: unknown (%s)\n", rep.RelayMetricsErr)
+	}
+	l := fh.Lag
+	fmt.Printf("lag (fleet emission -> relay emission): p50 %s  p90 %s  p99 %s  p99.9 %s  max %s  (n=%d, negative %d)\n",
+		l.P50.Round(time.Millisecond), l.P90.Round(time.Millisecond), l.P99.Round(time.Millisecond),
+		l.P999.Round(time.Millisecond), l.Max.Round(time.Millisecond), l.Count, l.Negative)
+	fmt.Printf("emitted by kind:   commit %d  identity %d  account %d  sync %d\n", fs.Commits, fs.Identity, fs.Account, fs.Sync)
+	fmt.Printf("relayed by kind:   commit %d  identity %d  account %d  sync %d  info %d  error %d  (decode errors %d, seq gaps %d, reconnects %d)\n",
+		fh.Commits, fh.Identity, fh.Account, fh.Sync, fh.Info, fh.ErrorFrames, fh.DecodeErrors, fh.SeqGaps, max(0, fh.Connects-1))
+	fmt.Printf("verified: %d ok, %d failed, %d skipped (sampled)\n", fh.Verified, fh.VerifyFailed, fh.VerifySkipped)
+	for _, f := range fh.Failures {
+		fmt.Printf("  failed: %s\n", f)
+	}
+	// The hosts that delivered least, at most 5: where to look first.
+	type hc struct {
+		host string
+		n    uint64
+	}
+	var hs []hc
+	for h, c := range fh.ByHost {
+		hs = append(hs, hc{h, c.Commits})
+	}
+	sort.Slice(hs, func(i, j int) bool { return hs[i].n < hs[j].n || hs[i].n == hs[j].n && hs[i].host < hs[j].host })
+	if len(hs) > 0 {
+		fmt.Printf("origin hosts seen: %d; fewest commits:", len(hs))
+		for _, h := range hs[:min(5, len(hs))] {
+			fmt.Printf(" %s=%d", h.host, h.n)
+		}
+		fmt.Println()
+	}
+	keys := make([]string, 0, len(rep.LogCounts))
+	for k := range rep.LogCounts {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	fmt.Println("relay log:")
+	for _, k := range keys {
+		fmt.Printf("  %6d × %q\n", rep.LogCounts[k], k)
+	}
+	fmt.Printf("  complete log: %s\n", rep.LogPath)
+	if rep.Exit != nil && rep.Exit.Expected {
+		fmt.Printf("relay: stopped by the rig, exit code %d\n", rep.Exit.Code)
+	} else {
+		fmt.Printf("relay: %s\n", rep.Exit)
+	}
+}
+
+func runRelayImage(args []string) int {
+	fs := flag.NewFlagSet("relay-image", flag.ContinueOnError)
+	rebuild := fs.Bool("rebuild", false, "build even when the tag exists")
+	buildDir := fs.String("build-dir", "", "keep the static binary and Dockerfile here (default: a temporary directory)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "relaysoak relay-image:", err)
+		return 2
+	}
+	tclog.SetDefault(tclog.NewNoopLogger())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	tag, built, err := relay.EnsureIndigoImage(ctx, relay.ImageConfig{Log: os.Stderr, Rebuild: *rebuild, BuildDir: *buildDir})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relaysoak relay-image:", err)
+		return 1
+	}
+	if built {
+		fmt.Fprintln(os.Stderr, "built", tag)
+	} else {
+		fmt.Fprintln(os.Stderr, "already present:", tag)
+	}
+	fmt.Println(tag)
+	return 0
+}

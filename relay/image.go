@@ -1,0 +1,223 @@
+package relay
+
+import (
+	"archive/tar"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime/debug"
+	"strings"
+	"time"
+
+	"github.com/moby/moby/api/types/build"
+	"github.com/moby/moby/client"
+	"github.com/testcontainers/testcontainers-go"
+)
+
+const (
+	// IndigoModule is the module whose cmd/relay is the default system under
+	// test; its version is pinned in go.mod by a tool directive.
+	IndigoModule = "github.com/bluesky-social/indigo"
+	// IndigoImageRepo is the local repository of the default image.
+	IndigoImageRepo = "relaysoak/indigo-relay"
+	// Label marks everything the rig creates, so a crashed run's leftovers
+	// can be swept: docker ps -aq --filter label=org.relaysoak=true.
+	Label = "org.relaysoak"
+)
+
+// indigoBuildFlags make a static binary for a FROM scratch image (cgo is
+// needed for sqlite; see ../shared/notes/indigo-relay.md).
+var indigoBuildFlags = []string{
+	"-tags", "netgo,osusergo,sqlite_omit_load_extension,timetzdata",
+	"-ldflags", "-s -w -linkmode external -extldflags -static",
+}
+
+// IndigoVersion is the pinned version of the indigo module: from this
+// binary's build info when it links indigo, else from `go list -m`.
+func IndigoVersion(ctx context.Context, moduleDir string) (string, error) {
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		for _, d := range bi.Deps {
+			if d.Path == IndigoModule {
+				if d.Replace != nil {
+					d = d.Replace
+				}
+				if d.Version != "" && d.Version != "(devel)" {
+					return d.Version, nil
+				}
+			}
+		}
+	}
+	cmd := exec.CommandContext(ctx, "go", "list", "-m", "-f", "{{.Version}}", IndigoModule)
+	cmd.Dir = moduleDir
+	out, err := cmd.Output()
+	if err != nil {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
+			return "", fmt.Errorf("reading the pinned version of %s with go list in %q: %w: %s", IndigoModule, moduleDir, err, ee.Stderr)
+		}
+		return "", fmt.Errorf("reading the pinned version of %s with go list in %q: %w", IndigoModule, moduleDir, err)
+	}
+	return strings.TrimSpace(string(out)), nil
+}
+
+// IndigoImageTag is the default image's tag for a module version.
+func IndigoImageTag(version string) string {
+	return IndigoImageRepo + ":" + strings.ReplaceAll(version, "+", "_")
+}
+
+// ImageConfig says how to get the default image. Zero values are sensible.
+type ImageConfig struct {
+	// ModuleDir is a directory inside this module (where `go build` finds the
+	// pinned indigo); default the working directory.
+	ModuleDir string
+	// BuildDir receives the static binary and Dockerfile; default a fresh
+	// temporary directory, removed afterwards.
+	BuildDir string
+	// Log receives go build and docker build output; default io.Discard.
+	Log io.Writer
+	// Rebuild builds even when the tag exists.
+	Rebuild bool
+}
+
+// EnsureIndigoImage returns the tag of the default image, building it when
+// no image with that tag exists. The image is kept: later runs reuse it until
+// the pinned version changes.
+func EnsureIndigoImage(ctx context.Context, cfg ImageConfig) (tag string, built bool, err error) {
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	version, err := IndigoVersion(ctx, cfg.ModuleDir)
+	if err != nil {
+		return "", false, err
+	}
+	tag = IndigoImageTag(version)
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return "", false, err
+	}
+	defer cli.Close()
+	if !cfg.Rebuild {
+		if _, err := cli.ImageInspect(ctx, tag); err == nil {
+			return tag, false, nil
+		}
+	}
+	dir := cfg.BuildDir
+	if dir == "" {
+		dir, err = os.MkdirTemp("", "relaysoak-indigo-build-")
+		if err != nil {
+			return "", false, fmt.Errorf("making a build directory: %w", err)
+		}
+		defer os.RemoveAll(dir)
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", false, fmt.Errorf("making build directory %s: %w", dir, err)
+	}
+	bin := filepath.Join(dir, "relay")
+	args := append([]string{"build"}, indigoBuildFlags...)
+	args = append(args, "-o", bin, IndigoModule+"/cmd/relay")
+	cmd := exec.CommandContext(ctx, "go", args...)
+	cmd.Dir = cfg.ModuleDir
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
+	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
+	fmt.Fprintf(cfg.Log, "relaysoak: building %s@%s/cmd/relay (static) into %s\n", IndigoModule, version, dir)
+	if err := cmd.Run(); err != nil {
+		return "", false, fmt.Errorf("building %s/cmd/relay@%s (go %s): %w", IndigoModule, version, strings.Join(args, " "), err)
+	}
+	dockerfile := "FROM scratch\nCOPY relay /relay\nEXPOSE 2470 2471\nENTRYPOINT [\"/relay\"]\nCMD [\"serve\"]\n"
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
+		return "", false, fmt.Errorf("writing Dockerfile in %s: %w", dir, err)
+	}
+	if err := buildImage(ctx, cli, dir, tag, map[string]string{Label: "true", Label + ".indigo-version": version}, cfg.Log); err != nil {
+		return "", false, err
+	}
+	return tag, true, nil
+}
+
+// buildImage sends dir (flat: Dockerfile and files) to the classic builder,
+// which treats FROM scratch as no base, so nothing is pulled.
+func buildImage(ctx context.Context, cli *testcontainers.DockerClient, dir, tag string, labels map[string]string, log io.Writer) error {
+	var buf bytes.Buffer
+	tw := tar.NewWriter(&buf)
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("reading build context %s: %w", dir, err)
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			return fmt.Errorf("reading build context file: %w", err)
+		}
+		info, _ := e.Info()
+		if err := tw.WriteHeader(&tar.Header{Name: e.Name(), Mode: int64(info.Mode().Perm()), Size: int64(len(data)), ModTime: time.Unix(0, 0)}); err != nil {
+			return fmt.Errorf("writing build context: %w", err)
+		}
+		if _, err := tw.Write(data); err != nil {
+			return fmt.Errorf("writing build context: %w", err)
+		}
+	}
+	if err := tw.Close(); err != nil {
+		return fmt.Errorf("writing build context: %w", err)
+	}
+	res, err := cli.ImageBuild(ctx, &buf, client.ImageBuildOptions{
+		Tags: []string{tag}, Remove: true, ForceRemove: true, Labels: labels,
+		Version: build.BuilderV1, Dockerfile: "Dockerfile",
+	})
+	if err != nil {
+		return fmt.Errorf("docker build of %s: %w", tag, err)
+	}
+	defer res.Body.Close()
+	dec := json.NewDecoder(res.Body)
+	for {
+		var msg struct {
+			Stream      string `json:"stream"`
+			Error       string `json:"error"`
+			ErrorDetail struct {
+				Message string `json:"message"`
+			} `json:"errorDetail"`
+		}
+		if err := dec.Decode(&msg); err == io.EOF {
+			break
+		} else if err != nil {
+			return fmt.Errorf("docker build of %s: reading progress: %w", tag, err)
+		}
+		if msg.Stream != "" {
+			io.WriteString(log, msg.Stream)
+		}
+		if msg.Error != "" {
+			return fmt.Errorf("docker build of %s: %s", tag, msg.Error)
+		}
+	}
+	if _, err := cli.ImageInspect(ctx, tag); err != nil {
+		return fmt.Errorf("docker build of %s finished but the image is missing: %w", tag, err)
+	}
+	return nil
+}
+
+// dockerClient connects to the engine. A missing engine is an error that
+// says so: the rig has nothing to test without one.
+func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
+	disableRyuk()
+	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("connecting to the Docker engine (is it running, is DOCKER_HOST right?): %w", err)
+	}
+	return cli, nil
+}
+
+// disableRyuk must run before any testcontainers call: the reaper image
+// cannot be pulled here, and the setting is read once.
+func disableRyuk() {
+	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") != "true" {
+		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
+	}
+}
+
+func init() { disableRyuk() }

@@ -1,0 +1,148 @@
+package relay
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	_ "github.com/mattn/go-sqlite3" // the relay's own database format
+)
+
+// Indigo is the profile of github.com/bluesky-social/indigo/cmd/relay.
+// Zero values are the soak defaults.
+type Indigo struct {
+	// ReplayWindow bounds the relay's event log on disk; default 10m (the
+	// 72h default is hundreds of GB at production rates).
+	ReplayWindow time.Duration
+	// AdminPassword; default "relaysoak" (set, so the relay does not print a
+	// random one into the log).
+	AdminPassword string
+	// Lenient turns on --lenient-sync-validation; default strict.
+	Lenient bool
+	// AccountLimit per host row; default 1,000,000 (past the limit, new
+	// accounts are host-throttled and their events dropped).
+	AccountLimit int64
+	// Env is added to (and overrides) the profile's environment.
+	Env map[string]string
+}
+
+func (p *Indigo) Name() string             { return "indigo" }
+func (p *Indigo) APIPort() int             { return 2470 }
+func (p *Indigo) MetricsPort() int         { return 2471 }
+func (p *Indigo) MetricsPath() string      { return "/metrics" }
+func (p *Indigo) HealthPath() string       { return "/xrpc/_health" }
+func (p *Indigo) FirehosePath() string     { return "/xrpc/com.atproto.sync.subscribeRepos" }
+func (p *Indigo) DataDir() string          { return "/data" }
+func (p *Indigo) CACertMount() string      { return "/etc/relaysoak/ca.pem" }
+func (p *Indigo) StopSignal() string       { return "SIGTERM" }
+func (p *Indigo) StopGrace() time.Duration { return 30 * time.Second }
+
+func (p *Indigo) MemoryMetrics() []string {
+	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
+		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_sys_bytes", "go_goroutines"}
+}
+
+// Command configures through the environment (every flag of the relay is
+// also a variable), so the image's entrypoint and `serve` stay as they are.
+func (p *Indigo) Command(w Wiring) ([]string, map[string]string) {
+	rw := p.ReplayWindow
+	if rw <= 0 {
+		rw = 10 * time.Minute
+	}
+	pw := p.AdminPassword
+	if pw == "" {
+		pw = "relaysoak"
+	}
+	env := map[string]string{
+		"DATABASE_URL":         "sqlite:///data/relay.sqlite",
+		"RELAY_PERSIST_DIR":    "/data/persist",
+		"RELAY_REPLAY_WINDOW":  rw.String(),
+		"RELAY_ADMIN_PASSWORD": pw,
+		"RELAY_API_BIND":       fmt.Sprintf(":%d", p.APIPort()),
+		"RELAY_METRICS_LISTEN": fmt.Sprintf(":%d", p.MetricsPort()),
+		"ENVIRONMENT":          "soak",
+	}
+	if w.PLCURL != "" {
+		env["RELAY_PLC_HOST"] = w.PLCURL
+	}
+	if w.CACertFile != "" {
+		// Go reads SSL_CERT_FILE instead of the system roots: the relay
+		// trusts the run's CA and nothing else (a scratch image has no roots).
+		env["SSL_CERT_FILE"] = w.CACertFile
+	}
+	if p.Lenient {
+		env["RELAY_LENIENT_SYNC_VALIDATION"] = "true"
+	}
+	for k, v := range p.Env {
+		env[k] = v
+	}
+	return []string{"serve"}, env
+}
+
+// Onboard follows the only route that works offline: requestCrawl refuses
+// private addresses, so the relay gets rows in its host table. The relay
+// creates its schema on first start (the runner has started it), so: stop it
+// gracefully, add trusted ws:// rows with a large account limit, start again;
+// on start it dials every active host.
+func (p *Indigo) Onboard(ctx context.Context, c Controller, hosts []Host) error {
+	if len(hosts) == 0 {
+		return nil
+	}
+	if err := c.Stop(ctx); err != nil {
+		return fmt.Errorf("indigo onboarding: stopping after the schema was created: %w", err)
+	}
+	dbPath := filepath.Join(c.HostDataDir(), "relay.sqlite")
+	if _, err := os.Stat(dbPath); err != nil {
+		return fmt.Errorf("indigo onboarding: the relay left no database at %s after its first start: %w", dbPath, err)
+	}
+	if err := p.insertHosts(ctx, dbPath, hosts); err != nil {
+		return err
+	}
+	if err := c.Start(ctx); err != nil {
+		return fmt.Errorf("indigo onboarding: restarting with %d hosts: %w", len(hosts), err)
+	}
+	return nil
+}
+
+func (p *Indigo) insertHosts(ctx context.Context, dbPath string, hosts []Host) error {
+	limit := p.AccountLimit
+	if limit <= 0 {
+		limit = 1_000_000
+	}
+	db, err := sql.Open("sqlite3", "file:"+dbPath+"?_busy_timeout=10000")
+	if err != nil {
+		return fmt.Errorf("indigo onboarding: opening %s: %w", dbPath, err)
+	}
+	defer db.Close()
+	tx, err := db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("indigo onboarding: %s: %w", dbPath, err)
+	}
+	defer tx.Rollback()
+	// Upsert: a data dir reused from an earlier run keeps its rows and
+	// cursors, but every host is made active and trusted again.
+	stmt, err := tx.PrepareContext(ctx, `INSERT INTO host
+		(created_at, updated_at, hostname, no_ssl, account_limit, trusted, status, last_seq, account_count)
+		VALUES (?, ?, ?, ?, ?, 1, 'active', -1, 0)
+		ON CONFLICT(hostname) DO UPDATE SET updated_at=excluded.updated_at, no_ssl=excluded.no_ssl,
+			account_limit=excluded.account_limit, trusted=1, status='active'`)
+	if err != nil {
+		return fmt.Errorf("indigo onboarding: preparing host insert in %s (has the relay's schema changed?): %w", dbPath, err)
+	}
+	defer stmt.Close()
+	now := time.Now().UTC()
+	for _, h := range hosts {
+		name := strings.ToLower(h.Name)
+		if _, err := stmt.ExecContext(ctx, now, now, name, !h.TLS, limit); err != nil {
+			return fmt.Errorf("indigo onboarding: inserting host %s into %s: %w", name, dbPath, err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("indigo onboarding: committing %d hosts to %s: %w", len(hosts), dbPath, err)
+	}
+	return nil
+}

@@ -1,0 +1,73 @@
+package relay
+
+import (
+	"context"
+	"time"
+)
+
+// Host is one upstream host the relay must subscribe to.
+type Host struct {
+	// Name as the relay knows it (pds0001.test): no scheme, no port.
+	Name string
+	// TLS: the host serves wss:// on 443; otherwise ws:// on 80.
+	TLS bool
+}
+
+// Wiring is what the runner tells a profile about the world the relay is
+// placed in. Paths are inside the container.
+type Wiring struct {
+	// PLCURL is where DIDs resolve, e.g. https://plc.test.
+	PLCURL string
+	// UpstreamURL is the upstream relay face (for relays that learn hosts
+	// from listHosts), e.g. https://relay.test.
+	UpstreamURL string
+	// CACertFile is the run's CA certificate mounted in the container, ""
+	// when the run has no CA.
+	CACertFile string
+}
+
+// Profile knows one relay implementation's habits, so the runner can drive
+// any relay without knowing which one it is.
+type Profile interface {
+	// Name of the implementation, for reports ("indigo").
+	Name() string
+	// APIPort serves the firehose and health (container port number).
+	APIPort() int
+	// MetricsPort serves Prometheus text at MetricsPath.
+	MetricsPort() int
+	MetricsPath() string
+	// HealthPath answers 200 when the relay is ready, on APIPort.
+	HealthPath() string
+	// FirehosePath is com.atproto.sync.subscribeRepos on APIPort.
+	FirehosePath() string
+	// DataDir is where the relay keeps state in the container ("" when it
+	// keeps none worth a bind mount). The runner bind-mounts a directory of
+	// the run there, so onboarding can edit it between starts.
+	DataDir() string
+	// CACertMount is where the run's CA is mounted in the container.
+	CACertMount() string
+	// Command returns the container's arguments (nil: the image's default)
+	// and environment for the given wiring.
+	Command(w Wiring) (args []string, env map[string]string)
+	// Onboard makes the relay subscribe to hosts. It is called once the
+	// container is created and started; it may stop and start it through c.
+	Onboard(ctx context.Context, c Controller, hosts []Host) error
+	// MemoryMetrics names the Prometheus series that carry the relay's own
+	// view of its memory (the sampler also reads /proc from outside).
+	MemoryMetrics() []string
+	// StopSignal asks the relay to shut down gracefully; StopGrace is how
+	// long it may take before SIGKILL (a leak report printed at shutdown
+	// needs time).
+	StopSignal() string
+	StopGrace() time.Duration
+}
+
+// Controller is what a Profile may do to its container while onboarding.
+type Controller interface {
+	// HostDataDir is the run's directory mounted at Profile.DataDir.
+	HostDataDir() string
+	// Stop stops the relay gracefully (StopSignal, StopGrace).
+	Stop(ctx context.Context) error
+	// Start starts it again and waits until it is healthy.
+	Start(ctx context.Context) error
+}

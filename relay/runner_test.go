@@ -1,0 +1,225 @@
+package relay
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/moby/moby/client"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds/pki"
+	"github.com/relaysoak/relaysoak/soak/firehose"
+)
+
+// requireDocker fails (never skips) when the engine is missing: without it
+// the system under test cannot run, and a skipped test would read as a pass.
+func requireDocker(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cli, err := dockerClient(ctx)
+	require.NoError(t, err, "these tests need a Docker engine")
+	cli.Close()
+}
+
+// defaultImage builds the indigo image once (kept between runs).
+func defaultImage(t *testing.T) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	tag, _, err := EnsureIndigoImage(ctx, ImageConfig{Log: testWriter{t}})
+	require.NoError(t, err)
+	return tag
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// newRunner makes a Runner for a test, with a CA in the run dir, and
+// removes everything it made when the test ends — pass or fail — then
+// checks that no container of the run is left.
+func newRunner(t *testing.T, cfg Config) *Runner {
+	t.Helper()
+	requireDocker(t)
+	if cfg.Image == "" {
+		cfg.Image = defaultImage(t)
+	}
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
+	if cfg.CACertFile == "" {
+		ca, err := pki.New(pki.Config{Dir: cfg.RunDir})
+		require.NoError(t, err)
+		cfg.CACertFile = ca.CertPath()
+	}
+	if cfg.Log == nil {
+		cfg.Log = testWriter{t}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r, err := New(ctx, cfg)
+	require.NoError(t, err)
+	t.Cleanup(func() {
+		assert.NoError(t, r.Close(context.Background()))
+		assertNoContainersLeft(t, r.runID)
+	})
+	return r
+}
+
+func assertNoContainersLeft(t *testing.T, runID string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	cli, err := dockerClient(ctx)
+	require.NoError(t, err)
+	defer cli.Close()
+	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
+		Filters: client.Filters{}.Add("label", Label+".run="+runID)})
+	require.NoError(t, err)
+	assert.Empty(t, list.Items, "containers left behind by run %s", runID)
+}
+
+func TestIndigoImageIsReused(t *testing.T) {
+	requireDocker(t)
+	tag := defaultImage(t)
+	version, err := IndigoVersion(context.Background(), "")
+	require.NoError(t, err)
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Version}}", IndigoModule).Output()
+	require.NoError(t, err)
+	assert.Equal(t, strings.TrimSpace(string(out)), version, "the image follows the version pinned in go.mod")
+	assert.Equal(t, IndigoImageRepo+":"+version, tag)
+
+	start := time.Now()
+	tag2, built, err := EnsureIndigoImage(context.Background(), ImageConfig{})
+	require.NoError(t, err)
+	assert.False(t, built, "an existing tag is reused, not rebuilt")
+	assert.Equal(t, tag, tag2)
+	assert.Less(t, time.Since(start), 10*time.Second)
+}
+
+func TestMissingImageFailsFast(t *testing.T) {
+	requireDocker(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	_, err := New(ctx, Config{RunDir: t.TempDir(), Image: "relaysoak/no-such-image:v0", PLCURL: "http://plc.test"})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "not in the local engine")
+}
+
+func TestBareRelayRunsAndStopsCleanly(t *testing.T) {
+	r := newRunner(t, Config{Memory: 256 << 20})
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	require.NoError(t, r.Start(ctx, StartOptions{Names: []string{"plc.test", "relay.test"}}))
+	assert.True(t, r.Gateway().IsPrivate(), "the fleet listens on a private gateway address, got %s", r.Gateway())
+
+	hosts, err := os.ReadFile(filepath.Join(r.cfg.RunDir, "hosts"))
+	require.NoError(t, err)
+	assert.Contains(t, string(hosts), r.Gateway().String()+"\tplc.test")
+
+	m, err := firehose.Scrape(ctx, r.MetricsURL())
+	require.NoError(t, err)
+	rss, ok := m.Sum("process_resident_memory_bytes", nil)
+	assert.True(t, ok)
+	assert.Greater(t, rss, 1e6)
+
+	// The firehose accepts a subscriber.
+	c, err := firehose.New(firehose.Config{URL: r.FirehoseURL()})
+	require.NoError(t, err)
+	cctx, ccancel := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(cctx) }()
+	require.Eventually(t, func() bool { return c.Stats().Connects == 1 }, 10*time.Second, 50*time.Millisecond, c.Stats().LastError)
+	ccancel()
+	require.NoError(t, <-done)
+
+	select {
+	case <-r.Exited():
+		t.Fatalf("relay exited: %s", r.Exit())
+	default:
+	}
+	e, err := r.Stop(ctx)
+	require.NoError(t, err)
+	require.NotNil(t, e)
+	assert.True(t, e.Expected)
+	assert.Equal(t, 0, e.Code, "SIGTERM: the relay flushes and exits 0")
+	assert.False(t, e.OOMKilled)
+	log, err := os.ReadFile(r.LogPath())
+	require.NoError(t, err)
+	assert.Contains(t, string(log), `"msg":"shutdown complete"`, "the log file holds what the relay printed at shutdown")
+	assert.NotEmpty(t, e.Tail)
+	t.Logf("final log tail:\n%s", indent(e.Tail))
+}
+
+func TestHealthTimeoutIsClear(t *testing.T) {
+	// A profile whose health path never answers 200.
+	r := newRunner(t, Config{Profile: &badHealth{Indigo{}}, HealthTimeout: 3 * time.Second})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	err := r.Start(ctx, StartOptions{})
+	require.Error(t, err)
+	assert.Regexp(t, `relay never became healthy at http://[0-9.]+:2470/no-such-health within 3s`, err.Error())
+	assert.Contains(t, err.Error(), "last log lines:")
+}
+
+type badHealth struct{ Indigo }
+
+func (b *badHealth) HealthPath() string { return "/no-such-health" }
+
+func TestKilledRelayIsReported(t *testing.T) {
+	r := newRunner(t, Config{Memory: 256 << 20, PollInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, r.Start(ctx, StartOptions{Names: []string{"plc.test"}}))
+	require.Nil(t, r.Exit())
+
+	require.NoError(t, r.Kill(ctx, "SIGKILL"))
+	select {
+	case <-r.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watcher did not notice the kill")
+	}
+	e := r.Exit()
+	require.NotNil(t, e)
+	assert.False(t, e.Expected)
+	assert.Equal(t, 137, e.Code)
+	assert.False(t, e.OOMKilled, "a SIGKILL is not an OOM")
+	assert.NotEmpty(t, e.Tail)
+	assert.Contains(t, e.String(), "exited unexpectedly with code 137 (SIGKILL)")
+
+	// Stop after a crash keeps the crash, not a clean stop.
+	e2, err := r.Stop(ctx)
+	require.NoError(t, err)
+	assert.Same(t, e, e2)
+	assert.Equal(t, 137, e2.Code)
+}
+
+func TestRestartIsReported(t *testing.T) {
+	r := newRunner(t, Config{Memory: 256 << 20, PollInterval: 100 * time.Millisecond})
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	require.NoError(t, r.Start(ctx, StartOptions{}))
+	// What a restart policy or an operator would do behind the rig's back.
+	_, err := r.cli.ContainerRestart(ctx, r.ContainerID(), client.ContainerRestartOptions{})
+	require.NoError(t, err)
+	select {
+	case <-r.Exited():
+	case <-time.After(30 * time.Second):
+		t.Fatal("the watcher did not notice the restart")
+	}
+	e := r.Exit()
+	require.NotNil(t, e)
+	assert.False(t, e.Expected)
+	assert.True(t, e.Restarted, "%s", e)
+	assert.Contains(t, e.String(), "relay restarted")
+}

@@ -1,0 +1,462 @@
+package firehose
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/atproto/identity"
+	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/syntax"
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Path is the firehose endpoint on a relay.
+const Path = "/xrpc/com.atproto.sync.subscribeRepos"
+
+// OtherHost collects origins past Config.MaxHosts, UnknownHost DIDs the
+// Origin function does not know.
+const (
+	OtherHost   = "(other)"
+	UnknownHost = "(unknown)"
+)
+
+// Config of a Consumer. Zero values are sensible defaults except URL.
+type Config struct {
+	// URL of the relay's firehose, e.g. ws://127.0.0.1:32768 (Path is added
+	// when the URL has none). Required.
+	URL string
+	// Origin names the host an account's events come from (the fleet's
+	// HostOfDID); nil counts everything under UnknownHost.
+	Origin func(did string) string
+	// Directory resolves DIDs for signature checks (the fleet's in-process
+	// directory). Nil: commits are checked with repo.VerifyCommitMessage only.
+	Directory identity.Directory
+	// VerifyEvery: 0 or 1 verifies every commit (tests); n>1 every nth commit
+	// (long runs: verification costs CPU the fleet and relay need); <0 none.
+	VerifyEvery int
+	// VerifyWorkers (default 1) and VerifyQueue (default 1024) bound the
+	// verification stage. With VerifyEvery <= 1 the reader waits for room
+	// (nothing goes unverified); when sampling, a full queue skips the commit
+	// and counts it in VerifySkipped.
+	VerifyWorkers, VerifyQueue int
+	// MaxHosts bounds the per-origin table (default 100,000).
+	MaxHosts int
+	// MaxFailures bounds the verification failures kept verbatim (default 20).
+	MaxFailures int
+	// MaxIdentities bounds the identity cache used for signature checks
+	// (default 100,000). Like a relay, the consumer keeps an account's
+	// identity until an #identity event for it passes on the stream: a
+	// commit signed just before a key rotation is checked with the key it
+	// was signed with, not with the key the directory has moved on to.
+	MaxIdentities int
+	// Lag configures the lag histogram.
+	Lag HistogramConfig
+	// ReconnectDelay between attempts after the connection drops (default 1s).
+	// The consumer resumes from the last seq it saw.
+	ReconnectDelay time.Duration
+	// ReadLimit per frame (default 16 MB; a relay frame is at most ~2 MB of blocks).
+	ReadLimit int64
+	// Now is the clock that stamps arrival (default time.Now).
+	Now func() time.Time
+}
+
+// HostCounts are the events of one origin host.
+type HostCounts struct {
+	Commits, Other uint64
+}
+
+// Stats is a snapshot of everything a Consumer measured.
+type Stats struct {
+	Frames                                 uint64
+	Commits, Identity, Account, Sync, Info uint64
+	ErrorFrames, Unknown, DecodeErrors     uint64
+	LastErrorFrame                         string
+	// CommitsWithPrevData are commits that carry prevData: the account had
+	// prior state, so the relay's prevData and MST-inversion checks could run.
+	CommitsWithPrevData uint64
+	// BadTime counts commits whose `time` does not parse (no lag for them).
+	BadTime uint64
+	ByHost  map[string]HostCounts
+
+	Verified, VerifyFailed, VerifySkipped uint64
+	Failures                              []string // the first MaxFailures, verbatim
+
+	Lag LagSummary
+
+	FirstSeq, LastSeq int64
+	SeqGaps           uint64 // events missing between consecutive seqs (dropped by the relay for us, or lost in a reconnect)
+	Connects          int
+	LastError         string // last connection or read error
+}
+
+// Delivery is commits out ÷ commits in (0 when nothing went in).
+func (s Stats) Delivery(commitsIn uint64) float64 {
+	if commitsIn == 0 {
+		return 0
+	}
+	return float64(s.Commits) / float64(commitsIn)
+}
+
+// Consumer reads a relay's firehose. Create with New, then Run.
+type Consumer struct {
+	cfg  Config
+	url  *url.URL
+	lag  *Histogram
+	work chan workItem
+	idc  *lru.Cache[string, *identity.Identity]
+	wg   sync.WaitGroup
+
+	mu    sync.Mutex
+	st    Stats
+	every uint64
+}
+
+func New(cfg Config) (*Consumer, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("firehose: Config.URL is required")
+	}
+	u, err := url.Parse(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("firehose: parsing URL %q: %w", cfg.URL, err)
+	}
+	switch u.Scheme {
+	case "http":
+		u.Scheme = "ws"
+	case "https":
+		u.Scheme = "wss"
+	case "ws", "wss":
+	default:
+		return nil, fmt.Errorf("firehose: URL %q: scheme must be ws or wss", cfg.URL)
+	}
+	if u.Path == "" || u.Path == "/" {
+		u.Path = Path
+	}
+	if cfg.VerifyWorkers <= 0 {
+		cfg.VerifyWorkers = 1
+	}
+	if cfg.VerifyQueue <= 0 {
+		cfg.VerifyQueue = 1024
+	}
+	if cfg.MaxHosts <= 0 {
+		cfg.MaxHosts = 100_000
+	}
+	if cfg.MaxFailures <= 0 {
+		cfg.MaxFailures = 20
+	}
+	if cfg.MaxIdentities <= 0 {
+		cfg.MaxIdentities = 100_000
+	}
+	if cfg.ReconnectDelay <= 0 {
+		cfg.ReconnectDelay = time.Second
+	}
+	if cfg.ReadLimit <= 0 {
+		cfg.ReadLimit = 16 << 20
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	idc, err := lru.New[string, *identity.Identity](cfg.MaxIdentities)
+	if err != nil {
+		return nil, fmt.Errorf("firehose: identity cache: %w", err)
+	}
+	c := &Consumer{cfg: cfg, url: u, lag: NewHistogram(cfg.Lag), idc: idc,
+		work: make(chan workItem, cfg.VerifyQueue)}
+	c.st.ByHost = map[string]HostCounts{}
+	c.st.FirstSeq = -1
+	return c, nil
+}
+
+// Stats returns a snapshot; safe while Run runs.
+func (c *Consumer) Stats() Stats {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s := c.st
+	s.ByHost = make(map[string]HostCounts, len(c.st.ByHost))
+	for k, v := range c.st.ByHost {
+		s.ByHost[k] = v
+	}
+	s.Failures = append([]string(nil), c.st.Failures...)
+	s.Lag = c.lag.Summary()
+	return s
+}
+
+// Run reads the firehose until ctx ends, reconnecting (from the last seq)
+// when the connection drops — a relay that restarts is measured across the
+// restart. It returns after the verification queue has drained, so Stats
+// then hold a verdict for every commit selected for verification.
+func (c *Consumer) Run(ctx context.Context) error {
+	// Verification outlives ctx by the time it takes to drain the queue.
+	vctx := context.WithoutCancel(ctx)
+	for i := 0; i < c.cfg.VerifyWorkers; i++ {
+		c.wg.Add(1)
+		go func() {
+			defer c.wg.Done()
+			for it := range c.work {
+				if it.purge != "" {
+					c.idc.Remove(it.purge)
+					continue
+				}
+				c.verify(vctx, it.commit)
+			}
+		}()
+	}
+	defer func() {
+		close(c.work)
+		c.wg.Wait()
+	}()
+	for {
+		err := c.session(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		c.mu.Lock()
+		if err != nil {
+			c.st.LastError = err.Error()
+		}
+		c.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-time.After(c.cfg.ReconnectDelay):
+		}
+	}
+}
+
+func (c *Consumer) session(ctx context.Context) error {
+	u := *c.url
+	c.mu.Lock()
+	if c.st.LastSeq > 0 {
+		q := u.Query()
+		q.Set("cursor", strconv.FormatInt(c.st.LastSeq, 10))
+		u.RawQuery = q.Encode()
+	}
+	c.mu.Unlock()
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
+	conn, resp, err := d.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		if resp != nil {
+			return fmt.Errorf("dialling firehose %s: %w (status %s)", u.String(), err, resp.Status)
+		}
+		return fmt.Errorf("dialling firehose %s: %w", u.String(), err)
+	}
+	defer conn.Close()
+	conn.SetReadLimit(c.cfg.ReadLimit)
+	c.mu.Lock()
+	c.st.Connects++
+	c.mu.Unlock()
+
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("reading firehose %s: %w", u.String(), err)
+		}
+		arrival := c.cfg.Now()
+		if mt != websocket.BinaryMessage {
+			continue
+		}
+		c.handle(ctx, data, arrival)
+	}
+}
+
+func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
+	var evt events.XRPCStreamEvent
+	err := evt.Deserialize(bytes.NewReader(data))
+	c.mu.Lock()
+	c.st.Frames++
+	if err != nil {
+		c.st.DecodeErrors++
+		c.mu.Unlock()
+		return
+	}
+	var did, purge string
+	var seq int64
+	isCommit := false
+	switch {
+	case evt.Error != nil:
+		c.st.ErrorFrames++
+		c.st.LastErrorFrame = evt.Error.Error + ": " + evt.Error.Message
+	case evt.RepoCommit != nil:
+		isCommit = true
+		cm := evt.RepoCommit
+		c.st.Commits++
+		did, seq = cm.Repo, cm.Seq
+		if cm.PrevData != nil {
+			c.st.CommitsWithPrevData++
+		}
+		if t, err := time.Parse(time.RFC3339Nano, cm.Time); err == nil {
+			c.lag.Observe(arrival.Sub(t))
+		} else {
+			c.st.BadTime++
+		}
+	case evt.RepoSync != nil:
+		c.st.Sync++
+		did, seq = evt.RepoSync.Did, evt.RepoSync.Seq
+	case evt.RepoIdentity != nil:
+		c.st.Identity++
+		did, seq = evt.RepoIdentity.Did, evt.RepoIdentity.Seq
+		purge = did
+	case evt.RepoAccount != nil:
+		c.st.Account++
+		did, seq = evt.RepoAccount.Did, evt.RepoAccount.Seq
+	case evt.RepoInfo != nil:
+		c.st.Info++
+	default:
+		c.st.Unknown++
+	}
+	if seq > 0 {
+		if c.st.FirstSeq < 0 {
+			c.st.FirstSeq = seq
+		}
+		if c.st.LastSeq > 0 && seq > c.st.LastSeq+1 {
+			c.st.SeqGaps += uint64(seq - c.st.LastSeq - 1)
+		}
+		if seq > c.st.LastSeq {
+			c.st.LastSeq = seq
+		}
+	}
+	if did != "" {
+		c.countHost(did, isCommit)
+	}
+	sample := false
+	if isCommit && c.cfg.VerifyEvery >= 0 {
+		c.every++
+		n := uint64(max(c.cfg.VerifyEvery, 1))
+		sample = c.every%n == 0
+	}
+	c.mu.Unlock()
+
+	if purge != "" && c.cfg.VerifyEvery >= 0 {
+		// In stream order with the commits (one worker keeps the order), and
+		// never dropped: identity events are rare.
+		select {
+		case c.work <- workItem{purge: purge}:
+		case <-ctx.Done():
+		}
+	}
+	if !sample {
+		return
+	}
+	if c.cfg.VerifyEvery <= 1 {
+		select {
+		case c.work <- workItem{commit: evt.RepoCommit}:
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.st.VerifySkipped++
+			c.mu.Unlock()
+		}
+		return
+	}
+	select {
+	case c.work <- workItem{commit: evt.RepoCommit}:
+	default:
+		c.mu.Lock()
+		c.st.VerifySkipped++
+		c.mu.Unlock()
+	}
+}
+
+// countHost is called with c.mu held.
+func (c *Consumer) countHost(did string, commit bool) {
+	host := UnknownHost
+	if c.cfg.Origin != nil {
+		if h := c.cfg.Origin(did); h != "" {
+			host = h
+		}
+	}
+	hc, ok := c.st.ByHost[host]
+	if !ok && len(c.st.ByHost) >= c.cfg.MaxHosts {
+		host = OtherHost
+		hc = c.st.ByHost[host]
+	}
+	if commit {
+		hc.Commits++
+	} else {
+		hc.Other++
+	}
+	c.st.ByHost[host] = hc
+}
+
+// workItem is a commit to verify or a DID whose cached identity to drop.
+type workItem struct {
+	commit *comatproto.SyncSubscribeRepos_Commit
+	purge  string
+}
+
+func (c *Consumer) verify(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) {
+	var dir identity.Directory
+	if c.cfg.Directory != nil {
+		dir = cachedDirectory{c}
+	}
+	err := verifyCommit(ctx, dir, evt)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err == nil {
+		c.st.Verified++
+		return
+	}
+	c.st.VerifyFailed++
+	if len(c.st.Failures) < c.cfg.MaxFailures {
+		c.st.Failures = append(c.st.Failures, fmt.Sprintf("seq %d %s rev %s: %v", evt.Seq, evt.Repo, evt.Rev, err))
+	}
+}
+
+// cachedDirectory answers from the consumer's identity cache, filling it
+// from the configured directory on a miss. Only verification workers use it.
+type cachedDirectory struct{ c *Consumer }
+
+func (d cachedDirectory) LookupDID(ctx context.Context, did syntax.DID) (*identity.Identity, error) {
+	if id, ok := d.c.idc.Get(did.String()); ok {
+		return id, nil
+	}
+	id, err := d.c.cfg.Directory.LookupDID(ctx, did)
+	if err != nil {
+		return nil, err
+	}
+	d.c.idc.Add(did.String(), id)
+	return id, nil
+}
+
+func (d cachedDirectory) LookupHandle(ctx context.Context, h syntax.Handle) (*identity.Identity, error) {
+	return d.c.cfg.Directory.LookupHandle(ctx, h)
+}
+
+func (d cachedDirectory) Lookup(ctx context.Context, a syntax.AtIdentifier) (*identity.Identity, error) {
+	if did, err := a.AsDID(); err == nil {
+		return d.LookupDID(ctx, did)
+	}
+	return d.c.cfg.Directory.Lookup(ctx, a)
+}
+
+func (d cachedDirectory) Purge(ctx context.Context, a syntax.AtIdentifier) error {
+	d.c.idc.Remove(a.String())
+	return nil
+}
+
+// verifyCommit is the relay's own check (structure, CAR, MST inversion of
+// the ops) plus, with a directory, the signature against the account's
+// current #atproto key.
+func verifyCommit(ctx context.Context, dir identity.Directory, evt *comatproto.SyncSubscribeRepos_Commit) error {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := repo.VerifyCommitMessage(ctx, evt); err != nil {
+		return fmt.Errorf("commit message: %w", err)
+	}
+	if dir != nil {
+		if err := repo.VerifyCommitSignature(ctx, dir, evt); err != nil {
+			return fmt.Errorf("signature: %w", err)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,120 @@
+package firehose
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+)
+
+// MaxMetricsBytes bounds one scrape: a relay with thousands of hosts prints
+// several labelled series per host, a few MB at most.
+const MaxMetricsBytes = 64 << 20
+
+// Metrics is one scrape of a Prometheus text endpoint.
+type Metrics map[string]*dto.MetricFamily
+
+// ParseMetrics reads Prometheus text format, at most MaxMetricsBytes of it.
+func ParseMetrics(r io.Reader) (Metrics, error) {
+	p := expfmt.NewTextParser(model.UTF8Validation)
+	fams, err := p.TextToMetricFamilies(io.LimitReader(r, MaxMetricsBytes))
+	if err != nil {
+		return nil, fmt.Errorf("parsing Prometheus text: %w", err)
+	}
+	return Metrics(fams), nil
+}
+
+// Scrape fetches and parses url (a relay's /metrics).
+func Scrape(ctx context.Context, url string) (Metrics, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("scraping %s: status %s", url, resp.Status)
+	}
+	m, err := ParseMetrics(resp.Body)
+	if err != nil {
+		return nil, fmt.Errorf("scraping %s: %w", url, err)
+	}
+	return m, nil
+}
+
+// Sum adds up every series of the named family whose labels include all of
+// match (nil matches all). ok is false when the family is absent.
+func (m Metrics) Sum(name string, match map[string]string) (sum float64, ok bool) {
+	f := m[name]
+	if f == nil {
+		return 0, false
+	}
+	for _, s := range f.GetMetric() {
+		if !labelsMatch(s.GetLabel(), match) {
+			continue
+		}
+		sum += value(s)
+	}
+	return sum, true
+}
+
+// ByLabel sums the named family grouped by one label's value.
+func (m Metrics) ByLabel(name, label string) map[string]float64 {
+	out := map[string]float64{}
+	f := m[name]
+	if f == nil {
+		return out
+	}
+	for _, s := range f.GetMetric() {
+		var v string
+		for _, l := range s.GetLabel() {
+			if l.GetName() == label {
+				v = l.GetValue()
+			}
+		}
+		out[v] += value(s)
+	}
+	return out
+}
+
+func labelsMatch(ls []*dto.LabelPair, match map[string]string) bool {
+	for k, want := range match {
+		found := false
+		for _, l := range ls {
+			if l.GetName() == k && l.GetValue() == want {
+				found = true
+				break
+			}
+		}
+		if !found {
+			return false
+		}
+	}
+	return true
+}
+
+func value(s *dto.Metric) float64 {
+	switch {
+	case s.Counter != nil:
+		return s.Counter.GetValue()
+	case s.Gauge != nil:
+		return s.Gauge.GetValue()
+	case s.Untyped != nil:
+		return s.Untyped.GetValue()
+	case s.Summary != nil:
+		return s.Summary.GetSampleSum()
+	case s.Histogram != nil:
+		return s.Histogram.GetSampleSum()
+	}
+	return 0
+}

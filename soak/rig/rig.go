@@ -1,0 +1,419 @@
+// Package rig assembles one run: the run's CA, the fake network (fleet)
+// listening on the run network's gateway, the relay under test in its
+// container, and a consumer of the relay's firehose; it drives the
+// synthetic writer and reports delivery, lag and what the relay logged.
+//
+// It must not know a relay's habits (package relay's profiles do) nor how
+// frames are made (package fakepds does).
+package rig
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/fakepds/pki"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/firehose"
+)
+
+// Config of a run. Zero values are sensible defaults except RunDir.
+type Config struct {
+	// RunDir holds the CA, the relay's data and log. Required.
+	RunDir string
+	// Fleet configures the fake network (hosts, accounts, churn…).
+	Fleet fakepds.Config
+	// Relay configures the container (image, profile, memory…); RunDir,
+	// CACertFile and PLCURL are filled in here.
+	Relay relay.Config
+	// PLCScheme: "https" (default: the production resolution path, over
+	// TLS with the run's CA) or "http".
+	PLCScheme string
+	// VerifyEvery, passed to the firehose consumer: 0/1 all (tests), n
+	// every nth (long runs), <0 none.
+	VerifyEvery int
+	// MetricsEvery is how often the relay's metrics are scraped during the
+	// run (default 5s); the resolver counter's series is kept, bounded.
+	MetricsEvery time.Duration
+	// Log receives progress; default discard.
+	Log io.Writer
+}
+
+// Rig is one assembled run.
+type Rig struct {
+	cfg      Config
+	CA       *pki.CA
+	Fleet    *fakepds.Fleet
+	Relay    *relay.Runner
+	Firehose *firehose.Consumer
+
+	servers []*http.Server
+	cancel  context.CancelFunc
+	bg      sync.WaitGroup
+
+	mu        sync.Mutex
+	resolves  []Point // atproto_identity_resolve_did over time, bounded
+	scrapeErr string
+}
+
+// Point is one sample of a counter.
+type Point struct {
+	At    time.Time
+	Value float64
+}
+
+// maxPoints bounds the kept metric series; older halves are thinned.
+const maxPoints = 4096
+
+// Start builds everything and returns once the relay is healthy, connected
+// to every host, and the rig's consumer is subscribed to its firehose. On
+// error everything made so far is removed.
+func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
+	if cfg.RunDir == "" {
+		return nil, errors.New("rig: Config.RunDir is required")
+	}
+	if cfg.PLCScheme == "" {
+		cfg.PLCScheme = "https"
+	}
+	if cfg.MetricsEvery <= 0 {
+		cfg.MetricsEvery = 5 * time.Second
+	}
+	if cfg.Log == nil {
+		cfg.Log = io.Discard
+	}
+	if err := os.MkdirAll(cfg.RunDir, 0o755); err != nil {
+		return nil, fmt.Errorf("rig: run dir: %w", err)
+	}
+	r := &Rig{cfg: cfg}
+	defer func() {
+		if err != nil {
+			r.Close(context.WithoutCancel(ctx))
+		}
+	}()
+	r.CA, err = pki.New(pki.Config{Dir: cfg.RunDir})
+	if err != nil {
+		return nil, err
+	}
+	fc := cfg.Fleet
+	if fc.Logger == nil {
+		fc.Logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	r.Fleet, err = fakepds.New(fc)
+	if err != nil {
+		return nil, fmt.Errorf("rig: fleet: %w", err)
+	}
+	rc := cfg.Relay
+	rc.RunDir = cfg.RunDir
+	rc.CACertFile = r.CA.CertPath()
+	rc.PLCURL = cfg.PLCScheme + "://" + r.Fleet.PLCName()
+	rc.UpstreamURL = "https://" + r.Fleet.UpstreamName()
+	if rc.Log == nil {
+		rc.Log = cfg.Log
+	}
+	r.Relay, err = relay.New(ctx, rc)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.listen(); err != nil {
+		return nil, err
+	}
+	var hosts []relay.Host
+	for _, h := range r.Fleet.HostNames() {
+		hosts = append(hosts, relay.Host{Name: h})
+	}
+	if err := r.Relay.Start(ctx, relay.StartOptions{
+		Names: []string{r.Fleet.PLCName(), r.Fleet.UpstreamName()}, Hosts: hosts}); err != nil {
+		return nil, err
+	}
+	r.Firehose, err = firehose.New(firehose.Config{
+		URL: r.Relay.FirehoseURL(), Origin: r.Fleet.HostOfDID, Directory: r.Fleet.Directory(),
+		VerifyEvery: cfg.VerifyEvery,
+	})
+	if err != nil {
+		return nil, err
+	}
+	bctx, cancel := context.WithCancel(context.Background())
+	r.cancel = cancel
+	r.bg.Add(2)
+	go func() { defer r.bg.Done(); r.Firehose.Run(bctx) }()
+	go func() { defer r.bg.Done(); r.scrapeLoop(bctx) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for r.Firehose.Stats().Connects == 0 {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("rig: could not subscribe to the relay's firehose at %s: %s", r.Relay.FirehoseURL(), r.Firehose.Stats().LastError)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// The relay dials its hosts after start; wait until every host has a
+	// subscriber, so the first frames are not written into the void.
+	want := len(hosts)
+	deadline = time.Now().Add(60 * time.Second)
+	for r.Fleet.Stats().Connections < want {
+		if time.Now().After(deadline) {
+			return nil, fmt.Errorf("rig: the relay connected to %d of %d hosts within 60s", r.Fleet.Stats().Connections, want)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
+		r.Relay.Image(), want, r.Relay.Gateway(), r.Relay.FirehoseURL())
+	return r, nil
+}
+
+// listen serves the fleet on the gateway only: port 80 (ws/http) and 443
+// (https, certificates minted per name by the run's CA).
+func (r *Rig) listen() error {
+	gw := r.Relay.Gateway().String()
+	for _, p := range []struct {
+		port string
+		tls  bool
+	}{{"80", false}, {"443", true}} {
+		ln, err := net.Listen("tcp", net.JoinHostPort(gw, p.port))
+		if err != nil {
+			return fmt.Errorf("rig: the fleet cannot listen on %s:%s: %w", gw, p.port, err)
+		}
+		srv := &http.Server{Handler: r.Fleet, ReadHeaderTimeout: 10 * time.Second}
+		r.servers = append(r.servers, srv)
+		if p.tls {
+			srv.TLSConfig = r.CA.TLSConfig()
+			go srv.ServeTLS(ln, "", "")
+		} else {
+			go srv.Serve(ln)
+		}
+	}
+	return nil
+}
+
+func (r *Rig) scrapeLoop(ctx context.Context) {
+	t := time.NewTicker(r.cfg.MetricsEvery)
+	defer t.Stop()
+	for {
+		r.scrapeOnce(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (r *Rig) scrapeOnce(ctx context.Context) {
+	m, err := firehose.Scrape(ctx, r.Relay.MetricsURL())
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if err != nil {
+		r.scrapeErr = err.Error()
+		return
+	}
+	v, _ := m.Sum("atproto_identity_resolve_did", nil)
+	r.resolves = append(r.resolves, Point{At: time.Now(), Value: v})
+	if len(r.resolves) >= maxPoints {
+		// Thin the older half: every other point.
+		half := len(r.resolves) / 2
+		kept := r.resolves[:0]
+		for i, p := range r.resolves {
+			if i >= half || i%2 == 0 {
+				kept = append(kept, p)
+			}
+		}
+		r.resolves = kept
+	}
+}
+
+// Resolves is the relay's DID-resolution counter over the run so far.
+func (r *Rig) Resolves() []Point {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Point(nil), r.resolves...)
+}
+
+// Write runs the fleet's synthetic writer at rate frames/s for d (or until
+// ctx ends, or the relay dies).
+func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	go func() {
+		select {
+		case <-r.Relay.Exited():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	return r.Fleet.RunWriter(ctx, rate)
+}
+
+// Drain waits until the consumer has every commit the fleet emitted, or
+// nothing arrives for quiet, or max passes.
+func (r *Rig) Drain(ctx context.Context, quiet, max time.Duration) {
+	deadline := time.Now().Add(max)
+	last, lastChange := r.Firehose.Stats().Commits, time.Now()
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		select {
+		case <-r.Relay.Exited():
+			return
+		default:
+		}
+		got := r.Firehose.Stats().Commits
+		if got >= r.Fleet.Stats().Commits {
+			return
+		}
+		if got != last {
+			last, lastChange = got, time.Now()
+		} else if time.Since(lastChange) > quiet {
+			return
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// Report is what a run measured.
+type Report struct {
+	Fleet    fakepds.Stats
+	Firehose firehose.Stats
+	// Delivery is commits out of the relay ÷ commits the fleet emitted.
+	Delivery float64
+	// RelayReceived is the relay's repo_commits_received_counter summed
+	// over hosts: the cross-check (received by the relay ÷ emitted).
+	RelayReceived   float64
+	RelayMetricsErr string
+	Exit            *relay.Exit
+	// LogCounts counts lines of the relay's log containing each pattern.
+	LogCounts map[string]int
+	LogPath   string
+}
+
+// Patterns the soak reads in an indigo relay's log (the relay counts none
+// of them in a metric).
+var (
+	LogFailedHandling  = "failed handling event"
+	LogBadPrevData     = "commit with miss-matching prevData"
+	LogBadInversion    = "failed to invert commit MST"
+	LogSkippedSig      = "skipping commit signature validation"
+	LogFirstCommit     = "not verifying prevData or MST inversion for first commit from account"
+	DefaultLogPatterns = []string{LogFailedHandling, LogBadPrevData, LogBadInversion, LogSkippedSig, LogFirstCommit}
+)
+
+// Finish scrapes the relay's counters, stops the relay (keeping its
+// complete log), stops the consumer and reports. The rig must still be
+// closed. Patterns default to DefaultLogPatterns.
+func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
+	if len(patterns) == 0 {
+		patterns = DefaultLogPatterns
+	}
+	var rep Report
+	var errs []error
+	if m, err := firehose.Scrape(ctx, r.Relay.MetricsURL()); err == nil {
+		rep.RelayReceived, _ = m.Sum("repo_commits_received_counter", nil)
+		v, _ := m.Sum("atproto_identity_resolve_did", nil)
+		r.mu.Lock()
+		r.resolves = append(r.resolves, Point{At: time.Now(), Value: v})
+		r.mu.Unlock()
+	} else {
+		rep.RelayMetricsErr = err.Error()
+	}
+	exit, err := r.Relay.Stop(ctx)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	rep.Exit = exit
+	if r.cancel != nil {
+		r.cancel()
+		r.bg.Wait()
+	}
+	rep.Fleet = r.Fleet.Stats()
+	rep.Firehose = r.Firehose.Stats()
+	rep.Delivery = rep.Firehose.Delivery(rep.Fleet.Commits)
+	rep.LogPath = r.Relay.LogPath()
+	rep.LogCounts, err = CountLog(rep.LogPath, patterns)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return rep, errors.Join(errs...)
+}
+
+// CountLog counts the lines of a log file containing each pattern; it
+// reads line by line, so a log of any size costs the same memory.
+func CountLog(path string, patterns []string) (map[string]int, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rig: reading relay log: %w", err)
+	}
+	defer f.Close()
+	out := make(map[string]int, len(patterns))
+	for _, p := range patterns {
+		out[p] = 0
+	}
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for sc.Scan() {
+		line := sc.Text()
+		for _, p := range patterns {
+			if strings.Contains(line, p) {
+				out[p]++
+			}
+		}
+	}
+	return out, sc.Err()
+}
+
+// GrepLog returns up to max lines of the log containing all of subs.
+func GrepLog(path string, max int, subs ...string) ([]string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rig: reading relay log: %w", err)
+	}
+	defer f.Close()
+	var out []string
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+scan:
+	for sc.Scan() && len(out) < max {
+		for _, s := range subs {
+			if !strings.Contains(sc.Text(), s) {
+				continue scan
+			}
+		}
+		out = append(out, sc.Text())
+	}
+	return out, sc.Err()
+}
+
+// Close stops everything and removes the container and network. Safe to
+// call more than once.
+func (r *Rig) Close(ctx context.Context) error {
+	var errs []error
+	if r.cancel != nil {
+		r.cancel()
+		r.bg.Wait()
+		r.cancel = nil
+	}
+	if r.Relay != nil {
+		if err := r.Relay.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	for _, s := range r.servers {
+		s.Close()
+	}
+	r.servers = nil
+	if r.Fleet != nil {
+		if err := r.Fleet.Close(); err != nil {
+			errs = append(errs, err)
+		}
+		r.Fleet = nil
+	}
+	return errors.Join(errs...)
+}
+
+// RunDir of the run.
+func (r *Rig) RunDir() string { p, _ := filepath.Abs(r.cfg.RunDir); return p }

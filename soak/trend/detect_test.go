@@ -1,0 +1,83 @@
+package trend
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// TestTimeToDetect logs the time-to-detect table: a relay leaking 290 MiB/hour
+// that would plateau at 1.5 GiB after its warm-up, sampled every 10 s, judged
+// on growing prefixes of its series a minute apart. It reports the minutes of
+// post-warm-up data (after 3τ) until the first LEAK; the goal is under 30.
+func TestTimeToDetect(t *testing.T) {
+	type scenario struct {
+		name   string
+		warmup time.Duration // to 95% of the plateau (3τ); 0: already warm
+		saw    bool
+	}
+	scenarios := []scenario{
+		{"warm at start", 0, false},
+		{"warm at start, GC sawtooth", 0, true},
+		{"30 min warm-up", 30 * time.Minute, false},
+		{"30 min warm-up, GC sawtooth", 30 * time.Minute, true},
+		{"1 h warm-up, GC sawtooth", time.Hour, true},
+		{"2 h warm-up, GC sawtooth", 2 * time.Hour, true},
+	}
+	seeds := librarySeeds(t, 3)
+	var table strings.Builder
+	fmt.Fprintf(&table, "\n%-30s %s\n", "290 MiB/h, 10 s samples", "minutes of post-warm-up data until LEAK, per seed")
+	for _, sc := range scenarios {
+		var got []float64
+		for _, seed := range seeds {
+			rng := rand.New(rand.NewPCG(uint64(seed), 7))
+			sp := Spec{
+				Name: sc.name, Duration: sc.warmup + 90*time.Minute,
+				BaseMiB: 100, WarmupMiB: 1436, LeakMiBPerHour: 290, NoiseMiB: 5,
+			}
+			if sc.warmup == 0 {
+				sp.BaseMiB, sp.WarmupMiB = 1536, 0
+			} else {
+				sp.WarmupTau = sc.warmup / 3
+			}
+			if sc.saw {
+				sp.SawtoothMiB = 50 + 100*rng.Float64()
+				sp.SawtoothPeriod = time.Duration(60+240*rng.Float64()) * time.Second
+			}
+			tr := sp.Generate(seed)
+			minutes := -1.0
+			for post := 5 * time.Minute; post <= 90*time.Minute; post += time.Minute {
+				end := (sc.warmup + post).Seconds()
+				k, _ := slices.BinarySearchFunc(tr.Series, end, func(p Point, e float64) int {
+					switch {
+					case p.T < e:
+						return -1
+					case p.T > e:
+						return 1
+					}
+					return 0
+				})
+				res, err := Judge(tr.Series[:k], tr.Ctx, Config{})
+				if err != nil {
+					continue
+				}
+				if res.Verdict == Leak {
+					minutes = post.Minutes()
+					break
+				}
+			}
+			got = append(got, minutes)
+			assert.Greater(t, minutes, 0.0, "%s seed %d: never LEAK within 90 min", sc.name, seed)
+			if sc.warmup <= time.Hour {
+				assert.Less(t, minutes, 30.0, "%s seed %d: goal is < 30 min of post-warm-up data", sc.name, seed)
+			}
+		}
+		fmt.Fprintf(&table, "%-30s %v\n", sc.name, got)
+	}
+	t.Log(table.String())
+}

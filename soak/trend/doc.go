@@ -1,0 +1,61 @@
+// Package trend decides, from a memory series, whether a process leaks:
+// PASS (flat, or rose and plateaued), LEAK (sustained growth after warm-up,
+// or an OOM sawtooth), INCONCLUSIVE (too short or too noisy, with how much
+// longer the run needs) or CRASHED (the run recorded exits), and the numbers
+// behind the verdict.
+//
+// It knows series of (seconds, bytes) and the run's frame rate, memory limit
+// and exits; it must not know containers, fleets, the relay or how samples
+// are taken. The soak controller feeds it (Live during a run, Judge at the
+// end); `relaysoak analyze` reads files (ReadSamples, ReadCSV).
+//
+// # Method
+//
+// Samples are thinned to at most 600 bin medians (so pairwise statistics
+// cost the same for an hour and a week). Sharp drops to the starting level
+// are restarts: repeated, or one from near the memory limit, is an OOM
+// sawtooth (LEAK). Otherwise the last process lifetime is judged: the warm-up
+// is found by fitting line + saturating exponential (+ optional hinge) and
+// ends at 3τ; a leak that starts after a flat stretch is found by a hinge
+// fit. The judged window is fitted in up to four variants (as recorded,
+// level shifts removed, warm-up tail subtracted, both) and the smallest
+// Sen's slope is kept: a leak must survive every excuse. The trend test is
+// Mann–Kendall with the Hamed–Rao autocorrelation correction, and the
+// slope's interval is Sen's, computed with the corrected variance. LEAK needs
+// all of: slope ≥ gate, interval above 0, p < α, and the window's second half
+// still rising (at least half the slope, itself significant). A second half
+// whose interval lies under the gate is a plateau: PASS.
+//
+// # Defaults (Config's zero value)
+//
+//   - MinSlopeMiBPerHour = 10. The relay that motivated the rig leaked
+//     240–290 MiB/hour; 10 MiB/hour is 1.7 GiB a week, about the headroom
+//     between a 1.5 GiB plateau and a small limit, so anything slower would
+//     not kill a week-long deployment. It also sits above what thinned,
+//     autocorrelated noise makes of a flat series in an hour (a few MiB/hour).
+//   - MinBytesPerFrame = 2. At the network's ~700 frames/s, 2 B/frame is
+//     4.8 MiB/hour, under the hourly gate, so it only bites at higher test
+//     rates (above ~1,450 frames/s), where an hourly slope says little about
+//     production: the leak in the notes retained ~120 B/frame. Both gates
+//     must be passed.
+//   - Alpha = 0.01: with thousands of samples everything is "significant";
+//     the small α and the gates, not the p-value, keep healthy runs PASS.
+//     Hamed–Rao still under-corrects on short persistent series (see
+//     fitTrend), another reason for 0.01 rather than 0.05.
+//   - MinWindow = 20 min and MinWindowFraction = 0.25: 120 samples at 10 s
+//     and several GC or flush cycles; the fraction keeps a late warm-up end
+//     from leaving a window shorter than one slow flush cycle.
+//   - MaxPoints = 600: ~180,000 slope pairs, ~0.1 s for a week of samples.
+//   - RestartFraction = 0.5: a Go heap under GOGC=100 drops to about half;
+//     restarts also have to fall to near the run's starting level.
+//
+// # Signals
+//
+// JudgeSignals judges every signal and lets rss_anon carry the verdict, else
+// vm_rss, else cgroup_working_set; heap gauges are judged and compared, and a
+// disagreement (RSS rising, heap flat: fragmentation or a leak outside the
+// heap) is reported.
+//
+// The tests judge a labelled library of synthetic traces (tracegen.go) with
+// fresh seeds on every run; TREND_SEED=N replays one, TREND_SEEDS=N runs N.
+package trend
