@@ -47,6 +47,9 @@ type Config struct {
 	Churn Churn
 	// PLC sets the PLC directory's behaviour (latency, errors).
 	PLC PLCBehaviour
+	// Shape, when set, is what synthetic commits look like (shape.go);
+	// nil is the built-in mix.
+	Shape *Shape
 
 	Logger *slog.Logger
 }
@@ -140,6 +143,11 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
+	shape, err := c.Shape.withDefaults()
+	if err != nil {
+		return c, err
+	}
+	c.Shape = shape
 	return c, nil
 }
 

@@ -32,7 +32,8 @@ type Fleet struct {
 	accounts map[string]*account
 	nextAcct int // index of the next synthetic account, for key derivation
 
-	plc plcDirectory
+	plc   plcDirectory
+	shape *Shape // cfg.Shape with its defaults; nil: the built-in mix
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -67,6 +68,7 @@ func New(cfg Config) (*Fleet, error) {
 		byName:   make(map[string]*host, cfg.Hosts),
 		accounts: map[string]*account{},
 		done:     make(chan struct{}),
+		shape:    cfg.Shape,
 	}
 	restored, err := f.loadState()
 	if err != nil {
@@ -281,7 +283,7 @@ func (f *Fleet) writeCommit(ctx context.Context, a *account, rng *rand.Rand, opt
 			return err
 		}
 	}
-	evt, err := a.commit(ctx, a.nextOps(f.cfg.Seed, rng, f.cfg.MaxRecords), opt)
+	evt, err := a.commit(ctx, f.nextOps(a, rng), opt)
 	if err != nil {
 		return err
 	}

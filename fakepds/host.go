@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
@@ -33,11 +34,14 @@ type host struct {
 	maxHist  int
 	subs     map[*subscriber]struct{}
 	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
+
+	downUntil atomic.Int64 // unix ns: an outage (outage.go) refuses subscribers until then
 }
 
 type subscriber struct {
-	ch  chan *frame   // pointers: a queue of thousands costs kilobytes, not frames
-	cut chan struct{} // closed when the subscriber is dropped for being slow
+	ch   chan *frame   // pointers: a queue of thousands costs kilobytes, not frames
+	cut  chan struct{} // closed when the subscriber is dropped for being slow
+	drop chan struct{} // closed by an outage: the connection just ends
 }
 
 func newHost(i int, name string, historyFrames int, startSeq int64) *host {
@@ -132,7 +136,7 @@ func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber
 			outdated = cursor < h.seq
 		}
 	}
-	s = &subscriber{ch: make(chan *frame, queue), cut: make(chan struct{})}
+	s = &subscriber{ch: make(chan *frame, queue), cut: make(chan struct{}), drop: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	return s, backlog, outdated, nil
 }
@@ -166,6 +170,9 @@ var upgrader = websocket.Upgrader{
 
 // serveSubscribe is com.atproto.sync.subscribeRepos for one host.
 func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) {
+	if f.refuseIfDown(w, h) {
+		return
+	}
 	var cursor int64
 	hasCursor := false
 	if c := r.URL.Query().Get("cursor"); c != "" {
@@ -242,6 +249,8 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 			writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
 			return
 		case <-gone:
+			return
+		case <-s.drop:
 			return
 		case <-f.done:
 			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "fleet shutting down"), time.Now().Add(time.Second))

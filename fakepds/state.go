@@ -70,7 +70,9 @@ func (f *Fleet) writeState(clean bool) error {
 	s.NextAccount = f.nextAcct
 	accts := make([]*account, 0, len(f.accounts))
 	for _, a := range f.accounts {
-		accts = append(accts, a)
+		if !a.imported { // a replay's identities: it hosts them again each run
+			accts = append(accts, a)
+		}
 	}
 	f.hostsMu.RUnlock()
 	for _, h := range f.hosts {
@@ -178,7 +180,7 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	}
 	m := map[string]cid.Cid{}
 	for _, p := range a.records {
-		blk, err := newBlock(recordBytes(f.cfg.Seed, a.did, p))
+		blk, err := newBlock(f.recordBytes(a.did, p))
 		if err != nil {
 			return nil, err
 		}

@@ -173,7 +173,7 @@ func (f *Fleet) repoCAR(ctx context.Context, a *account) ([]byte, error) {
 		return nil
 	}
 	for _, p := range a.records {
-		if err := add(p, recordBytes(f.cfg.Seed, a.did, p)); err != nil {
+		if err := add(p, f.recordBytes(a.did, p)); err != nil {
 			return nil, err
 		}
 	}
