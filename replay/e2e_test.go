@@ -1,0 +1,100 @@
+package replay
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/rig"
+)
+
+type logWriter struct{ t *testing.T }
+
+func (w logWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// startRig assembles fleet + relay + consumer and removes it all when the
+// test ends, pass or fail, then checks no container is left. A missing
+// Docker engine fails the test: skipping would read as a pass.
+func startRig(t *testing.T, ctx context.Context, cfg rig.Config) *rig.Rig {
+	t.Helper()
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
+	if cfg.Log == nil {
+		cfg.Log = logWriter{t}
+	}
+	runID := filepath.Base(cfg.RunDir)
+	t.Cleanup(func() {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
+		assert.NoError(t, err)
+		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
+	})
+	r, err := rig.Start(ctx, cfg)
+	if r != nil {
+		t.Cleanup(func() { assert.NoError(t, r.Close(context.Background())) })
+	}
+	require.NoError(t, err, "Docker is required for this test")
+	return r
+}
+
+// The end-to-end check: the 150 real frames of the shared capture,
+// verbatim, through the real indigo relay in strict mode. All 148 commits
+// come out and verify against the real keys; the #identity and #account
+// (of an account the capture has no document for) pass too.
+func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
+	capPath := sharedCapture(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	rg := startRig(t, ctx, rig.Config{
+		Fleet:        fakepds.Config{Hosts: 20, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}},
+		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}},
+		MetricsEvery: 2 * time.Second,
+	})
+	r, err := New(rg.Fleet, Config{Mode: Verbatim, Capture: capPath, Rate: 50, Weights: Weights{Kind: "capture"}})
+	require.NoError(t, err)
+	rep, err := r.Run(ctx)
+	require.NoError(t, err)
+	require.True(t, rep.CaptureEnded)
+	require.Equal(t, int64(150), rep.Frames)
+	rg.Drain(ctx, 10*time.Second, time.Minute)
+	// The #identity and #account come last in the capture: give the relay
+	// a moment to pass them on after the last commit.
+	deadline := time.Now().Add(20 * time.Second)
+	for time.Now().Before(deadline) {
+		if s := rg.Firehose.Stats(); s.Identity >= 1 && s.Account >= 1 {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	res, err := rg.Finish(ctx)
+	require.NoError(t, err)
+	fh := res.Firehose
+	t.Logf("replay: %d frames, kinds %v, made-up %d (%d frames), lateness %+v", rep.Frames, rep.ByKind, rep.MadeUp, rep.MadeUpFrames, rep.Lateness)
+	t.Logf("firehose: commits %d identity %d account %d sync %d errors %d decode-errors %d; verified %d failed %d skipped %d; failures %v",
+		fh.Commits, fh.Identity, fh.Account, fh.Sync, fh.ErrorFrames, fh.DecodeErrors, fh.Verified, fh.VerifyFailed, fh.VerifySkipped, fh.Failures)
+	t.Logf("log counts: %v; exit %s", res.LogCounts, res.Exit)
+
+	assert.Equal(t, uint64(148), fh.Commits, "every captured commit comes out of the relay")
+	assert.Equal(t, uint64(148), fh.Verified, "and verifies against the real keys")
+	assert.Zero(t, fh.VerifyFailed, "%v", fh.Failures)
+	assert.Equal(t, uint64(1), fh.Identity)
+	assert.Equal(t, uint64(1), fh.Account)
+	assert.Zero(t, fh.ErrorFrames)
+	assert.Zero(t, fh.DecodeErrors)
+	assert.Zero(t, res.LogCounts[rig.LogFailedHandling], "no 'failed handling event'")
+	assert.Zero(t, res.LogCounts[rig.LogSkippedSig], "every signature was checked")
+	assert.Zero(t, res.LogCounts[rig.LogBadPrevData])
+	require.NotNil(t, res.Exit)
+	assert.True(t, res.Exit.Expected, "relay died during the run: %s", res.Exit)
+}
