@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"errors"
 
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -35,4 +36,40 @@ func ImageID(ctx context.Context, image string) string {
 		return ""
 	}
 	return ins.ID
+}
+
+// Restart starts a relay that died (exited, or was OOM-killed) again, as a
+// Kubernetes restart policy would, and re-arms the exit watcher; Exited
+// then returns a fresh channel. The relay keeps its data directory, so it
+// resumes its hosts without onboarding.
+func (r *Runner) Restart(ctx context.Context) error {
+	r.mu.Lock()
+	if r.exit == nil || r.stopped || r.ctr == nil {
+		r.mu.Unlock()
+		return errors.New("relay: Restart is for a relay that died; this one runs or was stopped")
+	}
+	wstop, wdone := r.watchStop, r.watchDone
+	r.mu.Unlock()
+	if wstop != nil {
+		wstop()
+		<-wdone
+	}
+	if st, err := r.ctr.State(ctx); err == nil && (st.Running || st.Restarting) {
+		// The engine restarted it already: stop it, so it starts clean here.
+		if err := r.stopContainer(ctx); err != nil {
+			return err
+		}
+	}
+	if err := r.startAgain(ctx); err != nil {
+		return err
+	}
+	r.mu.Lock()
+	r.exit = nil
+	r.exited = make(chan struct{})
+	r.armed = true
+	wctx, cancel := context.WithCancel(context.Background())
+	r.watchStop, r.watchDone = cancel, make(chan struct{})
+	r.mu.Unlock()
+	go r.watch(wctx)
+	return nil
 }

@@ -295,7 +295,11 @@ func (r *Runner) Profile() Profile { return r.prof }
 
 // Exited is closed when the relay exits, is killed or restarts without the
 // rig asking (Exit then says how), and at the latest by Stop.
-func (r *Runner) Exited() <-chan struct{} { return r.exited }
+func (r *Runner) Exited() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.exited
+}
 
 // Exit is the unexpected exit, or after Stop the final state; nil while the
 // relay runs as intended.

@@ -133,7 +133,9 @@ func Markdown(s Summary) string {
 	if r.TimeToLimitHours != nil {
 		row("projected time to the memory limit", fmt.Sprintf("%.1f h", *r.TimeToLimitHours))
 	}
-	row("Mann–Kendall", fmt.Sprintf("Z = %.2f, p = %.3g (Hamed–Rao, effective n %.0f of %d)", r.MannKendallZ, r.PValue, r.EffectiveN, r.JudgedPoints))
+	if r.JudgedPoints > 0 {
+		row("Mann–Kendall", fmt.Sprintf("Z = %.2f, p = %.3g (Hamed–Rao, effective n %.0f of %d)", r.MannKendallZ, r.PValue, r.EffectiveN, r.JudgedPoints))
+	}
 	if r.LevelShifts > 0 || r.Restarts > 0 {
 		row("steps / restarts seen", fmt.Sprintf("%d / %d", r.LevelShifts, r.Restarts))
 	}

@@ -1,0 +1,170 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/soak"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/trend"
+	tclog "github.com/testcontainers/testcontainers-go/log"
+)
+
+// exitNotStarted: the soak could not start (no Docker, no image, a port in
+// use); the other statuses are analyze's.
+const exitNotStarted = 6
+
+func init() {
+	register(command{name: "soak", summary: "soak a relay: load for a duration, memory sampled, a verdict and a report", run: runSoak})
+	register(command{name: "report", summary: "rebuild a run's report, plot and verdict from its files", run: runReport})
+}
+
+func runSoak(args []string) int {
+	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
+	hosts := fs.Int("hosts", 50, "PDS hosts in the fleet (production shape: 2750)")
+	perHost := fs.Int("accounts-per-host", 2, "synthetic accounts per host")
+	rate := fs.Float64("rate", 50, "frames per second in total (production shape: 700)")
+	duration := fs.Duration("duration", 30*time.Minute, "how long the load runs (the verdict wants 20 minutes after warm-up)")
+	memLimit := fs.String("mem-limit", "2GiB", "the relay container's memory limit (bytes, or with KiB/MiB/GiB)")
+	image := fs.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built here when missing)")
+	profile := fs.String("relay-profile", "indigo", "relay profile: how the relay is configured, onboarded and measured")
+	capture := fs.String("capture", "", "capture whose shape the load follows (default: the built-in synthetic mix)")
+	sampleEvery := fs.Duration("sample-every", 10*time.Second, "memory sampling interval")
+	stopGrace := fs.Duration("stop-grace", 0, "how long the relay may take to stop (default: the profile's)")
+	restart := fs.Bool("restart", false, "start the relay again when it dies, counting restarts, instead of ending with CRASHED")
+	metricsListen := fs.String("metrics-listen", "", "serve the rig's own Prometheus metrics here, e.g. 127.0.0.1:9470")
+	runsDir := fs.String("runs-dir", "runs", "directory holding one directory per run")
+	id := fs.String("id", "", "run ID (default: the start time)")
+	noChurn := fs.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
+	verifyEvery := fs.Int("verify-every", 100, "verify every Nth commit the relay emits (1: all)")
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)
+		return exitUsage
+	}
+	limit, err := parseBytes(*memLimit)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relaysoak soak: --mem-limit (MEM_LIMIT): %v\n", err)
+		return exitUsage
+	}
+	if *profile != "indigo" {
+		fmt.Fprintf(os.Stderr, "relaysoak soak: --relay-profile %q: this build knows only the indigo profile\n", *profile)
+		return exitUsage
+	}
+	if *capture != "" {
+		if _, err := os.Stat(*capture); err != nil {
+			fmt.Fprintf(os.Stderr, "relaysoak soak: --capture (CAPTURE): %v\n", err)
+			return exitUsage
+		}
+		fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
+	}
+	tclog.SetDefault(tclog.NewNoopLogger())
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
+	out, err := soak.Run(ctx, soak.Config{
+		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
+		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
+		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
+	})
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)
+		if errors.Is(err, soak.ErrNotStarted) {
+			fmt.Fprintln(os.Stderr, "relaysoak soak: is Docker running (docker info)? files so far are in", out.Dir)
+			return exitNotStarted
+		}
+		return exitBadInput
+	}
+	return verdictStatus(out.Summary.Judged.Verdict)
+}
+
+func verdictStatus(v trend.Verdict) int {
+	switch v {
+	case trend.Pass:
+		return exitPass
+	case trend.Leak:
+		return exitLeak
+	case trend.Crashed:
+		return exitCrashed
+	default:
+		return exitInconclusive
+	}
+}
+
+// runReport rebuilds report.md, the plot, verdict.json and junit.xml of a
+// run from its samples and its last verdict.json (or the samples alone).
+func runReport(args []string) int {
+	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	if err := parseFlags(fs, args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		fmt.Fprintln(os.Stderr, "usage: relaysoak report runs/<id>")
+		return exitUsage
+	}
+	dir := fs.Arg(0)
+	var sum report.Summary
+	if b, err := os.ReadFile(filepath.Join(dir, report.VerdictFile)); err == nil {
+		if err := json.Unmarshal(b, &sum); err != nil {
+			fmt.Fprintf(os.Stderr, "relaysoak report: %s: %v\n", filepath.Join(dir, report.VerdictFile), err)
+			return exitBadInput
+		}
+	} else {
+		sum.RunID = filepath.Base(dir)
+		sum.Notes = append(sum.Notes, "rebuilt from samples alone: the run ended before it wrote verdict.json")
+	}
+	judged, err := soak.JudgeRunDir(dir, trend.Config{})
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
+		return exitBadInput
+	}
+	sum.Judged = judged
+	if err := report.Write(dir, sum); err != nil {
+		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
+		return exitBadInput
+	}
+	fmt.Println(report.Headline(sum))
+	fmt.Println("report:", filepath.Join(dir, report.ReportFile))
+	return verdictStatus(sum.Judged.Verdict)
+}
+
+// parseBytes reads 2GiB, 512MiB, 64KiB or a plain byte count.
+func parseBytes(s string) (int64, error) {
+	units := []struct {
+		suffix string
+		mult   int64
+	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
+	mult := int64(1)
+	for _, u := range units {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil || n <= 0 {
+		return 0, fmt.Errorf("%q is not a size (try 2GiB or 512MiB)", s)
+	}
+	return int64(n * float64(mult)), nil
+}
+
+func isTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

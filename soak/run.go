@@ -1,0 +1,326 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"sync"
+	"time"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// Config of a soak. Zero values are the defaults `make soak` runs with.
+type Config struct {
+	// RunsDir holds one directory per run (default "runs"); ID names this
+	// run's (default: the start time, 20260704-143914).
+	RunsDir, ID string
+
+	Hosts           int           // default 50
+	AccountsPerHost int           // default 2
+	Rate            float64       // frames/s in total; default 50
+	Duration        time.Duration // default 30 minutes: the judge wants 20 after warm-up
+	Churn           fakepds.Churn // identity churn: on by default
+
+	// Relay: Image ("" = indigo's, built here), memory limit (default 2 GiB),
+	// stop grace (default: the profile's).
+	RelayImage string
+	MemLimit   int64
+	StopGrace  time.Duration
+	// Profile knows the relay's habits (default: indigo's).
+	Profile relay.Profile
+	// Restart starts the relay again after it dies (as Kubernetes would)
+	// instead of ending the run with CRASHED.
+	Restart bool
+
+	// SampleEvery is the memory sampling interval (default 10 s).
+	SampleEvery time.Duration
+	// VerifyEvery: verify every Nth delivered commit (default 100; 1 = all).
+	VerifyEvery int
+	// MetricsListen serves the rig's own Prometheus metrics ("" = off).
+	MetricsListen string
+
+	Judge trend.Config
+
+	// Out receives progress; Terminal draws live bars instead of a line a
+	// minute.
+	Out      io.Writer
+	Terminal bool
+}
+
+func (c Config) withDefaults() Config {
+	if c.RunsDir == "" {
+		c.RunsDir = "runs"
+	}
+	if c.ID == "" {
+		c.ID = time.Now().UTC().Format("20060102-150405")
+	}
+	if c.Hosts == 0 {
+		c.Hosts = 50
+	}
+	if c.AccountsPerHost == 0 {
+		c.AccountsPerHost = 2
+	}
+	if c.Rate == 0 {
+		c.Rate = 50
+	}
+	if c.Duration == 0 {
+		c.Duration = 30 * time.Minute
+	}
+	if c.MemLimit == 0 {
+		c.MemLimit = 2 << 30
+	}
+	if c.SampleEvery == 0 {
+		c.SampleEvery = 10 * time.Second
+	}
+	if c.VerifyEvery == 0 {
+		c.VerifyEvery = 100
+	}
+	if c.Out == nil {
+		c.Out = io.Discard
+	}
+	return c
+}
+
+// ErrNotStarted wraps every failure before the load began.
+var ErrNotStarted = errors.New("soak could not start")
+
+// Outcome is a finished soak.
+type Outcome struct {
+	Dir     string
+	Summary report.Summary
+}
+
+// Run performs one soak: it starts the fleet and the relay, drives the load
+// for the duration, samples memory into samples.jsonl as it goes, and ends
+// — at the deadline, when ctx is cancelled (Ctrl-C), or when the relay dies
+// without --restart — with a verdict and a report. Files written before a
+// failure are kept.
+func Run(ctx context.Context, cfg Config) (Outcome, error) {
+	cfg = cfg.withDefaults()
+	dir := filepath.Join(cfg.RunsDir, cfg.ID)
+	out := Outcome{Dir: dir}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
+	}
+	events, err := openJSONL(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	defer events.Close()
+	started := time.Now()
+	ev := func(kind string, detail any) {
+		events.Write(Event{T: time.Now().UTC(), ElapsedS: time.Since(started).Seconds(), Event: kind, Detail: detail})
+	}
+
+	rc := rig.Config{
+		RunDir:      dir,
+		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn},
+		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, Profile: cfg.Profile},
+		VerifyEvery: cfg.VerifyEvery,
+		Log:         cfg.Out,
+	}
+	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, rc); err != nil {
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds()})
+	r, err := rig.Start(ctx, rc)
+	if err != nil {
+		ev("start_failed", err.Error())
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	defer r.Close(context.WithoutCancel(ctx))
+	ev("relay_ready", map[string]any{"image": r.Relay.Image(), "firehose": r.Relay.FirehoseURL()})
+	updateRunJSONImage(filepath.Join(dir, RunFile), r.Relay.Image())
+
+	s, err := newSampler(dir, cfg, r, started)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	defer s.close()
+	metricsSrv, err := serveMetrics(cfg.MetricsListen, s)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	if metricsSrv != nil {
+		defer metricsSrv.Close()
+		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics\n", metricsSrv.Addr)
+	}
+
+	// The load, the sampler and the progress run until the deadline, an
+	// interrupt or the relay's death.
+	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
+	defer stopLoad()
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() { defer wg.Done(); r.Fleet.RunWriter(loadCtx, cfg.Rate) }()
+	go func() { defer wg.Done(); s.run(loadCtx, ev) }()
+	go func() { defer wg.Done(); progress(loadCtx, cfg, s, started) }()
+
+	stopReason := "duration reached"
+	interrupted := false
+wait:
+	for {
+		select {
+		case <-loadCtx.Done():
+			if ctx.Err() != nil {
+				stopReason, interrupted = "interrupted: "+context.Cause(ctx).Error(), true
+			}
+			break wait
+		case <-r.Relay.Exited():
+			e := r.Relay.Exit()
+			s.noteExit(e)
+			ev("relay_exit", exitDetail(e))
+			if !cfg.Restart {
+				stopReason = "relay died"
+				break wait
+			}
+			// As Kubernetes would: start it again and go on, counting.
+			if err := r.Relay.Restart(loadCtx); err != nil {
+				ev("relay_restart_failed", err.Error())
+				stopReason = "relay died and could not be restarted: " + err.Error()
+				break wait
+			}
+			s.noteRestart()
+			ev("relay_restart", map[string]any{"restarts": s.restartCount()})
+		}
+	}
+	stopLoad()
+	wg.Wait()
+	ev("load_stopped", stopReason)
+
+	// Stop the relay gracefully (its shutdown output lands in relay.log),
+	// then judge what was collected.
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+cfg.StopGrace)
+	defer cancel()
+	r.Drain(fctx, 5*time.Second, 30*time.Second)
+	s.sampleOnce(fctx) // a last sample, before the relay stops
+	rep, finErr := r.Finish(fctx)
+	ev("relay_stopped", exitDetail(rep.Exit))
+
+	sum := report.Summary{
+		RunID: cfg.ID, Relay: r.Relay.Image(), Started: started, Duration: time.Since(started),
+		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
+		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
+		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,
+		RelayReceived: rep.RelayReceived, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
+		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,
+		ProbeErrors: s.probeErrors(),
+	}
+	if finErr != nil {
+		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
+	}
+	if rep.Firehose.VerifyFailed > 0 {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))
+	}
+	sum.Judged, err = judgeFile(filepath.Join(dir, report.SamplesFile), cfg.Judge)
+	if err != nil {
+		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
+	}
+	if rig, err := judgeRig(filepath.Join(dir, RigSamplesFile), cfg.Judge); err == nil {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("the rig's own memory (%s): %s, %.1f MiB/h, level %.0f MiB", rig.CarriedBy, rig.Verdict, rig.SlopeMiBPerHour, rig.LevelMiB))
+	}
+	if err := report.Write(dir, sum); err != nil {
+		return Outcome{Dir: dir, Summary: sum}, err
+	}
+	ev("report_written", sum.Judged.Verdict)
+	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(sum), filepath.Join(dir, report.ReportFile))
+	return Outcome{Dir: dir, Summary: sum}, nil
+}
+
+func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
+
+func exitDetail(e *relay.Exit) any {
+	if e == nil {
+		return nil
+	}
+	return map[string]any{"code": e.Code, "oom_killed": e.OOMKilled, "expected": e.Expected, "restarted": e.Restarted, "tail": e.Tail}
+}
+
+// judgeFile judges every memory signal of a samples file.
+func judgeFile(path string, cfg trend.Config) (trend.Report, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return trend.Report{}, err
+	}
+	defer f.Close()
+	run, err := trend.ReadSamples(f, path)
+	if err != nil {
+		return trend.Report{}, err
+	}
+	return trend.JudgeSignals(run.Signals, run.Context, cfg)
+}
+
+func judgeRig(path string, cfg trend.Config) (trend.Report, error) { return judgeFile(path, cfg) }
+
+// RunInfo is run.json: what is needed to repeat the run.
+type RunInfo struct {
+	ID         string         `json:"id"`
+	Started    time.Time      `json:"started"`
+	Config     map[string]any `json:"config"`
+	GoVersion  string         `json:"go_version"`
+	Relaysoak  string         `json:"relaysoak_version"`
+	Indigo     string         `json:"indigo_version"`
+	RelayImage string         `json:"relay_image"`
+	ImageID    string         `json:"relay_image_id,omitempty"`
+}
+
+func writeRunJSON(path string, cfg Config, rc rig.Config) error {
+	info := RunInfo{ID: cfg.ID, Started: time.Now().UTC(), GoVersion: runtime.Version(), RelayImage: cfg.RelayImage,
+		Config: map[string]any{
+			"hosts": cfg.Hosts, "accounts_per_host": cfg.AccountsPerHost, "rate": cfg.Rate,
+			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
+			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "churn": cfg.Churn, "seed": rc.Fleet.Seed,
+			"verify_every": cfg.VerifyEvery,
+		}}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		info.Relaysoak = bi.Main.Version
+		for _, s := range bi.Settings {
+			if s.Key == "vcs.revision" {
+				info.Relaysoak += " " + s.Value
+			}
+		}
+		for _, d := range bi.Deps {
+			if d.Path == "github.com/bluesky-social/indigo" {
+				info.Indigo = d.Version
+			}
+		}
+	}
+	b, err := json.MarshalIndent(info, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// updateRunJSONImage records the image the run really used, and its ID.
+func updateRunJSONImage(path, image string) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return
+	}
+	var info RunInfo
+	if json.Unmarshal(b, &info) != nil {
+		return
+	}
+	info.RelayImage = image
+	info.ImageID = relay.ImageID(context.Background(), image)
+	if b, err = json.MarshalIndent(info, "", "  "); err == nil {
+		os.WriteFile(path, append(b, '\n'), 0o644)
+	}
+}
+
+// JudgeRunDir judges a run directory's samples again (relaysoak report).
+func JudgeRunDir(dir string, cfg trend.Config) (trend.Report, error) {
+	return judgeFile(filepath.Join(dir, report.SamplesFile), cfg)
+}

@@ -1,0 +1,187 @@
+package soak
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// requireDocker fails (never skips) when the engine is missing: these tests
+// exist to run the real relay in a real container. Afterwards no container
+// of the run may be left.
+func requireDocker(t *testing.T, runID string) {
+	t.Helper()
+	out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
+	require.NoError(t, err, "the soak tests need a running Docker engine: %s", out)
+	t.Cleanup(func() {
+		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=org.relaysoak.run="+runID).Output()
+		assert.Empty(t, strings.TrimSpace(string(out)), "containers of run %s left behind", runID)
+	})
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// readLines reads a JSONL file written so far.
+func readLines(t *testing.T, path string) []Line {
+	t.Helper()
+	f, err := os.Open(path)
+	require.NoError(t, err)
+	defer f.Close()
+	var out []Line
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var l Line
+		require.NoError(t, json.Unmarshal(sc.Bytes(), &l))
+		out = append(out, l)
+	}
+	return out
+}
+
+// killRelay SIGKILLs the run's relay container, as a crash would.
+func killRelay(t *testing.T, id string) {
+	t.Helper()
+	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=org.relaysoak.run="+id, "--filter", "label=org.relaysoak.profile").Output()
+	require.NoError(t, err)
+	ids := strings.Fields(string(out))
+	require.Len(t, ids, 1, "one relay container for run %s", id)
+	require.NoError(t, exec.Command("docker", "kill", ids[0]).Run())
+}
+
+func TestSoakEndToEndWithIndigo(t *testing.T) {
+	requireDocker(t, "e2e")
+	dir := t.TempDir()
+	metrics := freeAddr(t)
+	cfg := Config{RunsDir: dir, ID: "e2e", Hosts: 10, Rate: 30, Duration: 150 * time.Second, SampleEvery: 5 * time.Second,
+		MemLimit: 1 << 30, VerifyEvery: 1, MetricsListen: metrics, Out: io.Discard}
+	done := make(chan Outcome, 1)
+	errc := make(chan error, 1)
+	go func() {
+		out, err := Run(context.Background(), cfg)
+		errc <- err
+		done <- out
+	}()
+	runDir := filepath.Join(dir, "e2e")
+	// While the run goes on, samples from all three probes are on disk and
+	// the rig's metrics endpoint serves them.
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(runDir, report.SamplesFile))
+		return err == nil && len(readLines(t, filepath.Join(runDir, report.SamplesFile))) >= 6
+	}, 2*time.Minute, time.Second, "samples.jsonl must grow while the run goes on")
+	lines := readLines(t, filepath.Join(runDir, report.SamplesFile))
+	last := lines[len(lines)-1]
+	assert.Positive(t, last.Signals[trend.SignalRssAnon], "proc probe")
+	assert.Positive(t, last.Signals[trend.SignalCgroupWorkingSet], "cgroup probe")
+	assert.Positive(t, last.Signals["rss"], "metrics probe (process_resident_memory_bytes)")
+	assert.Positive(t, last.Signals[trend.SignalHeapInuse], "metrics probe (heap)")
+	assert.Positive(t, last.Context["commits_delivered"])
+	resp, err := http.Get("http://" + metrics + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(body), `relaysoak_relay_memory_bytes{signal="rss_anon"}`)
+	assert.Contains(t, string(body), "relaysoak_frames_sent_total")
+
+	require.NoError(t, <-errc)
+	out := <-done
+	s := out.Summary
+	assert.NotEqual(t, trend.Leak, s.Judged.Verdict, "a short run of the real indigo relay is not a leak: %s", s.Judged.Reason)
+	assert.GreaterOrEqual(t, s.Delivery, 0.99)
+	assert.Equal(t, trend.SignalRssAnon, s.Judged.CarriedBy)
+	md, err := os.ReadFile(filepath.Join(runDir, report.ReportFile))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(md), fmt.Sprintf("# relaysoak e2e — %s", s.Judged.Verdict)), "report.md opens with the verdict")
+	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log"} {
+		st, err := os.Stat(filepath.Join(runDir, f))
+		require.NoError(t, err, f)
+		assert.Positive(t, st.Size(), f)
+	}
+	var info RunInfo
+	b, err := os.ReadFile(filepath.Join(runDir, RunFile))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &info))
+	assert.NotEmpty(t, info.ImageID, "run.json records the image's ID")
+	assert.EqualValues(t, 10, info.Config["hosts"])
+	events, err := os.ReadFile(filepath.Join(runDir, EventsFile))
+	require.NoError(t, err)
+	for _, e := range []string{`"start"`, `"relay_ready"`, `"load_stopped"`, `"relay_stopped"`, `"report_written"`} {
+		assert.Contains(t, string(events), e)
+	}
+}
+
+func TestSoakInterruptedStillReports(t *testing.T) {
+	requireDocker(t, "int")
+	dir := t.TempDir()
+	ctx, cancel := context.WithCancelCause(context.Background())
+	time.AfterFunc(60*time.Second, func() { cancel(fmt.Errorf("SIGINT")) })
+	out, err := Run(ctx, Config{RunsDir: dir, ID: "int", Hosts: 5, Rate: 20, Duration: 20 * time.Minute, SampleEvery: 5 * time.Second, Out: io.Discard})
+	require.NoError(t, err)
+	assert.True(t, out.Summary.Interrupted)
+	assert.Contains(t, out.Summary.StopReason, "SIGINT")
+	assert.Less(t, out.Summary.Duration, 3*time.Minute)
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "stopped early")
+	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, report.SamplesFile))), 8)
+}
+
+func TestSoakRelayKilledIsCrashed(t *testing.T) {
+	requireDocker(t, "killed")
+	dir := t.TempDir()
+	time.AfterFunc(45*time.Second, func() { killRelay(t, "killed") })
+	out, err := Run(context.Background(), Config{RunsDir: dir, ID: "killed", Hosts: 5, Rate: 20, Duration: 10 * time.Minute, SampleEvery: 5 * time.Second, Out: io.Discard})
+	require.NoError(t, err)
+	s := out.Summary
+	assert.Equal(t, trend.Crashed, s.Judged.Verdict)
+	assert.Equal(t, "relay died", s.StopReason)
+	require.Len(t, s.Exits, 1)
+	assert.Contains(t, s.Exits[0], "137")
+	assert.Less(t, s.Duration, 3*time.Minute)
+	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	assert.GreaterOrEqual(t, len(lines), 8, "samples taken before the crash are kept")
+	assert.Equal(t, 1, lines[len(lines)-1].Exits)
+}
+
+func TestSoakRestartCountsRestarts(t *testing.T) {
+	requireDocker(t, "restart")
+	dir := t.TempDir()
+	time.AfterFunc(40*time.Second, func() { killRelay(t, "restart") })
+	out, err := Run(context.Background(), Config{RunsDir: dir, ID: "restart", Hosts: 5, Rate: 20, Duration: 100 * time.Second,
+		SampleEvery: 5 * time.Second, Restart: true, Out: io.Discard})
+	require.NoError(t, err)
+	s := out.Summary
+	assert.Equal(t, 1, s.Restarts)
+	assert.Equal(t, "duration reached", s.StopReason, "the run goes on after a restart")
+	assert.Greater(t, s.Duration, 95*time.Second)
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| relay restarts | 1 |")
+	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(events), `"relay_restart"`)
+	// Delivery resumes after the restart: the last samples show new commits.
+	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	require.Greater(t, len(lines), 10)
+	assert.Greater(t, lines[len(lines)-1].Context["commits_delivered"], lines[len(lines)-4].Context["commits_delivered"])
+}

@@ -1,0 +1,293 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/probe"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// Files of a run directory besides the report's.
+const (
+	EventsFile     = "events.jsonl"
+	RunFile        = "run.json"
+	RigSamplesFile = "rig-samples.jsonl" // the rig's own memory, judged too: the rig must not leak
+)
+
+// memorySignals are the values judged as memory; the rest of what the
+// probes read (VmHWM, RssFile, cgroup usage, OOM count) is kept as context.
+var memorySignals = map[string]bool{
+	trend.SignalRssAnon: true, trend.SignalVmRSS: true, trend.SignalCgroupWorkingSet: true,
+	"rss": true, trend.SignalHeapInuse: true,
+}
+
+// Line is one line of samples.jsonl: trend.Sample's fields plus context.
+type Line struct {
+	trend.Sample
+	Context map[string]float64 `json:"context,omitempty"`
+	Errors  map[string]string  `json:"probe_errors,omitempty"`
+}
+
+// Event is one line of events.jsonl.
+type Event struct {
+	T        time.Time `json:"t"`
+	ElapsedS float64   `json:"elapsed_s"`
+	Event    string    `json:"event"`
+	Detail   any       `json:"detail,omitempty"`
+}
+
+// jsonl appends one JSON object per line, each written through at once,
+// so a run killed at hour 7 keeps 7 hours of data.
+type jsonl struct {
+	mu sync.Mutex
+	f  *os.File
+}
+
+func openJSONL(path string) (*jsonl, error) {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	return &jsonl{f: f}, nil
+}
+
+func (j *jsonl) Write(v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	_, err = j.f.Write(append(b, '\n'))
+	return err
+}
+
+func (j *jsonl) Close() error { return j.f.Close() }
+
+// sampler reads every probe each interval and appends the line; it also
+// keeps the live slope and the latest values for progress and metrics.
+type sampler struct {
+	cfg     Config
+	rig     *rig.Rig
+	started time.Time
+	probes  []probe.Probe
+	self    []probe.Probe
+	out     *jsonl
+	selfOut *jsonl
+	live    *trend.Live
+
+	mu        sync.Mutex
+	last      Line
+	errs      map[string]string
+	exits     []string
+	nExits    int
+	restarts  int
+	warmupHit bool
+}
+
+func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
+	out, err := openJSONL(filepath.Join(dir, report.SamplesFile))
+	if err != nil {
+		return nil, err
+	}
+	selfOut, err := openJSONL(filepath.Join(dir, RigSamplesFile))
+	if err != nil {
+		out.Close()
+		return nil, err
+	}
+	pid := func() int { return r.Relay.PID(context.Background()) }
+	prof := r.Relay.Profile()
+	ps := []probe.Probe{probe.Proc{PID: pid}, probe.Cgroup{PID: pid}}
+	if names := prof.MemoryMetrics(); len(names) > 0 {
+		ps = append(ps, probe.Metrics{URL: r.Relay.MetricsURL(), Names: names})
+	}
+	return &sampler{
+		cfg: cfg, rig: r, started: started, probes: ps, out: out, selfOut: selfOut,
+		self: []probe.Probe{probe.Proc{PID: os.Getpid}},
+		live: trend.NewLive(720), errs: map[string]string{},
+	}, nil
+}
+
+func (s *sampler) close() { s.out.Close(); s.selfOut.Close() }
+
+func (s *sampler) run(ctx context.Context, ev func(string, any)) {
+	t := time.NewTicker(s.cfg.SampleEvery)
+	defer t.Stop()
+	lastJudge := time.Now()
+	for ctx.Err() == nil {
+		s.sampleOnce(ctx)
+		// Say when warm-up ended, once the data shows it.
+		if !s.warmupHit && time.Since(lastJudge) > 5*time.Minute {
+			lastJudge = time.Now()
+			if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil && res.WarmupEndS > 0 && res.WindowEndS > res.WarmupEndS {
+				s.warmupHit = true
+				ev("warmup_end", map[string]any{"at_s": res.WarmupEndS, "level_mib": res.LevelMiB})
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func (s *sampler) context() trend.Context {
+	el := time.Since(s.started).Seconds()
+	st := s.rig.Fleet.Stats()
+	rate := 0.0
+	if el > 0 {
+		rate = float64(st.Commits+st.Identity+st.Account+st.Sync) / el
+	}
+	return trend.Context{FrameRate: rate, MemoryLimit: float64(s.cfg.MemLimit)}
+}
+
+// sampleOnce reads every probe; each may fail alone and says so in the line.
+func (s *sampler) sampleOnce(ctx context.Context) {
+	now := time.Now()
+	el := now.Sub(s.started).Seconds()
+	line := Line{Sample: trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, MemoryLimitBytes: float64(s.cfg.MemLimit)},
+		Context: map[string]float64{}}
+	pctx, cancel := context.WithTimeout(ctx, s.cfg.SampleEvery)
+	defer cancel()
+	for _, p := range s.probes {
+		vals, err := p.Read(pctx)
+		if err != nil && ctx.Err() != nil {
+			continue // the run is ending; not the probe's fault
+		}
+		if err != nil {
+			if line.Errors == nil {
+				line.Errors = map[string]string{}
+			}
+			line.Errors[p.Name()] = err.Error()
+			continue
+		}
+		for k, v := range vals {
+			if memorySignals[k] || (p.Name() == "metrics" && isMemoryGauge(k)) {
+				line.Signals[k] = v
+			} else {
+				line.Context[k] = v
+			}
+		}
+	}
+	fs := s.rig.Fleet.Stats()
+	hs := s.rig.Firehose.Stats()
+	frames := float64(fs.Commits + fs.Identity + fs.Account + fs.Sync)
+	line.FramesSent = &frames
+	line.Context["commits_sent"] = float64(fs.Commits)
+	line.Context["commits_delivered"] = float64(hs.Commits)
+	line.Context["lag_p50_ms"] = ms(hs.Lag.P50)
+	line.Context["lag_p99_ms"] = ms(hs.Lag.P99)
+	line.Context["connections"] = float64(fs.Connections)
+	line.Context["plc_requests"] = float64(fs.PLCRequests)
+	line.Context["verify_failed"] = float64(hs.VerifyFailed)
+
+	s.mu.Lock()
+	line.Exits = s.nExits
+	for k, v := range line.Errors {
+		s.errs[k] = v
+	}
+	s.last = line
+	s.mu.Unlock()
+	if err := s.out.Write(line); err != nil {
+		s.mu.Lock()
+		s.errs["samples.jsonl"] = err.Error()
+		s.mu.Unlock()
+	}
+	if v, ok := primary(line.Signals); ok {
+		s.live.Add(trend.Point{T: el, Bytes: v})
+	}
+	// The rig's own memory, the same way.
+	self := trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}}
+	for _, p := range s.self {
+		if vals, err := p.Read(pctx); err == nil {
+			for k, v := range vals {
+				if memorySignals[k] {
+					self.Signals[k] = v
+				}
+			}
+		}
+	}
+	s.selfOut.Write(self)
+}
+
+// isMemoryGauge: a gauge of memory in use. Idle and released heap, and
+// counts (goroutines), are context: they move for healthy reasons.
+func isMemoryGauge(name string) bool {
+	if strings.Contains(name, "idle") || strings.Contains(name, "released") {
+		return false
+	}
+	return strings.HasSuffix(name, "_bytes") || strings.HasSuffix(name, "_kb")
+}
+
+// primary picks the signal the verdict will most likely rest on.
+func primary(sig map[string]float64) (float64, bool) {
+	for _, k := range []string{trend.SignalRssAnon, trend.SignalVmRSS, "rss", trend.SignalCgroupWorkingSet} {
+		if v, ok := sig[k]; ok {
+			return v, true
+		}
+	}
+	return 0, false
+}
+
+func (s *sampler) latest() Line {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.last
+}
+
+func (s *sampler) noteExit(e *relay.Exit) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.nExits++
+	s.exits = append(s.exits, e.String())
+}
+
+func (s *sampler) noteRestart() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.restarts++
+}
+
+func (s *sampler) restartCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.restarts
+}
+
+func (s *sampler) exitTexts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.exits...)
+}
+
+func (s *sampler) probeErrors() map[string]string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.errs) == 0 {
+		return nil
+	}
+	out := make(map[string]string, len(s.errs))
+	for k, v := range s.errs {
+		out[k] = v
+	}
+	return out
+}
+
+// slope is the live slope of the primary signal, MiB/h (0 until judgeable).
+func (s *sampler) slope() (float64, trend.Verdict) {
+	res, err := s.live.Judge(s.context(), s.cfg.Judge)
+	if err != nil {
+		return 0, ""
+	}
+	return res.SlopeMiBPerHour, res.Verdict
+}
