@@ -1,9 +1,13 @@
-# relaysoak: see README.md. Every variable here is also a flag and an
-# environment variable of `relaysoak`.
+# relaysoak: see README.md. Every variable below is also a flag of
+# `relaysoak soak` and an environment variable (HOSTS is --hosts).
 GO ?= go
 BIN := bin/relaysoak
 
-.PHONY: build test test-long relay-image clean-containers fakepds
+# Soak settings, passed on only when given: `make soak HOSTS=2750 RATE=700`.
+SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE CAPTURE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN
+soak_flags = $(foreach v,$(SOAK_VARS),$(if $($(v)),--$(subst _,-,$(shell echo $(v) | tr A-Z a-z))=$($(v))))
+
+.PHONY: build test test-long soak relay-image fakepds clean-containers
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
@@ -12,14 +16,17 @@ build:
 # would compete and make each other's numbers meaningless.
 test:
 	$(GO) vet ./...
-	$(GO) test -p 1 -timeout 28m -count=1 ./...
+	$(GO) test -p 1 -timeout 28m -count=1 -skip '^TestLong' ./...
 
 # Runs of 10 minutes and more (production shape); the nightly workflow runs it.
 test-long:
-	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout 120m -count=1 -run 'Long' ./...
+	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout 150m -count=1 -run 'Long' -v ./...
 
-fakepds: build
-	$(BIN) fakepds
+# A soak on sensible defaults (50 hosts, 50 frames/s, 30 minutes, indigo's
+# relay built here), ending with a verdict and runs/<id>/report.md.
+# Production shape: make soak HOSTS=2750 RATE=700 DURATION=2h
+soak: build
+	$(BIN) soak $(soak_flags)
 
 # The default system under test: indigo's relay at the version pinned in
 # go.mod, built static into a FROM scratch image tagged with that version.
@@ -27,6 +34,10 @@ fakepds: build
 relay-image: build
 	$(BIN) relay-image
 
+fakepds: build
+	$(BIN) fakepds
+
 # Remove containers a crashed run left behind.
 clean-containers:
 	-docker ps -aq --filter label=org.relaysoak=true | xargs -r docker rm -f
+	-docker network ls -q --filter label=org.relaysoak=true | xargs -r docker network rm
