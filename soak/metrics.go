@@ -40,6 +40,7 @@ func serveMetrics(listen string, s *sampler) (*http.Server, error) {
 			ch <- prometheus.MustNewConstMetric(mem, prometheus.GaugeValue, v, k)
 		}
 	}})
+	reg.MustRegister(s.rig.Fleet.Collector()) // the fake network's own counters (PLC requests…)
 	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relaysoak_memory_slope_mib_per_hour", Help: "Live slope of the relay's primary memory signal."},
 		func() float64 { v, _ := s.slope(); return v }))
 	mux := http.NewServeMux()

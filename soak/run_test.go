@@ -102,6 +102,7 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	resp.Body.Close()
 	assert.Contains(t, string(body), `relaysoak_relay_memory_bytes{signal="rss_anon"}`)
 	assert.Contains(t, string(body), "relaysoak_frames_sent_total")
+	assert.Contains(t, string(body), "fakepds_plc_requests_total", "the fleet's own counters are served too")
 
 	require.NoError(t, <-errc)
 	out := <-done
