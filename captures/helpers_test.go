@@ -14,27 +14,12 @@ import (
 	"github.com/bluesky-social/indigo/events"
 	"github.com/klauspost/compress/zstd"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/sharedfiles"
 )
 
-// sharedCapture is the directory of the real firehose capture in ../shared,
-// found by walking up to go.mod: tests read it in place, never copy it.
-func sharedCapture(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.mod above the test's directory")
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "captures", "bsky-firehose-2026-07-04")
-	_, err = os.Stat(filepath.Join(p, "frames.bin.zst"))
-	require.NoError(t, err, "the shared capture must sit at ../shared beside the checkout")
-	return p
-}
+// sharedCapture is the directory of the real firehose capture in ../shared.
+func sharedCapture(t testing.TB) string { return sharedfiles.CaptureDir(t) }
 
 // sharedFrames decodes the shared dump into its frames.
 func sharedFrames(t testing.TB) [][]byte {

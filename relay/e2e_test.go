@@ -2,9 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,38 +11,8 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// startRig assembles fleet + relay + consumer for a test and tears it all
-// down when the test ends, pass or fail, then checks no container is left.
-func startRig(t *testing.T, ctx context.Context, cfg rig.Config) *rig.Rig {
-	t.Helper()
-	if cfg.RunDir == "" {
-		cfg.RunDir = t.TempDir()
-	}
-	if cfg.Log == nil {
-		cfg.Log = logWriter{t}
-	}
-	runID := filepath.Base(cfg.RunDir)
-	t.Cleanup(func() {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
-		assert.NoError(t, err)
-		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
-	})
-	r, err := rig.Start(ctx, cfg)
-	if r != nil {
-		t.Cleanup(func() { assert.NoError(t, r.Close(context.Background())) })
-	}
-	require.NoError(t, err, "Docker is required for this test")
-	return r
-}
 
 // The end-to-end check: 50 hosts, 50 frames/s for 60 s into the
 // real indigo relay, strict validation, identity churn on, DIDs resolved
@@ -58,7 +25,7 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 	)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rg := startRig(t, ctx, rig.Config{
+	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet:        fakepds.Config{Hosts: hosts},
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}},
 		MetricsEvery: 2 * time.Second,
@@ -155,7 +122,7 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 func TestRelayKilledMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rg := startRig(t, ctx, rig.Config{
+	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet: fakepds.Config{Hosts: 10},
 		Relay: relay.Config{Memory: 512 << 20, PollInterval: 100 * time.Millisecond},
 	})
@@ -195,7 +162,7 @@ func TestRelayKilledMidRun(t *testing.T) {
 func TestRelayOOMKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
-	rg := startRig(t, ctx, rig.Config{
+	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet: fakepds.Config{Hosts: 10},
 		Relay: relay.Config{Memory: 32 << 20, PollInterval: 100 * time.Millisecond,
 			Profile: &relay.Indigo{Env: map[string]string{"GOGC": "off"}}},

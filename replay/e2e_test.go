@@ -2,9 +2,6 @@ package replay
 
 import (
 	"context"
-	"os/exec"
-	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -14,39 +11,8 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
-
-type logWriter struct{ t *testing.T }
-
-func (w logWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
-
-// startRig assembles fleet + relay + consumer and removes it all when the
-// test ends, pass or fail, then checks no container is left. A missing
-// Docker engine fails the test: skipping would read as a pass.
-func startRig(t *testing.T, ctx context.Context, cfg rig.Config) *rig.Rig {
-	t.Helper()
-	if cfg.RunDir == "" {
-		cfg.RunDir = t.TempDir()
-	}
-	if cfg.Log == nil {
-		cfg.Log = logWriter{t}
-	}
-	runID := filepath.Base(cfg.RunDir)
-	t.Cleanup(func() {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
-		assert.NoError(t, err)
-		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
-	})
-	r, err := rig.Start(ctx, cfg)
-	if r != nil {
-		t.Cleanup(func() { assert.NoError(t, r.Close(context.Background())) })
-	}
-	require.NoError(t, err, "Docker is required for this test")
-	return r
-}
 
 // The end-to-end check: the 150 real frames of the shared capture,
 // verbatim, through the real indigo relay in strict mode. All 148 commits
@@ -56,7 +22,7 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 	capPath := sharedCapture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	rg := startRig(t, ctx, rig.Config{
+	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet:        fakepds.Config{Hosts: 20, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}},
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}},
 		MetricsEvery: 2 * time.Second,

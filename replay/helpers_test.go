@@ -6,7 +6,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,32 +19,13 @@ import (
 
 	"github.com/relaysoak/relaysoak/captures"
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/sharedfiles"
 )
-
-// sharedCaptureDir is the real firehose capture in ../shared, found by
-// walking up to go.mod: tests read it in place.
-func sharedCaptureDir(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	require.NoError(t, err)
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		require.NotEqual(t, parent, dir, "no go.mod above the test's directory")
-		dir = parent
-	}
-	p := filepath.Join(dir, "..", "shared", "captures", "bsky-firehose-2026-07-04")
-	_, err = os.Stat(filepath.Join(p, "frames.bin.zst"))
-	require.NoError(t, err, "the shared capture must sit at ../shared beside the checkout")
-	return p
-}
 
 // sharedCapture imports the shared dump into a capture in a temp dir.
 func sharedCapture(t testing.TB) string {
 	t.Helper()
-	dir := sharedCaptureDir(t)
+	dir := sharedfiles.CaptureDir(t)
 	out := filepath.Join(t.TempDir(), "shared.rsoak")
 	_, err := captures.Import(context.Background(), captures.ImportConfig{
 		Frames: filepath.Join(dir, "frames.bin.zst"), DIDDocs: filepath.Join(dir, "did_docs.json.zst"),

@@ -12,6 +12,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
 
 // rehostedThroughIndigo runs re-hosted traffic shaped by the shared
@@ -22,7 +23,7 @@ func rehostedThroughIndigo(t *testing.T, rate float64, hosts int, d time.Duratio
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Minute)
 	defer cancel()
-	rg := startRig(t, ctx, rig.Config{
+	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet:       fakepds.Config{Hosts: hosts, AccountsPerHost: 2, Shape: &p.Shape, Churn: p.Churn},
 		Relay:       relay.Config{Memory: 4 << 30, Profile: &relay.Indigo{}},
 		VerifyEvery: 20,

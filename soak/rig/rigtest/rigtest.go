@@ -1,0 +1,49 @@
+// Package rigtest starts a rig (fleet, relay in a container, consumer) for
+// a test and removes it when the test ends, pass or fail.
+package rigtest
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// LogWriter sends progress lines to the test log.
+type LogWriter struct{ T testing.TB }
+
+func (w LogWriter) Write(p []byte) (int, error) {
+	w.T.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+// Start assembles the rig and checks afterwards that no container of the
+// run is left. A missing Docker engine fails the test: a skip would read as
+// a pass.
+func Start(t testing.TB, ctx context.Context, cfg rig.Config) *rig.Rig {
+	t.Helper()
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
+	if cfg.Log == nil {
+		cfg.Log = LogWriter{t}
+	}
+	runID := filepath.Base(cfg.RunDir)
+	t.Cleanup(func() {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
+		assert.NoError(t, err)
+		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
+	})
+	r, err := rig.Start(ctx, cfg)
+	if r != nil {
+		t.Cleanup(func() { assert.NoError(t, r.Close(context.Background())) })
+	}
+	require.NoError(t, err, "Docker is required for this test")
+	return r
+}
