@@ -233,16 +233,7 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 	if err != nil {
 		return fmt.Errorf("publish %s of %s on %s: %w", kind, a.did, h.name, err)
 	}
-	switch kind {
-	case "#commit":
-		f.commits.Add(1)
-	case "#identity":
-		f.identities.Add(1)
-	case "#account":
-		f.accountEvts.Add(1)
-	case "#sync":
-		f.syncs.Add(1)
-	}
+	f.countKind(kind)
 	return nil
 }
 

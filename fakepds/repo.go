@@ -360,16 +360,21 @@ func (a *account) nextOps(seed int64, rng *rand.Rand, maxRecords int) []writeOp 
 	return ops
 }
 
-// recordBytes generates a record from (seed, did, path) alone, so the fleet
-// never stores record bytes: getRepo and restarts regenerate them.
-func recordBytes(seed int64, did, path string) []byte {
+// recordRNG draws a record's content from (seed, did, path) alone.
+func recordRNG(seed int64, did, path string, stream uint64) *rand.Rand {
 	h := fnv.New64a()
 	var sb [8]byte
 	binary.LittleEndian.PutUint64(sb[:], uint64(seed))
 	h.Write(sb[:])
 	h.Write([]byte(did))
 	h.Write([]byte(path))
-	rng := rand.New(rand.NewPCG(h.Sum64(), 0x5eed))
+	return rand.New(rand.NewPCG(h.Sum64(), stream))
+}
+
+// recordBytes generates a record from (seed, did, path) alone, so the fleet
+// never stores record bytes: getRepo and restarts regenerate them.
+func recordBytes(seed int64, did, path string) []byte {
+	rng := recordRNG(seed, did, path, 0x5eed)
 	coll, rkey, _ := strings.Cut(path, "/")
 	created := "2026-01-01T00:00:00.000Z"
 	if tid, err := syntax.ParseTID(rkey); err == nil {

@@ -2,9 +2,7 @@ package fakepds
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"strings"
 
@@ -138,13 +136,7 @@ func shapedRecord(seed int64, did, path string, s *Shape) []byte {
 	if s == nil || len(s.PostBytes) == 0 || coll != "app.bsky.feed.post" {
 		return recordBytes(seed, did, path)
 	}
-	h := fnv.New64a()
-	var sb [8]byte
-	binary.LittleEndian.PutUint64(sb[:], uint64(seed))
-	h.Write(sb[:])
-	h.Write([]byte(did))
-	h.Write([]byte(path))
-	rng := rand.New(rand.NewPCG(h.Sum64(), 0x512e))
+	rng := recordRNG(seed, did, path, 0x512e)
 	target := s.PostBytes[rng.IntN(len(s.PostBytes))]
 	created := "2026-01-01T00:00:00.000Z"
 	if tid, err := syntax.ParseTID(rkey); err == nil {
