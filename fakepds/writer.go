@@ -92,23 +92,16 @@ func (f *Fleet) RunWriter(ctx context.Context, rate float64) error {
 // churnIdentity emits #identity, rotating the signing key for a share of
 // them (a new PLC operation first, so the relay finds the new key).
 func (f *Fleet) churnIdentity(rng *rand.Rand) error {
-	a := f.pickAccount(rng)
-	if a == nil {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.active {
-		return nil
-	}
-	if rng.Float64() < f.cfg.Churn.KeyRotation {
-		a.keyGen++
-		a.signing = deriveKey(f.cfg.Seed, fmt.Sprintf("signing/%s/%d", a.did, a.keyGen))
-		if err := f.updatePLC(a); err != nil {
-			return err
+	return f.onActive(rng, func(a *account) error {
+		if rng.Float64() < f.cfg.Churn.KeyRotation {
+			a.keyGen++
+			a.signing = deriveKey(f.cfg.Seed, fmt.Sprintf("signing/%s/%d", a.did, a.keyGen))
+			if err := f.updatePLC(a); err != nil {
+				return err
+			}
 		}
-	}
-	return f.emitIdentity(a)
+		return f.emitIdentity(a)
+	})
 }
 
 // updatePLC records a new operation for a's current key and host.
@@ -200,37 +193,30 @@ func (f *Fleet) churnMove(ctx context.Context, rng *rand.Rand) error {
 	if len(f.hosts) < 2 {
 		return nil
 	}
-	a := f.pickAccount(rng)
-	if a == nil {
-		return nil
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.active {
-		return nil
-	}
-	to := rng.IntN(len(f.hosts) - 1)
-	f.hostsMu.Lock()
-	if to >= a.host {
-		to++
-	}
-	from := f.hosts[a.host]
-	for i, c := range from.accounts {
-		if c == a {
-			from.accounts = append(from.accounts[:i], from.accounts[i+1:]...)
-			break
+	return f.onActive(rng, func(a *account) error {
+		to := rng.IntN(len(f.hosts) - 1)
+		f.hostsMu.Lock()
+		if to >= a.host {
+			to++
 		}
-	}
-	a.host = to
-	f.hosts[to].accounts = append(f.hosts[to].accounts, a)
-	f.hostsMu.Unlock()
-	if err := f.updatePLC(a); err != nil {
-		return err
-	}
-	if err := f.emitIdentity(a); err != nil {
-		return err
-	}
-	return f.emitAccount(a)
+		from := f.hosts[a.host]
+		for i, c := range from.accounts {
+			if c == a {
+				from.accounts = append(from.accounts[:i], from.accounts[i+1:]...)
+				break
+			}
+		}
+		a.host = to
+		f.hosts[to].accounts = append(f.hosts[to].accounts, a)
+		f.hostsMu.Unlock()
+		if err := f.updatePLC(a); err != nil {
+			return err
+		}
+		if err := f.emitIdentity(a); err != nil {
+			return err
+		}
+		return f.emitAccount(a)
+	})
 }
 
 // churnStatus deactivates an account, or reactivates one that is, so a
@@ -265,6 +251,12 @@ func (f *Fleet) churnStatus(rng *rand.Rand) error {
 }
 
 func (f *Fleet) churnSync(ctx context.Context, rng *rand.Rand) error {
+	return f.onActive(rng, func(a *account) error { return f.emitSync(ctx, a) })
+}
+
+// onActive runs fn on a random active account, holding its lock; an
+// account deactivated or deleted since it was picked is left alone.
+func (f *Fleet) onActive(rng *rand.Rand, fn func(a *account) error) error {
 	a := f.pickAccount(rng)
 	if a == nil {
 		return nil
@@ -274,5 +266,5 @@ func (f *Fleet) churnSync(ctx context.Context, rng *rand.Rand) error {
 	if !a.active {
 		return nil
 	}
-	return f.emitSync(ctx, a)
+	return fn(a)
 }
