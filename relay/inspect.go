@@ -73,3 +73,6 @@ func (r *Runner) Restart(ctx context.Context) error {
 	go r.watch(wctx)
 	return nil
 }
+
+// MemoryMetrics are the profile's gauges that carry the relay's memory.
+func (r *Runner) MemoryMetrics() []string { return r.prof.MemoryMetrics() }

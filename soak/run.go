@@ -39,6 +39,12 @@ type Config struct {
 	StopGrace  time.Duration
 	// Profile knows the relay's habits (default: indigo's).
 	Profile relay.Profile
+	// External soaks a relay the rig does not start: memory from its
+	// metrics, delivery from its firehose, the fleet served at FleetAddr
+	// (and FleetTLSAddr) for it to dial, the CA kept in CADir.
+	External                       *rig.External
+	FleetAddr, FleetTLSAddr, CADir string
+
 	// Restart starts the relay again after it dies (as Kubernetes would)
 	// instead of ending the run with CRASHED.
 	Restart bool
@@ -129,6 +135,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, Profile: cfg.Profile},
 		VerifyEvery: cfg.VerifyEvery,
 		Log:         cfg.Out,
+		External:    cfg.External, FleetAddr: cfg.FleetAddr, FleetTLSAddr: cfg.FleetTLSAddr, CADir: cfg.CADir,
 	}
 	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, rc); err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
@@ -140,8 +147,10 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	defer r.Close(context.WithoutCancel(ctx))
-	ev("relay_ready", map[string]any{"image": r.Relay.Image(), "firehose": r.Relay.FirehoseURL()})
-	updateRunJSONImage(filepath.Join(dir, RunFile), r.Relay.Image())
+	ev("relay_ready", map[string]any{"image": r.Target.Image(), "firehose": r.Target.FirehoseURL()})
+	if r.Relay != nil {
+		updateRunJSONImage(filepath.Join(dir, RunFile), r.Relay.Image())
+	}
 
 	s, err := newSampler(dir, cfg, r, started)
 	if err != nil {
@@ -177,8 +186,8 @@ wait:
 				stopReason, interrupted = "interrupted: "+context.Cause(ctx).Error(), true
 			}
 			break wait
-		case <-r.Relay.Exited():
-			e := r.Relay.Exit()
+		case <-r.Target.Exited():
+			e := r.Target.Exit()
 			s.noteExit(e)
 			ev("relay_exit", exitDetail(e))
 			if !cfg.Restart {
@@ -186,7 +195,7 @@ wait:
 				break wait
 			}
 			// As Kubernetes would: start it again and go on, counting.
-			if err := r.Relay.Restart(loadCtx); err != nil {
+			if err := r.Target.Restart(loadCtx); err != nil {
 				ev("relay_restart_failed", err.Error())
 				stopReason = "relay died and could not be restarted: " + err.Error()
 				break wait
@@ -209,7 +218,7 @@ wait:
 	ev("relay_stopped", exitDetail(rep.Exit))
 
 	sum := report.Summary{
-		RunID: cfg.ID, Relay: r.Relay.Image(), Started: started, Duration: time.Since(started),
+		RunID: cfg.ID, Relay: r.Target.Image(), Started: started, Duration: time.Since(started),
 		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
 		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
 		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,

@@ -104,11 +104,14 @@ func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler
 		out.Close()
 		return nil, err
 	}
-	pid := func() int { return r.Relay.PID(context.Background()) }
-	prof := r.Relay.Profile()
-	ps := []probe.Probe{probe.Proc{PID: pid}, probe.Cgroup{PID: pid}}
-	if names := prof.MemoryMetrics(); len(names) > 0 {
-		ps = append(ps, probe.Metrics{URL: r.Relay.MetricsURL(), Names: names})
+	var ps []probe.Probe
+	if r.Relay != nil {
+		// A relay the rig runs: its process and cgroup are on this host.
+		pid := func() int { return r.Relay.PID(context.Background()) }
+		ps = append(ps, probe.Proc{PID: pid}, probe.Cgroup{PID: pid})
+	}
+	if names := r.Target.MemoryMetrics(); len(names) > 0 {
+		ps = append(ps, probe.Metrics{URL: r.Target.MetricsURL(), Names: names})
 	}
 	return &sampler{
 		cfg: cfg, rig: r, started: started, probes: ps, out: out, selfOut: selfOut,

@@ -17,6 +17,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
@@ -48,6 +49,12 @@ func runSoak(args []string) int {
 	id := fs.String("id", "", "run ID (default: the start time)")
 	noChurn := fs.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
 	verifyEvery := fs.Int("verify-every", 100, "verify every Nth commit the relay emits (1: all)")
+	targetURL := fs.String("target-url", "", "soak a relay the rig does not start: its subscribeRepos URL (ws://host:port/xrpc/com.atproto.sync.subscribeRepos)")
+	targetMetrics := fs.String("target-metrics", "", "with --target-url: its Prometheus endpoint (http://host:port/metrics)")
+	targetMemory := fs.String("target-memory-metrics", "process_resident_memory_bytes,go_memstats_heap_inuse_bytes", "with --target-url: the gauges that carry its memory")
+	fleetListen := fs.String("fleet-listen", "", "with --target-url: where the fleet serves ws/http for the relay to dial (e.g. 10.0.0.5:80)")
+	fleetTLSListen := fs.String("fleet-tls-listen", "", "with --target-url: where the fleet serves https/wss (PLC over TLS), e.g. 10.0.0.5:443")
+	caDir := fs.String("ca-dir", "", "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -71,6 +78,14 @@ func runSoak(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
 	}
+	var external *rig.External
+	if *targetURL != "" {
+		if *targetMetrics == "" {
+			fmt.Fprintln(os.Stderr, "relaysoak soak: --target-url needs --target-metrics: the relay's memory is read from its metrics")
+			return exitUsage
+		}
+		external = &rig.External{Firehose: *targetURL, Metrics: *targetMetrics, Memory: strings.Split(*targetMemory, ",")}
+	}
 	tclog.SetDefault(tclog.NewNoopLogger())
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -79,6 +94,7 @@ func runSoak(args []string) int {
 		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
 		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
+		External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)

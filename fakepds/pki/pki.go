@@ -239,3 +239,47 @@ func serial() *big.Int {
 	}
 	return n
 }
+
+// Open loads the CA that New wrote to cfg.Dir, or makes one there when the
+// directory holds none: a relay running elsewhere is told to trust a CA
+// once, and later runs keep serving certificates it already trusts.
+func Open(cfg Config) (*CA, error) {
+	certPath, keyPath := filepath.Join(cfg.Dir, CertFile), filepath.Join(cfg.Dir, KeyFile)
+	certPEM, err := os.ReadFile(certPath)
+	if errors.Is(err, os.ErrNotExist) {
+		return New(cfg)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("pki: reading %s: %w", certPath, err)
+	}
+	keyPEM, err := os.ReadFile(keyPath)
+	if err != nil {
+		return nil, fmt.Errorf("pki: reading %s (the CA's key must sit beside %s): %w", keyPath, CertFile, err)
+	}
+	cb, _ := pem.Decode(certPEM)
+	kb, _ := pem.Decode(keyPEM)
+	if cb == nil || kb == nil {
+		return nil, fmt.Errorf("pki: %s or %s is not PEM", certPath, keyPath)
+	}
+	cert, err := x509.ParseCertificate(cb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("pki: parsing %s: %w", certPath, err)
+	}
+	key, err := x509.ParseECPrivateKey(kb.Bytes)
+	if err != nil {
+		return nil, fmt.Errorf("pki: parsing %s: %w", keyPath, err)
+	}
+	if time.Now().After(cert.NotAfter) {
+		return nil, fmt.Errorf("pki: the CA in %s expired on %s: remove it to make a new one", certPath, cert.NotAfter.Format(time.DateOnly))
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 4096
+	}
+	if cfg.Validity <= 0 {
+		cfg.Validity = time.Until(cert.NotAfter)
+	}
+	return &CA{
+		cert: cert, certDER: cb.Bytes, key: key, certPath: certPath, validity: cfg.Validity,
+		max: cfg.CacheSize, order: list.New(), leaves: map[string]*list.Element{},
+	}, nil
+}

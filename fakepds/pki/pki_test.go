@@ -96,3 +96,21 @@ func TestNeedsDir(t *testing.T) {
 	_, err := New(Config{})
 	assert.Error(t, err)
 }
+
+func TestOpenReusesTheCA(t *testing.T) {
+	dir := t.TempDir()
+	a, err := Open(Config{Dir: dir})
+	require.NoError(t, err)
+	b, err := Open(Config{Dir: dir})
+	require.NoError(t, err)
+	assert.True(t, a.Certificate().Equal(b.Certificate()), "the second Open loads the first CA")
+	leaf, err := b.Leaf("plc.test")
+	require.NoError(t, err)
+	x, err := x509.ParseCertificate(leaf.Certificate[0])
+	require.NoError(t, err)
+	_, err = x.Verify(x509.VerifyOptions{DNSName: "plc.test", Roots: a.Pool()})
+	assert.NoError(t, err, "leaves minted by the reopened CA verify against the original")
+	require.NoError(t, os.WriteFile(filepath.Join(dir, KeyFile), []byte("junk"), 0o600))
+	_, err = Open(Config{Dir: dir})
+	assert.ErrorContains(t, err, "not PEM")
+}

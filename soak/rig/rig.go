@@ -48,14 +48,69 @@ type Config struct {
 	MetricsEvery time.Duration
 	// Log receives progress; default discard.
 	Log io.Writer
+
+	// External soaks a relay the rig does not start (a Kubernetes
+	// deployment, a staging box): no container; the fleet listens at
+	// FleetAddr (ws/http) and FleetTLSAddr (https/wss), with the CA kept in
+	// CADir (default: the run directory) so the relay can trust it once.
+	External                *External
+	FleetAddr, FleetTLSAddr string
+	CADir                   string
 }
+
+// Target is the relay under test as the rig sees it: a container the rig
+// runs (*relay.Runner) or a relay running elsewhere (*External).
+type Target interface {
+	Image() string
+	FirehoseURL() string
+	MetricsURL() string
+	// MemoryMetrics names the gauges that carry the relay's memory.
+	MemoryMetrics() []string
+	// Exited is closed when the relay dies (never, for an external relay:
+	// the rig cannot see its process).
+	Exited() <-chan struct{}
+	Exit() *relay.Exit
+	Restart(ctx context.Context) error
+	Stop(ctx context.Context) (*relay.Exit, error)
+	LogPath() string
+}
+
+// External is a relay running elsewhere, known by its endpoints.
+type External struct {
+	// Firehose is its com.atproto.sync.subscribeRepos URL (ws:// or wss://).
+	Firehose string
+	// Metrics is its Prometheus endpoint; Memory the gauges to sample
+	// (default process_resident_memory_bytes and go_memstats_heap_inuse_bytes).
+	Metrics string
+	Memory  []string
+
+	never chan struct{}
+}
+
+func (e *External) Image() string           { return "external relay at " + e.Firehose }
+func (e *External) FirehoseURL() string     { return e.Firehose }
+func (e *External) MetricsURL() string      { return e.Metrics }
+func (e *External) Exited() <-chan struct{} { return e.never }
+func (e *External) Exit() *relay.Exit       { return nil }
+func (e *External) LogPath() string         { return "" }
+func (e *External) MemoryMetrics() []string {
+	if len(e.Memory) > 0 {
+		return e.Memory
+	}
+	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"}
+}
+func (e *External) Restart(context.Context) error {
+	return errors.New("rig: a relay running elsewhere cannot be restarted by the rig")
+}
+func (e *External) Stop(context.Context) (*relay.Exit, error) { return nil, nil }
 
 // Rig is one assembled run.
 type Rig struct {
 	cfg      Config
 	CA       *pki.CA
 	Fleet    *fakepds.Fleet
-	Relay    *relay.Runner
+	Relay    *relay.Runner // nil for an external relay
+	Target   Target        // Relay, or the external relay
 	Firehose *firehose.Consumer
 
 	servers []*http.Server
@@ -101,7 +156,15 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 			r.Close(context.WithoutCancel(ctx))
 		}
 	}()
-	r.CA, err = pki.New(pki.Config{Dir: cfg.RunDir})
+	if cfg.External != nil {
+		caDir := cfg.CADir
+		if caDir == "" {
+			caDir = cfg.RunDir
+		}
+		r.CA, err = pki.Open(pki.Config{Dir: caDir})
+	} else {
+		r.CA, err = pki.New(pki.Config{Dir: cfg.RunDir})
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -112,6 +175,9 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	r.Fleet, err = fakepds.New(fc)
 	if err != nil {
 		return nil, fmt.Errorf("rig: fleet: %w", err)
+	}
+	if cfg.External != nil {
+		return r, r.attach(ctx)
 	}
 	rc := cfg.Relay
 	rc.RunDir = cfg.RunDir
@@ -125,7 +191,9 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := r.listen(); err != nil {
+	r.Target = r.Relay
+	gw := r.Relay.Gateway().String()
+	if err := r.listen(net.JoinHostPort(gw, "80"), net.JoinHostPort(gw, "443")); err != nil {
 		return nil, err
 	}
 	var hosts []relay.Host
@@ -136,12 +204,63 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		Names: []string{r.Fleet.PLCName(), r.Fleet.UpstreamName()}, Hosts: hosts}); err != nil {
 		return nil, err
 	}
+	if err := r.consume(60 * time.Second); err != nil {
+		return nil, err
+	}
+	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
+		r.Relay.Image(), len(hosts), r.Relay.Gateway(), r.Relay.FirehoseURL())
+	return r, nil
+}
+
+// attach wires the fleet to a relay running elsewhere: the fleet listens
+// where the user said, a hosts file for the relay's machine is written to
+// the run directory, and the rig waits for the relay to dial in.
+func (r *Rig) attach(ctx context.Context) error {
+	cfg := r.cfg
+	if cfg.External.Firehose == "" {
+		return errors.New("rig: an external relay needs its firehose URL (--target-url)")
+	}
+	cfg.External.never = make(chan struct{})
+	r.Target = cfg.External
+	if cfg.FleetAddr == "" {
+		return errors.New("rig: an external relay needs an address for the fleet (--fleet-listen) that it can reach")
+	}
+	if err := r.listen(cfg.FleetAddr, cfg.FleetTLSAddr); err != nil {
+		return err
+	}
+	host, _, err := net.SplitHostPort(cfg.FleetAddr)
+	if err != nil {
+		return fmt.Errorf("rig: --fleet-listen %q: %w", cfg.FleetAddr, err)
+	}
+	hostsPath := filepath.Join(cfg.RunDir, "hosts-for-relay")
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Map every fleet name to the fleet (%s), e.g. append to the relay's /etc/hosts.\n", host)
+	for _, n := range append([]string{r.Fleet.PLCName(), r.Fleet.UpstreamName()}, r.Fleet.HostNames()...) {
+		fmt.Fprintf(&b, "%s %s\n", host, n)
+	}
+	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
+		return fmt.Errorf("rig: writing %s: %w", hostsPath, err)
+	}
+	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s (TLS at %s); the relay needs: the names in %s, PLC https://%s trusting %s, and the hosts as ws:// rows\n",
+		len(r.Fleet.HostNames()), cfg.FleetAddr, cfg.FleetTLSAddr, hostsPath, r.Fleet.PLCName(), r.CA.CertPath())
+	if err := r.consume(3 * time.Minute); err != nil {
+		return err
+	}
+	fmt.Fprintf(cfg.Log, "relaysoak: external relay connected to %d hosts; firehose %s\n", r.Fleet.Stats().Connections, cfg.External.Firehose)
+	return nil
+}
+
+// consume subscribes the rig to the relay's firehose, starts scraping its
+// metrics, and waits until the relay has dialled every host, so the first
+// frames are not written into the void.
+func (r *Rig) consume(connectWithin time.Duration) error {
+	var err error
 	r.Firehose, err = firehose.New(firehose.Config{
-		URL: r.Relay.FirehoseURL(), Origin: r.Fleet.HostOfDID, Directory: r.Fleet.Directory(),
-		VerifyEvery: cfg.VerifyEvery,
+		URL: r.Target.FirehoseURL(), Origin: r.Fleet.HostOfDID, Directory: r.Fleet.Directory(),
+		VerifyEvery: r.cfg.VerifyEvery,
 	})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	bctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -151,36 +270,35 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	deadline := time.Now().Add(30 * time.Second)
 	for r.Firehose.Stats().Connects == 0 {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("rig: could not subscribe to the relay's firehose at %s: %s", r.Relay.FirehoseURL(), r.Firehose.Stats().LastError)
+			return fmt.Errorf("rig: could not subscribe to the relay's firehose at %s: %s", r.Target.FirehoseURL(), r.Firehose.Stats().LastError)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	// The relay dials its hosts after start; wait until every host has a
-	// subscriber, so the first frames are not written into the void.
-	want := len(hosts)
-	deadline = time.Now().Add(60 * time.Second)
+	want := len(r.Fleet.HostNames())
+	deadline = time.Now().Add(connectWithin)
 	for r.Fleet.Stats().Connections < want {
 		if time.Now().After(deadline) {
-			return nil, fmt.Errorf("rig: the relay connected to %d of %d hosts within 60s", r.Fleet.Stats().Connections, want)
+			return fmt.Errorf("rig: the relay connected to %d of %d hosts within %s", r.Fleet.Stats().Connections, want, connectWithin)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
-		r.Relay.Image(), want, r.Relay.Gateway(), r.Relay.FirehoseURL())
-	return r, nil
+	return nil
 }
 
-// listen serves the fleet on the gateway only: port 80 (ws/http) and 443
-// (https, certificates minted per name by the run's CA).
-func (r *Rig) listen() error {
-	gw := r.Relay.Gateway().String()
+// listen serves the fleet at plain (ws/http) and withTLS (https,
+// certificates minted per name by the run's CA): for a relay in a
+// container, the run network's gateway only, ports 80 and 443.
+func (r *Rig) listen(plain, withTLS string) error {
 	for _, p := range []struct {
-		port string
+		addr string
 		tls  bool
-	}{{"80", false}, {"443", true}} {
-		ln, err := net.Listen("tcp", net.JoinHostPort(gw, p.port))
+	}{{plain, false}, {withTLS, true}} {
+		if p.addr == "" {
+			continue
+		}
+		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
-			return fmt.Errorf("rig: the fleet cannot listen on %s:%s: %w", gw, p.port, err)
+			return fmt.Errorf("rig: the fleet cannot listen on %s: %w", p.addr, err)
 		}
 		srv := &http.Server{Handler: r.Fleet, ReadHeaderTimeout: 10 * time.Second}
 		r.servers = append(r.servers, srv)
@@ -208,7 +326,7 @@ func (r *Rig) scrapeLoop(ctx context.Context) {
 }
 
 func (r *Rig) scrapeOnce(ctx context.Context) {
-	m, err := firehose.Scrape(ctx, r.Relay.MetricsURL())
+	m, err := firehose.Scrape(ctx, r.Target.MetricsURL())
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -244,7 +362,7 @@ func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
 	defer cancel()
 	go func() {
 		select {
-		case <-r.Relay.Exited():
+		case <-r.Target.Exited():
 			cancel()
 		case <-ctx.Done():
 		}
@@ -259,7 +377,7 @@ func (r *Rig) Drain(ctx context.Context, quiet, max time.Duration) {
 	last, lastChange := r.Firehose.Stats().Commits, time.Now()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		select {
-		case <-r.Relay.Exited():
+		case <-r.Target.Exited():
 			return
 		default:
 		}
@@ -312,7 +430,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	}
 	var rep Report
 	var errs []error
-	if m, err := firehose.Scrape(ctx, r.Relay.MetricsURL()); err == nil {
+	if m, err := firehose.Scrape(ctx, r.Target.MetricsURL()); err == nil {
 		rep.RelayReceived, _ = m.Sum("repo_commits_received_counter", nil)
 		v, _ := m.Sum("atproto_identity_resolve_did", nil)
 		r.mu.Lock()
@@ -321,7 +439,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	} else {
 		rep.RelayMetricsErr = err.Error()
 	}
-	exit, err := r.Relay.Stop(ctx)
+	exit, err := r.Target.Stop(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -333,10 +451,11 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	rep.Fleet = r.Fleet.Stats()
 	rep.Firehose = r.Firehose.Stats()
 	rep.Delivery = rep.Firehose.Delivery(rep.Fleet.Commits)
-	rep.LogPath = r.Relay.LogPath()
-	rep.LogCounts, err = CountLog(rep.LogPath, patterns)
-	if err != nil {
-		errs = append(errs, err)
+	if rep.LogPath = r.Target.LogPath(); rep.LogPath != "" {
+		rep.LogCounts, err = CountLog(rep.LogPath, patterns)
+		if err != nil {
+			errs = append(errs, err)
+		}
 	}
 	return rep, errors.Join(errs...)
 }
