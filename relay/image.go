@@ -4,6 +4,7 @@ import (
 	"archive/tar"
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -136,6 +137,76 @@ func EnsureIndigoImage(ctx context.Context, cfg ImageConfig) (tag string, built 
 		return "", false, err
 	}
 	return tag, true, nil
+}
+
+// ScratchImage is a FROM scratch image around one static binary, which is
+// its entrypoint: how images are made here without a registry (test targets
+// use it; the default relay's image is made the same way).
+type ScratchImage struct {
+	// Tag of the image, e.g. relaysoak/leakyrelay:test. Required.
+	Tag string
+	// Binary is a static executable on the host. Required.
+	Binary string
+	// Ports are documented with EXPOSE.
+	Ports []int
+	// Labels are added to the image; Label=true always is.
+	Labels map[string]string
+	// Log receives docker build output; default io.Discard.
+	Log io.Writer
+}
+
+// binaryDigestLabel records the sha256 of the binary an image holds.
+const binaryDigestLabel = Label + ".binary-sha256"
+
+// EnsureScratchImage builds img unless an image with its tag already holds
+// the same binary (its sha256 is kept in a label): an edited binary never
+// runs under a stale tag, and an unchanged one is not rebuilt.
+func EnsureScratchImage(ctx context.Context, img ScratchImage) (built bool, err error) {
+	if img.Tag == "" || img.Binary == "" {
+		return false, errors.New("relay: ScratchImage needs a Tag and a Binary")
+	}
+	if img.Log == nil {
+		img.Log = io.Discard
+	}
+	data, err := os.ReadFile(img.Binary)
+	if err != nil {
+		return false, fmt.Errorf("reading the binary for %s: %w", img.Tag, err)
+	}
+	digest := fmt.Sprintf("%x", sha256.Sum256(data))
+	cli, err := dockerClient(ctx)
+	if err != nil {
+		return false, err
+	}
+	defer cli.Close()
+	if ins, err := cli.ImageInspect(ctx, img.Tag); err == nil && ins.Config != nil && ins.Config.Labels[binaryDigestLabel] == digest {
+		return false, nil
+	}
+	dir, err := os.MkdirTemp("", "relaysoak-image-")
+	if err != nil {
+		return false, fmt.Errorf("making a build directory: %w", err)
+	}
+	defer os.RemoveAll(dir)
+	name := filepath.Base(img.Binary)
+	if err := os.WriteFile(filepath.Join(dir, name), data, 0o755); err != nil {
+		return false, fmt.Errorf("copying %s into the build context: %w", img.Binary, err)
+	}
+	var df strings.Builder
+	fmt.Fprintf(&df, "FROM scratch\nCOPY %s /%s\n", name, name)
+	for _, p := range img.Ports {
+		fmt.Fprintf(&df, "EXPOSE %d\n", p)
+	}
+	fmt.Fprintf(&df, "ENTRYPOINT [\"/%s\"]\n", name)
+	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df.String()), 0o644); err != nil {
+		return false, fmt.Errorf("writing Dockerfile in %s: %w", dir, err)
+	}
+	labels := map[string]string{Label: "true", binaryDigestLabel: digest}
+	for k, v := range img.Labels {
+		labels[k] = v
+	}
+	if err := buildImage(ctx, cli, dir, img.Tag, labels, img.Log); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // buildImage sends dir (flat: Dockerfile and files) to the classic builder,

@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/testcontainers/testcontainers-go"
 )
@@ -76,3 +77,28 @@ func (r *Runner) Restart(ctx context.Context) error {
 
 // MemoryMetrics are the profile's gauges that carry the relay's memory.
 func (r *Runner) MemoryMetrics() []string { return r.prof.MemoryMetrics() }
+
+// grace is how long the relay may take to stop: the run's setting, else
+// the profile's (a diagnostic build printing a leak report needs minutes).
+func (r *Runner) grace() time.Duration {
+	if r.cfg.StopGrace > 0 {
+		return r.cfg.StopGrace
+	}
+	return r.prof.StopGrace()
+}
+
+// PprofServer is a profile whose relay serves Go's /debug/pprof (on its
+// metrics port): the soak takes heap profiles from it.
+type PprofServer interface {
+	PprofPath() string
+}
+
+// PprofURL is the relay's heap profile base URL, "" when its profile
+// serves none.
+func (r *Runner) PprofURL() string {
+	ps, ok := r.prof.(PprofServer)
+	if !ok {
+		return ""
+	}
+	return r.url("http", r.prof.MetricsPort(), ps.PprofPath())
+}

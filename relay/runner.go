@@ -35,6 +35,9 @@ type Config struct {
 	Profile Profile
 	// Memory limit in bytes (swap included, so none); default 2 GiB.
 	Memory int64
+	// StopGrace overrides the profile's stop grace (SIGTERM, then SIGKILL
+	// after this long).
+	StopGrace time.Duration
 	// NanoCPUs limits CPU (1e9 = one core); default unlimited.
 	NanoCPUs int64
 	// PLCURL where the relay resolves DIDs; default https://plc.test.
@@ -347,7 +350,7 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 			Networks:     []string{r.net.Name},
 			ConfigModifier: func(c *container.Config) {
 				c.StopSignal = r.prof.StopSignal()
-				grace := int(r.prof.StopGrace().Seconds())
+				grace := int(r.grace().Seconds())
 				c.StopTimeout = &grace
 			},
 			// Everything host-side is set here: a modifier replaces the
@@ -606,7 +609,7 @@ func (r *Runner) Kill(ctx context.Context, signal string) error {
 
 // stopContainer stops gracefully with the profile's grace.
 func (r *Runner) stopContainer(ctx context.Context) error {
-	grace := r.prof.StopGrace()
+	grace := r.grace()
 	if err := r.ctr.Stop(ctx, &grace); err != nil {
 		return fmt.Errorf("relay: stopping container (%s, %s grace): %w", r.prof.StopSignal(), grace, err)
 	}

@@ -13,8 +13,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/pprof/profile"
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/heapdiff"
+	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/trend"
@@ -166,6 +169,13 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics\n", metricsSrv.Addr)
 	}
 
+	// A Go relay's heap is profiled at the end of warm-up (or a quarter
+	// into the run, if warm-up is not seen by then) and at the end.
+	heap := newHeapProfiles(r, dir)
+	s.onWarmup = heap.takeBefore
+	heapTimer := time.AfterFunc(cfg.Duration/4, heap.takeBefore)
+	defer heapTimer.Stop()
+
 	// The load, the sampler and the progress run until the deadline, an
 	// interrupt or the relay's death.
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
@@ -214,6 +224,7 @@ wait:
 	defer cancel()
 	r.Drain(fctx, 5*time.Second, 30*time.Second)
 	s.sampleOnce(fctx) // a last sample, before the relay stops
+	heapGrowth := heap.takeAfter(fctx)
 	rep, finErr := r.Finish(fctx)
 	ev("relay_stopped", exitDetail(rep.Exit))
 
@@ -228,6 +239,19 @@ wait:
 	}
 	if finErr != nil {
 		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
+	}
+	sum.Notes = append(sum.Notes, heap.problems()...)
+	if heapGrowth != nil {
+		sum.Sections = append(sum.Sections, report.Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: heapGrowth.Markdown()})
+	}
+	// A diagnostic build prints its allocator's leak report at shutdown;
+	// relay.log holds the whole of it.
+	if rep.LogPath != "" {
+		if lr, err := leaks.FromLog(rep.LogPath); err != nil {
+			sum.Notes = append(sum.Notes, "reading the relay's leak report: "+err.Error())
+		} else if lr.Leaks > 0 {
+			sum.Sections = append(sum.Sections, report.Section{Title: "Leak sites (allocator report at shutdown)", Markdown: lr.Markdown()})
+		}
 	}
 	if rep.Firehose.VerifyFailed > 0 {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))
@@ -332,4 +356,74 @@ func updateRunJSONImage(path, image string) {
 // JudgeRunDir judges a run directory's samples again (relaysoak report).
 func JudgeRunDir(dir string, cfg trend.Config) (trend.Report, error) {
 	return judgeFile(filepath.Join(dir, report.SamplesFile), cfg)
+}
+
+// heapProfiles takes a Go relay's heap profile twice and diffs them.
+type heapProfiles struct {
+	url, dir string
+	once     sync.Once
+	mu       sync.Mutex
+	before   *profile.Profile
+	errs     []string
+}
+
+func newHeapProfiles(r *rig.Rig, dir string) *heapProfiles {
+	h := &heapProfiles{dir: dir}
+	if r.Relay != nil {
+		h.url = r.Relay.PprofURL()
+	}
+	return h
+}
+
+func (h *heapProfiles) takeBefore() {
+	if h.url == "" {
+		return
+	}
+	h.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+		defer cancel()
+		p, err := heapdiff.Fetch(ctx, h.url)
+		h.mu.Lock()
+		defer h.mu.Unlock()
+		if err != nil {
+			h.errs = append(h.errs, err.Error())
+			return
+		}
+		h.before = p
+		heapdiff.Save(p, filepath.Join(h.dir, "heap-warmup.pb.gz"))
+	})
+}
+
+// takeAfter takes the second profile and returns the growth, nil when
+// there is none to compare.
+func (h *heapProfiles) takeAfter(ctx context.Context) *heapdiff.Growth {
+	h.mu.Lock()
+	before := h.before
+	h.mu.Unlock()
+	if before == nil {
+		return nil
+	}
+	after, err := heapdiff.Fetch(ctx, h.url)
+	if err == nil {
+		heapdiff.Save(after, filepath.Join(h.dir, "heap-end.pb.gz"))
+		var g heapdiff.Growth
+		if g, err = heapdiff.Diff(before, after, 10); err == nil {
+			return &g
+		}
+	}
+	h.mu.Lock()
+	h.errs = append(h.errs, err.Error())
+	h.mu.Unlock()
+	return nil
+}
+
+// problems says why a heap profile is missing, for the report.
+func (h *heapProfiles) problems() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []string
+	for _, e := range h.errs {
+		out = append(out, "heap profile: "+e)
+	}
+	return out
 }

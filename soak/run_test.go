@@ -113,7 +113,8 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	md, err := os.ReadFile(filepath.Join(runDir, report.ReportFile))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(md), fmt.Sprintf("# relaysoak e2e — %s", s.Judged.Verdict)), "report.md opens with the verdict")
-	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log"} {
+	assert.Contains(t, string(md), "## Heap growth", "a Go relay's heap is profiled and diffed")
+	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log", "heap-warmup.pb.gz", "heap-end.pb.gz"} {
 		st, err := os.Stat(filepath.Join(runDir, f))
 		require.NoError(t, err, f)
 		assert.Positive(t, st.Size(), f)

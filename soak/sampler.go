@@ -85,6 +85,8 @@ type sampler struct {
 	selfOut *jsonl
 	live    *trend.Live
 
+	onWarmup func() // called once, when the data first shows warm-up over
+
 	mu        sync.Mutex
 	last      Line
 	errs      map[string]string
@@ -134,6 +136,9 @@ func (s *sampler) run(ctx context.Context, ev func(string, any)) {
 			if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil && res.WarmupEndS > 0 && res.WindowEndS > res.WarmupEndS {
 				s.warmupHit = true
 				ev("warmup_end", map[string]any{"at_s": res.WarmupEndS, "level_mib": res.LevelMiB})
+				if s.onWarmup != nil {
+					go s.onWarmup()
+				}
 			}
 		}
 		select {

@@ -121,9 +121,11 @@ func verdictStatus(v trend.Verdict) int {
 }
 
 // runReport rebuilds report.md, the plot, verdict.json and junit.xml of a
-// run from its samples and its last verdict.json (or the samples alone).
+// run from its samples and its last verdict.json (or the samples alone);
+// with --baseline it also compares the run with an earlier one.
 func runReport(args []string) int {
 	fs := flag.NewFlagSet("report", flag.ContinueOnError)
+	baseline := fs.String("baseline", "", "an earlier run's directory (runs/<old>) to compare this run with")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -131,33 +133,55 @@ func runReport(args []string) int {
 		return exitUsage
 	}
 	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: relaysoak report runs/<id>")
+		fmt.Fprintln(os.Stderr, "usage: relaysoak report [--baseline runs/<old>] runs/<id>")
 		return exitUsage
 	}
 	dir := fs.Arg(0)
-	var sum report.Summary
-	if b, err := os.ReadFile(filepath.Join(dir, report.VerdictFile)); err == nil {
-		if err := json.Unmarshal(b, &sum); err != nil {
-			fmt.Fprintf(os.Stderr, "relaysoak report: %s: %v\n", filepath.Join(dir, report.VerdictFile), err)
-			return exitBadInput
-		}
-	} else {
-		sum.RunID = filepath.Base(dir)
-		sum.Notes = append(sum.Notes, "rebuilt from samples alone: the run ended before it wrote verdict.json")
-	}
-	judged, err := soak.JudgeRunDir(dir, trend.Config{})
+	sum, err := loadRun(dir)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
 		return exitBadInput
 	}
-	sum.Judged = judged
+	if *baseline != "" {
+		base, err := loadRun(*baseline)
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "relaysoak report: --baseline: %v\n", err)
+			return exitBadInput
+		}
+		c := report.Compare(base, sum)
+		sum.Comparison = &c
+	}
 	if err := report.Write(dir, sum); err != nil {
 		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
 		return exitBadInput
 	}
 	fmt.Println(report.Headline(sum))
+	if sum.Comparison != nil && *baseline != "" {
+		fmt.Println(sum.Comparison.Sentence)
+	}
 	fmt.Println("report:", filepath.Join(dir, report.ReportFile))
 	return verdictStatus(sum.Judged.Verdict)
+}
+
+// loadRun reads a run's last verdict.json (or starts from nothing when the
+// run ended before writing it) and judges its samples afresh.
+func loadRun(dir string) (report.Summary, error) {
+	var sum report.Summary
+	path := filepath.Join(dir, report.VerdictFile)
+	if b, err := os.ReadFile(path); err == nil {
+		if err := json.Unmarshal(b, &sum); err != nil {
+			return sum, fmt.Errorf("%s: %w", path, err)
+		}
+	} else {
+		sum.RunID = filepath.Base(filepath.Clean(dir))
+		sum.Notes = append(sum.Notes, "rebuilt from samples alone: the run ended before it wrote verdict.json")
+	}
+	judged, err := soak.JudgeRunDir(dir, trend.Config{})
+	if err != nil {
+		return sum, err
+	}
+	sum.Judged = judged
+	return sum, nil
 }
 
 // parseBytes reads 2GiB, 512MiB, 64KiB or a plain byte count.

@@ -57,6 +57,20 @@ type Summary struct {
 	LogWarnings   map[string]int    `json:"log_warnings,omitempty"`
 	Notes         []string          `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
 	ProbeErrors   map[string]string `json:"probe_errors,omitempty"`
+
+	// Sections are findings that need more than a line, each its own
+	// section of report.md after the load (leak sites from the allocator's
+	// report, heap growth between two profiles): rendered as given, so this
+	// package need not know how they were found.
+	Sections []Section `json:"sections,omitempty"`
+	// Comparison with an earlier run (relaysoak report --baseline).
+	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Section is a titled block of markdown in report.md.
+type Section struct {
+	Title    string `json:"title"`
+	Markdown string `json:"markdown"`
 }
 
 // Write renders every file into dir. The plot reads dir/samples.jsonl; a
@@ -150,6 +164,10 @@ func Markdown(s Summary) string {
 		fmt.Fprintf(&b, "| %s | %s | %.1f | %.0f |\n", sig.Signal, sig.Verdict, sig.SlopeMiBPerHour, sig.LevelMiB)
 	}
 
+	if c := s.Comparison; c != nil {
+		fmt.Fprintf(&b, "\n## Compared with %s\n\n%s", c.A.RunID, c.Markdown())
+	}
+
 	b.WriteString("\n## Load and delivery\n\n| | |\n|---|---|\n")
 	row("relay", s.Relay)
 	row("started", s.Started.UTC().Format(time.RFC3339))
@@ -172,6 +190,12 @@ func Markdown(s Summary) string {
 	}
 	if s.Restarts > 0 {
 		row("relay restarts", fmt.Sprintf("%d", s.Restarts))
+	}
+	for _, sec := range s.Sections {
+		if strings.TrimSpace(sec.Markdown) == "" {
+			continue
+		}
+		fmt.Fprintf(&b, "\n## %s\n\n%s", sec.Title, strings.TrimRight(sec.Markdown, "\n")+"\n")
 	}
 	if len(s.Exits) > 0 {
 		b.WriteString("\n## Relay exits\n\n")
