@@ -3,6 +3,7 @@ package fakepds
 import (
 	"fmt"
 	"log/slog"
+	"strings"
 	"time"
 )
 
@@ -20,6 +21,10 @@ type Config struct {
 	Domain string
 	// PLCName and UpstreamName override the PLC and upstream names.
 	PLCName, UpstreamName string
+	// PLCAliases and UpstreamAliases are further names the PLC and the
+	// upstream face answer to, such as plc.directory and bsky.network: an
+	// unmodified relay hard-codes those, so the fleet impersonates them.
+	PLCAliases, UpstreamAliases []string
 	// Seed derives every key, DID and record, so a run repeats exactly
 	// (default 1).
 	Seed int64
@@ -76,12 +81,57 @@ type Churn struct {
 	Sync float64
 }
 
-// PLCBehaviour makes the PLC directory slow or unreliable on purpose.
+// PLCBehaviour makes the PLC directory slow or unreliable on purpose, so a
+// relay's resolver and its connection pool are stressed the way production
+// stresses them. Faults apply to every PLC request but the health check
+// (DID documents, logs, /export); the zero value is a fast, reliable PLC.
 type PLCBehaviour struct {
-	// Latency is added to every DID document request.
+	// Latency is added to every request.
 	Latency time.Duration
-	// ErrorRate is the fraction of DID document requests answered 500.
+	// Jitter, when set, adds a lognormal delay on top of Latency whose
+	// median is Jitter and whose spread is JitterSigma (default 1): most
+	// requests are quick, a long tail is not. It is capped at 20 × Jitter
+	// so one draw cannot stall a run.
+	Jitter      time.Duration
+	JitterSigma float64
+	// ErrorRate is the fraction of requests answered 500.
 	ErrorRate float64
+	// SlowRate is the fraction of answers trickled out over SlowFor
+	// (default 2 s) in small flushed pieces: the headers come at once, the
+	// body drips, as from an overloaded directory.
+	SlowRate float64
+	SlowFor  time.Duration
+	// ResetRate is the fraction of requests whose connection is reset
+	// (TCP RST, no response); CloseRate the fraction closed cleanly with no
+	// response, as a server that dropped an idle pooled connection.
+	ResetRate, CloseRate float64
+	// NoKeepAlive answers every request with Connection: close, so each
+	// resolution pays for a new connection (and TLS handshake).
+	NoKeepAlive bool
+}
+
+func (b PLCBehaviour) withDefaults() (PLCBehaviour, error) {
+	for name, v := range map[string]float64{"error": b.ErrorRate, "slow": b.SlowRate, "reset": b.ResetRate, "close": b.CloseRate} {
+		if v < 0 || v > 1 {
+			return b, fmt.Errorf("fakepds: PLC %s rate must be in [0,1], got %g", name, v)
+		}
+	}
+	if b.ResetRate+b.CloseRate > 1 {
+		return b, fmt.Errorf("fakepds: PLC reset rate %g and close rate %g add up to more than 1", b.ResetRate, b.CloseRate)
+	}
+	if b.Latency < 0 || b.Jitter < 0 || b.SlowFor < 0 {
+		return b, fmt.Errorf("fakepds: PLC latency, jitter and slow duration must not be negative")
+	}
+	if b.JitterSigma < 0 {
+		return b, fmt.Errorf("fakepds: PLC jitter sigma must not be negative, got %g", b.JitterSigma)
+	}
+	if b.JitterSigma == 0 {
+		b.JitterSigma = 1
+	}
+	if b.SlowFor == 0 {
+		b.SlowFor = 2 * time.Second
+	}
+	return b, nil
 }
 
 func (c Config) withDefaults() (Config, error) {
@@ -137,9 +187,13 @@ func (c Config) withDefaults() (Config, error) {
 		setDefault(&d.Status, 1)
 		setDefault(&d.Sync, 1)
 	}
-	if c.PLC.ErrorRate < 0 || c.PLC.ErrorRate > 1 {
-		return c, fmt.Errorf("fakepds: PLC error rate must be in [0,1], got %g", c.PLC.ErrorRate)
+	plc, err := c.PLC.withDefaults()
+	if err != nil {
+		return c, err
 	}
+	c.PLC = plc
+	c.PLCAliases = canonicalNames(c.PLCAliases)
+	c.UpstreamAliases = canonicalNames(c.UpstreamAliases)
 	if c.Logger == nil {
 		c.Logger = slog.Default()
 	}
@@ -149,6 +203,16 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	c.Shape = shape
 	return c, nil
+}
+
+func canonicalNames(names []string) []string {
+	var out []string
+	for _, n := range names {
+		if n = canonicalHost(strings.TrimSpace(n)); n != "" {
+			out = append(out, n)
+		}
+	}
+	return out
 }
 
 func setDefault(v *float64, d float64) {

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"math/rand/v2"
 	"net/http"
 	"sort"
 	"strconv"
@@ -141,8 +140,9 @@ func (p *plcDirectory) export(afterSeq int64, afterTime time.Time, count int) []
 	return out
 }
 
-// servePLC is the PLC directory face.
-func (f *Fleet) servePLC(w http.ResponseWriter, r *http.Request) {
+// servePLCRoutes is the PLC directory face without its fault settings
+// (plcfault.go applies those first).
+func (f *Fleet) servePLCRoutes(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		plcError(w, http.StatusMethodNotAllowed, "only GET is served by this directory")
 		return
@@ -163,19 +163,6 @@ func (f *Fleet) servePLC(w http.ResponseWriter, r *http.Request) {
 	}
 	switch rest {
 	case "":
-		f.plcRequests.Add(1)
-		if d := f.cfg.PLC.Latency; d > 0 {
-			select {
-			case <-time.After(d):
-			case <-r.Context().Done():
-				return
-			}
-		}
-		if f.cfg.PLC.ErrorRate > 0 && rand.Float64() < f.cfg.PLC.ErrorRate {
-			f.plcErrors.Add(1)
-			plcError(w, http.StatusInternalServerError, "injected PLC failure (fault setting)")
-			return
-		}
 		_, docJSON, ok := f.plc.document(did)
 		if !ok {
 			plcError(w, http.StatusNotFound, "DID not registered: "+did)

@@ -33,7 +33,8 @@ type Fleet struct {
 	nextAcct int // index of the next synthetic account, for key derivation
 
 	plc   plcDirectory
-	shape *Shape // cfg.Shape with its defaults; nil: the built-in mix
+	faces map[string]face // PLC and upstream names, aliases included
+	shape *Shape          // cfg.Shape with its defaults; nil: the built-in mix
 
 	done      chan struct{}
 	closeOnce sync.Once
@@ -43,16 +44,27 @@ type Fleet struct {
 	framesWritten, slowCut                  atomic.Uint64
 	connections                             atomic.Int64
 	plcRequests, plcErrors                  atomic.Uint64
+	plcResets, plcCloses, plcSlow           atomic.Uint64
 }
+
+// face is what a non-PDS name serves.
+type face int
+
+const (
+	facePLC face = iota + 1
+	faceUpstream
+)
 
 // Stats are the fleet's counters since it started.
 type Stats struct {
 	Commits, Identity, Account, Sync uint64 // frames emitted, by kind
 	FramesWritten                    uint64 // frames written to subscribers
-	PLCRequests, PLCErrors           uint64 // DID document requests served, and failed on purpose
-	Connections                      int    // subscribers connected now
-	SlowConsumersCut                 uint64
-	Accounts                         int
+	PLCRequests, PLCErrors           uint64 // DID document requests served; PLC requests failed on purpose
+	// PLC connections reset or closed on purpose, answers trickled (fault settings).
+	PLCResets, PLCCloses, PLCSlow uint64
+	Connections                   int // subscribers connected now
+	SlowConsumersCut              uint64
+	Accounts                      int
 }
 
 // New builds a fleet from cfg: hosts, accounts, keys and DIDs derived from
@@ -69,6 +81,16 @@ func New(cfg Config) (*Fleet, error) {
 		accounts: map[string]*account{},
 		done:     make(chan struct{}),
 		shape:    cfg.Shape,
+		faces:    map[string]face{},
+	}
+	for _, n := range append([]string{cfg.PLCName}, cfg.PLCAliases...) {
+		f.faces[canonicalHost(n)] = facePLC
+	}
+	for _, n := range append([]string{cfg.UpstreamName}, cfg.UpstreamAliases...) {
+		if f.faces[canonicalHost(n)] == facePLC {
+			return nil, fmt.Errorf("fakepds: %q cannot name both the PLC and the upstream", n)
+		}
+		f.faces[canonicalHost(n)] = faceUpstream
 	}
 	restored, err := f.loadState()
 	if err != nil {
@@ -147,6 +169,18 @@ func (f *Fleet) HostNames() []string {
 func (f *Fleet) PLCName() string      { return f.cfg.PLCName }
 func (f *Fleet) UpstreamName() string { return f.cfg.UpstreamName }
 
+// PDSScheme is what DID documents name as the hosts' scheme: "https" when
+// the hosts must be dialled with TLS (wss://, port 443).
+func (f *Fleet) PDSScheme() string { return f.cfg.PDSScheme }
+
+// Names are every name the fleet answers to other than its PDS hosts: the
+// PLC and upstream names and their aliases. A relay's hosts file must send
+// all of them to the fleet.
+func (f *Fleet) Names() []string {
+	out := append([]string{f.cfg.PLCName, f.cfg.UpstreamName}, f.cfg.PLCAliases...)
+	return append(out, f.cfg.UpstreamAliases...)
+}
+
 // HostOfDID is the current host of an account, or "" when the fleet does
 // not host it.
 func (f *Fleet) HostOfDID(did string) string {
@@ -172,6 +206,9 @@ func (f *Fleet) Stats() Stats {
 		FramesWritten:    f.framesWritten.Load(),
 		PLCRequests:      f.plcRequests.Load(),
 		PLCErrors:        f.plcErrors.Load(),
+		PLCResets:        f.plcResets.Load(),
+		PLCCloses:        f.plcCloses.Load(),
+		PLCSlow:          f.plcSlow.Load(),
 		Connections:      int(f.connections.Load()),
 		SlowConsumersCut: f.slowCut.Load(),
 		Accounts:         n,

@@ -14,13 +14,14 @@ var (
 	descWritten     = prometheus.NewDesc("fakepds_frames_written_total", "Frames written to subscribers.", nil, nil)
 	descPLC         = prometheus.NewDesc("fakepds_plc_requests_total", "DID documents requested from the fake PLC.", nil, nil)
 	descPLCErrors   = prometheus.NewDesc("fakepds_plc_errors_total", "DID document requests failed on purpose (fault settings).", nil, nil)
+	descPLCFaults   = prometheus.NewDesc("fakepds_plc_faults_total", "PLC connections reset or closed, and answers trickled, on purpose (fault settings).", []string{"fault"}, nil)
 	descConnections = prometheus.NewDesc("fakepds_connections", "Subscribers connected now.", nil, nil)
 	descSlow        = prometheus.NewDesc("fakepds_slow_consumers_cut_total", "Subscribers cut off for falling behind.", nil, nil)
 	descAccounts    = prometheus.NewDesc("fakepds_accounts", "Accounts the fleet hosts now.", nil, nil)
 )
 
 func (c fleetCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFrames, descWritten, descPLC, descPLCErrors, descConnections, descSlow, descAccounts} {
+	for _, d := range []*prometheus.Desc{descFrames, descWritten, descPLC, descPLCErrors, descPLCFaults, descConnections, descSlow, descAccounts} {
 		ch <- d
 	}
 }
@@ -33,6 +34,9 @@ func (c fleetCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descWritten, prometheus.CounterValue, float64(s.FramesWritten))
 	ch <- prometheus.MustNewConstMetric(descPLC, prometheus.CounterValue, float64(s.PLCRequests))
 	ch <- prometheus.MustNewConstMetric(descPLCErrors, prometheus.CounterValue, float64(s.PLCErrors))
+	for fault, v := range map[string]uint64{"reset": s.PLCResets, "close": s.PLCCloses, "slow": s.PLCSlow} {
+		ch <- prometheus.MustNewConstMetric(descPLCFaults, prometheus.CounterValue, float64(v), fault)
+	}
 	ch <- prometheus.MustNewConstMetric(descConnections, prometheus.GaugeValue, float64(s.Connections))
 	ch <- prometheus.MustNewConstMetric(descSlow, prometheus.CounterValue, float64(s.SlowConsumersCut))
 	ch <- prometheus.MustNewConstMetric(descAccounts, prometheus.GaugeValue, float64(s.Accounts))

@@ -20,11 +20,11 @@ import (
 // whose Server header says atproto-relay).
 func (f *Fleet) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	name := canonicalHost(r.Host)
-	switch name {
-	case f.cfg.PLCName:
+	switch f.faces[name] {
+	case facePLC:
 		f.servePLC(w, r)
 		return
-	case f.cfg.UpstreamName:
+	case faceUpstream:
 		f.serveUpstream(w, r)
 		return
 	}

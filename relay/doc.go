@@ -6,7 +6,11 @@
 // hosts are configured, how hosts are onboarded, which metrics carry memory,
 // how it stops); Indigo is the profile of indigo's cmd/relay, whose image is
 // built here, static and FROM scratch, at the version pinned in go.mod
-// (EnsureIndigoImage; `make relay-image`).
+// (EnsureIndigoImage; `make relay-image`). Zlay and Rsky are profiles of
+// relays that cannot be built here, and LoadGeneric reads a profile for
+// any other relay from a file the user writes; profiles whose relays
+// hard-code names of the real network, dial only wss:// or cannot trust a
+// private CA say so (NetworkNeeds) and the rig shapes the fleet to match.
 //
 // A Runner makes a Docker network per run; the fleet listens on that
 // network's gateway (ports 80 and 443), and a generated hosts file mounted

@@ -95,6 +95,11 @@ func (p *Indigo) Onboard(ctx context.Context, c Controller, hosts []Host) error 
 	if len(hosts) == 0 {
 		return nil
 	}
+	for _, h := range hosts {
+		if h.TLS {
+			return fmt.Errorf("indigo onboarding: host %s is wss://, but indigo's slurper dials TLS hosts through its SSRF guard (public addresses only) and the fleet is on a private Docker network: it would never connect; onboard the hosts as ws:// (fleet PDSScheme http)", h.Name)
+		}
+	}
 	if err := c.Stop(ctx); err != nil {
 		return fmt.Errorf("indigo onboarding: stopping after the schema was created: %w", err)
 	}

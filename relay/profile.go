@@ -71,3 +71,37 @@ type Controller interface {
 	// Start starts it again and waits until it is healthy.
 	Start(ctx context.Context) error
 }
+
+// The interfaces below are optional: a profile implements one only when its
+// relay differs from indigo's habits there.
+
+// HealthPorter is a profile whose relay answers health on another of its
+// ports (APIPort or MetricsPort) than the API port.
+type HealthPorter interface {
+	HealthPort() int
+}
+
+// NetworkNeeds is what a relay that cannot be told everything needs the
+// fake network to be.
+type NetworkNeeds struct {
+	// PLCNames and UpstreamNames are names the relay dials whatever it is
+	// told (its PLC is compiled in): the fleet must answer to them.
+	PLCNames, UpstreamNames []string
+	// TLSHosts: the relay dials every host wss:// on 443.
+	TLSHosts bool
+	// CATrustLimit, when set, says why the relay cannot trust the run's CA
+	// (roots compiled into the binary); the rig repeats it wherever the
+	// relay's TLS failures show, so they are not read as the relay's fault.
+	CATrustLimit string
+}
+
+// NetworkNeeder is a profile whose relay has NetworkNeeds.
+type NetworkNeeder interface {
+	NetworkNeeds() NetworkNeeds
+}
+
+// LogPatterner is a profile with log lines the report should count (a
+// leak report printed at shutdown, for one).
+type LogPatterner interface {
+	LogPatterns() []string
+}

@@ -291,7 +291,13 @@ func (r *Runner) MetricsURL() string {
 }
 
 // HealthURL is where readiness is checked.
-func (r *Runner) HealthURL() string { return r.url("http", r.prof.APIPort(), r.prof.HealthPath()) }
+func (r *Runner) HealthURL() string {
+	port := r.prof.APIPort()
+	if hp, ok := r.prof.(HealthPorter); ok {
+		port = hp.HealthPort()
+	}
+	return r.url("http", port, r.prof.HealthPath())
+}
 
 // Profile of the relay.
 func (r *Runner) Profile() Profile { return r.prof }

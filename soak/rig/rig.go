@@ -13,9 +13,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -34,8 +36,10 @@ type Config struct {
 	RunDir string
 	// Fleet configures the fake network (hosts, accounts, churn…).
 	Fleet fakepds.Config
-	// Relay configures the container (image, profile, memory…); RunDir,
-	// CACertFile and PLCURL are filled in here.
+	// Relay configures the container (image, profile, memory…); RunDir and
+	// CACertFile are filled in here, and PLCURL and UpstreamURL when empty
+	// (the fleet's own names). A URL set here must name a host the fleet
+	// answers to, e.g. https://plc.directory with Fleet.PLCAliases.
 	Relay relay.Config
 	// PLCScheme: "https" (default: the production resolution path, over
 	// TLS with the run's CA) or "http".
@@ -114,12 +118,15 @@ type Rig struct {
 	Firehose *firehose.Consumer
 
 	servers []*http.Server
+	tlsErrs handshakeErrors // failed TLS handshakes on the fleet's TLS port
+	needs   relay.NetworkNeeds
 	cancel  context.CancelFunc
 	bg      sync.WaitGroup
 
-	mu        sync.Mutex
-	resolves  []Point // atproto_identity_resolve_did over time, bounded
-	scrapeErr string
+	mu          sync.Mutex
+	resolves    []Point // atproto_identity_resolve_did over time, bounded
+	resolveErrs []Point // its status="error" series, bounded
+	scrapeErr   string
 }
 
 // Point is one sample of a counter.
@@ -168,7 +175,23 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if err != nil {
 		return nil, err
 	}
+	// A relay that hard-codes names of the real network, or dials only
+	// wss://, shapes the fleet: the fleet answers to those names and its
+	// DID documents say https.
+	needs := profileNeeds(cfg.Relay.Profile)
 	fc := cfg.Fleet
+	fc.PLCAliases = append(append([]string(nil), fc.PLCAliases...), needs.PLCNames...)
+	fc.UpstreamAliases = append(append([]string(nil), fc.UpstreamAliases...), needs.UpstreamNames...)
+	if needs.TLSHosts {
+		if fc.PDSScheme == "http" {
+			return nil, fmt.Errorf("rig: the %s relay dials hosts wss:// only, but the fleet is set to PDSScheme http", cfg.Relay.Profile.Name())
+		}
+		fc.PDSScheme = "https"
+	}
+	r.needs = needs
+	if needs.CATrustLimit != "" {
+		fmt.Fprintf(cfg.Log, "relaysoak: warning: %s\n", needs.CATrustLimit)
+	}
 	if fc.Logger == nil {
 		fc.Logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
@@ -182,8 +205,24 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	rc := cfg.Relay
 	rc.RunDir = cfg.RunDir
 	rc.CACertFile = r.CA.CertPath()
-	rc.PLCURL = cfg.PLCScheme + "://" + r.Fleet.PLCName()
-	rc.UpstreamURL = "https://" + r.Fleet.UpstreamName()
+	// A relay told where its PLC and upstream are gets the fleet's own
+	// names; one that names them itself (https://plc.directory) must name
+	// one the fleet answers to, or it would resolve nothing.
+	if rc.PLCURL == "" && len(needs.PLCNames) > 0 {
+		rc.PLCURL = "https://" + needs.PLCNames[0]
+	}
+	if rc.PLCURL == "" {
+		rc.PLCURL = cfg.PLCScheme + "://" + r.Fleet.PLCName()
+	}
+	if rc.UpstreamURL == "" {
+		rc.UpstreamURL = "https://" + r.Fleet.UpstreamName()
+	}
+	if err := r.checkNamed("PLC", rc.PLCURL); err != nil {
+		return nil, err
+	}
+	if err := r.checkNamed("upstream", rc.UpstreamURL); err != nil {
+		return nil, err
+	}
 	if rc.Log == nil {
 		rc.Log = cfg.Log
 	}
@@ -196,12 +235,15 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if err := r.listen(net.JoinHostPort(gw, "80"), net.JoinHostPort(gw, "443")); err != nil {
 		return nil, err
 	}
+	// Hosts are dialled as the DID documents name them: wss:// on 443 with
+	// a certificate minted for each name when the fleet says https.
+	tlsHosts := r.Fleet.PDSScheme() == "https"
 	var hosts []relay.Host
 	for _, h := range r.Fleet.HostNames() {
-		hosts = append(hosts, relay.Host{Name: h})
+		hosts = append(hosts, relay.Host{Name: h, TLS: tlsHosts})
 	}
 	if err := r.Relay.Start(ctx, relay.StartOptions{
-		Names: []string{r.Fleet.PLCName(), r.Fleet.UpstreamName()}, Hosts: hosts}); err != nil {
+		Names: r.Fleet.Names(), Hosts: hosts}); err != nil {
 		return nil, err
 	}
 	if err := r.consume(60 * time.Second); err != nil {
@@ -210,6 +252,76 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
 		r.Relay.Image(), len(hosts), r.Relay.Gateway(), r.Relay.FirehoseURL())
 	return r, nil
+}
+
+// profileNeeds is what the relay's profile needs from the fake network;
+// nothing for the default (indigo) profile.
+func profileNeeds(p relay.Profile) relay.NetworkNeeds {
+	if nn, ok := p.(relay.NetworkNeeder); ok {
+		return nn.NetworkNeeds()
+	}
+	return relay.NetworkNeeds{}
+}
+
+// handshakeErrors keeps what net/http logs about failed TLS handshakes: a
+// relay that does not trust the run's CA aborts every handshake, and
+// without this the run would report only a silent zero.
+type handshakeErrors struct {
+	mu   sync.Mutex
+	n    int
+	last string
+	out  io.Writer // the server's other complaints go on to the run's log
+}
+
+func (h *handshakeErrors) Write(p []byte) (int, error) {
+	line := strings.TrimSpace(string(p))
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if strings.Contains(line, "TLS handshake error") {
+		h.n++
+		h.last = line
+	} else if h.out != nil {
+		fmt.Fprintf(h.out, "relaysoak: fleet TLS server: %s\n", line)
+	}
+	return len(p), nil
+}
+
+// TLSHandshakeErrors counts failed TLS handshakes on the fleet's TLS port
+// and gives the last one.
+func (r *Rig) TLSHandshakeErrors() (int, string) {
+	r.tlsErrs.mu.Lock()
+	defer r.tlsErrs.mu.Unlock()
+	return r.tlsErrs.n, r.tlsErrs.last
+}
+
+// explain says why a relay may not have connected, when TLS is the cause.
+func (h *handshakeErrors) explain() string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n == 0 {
+		return ""
+	}
+	msg := fmt.Sprintf("; the fleet saw %d failed TLS handshakes (last: %s)", h.n, h.last)
+	if strings.Contains(h.last, "certificate") {
+		msg += ": the relay does not trust the run's CA — is it mounted where the relay's TLS stack looks, or are its roots compiled in?"
+	}
+	return msg
+}
+
+// checkNamed fails when a URL the relay is given names a host the fleet
+// does not answer to.
+func (r *Rig) checkNamed(what, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil || u.Hostname() == "" {
+		return fmt.Errorf("rig: the relay's %s URL %q is not a URL: %v", what, rawURL, err)
+	}
+	for _, n := range r.Fleet.Names() {
+		if strings.EqualFold(n, u.Hostname()) {
+			return nil
+		}
+	}
+	return fmt.Errorf("rig: the relay's %s URL %s names %s, which the fleet does not answer to (its names: %s; add it to Fleet.PLCAliases or Fleet.UpstreamAliases)",
+		what, rawURL, u.Hostname(), strings.Join(r.Fleet.Names(), ", "))
 }
 
 // attach wires the fleet to a relay running elsewhere: the fleet listens
@@ -235,7 +347,7 @@ func (r *Rig) attach(ctx context.Context) error {
 	hostsPath := filepath.Join(cfg.RunDir, "hosts-for-relay")
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Map every fleet name to the fleet (%s), e.g. append to the relay's /etc/hosts.\n", host)
-	for _, n := range append([]string{r.Fleet.PLCName(), r.Fleet.UpstreamName()}, r.Fleet.HostNames()...) {
+	for _, n := range append(r.Fleet.Names(), r.Fleet.HostNames()...) {
 		fmt.Fprintf(&b, "%s %s\n", host, n)
 	}
 	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
@@ -278,7 +390,11 @@ func (r *Rig) consume(connectWithin time.Duration) error {
 	deadline = time.Now().Add(connectWithin)
 	for r.Fleet.Stats().Connections < want {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("rig: the relay connected to %d of %d hosts within %s", r.Fleet.Stats().Connections, want, connectWithin)
+			msg := fmt.Sprintf("rig: the relay connected to %d of %d hosts within %s%s", r.Fleet.Stats().Connections, want, connectWithin, r.tlsErrs.explain())
+			if r.needs.CATrustLimit != "" {
+				msg += "; its profile says: " + r.needs.CATrustLimit
+			}
+			return errors.New(msg)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -304,6 +420,10 @@ func (r *Rig) listen(plain, withTLS string) error {
 		r.servers = append(r.servers, srv)
 		if p.tls {
 			srv.TLSConfig = r.CA.TLSConfig()
+			r.tlsErrs.mu.Lock()
+			r.tlsErrs.out = r.cfg.Log
+			r.tlsErrs.mu.Unlock()
+			srv.ErrorLog = log.New(&r.tlsErrs, "", 0)
 			go srv.ServeTLS(ln, "", "")
 		} else {
 			go srv.Serve(ln)
@@ -333,19 +453,37 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 		r.scrapeErr = err.Error()
 		return
 	}
+	now := time.Now()
 	v, _ := m.Sum("atproto_identity_resolve_did", nil)
-	r.resolves = append(r.resolves, Point{At: time.Now(), Value: v})
-	if len(r.resolves) >= maxPoints {
-		// Thin the older half: every other point.
-		half := len(r.resolves) / 2
-		kept := r.resolves[:0]
-		for i, p := range r.resolves {
+	r.resolves = appendBounded(r.resolves, Point{At: now, Value: v})
+	// Failed resolutions on their own: PLC faults must show there.
+	e, _ := m.Sum("atproto_identity_resolve_did", map[string]string{"status": "error"})
+	r.resolveErrs = appendBounded(r.resolveErrs, Point{At: now, Value: e})
+}
+
+// appendBounded appends p, thinning the older half of s (every other
+// point) when it reaches maxPoints.
+func appendBounded(s []Point, p Point) []Point {
+	s = append(s, p)
+	if len(s) >= maxPoints {
+		half := len(s) / 2
+		kept := s[:0]
+		for i, p := range s {
 			if i >= half || i%2 == 0 {
 				kept = append(kept, p)
 			}
 		}
-		r.resolves = kept
+		s = kept
 	}
+	return s
+}
+
+// ResolveErrors is the relay's failed DID resolutions
+// (atproto_identity_resolve_did{status="error"}) over the run so far.
+func (r *Rig) ResolveErrors() []Point {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]Point(nil), r.resolveErrs...)
 }
 
 // Resolves is the relay's DID-resolution counter over the run so far.
@@ -427,6 +565,9 @@ var (
 func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	if len(patterns) == 0 {
 		patterns = DefaultLogPatterns
+		if lp, ok := r.cfg.Relay.Profile.(relay.LogPatterner); ok {
+			patterns = append(append([]string(nil), patterns...), lp.LogPatterns()...)
+		}
 	}
 	var rep Report
 	var errs []error

@@ -1,0 +1,69 @@
+package relay
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestZlayAndRskyProfiles(t *testing.T) {
+	w := Wiring{PLCURL: "https://plc.directory", UpstreamURL: "https://relay.test", CACertFile: "/etc/ssl/certs/ca-certificates.crt"}
+
+	z := Zlay(map[string]string{"DATABASE_URL": "postgres://db/zlay"})
+	assert.Equal(t, 3000, z.APIPort())
+	assert.Equal(t, 3001, z.MetricsPort())
+	assert.Equal(t, 3001, z.HealthPort(), "zlay answers health on its metrics port")
+	assert.Contains(t, z.MemoryMetrics(), "relay_smaps_anon_kb")
+	assert.Equal(t, NetworkNeeds{PLCNames: []string{"plc.directory"}, TLSHosts: true}, z.NetworkNeeds())
+	_, env := z.Command(w)
+	assert.Equal(t, "relay.test", env["RELAY_UPSTREAM"], "zlay is pointed at the fleet's upstream face")
+	assert.Equal(t, "postgres://db/zlay", env["DATABASE_URL"])
+	assert.NotContains(t, env, "SSL_CERT_FILE", "Zig ignores it: the CA must work from the fixed path alone")
+	assert.Equal(t, "/etc/ssl/certs/ca-certificates.crt", z.CACertMount())
+
+	r := Rsky(nil)
+	assert.Equal(t, 9000, r.APIPort())
+	assert.Equal(t, 9100, r.HealthPort())
+	assert.Empty(t, r.MemoryMetrics(), "rsky-relay has no memory gauges")
+	_, env = r.Command(w)
+	assert.Equal(t, "relay.test", env["RELAY_DISCOVERY_UPSTREAMS"])
+	assert.Equal(t, "0.0.0.0:9100", env["RELAY_METRICS_LISTEN"])
+	assert.Equal(t, RskyCATrustLimit, r.NetworkNeeds().CATrustLimit)
+}
+
+func TestLeakReport(t *testing.T) {
+	log := "starting\nerror(gpa): memory address 0x7f01 leaked:\n/src/a.zig:1:2: in f\n/src/b.zig:3:4: in g\n\nother line\nerror(gpa): memory address 0x7f02 leaked:\n/src/c.zig:5:6: in h\n"
+	p := filepath.Join(t.TempDir(), "relay.log")
+	require.NoError(t, os.WriteFile(p, []byte(log), 0o644))
+	leaks, err := Zlay(nil).LeakReport(p)
+	require.NoError(t, err)
+	require.Len(t, leaks, 2)
+	assert.Equal(t, []string{"/src/a.zig:1:2: in f", "/src/b.zig:3:4: in g"}, leaks[0].Stack)
+	assert.Equal(t, []string{"/src/c.zig:5:6: in h"}, leaks[1].Stack)
+	none, err := Rsky(nil).LeakReport(p)
+	assert.NoError(t, err)
+	assert.Nil(t, none, "no leak pattern, no report")
+}
+
+type refuseController struct{}
+
+func (refuseController) HostDataDir() string { return "" }
+func (refuseController) Stop(context.Context) error {
+	return errors.New("onboarding must fail before touching the relay")
+}
+func (refuseController) Start(context.Context) error { return nil }
+
+// indigo's slurper dials TLS hosts through its SSRF guard, which refuses
+// the private addresses a Docker network has: say so at onboarding rather
+// than wait for connections that never come.
+func TestIndigoRefusesTLSHosts(t *testing.T) {
+	err := (&Indigo{}).Onboard(context.Background(), refuseController{}, []Host{{Name: "pds0001.test", TLS: true}})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "SSRF")
+	assert.Contains(t, err.Error(), "pds0001.test")
+}

@@ -1,0 +1,175 @@
+package relay_test
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/firehose"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
+)
+
+// zlay and rsky-relay cannot be built here; their profiles are tested
+// against testdata/standin, which behaves like them where the profiles
+// touch them: hosts from listHosts over https, wss:// hosts, DIDs at
+// https://plc.directory, their ports and metric names.
+
+const standinTag = "relaysoak/standin:test"
+
+var standinImage struct {
+	once sync.Once
+	err  error
+}
+
+// buildStandin builds the stand-in (static) and its FROM scratch image once
+// per test binary. Docker is required: a missing engine fails the test.
+func buildStandin(t *testing.T) string {
+	t.Helper()
+	standinImage.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		dir, err := os.MkdirTemp("", "relaysoak-standin-")
+		if err != nil {
+			standinImage.err = err
+			return
+		}
+		defer os.RemoveAll(dir)
+		bin := filepath.Join(dir, "standin")
+		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./testdata/standin")
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			standinImage.err = fmt.Errorf("building the stand-in: %w\n%s", err, out)
+			return
+		}
+		if _, err := relay.EnsureScratchImage(ctx, relay.ScratchImage{Tag: standinTag, Binary: bin, Ports: []int{3000, 3001, 9000, 9100}}); err != nil {
+			standinImage.err = fmt.Errorf("%w (Docker is required for these tests)", err)
+		}
+	})
+	require.NoError(t, standinImage.err)
+	return standinTag
+}
+
+// The zlay profile: the stand-in reaches the fleet over TLS only (the CA
+// mounted over the system bundle, no SSL_CERT_FILE), learns every host
+// from the upstream face, resolves at plc.directory, delivers, serves
+// zlay's memory gauges, and its leak report is read back after Stop.
+func TestZlayProfileAgainstStandIn(t *testing.T) {
+	img := buildStandin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	prof := relay.Zlay(map[string]string{"STANDIN_FLAVOUR": "zlay", "STANDIN_LEAKS": "2"})
+	rg := rigtest.Start(t, ctx, rig.Config{
+		Fleet: fakepds.Config{Hosts: 10},
+		Relay: relay.Config{Image: img, Profile: prof, Memory: 256 << 20},
+	})
+	assert.Equal(t, "https", rg.Fleet.PDSScheme(), "zlay dials wss:// only")
+
+	require.NoError(t, rg.Write(ctx, 30, 15*time.Second))
+	rg.Drain(ctx, 5*time.Second, 20*time.Second)
+	m, err := firehose.Scrape(ctx, rg.Relay.MetricsURL())
+	require.NoError(t, err)
+	for _, name := range prof.MemoryMetrics() {
+		v, ok := m.Sum(name, nil)
+		assert.True(t, ok, "zlay gauge %s served", name)
+		if name == "relay_process_rss_bytes" {
+			assert.Greater(t, v, 0.0)
+		}
+	}
+	hosts, _ := m.Sum("relay_hosts", nil)
+	assert.Equal(t, 10.0, hosts, "every host learnt from listHosts")
+
+	rep, err := rg.Finish(ctx)
+	require.NoError(t, err)
+	t.Logf("fleet %+v; delivery %.4f; exit %s", rep.Fleet, rep.Delivery, rep.Exit)
+	n, last := rg.TLSHandshakeErrors()
+	assert.Zero(t, n, "failed TLS handshakes: %s", last)
+	require.NotZero(t, rep.Fleet.Commits)
+	assert.GreaterOrEqual(t, rep.Delivery, 0.99)
+	assert.NotZero(t, rep.Fleet.PLCRequests, "DIDs resolved at https://plc.directory")
+	require.NotNil(t, rep.Exit)
+	assert.True(t, rep.Exit.Expected)
+	assert.Equal(t, 0, rep.Exit.Code)
+
+	assert.Equal(t, 2, rep.LogCounts["error(gpa): memory address"], "leak report lines counted in the report")
+	leaks, err := prof.LeakReport(rep.LogPath)
+	require.NoError(t, err)
+	if assert.Len(t, leaks, 2) {
+		assert.Contains(t, leaks[0].Line, "leaked:")
+		assert.Len(t, leaks[0].Stack, 2)
+		assert.Contains(t, leaks[0].Stack[0], "resolveDid")
+	}
+}
+
+// The rsky profile with the relay as built upstream: its compiled-in roots
+// refuse the run's CA, and the rig says so, naming the failed handshakes
+// and the profile's reason, instead of reporting zero frames.
+func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
+	img := buildStandin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	cfg := rig.Config{
+		RunDir: t.TempDir(),
+		Fleet:  fakepds.Config{Hosts: 3},
+		Relay:  relay.Config{Image: img, Profile: relay.Rsky(map[string]string{"STANDIN_FLAVOUR": "rsky"}), Memory: 256 << 20},
+		Log:    rigtest.LogWriter{T: t},
+	}
+	runID := filepath.Base(cfg.RunDir)
+	t.Cleanup(func() {
+		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
+		assert.NoError(t, err)
+		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
+	})
+	r, err := rig.Start(ctx, cfg)
+	if r != nil {
+		assert.NoError(t, r.Close(context.Background()))
+	}
+	require.Error(t, err, "a relay that trusts no private CA cannot have connected")
+	t.Logf("%v", err)
+	assert.Contains(t, err.Error(), "connected to 0 of 3 hosts")
+	assert.Contains(t, err.Error(), "failed TLS handshakes")
+	assert.Contains(t, err.Error(), "does not trust the run's CA")
+	assert.Contains(t, err.Error(), relay.RskyCATrustLimit)
+}
+
+// The rsky profile with a build that trusts the run's CA (the stand-in's
+// STANDIN_TRUST_SYSTEM=1): hosts from RELAY_DISCOVERY_UPSTREAMS, wss://,
+// /export polled at plc.directory, frames delivered, metrics on
+// RELAY_METRICS_LISTEN.
+func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
+	img := buildStandin(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
+	defer cancel()
+	rg := rigtest.Start(t, ctx, rig.Config{
+		Fleet: fakepds.Config{Hosts: 5},
+		Relay: relay.Config{Image: img, Memory: 256 << 20,
+			Profile: relay.Rsky(map[string]string{"STANDIN_FLAVOUR": "rsky", "STANDIN_TRUST_SYSTEM": "1"})},
+	})
+	require.NoError(t, rg.Write(ctx, 30, 10*time.Second))
+	rg.Drain(ctx, 5*time.Second, 20*time.Second)
+	m, err := firehose.Scrape(ctx, rg.Relay.MetricsURL())
+	require.NoError(t, err)
+	polls, _ := m.Sum("relay_plc_export_polls_total", nil)
+	assert.GreaterOrEqual(t, polls, 1.0, "PLC /export polled at plc.directory")
+	emitted, ok := m.Sum("relay_frames_emitted_total", nil)
+	assert.True(t, ok)
+	rep, err := rg.Finish(ctx)
+	require.NoError(t, err)
+	t.Logf("fleet %+v; delivery %.4f; emitted %.0f", rep.Fleet, rep.Delivery, emitted)
+	n, last := rg.TLSHandshakeErrors()
+	assert.Zero(t, n, "failed TLS handshakes: %s", last)
+	require.NotZero(t, rep.Fleet.Commits)
+	assert.GreaterOrEqual(t, rep.Delivery, 0.99)
+	assert.NotZero(t, rep.Fleet.PLCRequests)
+}

@@ -1,0 +1,45 @@
+package rig
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+)
+
+// A PLC or upstream URL the fleet does not answer to is refused before
+// any container starts: the relay would resolve nothing.
+func TestCheckNamed(t *testing.T) {
+	f, err := fakepds.New(fakepds.Config{Hosts: 1, PLCAliases: []string{"plc.directory"}})
+	require.NoError(t, err)
+	defer f.Close()
+	r := &Rig{Fleet: f}
+	assert.NoError(t, r.checkNamed("PLC", "https://plc.directory"))
+	assert.NoError(t, r.checkNamed("PLC", "https://PLC.test:443"))
+	err = r.checkNamed("upstream", "https://bsky.network")
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "UpstreamAliases")
+	assert.Error(t, r.checkNamed("PLC", "::"))
+}
+
+func TestHandshakeErrorsExplain(t *testing.T) {
+	var h handshakeErrors
+	assert.Empty(t, h.explain())
+	h.Write([]byte("http: TLS handshake error from 10.0.0.2:5555: remote error: tls: unknown certificate authority\n"))
+	h.Write([]byte("http: something else\n"))
+	msg := h.explain()
+	assert.Contains(t, msg, "1 failed TLS handshakes")
+	assert.Contains(t, msg, "unknown certificate authority")
+	assert.Contains(t, msg, "does not trust the run's CA")
+}
+
+func TestProfileNeeds(t *testing.T) {
+	assert.Equal(t, relay.NetworkNeeds{}, profileNeeds(nil), "default indigo: nothing")
+	assert.Equal(t, relay.NetworkNeeds{}, profileNeeds(&relay.Indigo{}))
+	n := profileNeeds(relay.Zlay(nil))
+	assert.Equal(t, []string{"plc.directory"}, n.PLCNames)
+	assert.True(t, n.TLSHosts)
+}
