@@ -73,8 +73,11 @@ type Churn struct {
 	// NewAccount: accounts created (default 2 per 1,000); each host keeps
 	// its account count bounded by deleting its oldest account when over.
 	NewAccount float64
-	// Move: accounts moving to another host (default 0.5 per 1,000).
-	Move float64
+	// Move: accounts moving to another host (default 0.5 per 1,000);
+	// MoveDelay is how long a move keeps the account inactive between
+	// hosts (default 3 s), so a relay drains the old host's queue first.
+	Move      float64
+	MoveDelay time.Duration
 	// Status: #account deactivations, each reactivated later (default 1).
 	Status float64
 	// Sync: #sync events (default 1 per 1,000).
@@ -177,6 +180,9 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRecords <= 0 {
 		c.MaxRecords = 48
+	}
+	if c.Churn.MoveDelay <= 0 {
+		c.Churn.MoveDelay = 3 * time.Second
 	}
 	if !c.Churn.Off {
 		d := &c.Churn

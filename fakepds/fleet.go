@@ -28,9 +28,10 @@ type Fleet struct {
 
 	// hostsMu guards which accounts live where: accounts, host.accounts and
 	// account.host. Lock order: account.mu, then hostsMu, then host.mu.
-	hostsMu  sync.RWMutex
-	accounts map[string]*account
-	nextAcct int // index of the next synthetic account, for key derivation
+	hostsMu     sync.RWMutex
+	accounts    map[string]*account
+	deactivated map[*account]struct{} // by status churn, to be reactivated
+	nextAcct    int                   // index of the next synthetic account, for key derivation
 
 	plc   plcDirectory
 	faces map[string]face // PLC and upstream names, aliases included
@@ -75,13 +76,14 @@ func New(cfg Config) (*Fleet, error) {
 		return nil, err
 	}
 	f := &Fleet{
-		cfg:      cfg,
-		log:      cfg.Logger.With("component", "fakepds"),
-		byName:   make(map[string]*host, cfg.Hosts),
-		accounts: map[string]*account{},
-		done:     make(chan struct{}),
-		shape:    cfg.Shape,
-		faces:    map[string]face{},
+		cfg:         cfg,
+		log:         cfg.Logger.With("component", "fakepds"),
+		byName:      make(map[string]*host, cfg.Hosts),
+		accounts:    map[string]*account{},
+		deactivated: map[*account]struct{}{},
+		done:        make(chan struct{}),
+		shape:       cfg.Shape,
+		faces:       map[string]face{},
 	}
 	for _, n := range append([]string{cfg.PLCName}, cfg.PLCAliases...) {
 		f.faces[canonicalHost(n)] = facePLC
@@ -134,9 +136,9 @@ func (f *Fleet) createAccount(hi int) (*account, error) {
 		handle:   fmt.Sprintf("u%d.%s", k, h.name),
 		tree:     mst.NewEmptyTree(),
 		clock:    syntax.NewTIDClock(0),
-		active:   true,
 		needSync: true,
 	}
+	a.active.Store(true)
 	pub, err := a.signing.PublicKey()
 	if err != nil {
 		return nil, err
@@ -290,7 +292,7 @@ func (f *Fleet) emitIdentity(a *account) error {
 }
 
 func (f *Fleet) emitAccount(a *account) error {
-	evt := &comatproto.SyncSubscribeRepos_Account{Did: a.did, Active: a.active}
+	evt := &comatproto.SyncSubscribeRepos_Account{Did: a.did, Active: a.active.Load()}
 	if a.status != "" {
 		st := a.status
 		evt.Status = &st
@@ -303,7 +305,7 @@ func (f *Fleet) emitAccount(a *account) error {
 func (f *Fleet) writeCommit(ctx context.Context, a *account, rng *rand.Rand, opt commitOptions) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.active {
+	if !a.active.Load() {
 		return nil // deactivated or deleted since it was picked
 	}
 	if a.needSync {
@@ -347,7 +349,7 @@ func (f *Fleet) pickAccount(rng *rand.Rand) *account {
 			continue
 		}
 		a := h.accounts[rng.IntN(len(h.accounts))]
-		if a.active && !a.imported {
+		if a.active.Load() && !a.imported {
 			return a
 		}
 	}

@@ -173,7 +173,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	// High churn so a short test sees key rotations, moves, new and deleted
 	// accounts and status changes.
 	n := startNet(t, Config{Hosts: 3, AccountsPerHost: 3, Seed: 7, MaxRecords: 6,
-		Churn: Churn{Identity: 60, KeyRotation: 0.5, NewAccount: 30, Move: 40, Status: 20, Sync: 20}})
+		Churn: Churn{Identity: 60, KeyRotation: 0.5, NewAccount: 30, Move: 40, MoveDelay: time.Millisecond, Status: 20, Sync: 20}})
 	subs := map[string]*sub{}
 	for _, h := range n.fleet.HostNames() {
 		subs[h] = n.subscribe(t, h, "")
@@ -233,7 +233,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 }
 
 func TestPLCAuditLogVerifies(t *testing.T) {
-	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, Churn: Churn{Identity: 500, KeyRotation: 1, Move: 300}})
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, Churn: Churn{Identity: 500, KeyRotation: 1, Move: 300, MoveDelay: time.Millisecond}})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 60; i++ {

@@ -61,7 +61,8 @@ func (f *Fleet) HostImported(did string, doc []byte, hostIndex int) (madeUp bool
 	a := f.accounts[did]
 	switch {
 	case a == nil:
-		a = &account{did: did, host: hostIndex, active: true, imported: true}
+		a = &account{did: did, host: hostIndex, imported: true}
+		a.active.Store(true)
 		f.accounts[did] = a
 		h.accounts = append(h.accounts, a)
 	case !a.imported:

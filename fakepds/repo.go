@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/atcrypto"
@@ -45,10 +46,19 @@ type account struct {
 	commitBytes []byte
 	dataCID     cid.Cid
 
-	active   bool
+	// active mirrors status == "" for lock-free reads by pickers; set both
+	// with setStatus, holding mu.
+	active   atomic.Bool
 	status   string // "" when active; "deactivated"…
 	needSync bool   // the next event must be a #sync (fresh start without state)
 	imported bool   // an identity hosted for a capture: no repo of ours
+}
+
+// setStatus sets the account's upstream status ("" is active). Callers
+// hold a.mu.
+func (a *account) setStatus(status string) {
+	a.status = status
+	a.active.Store(status == "")
 }
 
 // blockList collects the blocks an MST write produces, in order; it is the

@@ -203,7 +203,7 @@ func (f *Fleet) WriteOnHost(ctx context.Context, hostIndex int, rng *rand.Rand) 
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.active {
+	if !a.active.Load() {
 		return 0, nil // deactivated since it was picked; the schedule writes again
 	}
 	n := 0
@@ -234,7 +234,7 @@ func (f *Fleet) pickOnHost(hi int, rng *rand.Rand) *account {
 	start := rng.IntN(len(accts))
 	for i := range accts {
 		a := accts[(start+i)%len(accts)]
-		if a.active && !a.imported {
+		if a.active.Load() && !a.imported {
 			return a
 		}
 	}

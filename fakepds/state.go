@@ -84,7 +84,7 @@ func (f *Fleet) writeState(clean bool) error {
 		sa := savedAccount{
 			DID: a.did, Handle: a.handle, Host: a.host, Rotation: a.rotation.Bytes(), Signing: a.signing.Bytes(),
 			KeyGen: a.keyGen, PLC: f.plc.entries(a.did), Records: append([]string(nil), a.records...), Profile: a.profile,
-			Rev: a.rev, CommitBytes: a.commitBytes, Active: a.active, Status: a.status, NeedSync: a.needSync,
+			Rev: a.rev, CommitBytes: a.commitBytes, Active: a.active.Load(), Status: a.status, NeedSync: a.needSync,
 		}
 		if a.dataCID.Defined() {
 			sa.DataCID = a.dataCID.String()
@@ -152,6 +152,9 @@ func (f *Fleet) loadState() (bool, error) {
 			return false, fmt.Errorf("fakepds: state %s: %w", path, err)
 		}
 		f.accounts[a.did] = a
+		if a.status == "deactivated" {
+			f.deactivated[a] = struct{}{}
+		}
 		f.hosts[a.host].accounts = append(f.hosts[a.host].accounts, a)
 		entries = append(entries, sa.PLC...)
 	}
@@ -176,8 +179,9 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	a := &account{
 		did: sa.DID, handle: sa.Handle, host: sa.Host, rotation: rot, signing: sig, keyGen: sa.KeyGen,
 		records: sa.Records, profile: sa.Profile, rev: sa.Rev, commitBytes: sa.CommitBytes,
-		active: sa.Active, status: sa.Status, needSync: sa.NeedSync || resync, clock: syntax.NewTIDClock(0),
+		status: sa.Status, needSync: sa.NeedSync || resync, clock: syntax.NewTIDClock(0),
 	}
+	a.active.Store(sa.Active)
 	m := map[string]cid.Cid{}
 	for _, p := range a.records {
 		blk, err := newBlock(f.recordBytes(a.did, p))

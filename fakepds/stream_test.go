@@ -287,3 +287,49 @@ func TestManyHostsStartQuickly(t *testing.T) {
 	assert.Len(t, f.HostNames(), 20000)
 	assert.Equal(t, "pds20000.test", f.HostNames()[19999])
 }
+
+// A move is a migration: the old host deactivates the account, and a few
+// seconds later the new host announces it and carries its commits.
+func TestMoveLeavesThenArrives(t *testing.T) {
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 1, Churn: Churn{Off: true, MoveDelay: 200 * time.Millisecond}})
+	writeN(t, n.fleet, 0, 1)
+	writeN(t, n.fleet, 1, 1)
+	subs := []*sub{n.subscribe(t, "pds0001.test", ""), n.subscribe(t, "pds0002.test", "")}
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(1, 1))
+	require.NoError(t, n.fleet.churnMove(ctx, rng))
+	// Which account left, and from where: the first #account frame says.
+	var did string
+	var from int
+	var b []byte
+	select {
+	case b = <-subs[0].ch:
+		from = 0
+	case b = <-subs[1].ch:
+		from = 1
+	case <-time.After(time.Second):
+	}
+	if b != nil {
+		ev := decode(t, b)
+		require.Equal(t, "#account", ev.kind)
+		assert.False(t, ev.acct.Active)
+		did = ev.acct.Did
+	}
+	require.NotEmpty(t, did, "the old host deactivates the account first")
+	to := 1 - from
+	ev := next(t, subs[to])
+	require.Equal(t, "#identity", ev.kind)
+	assert.Equal(t, did, ev.ident.Did)
+	ev = next(t, subs[to])
+	require.Equal(t, "#account", ev.kind)
+	assert.True(t, ev.acct.Active)
+	ident, err := n.directory().LookupDID(ctx, syntax.DID(did))
+	require.NoError(t, err)
+	assert.Equal(t, "http://"+n.fleet.HostNames()[to], ident.PDSEndpoint())
+	writeN(t, n.fleet, to, 2) // both accounts on the new host now
+	for i := 0; i < 2; i++ {
+		ev = next(t, subs[to])
+		require.Equal(t, "#commit", ev.kind)
+		verifyCommit(t, n.directory(), ev.commit)
+	}
+}

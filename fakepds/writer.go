@@ -168,12 +168,13 @@ func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
 func (f *Fleet) deleteAccount(a *account) error {
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	a.active, a.status = false, "deleted"
+	a.setStatus("deleted")
 	if err := f.emitAccount(a); err != nil {
 		return err
 	}
 	f.hostsMu.Lock()
 	delete(f.accounts, a.did)
+	delete(f.deactivated, a)
 	h := f.hosts[a.host]
 	for i, c := range h.accounts {
 		if c == a {
@@ -186,68 +187,96 @@ func (f *Fleet) deleteAccount(a *account) error {
 	return nil
 }
 
-// churnMove moves an account to another host: a PLC operation naming the
-// new host, then #identity and #account from the new host; its commits
-// come from there from now on.
+// churnMove moves an account to another host the way a migration does:
+// the old host deactivates it, and Churn.MoveDelay later a PLC operation names
+// the new host, which announces it (#identity, #account) and carries its
+// commits from then on. The pause lets a relay drain the old host's queue
+// first, as the seconds a real migration takes do.
 func (f *Fleet) churnMove(ctx context.Context, rng *rand.Rand) error {
 	if len(f.hosts) < 2 {
 		return nil
 	}
-	return f.onActive(rng, func(a *account) error {
-		to := rng.IntN(len(f.hosts) - 1)
-		f.hostsMu.Lock()
+	var moving *account
+	to := rng.IntN(len(f.hosts) - 1)
+	err := f.onActive(rng, func(a *account) error {
 		if to >= a.host {
 			to++
 		}
-		from := f.hosts[a.host]
-		for i, c := range from.accounts {
-			if c == a {
-				from.accounts = append(from.accounts[:i], from.accounts[i+1:]...)
-				break
-			}
-		}
-		a.host = to
-		f.hosts[to].accounts = append(f.hosts[to].accounts, a)
-		f.hostsMu.Unlock()
-		if err := f.updatePLC(a); err != nil {
-			return err
-		}
-		if err := f.emitIdentity(a); err != nil {
-			return err
-		}
+		a.setStatus("deactivated")
+		moving = a
 		return f.emitAccount(a)
 	})
+	if err != nil || moving == nil {
+		return err
+	}
+	time.AfterFunc(f.cfg.Churn.MoveDelay, func() {
+		if err := f.arrive(moving, to); err != nil {
+			f.log.Warn("account move failed", "did", moving.did, "err", err)
+		}
+	})
+	return nil
+}
+
+// arrive ends a move: the account is re-hosted on host to and announced.
+func (f *Fleet) arrive(a *account, to int) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	select {
+	case <-f.done:
+		return nil
+	default:
+	}
+	if a.status == "deleted" {
+		return nil
+	}
+	f.hostsMu.Lock()
+	from := f.hosts[a.host]
+	for i, c := range from.accounts {
+		if c == a {
+			from.accounts = append(from.accounts[:i], from.accounts[i+1:]...)
+			break
+		}
+	}
+	a.host = to
+	f.hosts[to].accounts = append(f.hosts[to].accounts, a)
+	f.hostsMu.Unlock()
+	if err := f.updatePLC(a); err != nil {
+		return err
+	}
+	a.setStatus("")
+	if err := f.emitIdentity(a); err != nil {
+		return err
+	}
+	return f.emitAccount(a)
 }
 
 // churnStatus deactivates an account, or reactivates one that is, so a
 // handful at most are inactive at any time.
 func (f *Fleet) churnStatus(rng *rand.Rand) error {
-	f.hostsMu.RLock()
-	var inactive *account
-	for _, a := range f.accounts {
-		if !a.active && a.status == "deactivated" {
-			inactive = a
-			break
+	f.hostsMu.Lock()
+	var back *account
+	for a := range f.deactivated {
+		back = a
+		delete(f.deactivated, a)
+		break
+	}
+	f.hostsMu.Unlock()
+	if back != nil {
+		back.mu.Lock()
+		defer back.mu.Unlock()
+		if back.status != "deactivated" {
+			return nil // deleted meanwhile
 		}
+		back.setStatus("")
+		return f.emitAccount(back)
 	}
-	f.hostsMu.RUnlock()
-	a := inactive
-	if a == nil {
-		if a = f.pickAccount(rng); a == nil {
-			return nil
-		}
-	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if a.status == "deleted" {
-		return nil
-	}
-	if inactive != nil {
-		a.active, a.status = true, ""
-	} else {
-		a.active, a.status = false, "deactivated"
-	}
-	return f.emitAccount(a)
+	return f.onActive(rng, func(a *account) error {
+		a.setStatus("deactivated")
+		f.hostsMu.Lock()
+		f.deactivated[a] = struct{}{}
+		f.hostsMu.Unlock()
+		return f.emitAccount(a)
+	})
 }
 
 func (f *Fleet) churnSync(ctx context.Context, rng *rand.Rand) error {
@@ -263,7 +292,7 @@ func (f *Fleet) onActive(rng *rand.Rand, fn func(a *account) error) error {
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
-	if !a.active {
+	if !a.active.Load() {
 		return nil
 	}
 	return fn(a)

@@ -67,7 +67,7 @@ func (f *Fleet) servePDS(w http.ResponseWriter, r *http.Request, h *host) {
 		defer a.mu.Unlock()
 		switch method {
 		case "com.atproto.sync.getRepoStatus":
-			out := map[string]any{"did": a.did, "active": a.active}
+			out := map[string]any{"did": a.did, "active": a.active.Load()}
 			if a.status != "" {
 				out["status"] = a.status
 			}
@@ -148,7 +148,7 @@ func (f *Fleet) serveListRepos(w http.ResponseWriter, limitS, cursor string, h *
 		}
 		a.mu.Lock()
 		if a.commitCID.Defined() {
-			out.Repos = append(out.Repos, repoEntry{DID: a.did, Head: a.commitCID.String(), Rev: a.rev, Active: a.active, Status: a.status})
+			out.Repos = append(out.Repos, repoEntry{DID: a.did, Head: a.commitCID.String(), Rev: a.rev, Active: a.active.Load(), Status: a.status})
 		}
 		a.mu.Unlock()
 	}
