@@ -1,0 +1,734 @@
+// Command leakyrelay is a stand-in relay built for tests only: its purpose is
+// a known leak. It is the rig's positive control: a target whose memory
+// growth is set by configuration, so the soak's verdict and measured slope can
+// be checked against the truth.
+//
+// At the edges the rig touches it behaves like a relay: it learns its hosts
+// from the upstream's com.atproto.sync.listHosts (paged, over HTTPS trusting
+// the run's CA) or from HOSTS, subscribes to every host's subscribeRepos,
+// re-emits every frame on its own subscribeRepos with its own seq, serves
+// /xrpc/_health and Prometheus /metrics, resolves DIDs at the PLC, and exits
+// 0 promptly on SIGTERM.
+//
+// What it retains lives in anonymous mappings written page by page and never
+// unmapped: outside the Go heap, so the garbage collector cannot blur it, and
+// counted exactly in RssAnon.
+//
+// Settings (environment):
+//
+//	API_LISTEN            firehose and health (default :2470)
+//	METRICS_LISTEN        /metrics (default :2471)
+//	UPSTREAM_URL          learn hosts from its listHosts (e.g. https://relay.test)
+//	HOSTS                 comma-separated host names instead of UPSTREAM_URL
+//	HOST_SCHEME           ws (default) or wss, for dialling hosts
+//	CA_FILE               PEM CA bundle trusted for HTTPS (default: system
+//	                      roots, which honour SSL_CERT_FILE)
+//	PLC_URL               resolve DIDs at {PLC_URL}/{did} ("" = no resolver)
+//	LEAK_BYTES_PER_FRAME  bytes retained per received frame
+//	LEAK_AFTER            retain per frame only after this long (e.g. 2m)
+//	WARMUP                SIZE:TAU, e.g. 64MiB:30s: retain SIZE·(1−e^(−t/TAU)),
+//	                      a rise that levels off, as caches filling do
+//	SAWTOOTH              SIZE:PERIOD, e.g. 16MiB:20s: every PERIOD map and
+//	                      touch SIZE, unmap it half a PERIOD later
+//	RESOLVER_LEAK_BYTES   bytes retained per DID lookup (the resolver path is
+//	                      where the seed relay's leak lived)
+//
+// Sizes are bytes, or a number with KiB, MiB or GiB.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/bluesky-social/indigo/events"
+	"github.com/gorilla/websocket"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+const firehosePath = "/xrpc/com.atproto.sync.subscribeRepos"
+
+var (
+	// Named as indigo's relay names them, so the rig's cross-checks
+	// (commits received, DID resolutions) read this target unchanged.
+	commitsReceived = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "repo_commits_received_counter", Help: "#commit frames received, by host"}, []string{"pds"})
+	didResolutions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "atproto_identity_resolve_did", Help: "DID resolutions at the PLC"}, []string{"directory", "status"})
+	framesReceived = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "leakyrelay_frames_received_total", Help: "frames received from all hosts"})
+	framesSent = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "leakyrelay_frames_sent_total", Help: "frames written to subscribers"})
+	retainedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "leakyrelay_retained_bytes", Help: "bytes retained on purpose (never freed)"})
+	connectedHosts = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "leakyrelay_connected_hosts", Help: "upstream hosts subscribed now"})
+)
+
+func main() {
+	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	if err := run(log); err != nil {
+		log.Error("leakyrelay failed", "err", err)
+		os.Exit(1)
+	}
+}
+
+type settings struct {
+	apiListen, metricsListen string
+	upstream, hostScheme     string
+	hosts                    []string
+	caFile, plcURL           string
+	leakPerFrame             int
+	leakAfter                time.Duration
+	warmupBytes              int64
+	warmupTau                time.Duration
+	sawBytes                 int64
+	sawPeriod                time.Duration
+	resolverLeak             int
+}
+
+func loadSettings() (settings, error) {
+	s := settings{
+		apiListen:     envOr("API_LISTEN", ":2470"),
+		metricsListen: envOr("METRICS_LISTEN", ":2471"),
+		upstream:      os.Getenv("UPSTREAM_URL"),
+		hostScheme:    envOr("HOST_SCHEME", "ws"),
+		caFile:        os.Getenv("CA_FILE"),
+		plcURL:        strings.TrimRight(os.Getenv("PLC_URL"), "/"),
+	}
+	for _, h := range strings.Split(os.Getenv("HOSTS"), ",") {
+		if h = strings.TrimSpace(h); h != "" {
+			s.hosts = append(s.hosts, h)
+		}
+	}
+	if s.upstream == "" && len(s.hosts) == 0 {
+		return s, errors.New("set UPSTREAM_URL (hosts from its listHosts) or HOSTS")
+	}
+	if s.hostScheme != "ws" && s.hostScheme != "wss" {
+		return s, fmt.Errorf("HOST_SCHEME must be ws or wss, got %q", s.hostScheme)
+	}
+	var err error
+	if s.leakPerFrame, err = sizeEnv("LEAK_BYTES_PER_FRAME"); err != nil {
+		return s, err
+	}
+	if s.resolverLeak, err = sizeEnv("RESOLVER_LEAK_BYTES"); err != nil {
+		return s, err
+	}
+	if v := os.Getenv("LEAK_AFTER"); v != "" {
+		if s.leakAfter, err = time.ParseDuration(v); err != nil {
+			return s, fmt.Errorf("LEAK_AFTER: %w", err)
+		}
+	}
+	if s.warmupBytes, s.warmupTau, err = sizeAndDuration("WARMUP"); err != nil {
+		return s, err
+	}
+	if s.sawBytes, s.sawPeriod, err = sizeAndDuration("SAWTOOTH"); err != nil {
+		return s, err
+	}
+	return s, nil
+}
+
+func run(log *slog.Logger) error {
+	cfg, err := loadSettings()
+	if err != nil {
+		return err
+	}
+	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	started := time.Now()
+
+	hc, err := httpClient(cfg.caFile)
+	if err != nil {
+		return err
+	}
+	mem := &arena{}
+	h := &hub{subs: map[*subscriber]struct{}{}, log: log}
+	var res *resolver
+	if cfg.plcURL != "" {
+		res = newResolver(hc, cfg.plcURL, cfg.resolverLeak, mem, log)
+		go res.run(ctx, 4)
+	}
+	if cfg.warmupBytes > 0 {
+		go warmup(ctx, mem, cfg.warmupBytes, cfg.warmupTau, log)
+	}
+	if cfg.sawBytes > 0 {
+		go sawtooth(ctx, cfg.sawBytes, cfg.sawPeriod, log)
+	}
+
+	var ready atomic.Bool
+	api := http.NewServeMux()
+	health := func(w http.ResponseWriter, _ *http.Request) {
+		if !ready.Load() {
+			http.Error(w, `{"status":"starting"}`, http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"status":"ok"}`)
+	}
+	api.HandleFunc("/xrpc/_health", health)
+	api.HandleFunc("/_health", health)
+	api.HandleFunc(firehosePath, func(w http.ResponseWriter, r *http.Request) { h.serve(ctx, w, r) })
+	metrics := http.NewServeMux()
+	metrics.Handle("/metrics", promhttp.Handler())
+	servers := []*http.Server{
+		{Addr: cfg.apiListen, Handler: api, ReadHeaderTimeout: 10 * time.Second},
+		{Addr: cfg.metricsListen, Handler: metrics, ReadHeaderTimeout: 10 * time.Second},
+	}
+	serveErr := make(chan error, len(servers))
+	for _, s := range servers {
+		go func() {
+			if err := s.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				serveErr <- fmt.Errorf("serving %s: %w", s.Addr, err)
+			}
+		}()
+	}
+
+	hosts := cfg.hosts
+	if len(hosts) == 0 {
+		if hosts, err = listHosts(ctx, hc, cfg.upstream); err != nil {
+			return err
+		}
+	}
+	f := &follower{cfg: cfg, hub: h, res: res, mem: mem, started: started, log: log}
+	for _, host := range hosts {
+		go f.follow(ctx, host)
+	}
+	ready.Store(true)
+	log.Info("leakyrelay ready", "hosts", len(hosts), "leak_bytes_per_frame", cfg.leakPerFrame,
+		"leak_after", cfg.leakAfter.String(), "warmup_bytes", cfg.warmupBytes, "sawtooth_bytes", cfg.sawBytes,
+		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak)
+
+	select {
+	case <-ctx.Done():
+	case err := <-serveErr:
+		return err
+	}
+	// Nothing is kept that a shutdown must flush: stop serving and go.
+	sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	for _, s := range servers {
+		s.Shutdown(sctx)
+	}
+	log.Info("leakyrelay stopped", "retained_bytes", mem.total.Load(), "frames_received", f.frames.Load())
+	return nil
+}
+
+// follower subscribes to upstream hosts and passes their frames on.
+type follower struct {
+	cfg     settings
+	hub     *hub
+	res     *resolver
+	mem     *arena
+	started time.Time
+	log     *slog.Logger
+	frames  atomic.Int64
+}
+
+// follow keeps one host subscribed until ctx ends, resuming from the last
+// seq seen on reconnect, as a relay does.
+func (f *follower) follow(ctx context.Context, host string) {
+	var cursor int64
+	for ctx.Err() == nil {
+		err := f.session(ctx, host, &cursor)
+		if ctx.Err() != nil {
+			return
+		}
+		f.log.Warn("upstream session ended", "host", host, "err", err)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}
+
+func (f *follower) session(ctx context.Context, host string, cursor *int64) error {
+	u := url.URL{Scheme: f.cfg.hostScheme, Host: host, Path: firehosePath}
+	if *cursor > 0 {
+		u.RawQuery = "cursor=" + strconv.FormatInt(*cursor, 10)
+	}
+	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
+	conn, _, err := d.DialContext(ctx, u.String(), nil)
+	if err != nil {
+		return fmt.Errorf("dialling %s: %w", u.String(), err)
+	}
+	defer conn.Close()
+	conn.SetReadLimit(5_000_000)
+	connectedHosts.Inc()
+	defer connectedHosts.Dec()
+	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	defer stop()
+	for {
+		mt, data, err := conn.ReadMessage()
+		if err != nil {
+			return fmt.Errorf("reading %s: %w", u.String(), err)
+		}
+		if mt != websocket.BinaryMessage {
+			continue
+		}
+		f.handle(host, data, cursor)
+	}
+}
+
+func (f *follower) handle(host string, data []byte, cursor *int64) {
+	framesReceived.Inc()
+	f.frames.Add(1)
+	if f.cfg.leakPerFrame > 0 && time.Since(f.started) >= f.cfg.leakAfter {
+		f.mem.retain(f.cfg.leakPerFrame)
+	}
+	var evt events.XRPCStreamEvent
+	if err := evt.Deserialize(bytes.NewReader(data)); err != nil {
+		f.log.Warn("undecodable frame", "host", host, "err", err)
+		return
+	}
+	var did string
+	var seq int64
+	switch {
+	case evt.Error != nil:
+		f.log.Warn("error frame from upstream", "host", host, "error", evt.Error.Error, "message", evt.Error.Message)
+		return
+	case evt.RepoCommit != nil:
+		commitsReceived.WithLabelValues(host).Inc()
+		did, seq = evt.RepoCommit.Repo, evt.RepoCommit.Seq
+	case evt.RepoSync != nil:
+		did, seq = evt.RepoSync.Did, evt.RepoSync.Seq
+	case evt.RepoIdentity != nil:
+		did, seq = evt.RepoIdentity.Did, evt.RepoIdentity.Seq
+		if f.res != nil {
+			f.res.lookup(did, true)
+		}
+	case evt.RepoAccount != nil:
+		did, seq = evt.RepoAccount.Did, evt.RepoAccount.Seq
+	default:
+		return // #info and unknown kinds are not passed on
+	}
+	if seq > *cursor {
+		*cursor = seq
+	}
+	if f.res != nil && did != "" {
+		f.res.lookup(did, false)
+	}
+	f.hub.publish(&evt)
+}
+
+// hub re-emits frames to the relay's own subscribers under its own seq.
+type hub struct {
+	mu   sync.Mutex
+	seq  int64
+	subs map[*subscriber]struct{}
+	log  *slog.Logger
+}
+
+type subscriber struct{ ch chan []byte }
+
+func (h *hub) publish(evt *events.XRPCStreamEvent) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.seq++
+	switch {
+	case evt.RepoCommit != nil:
+		evt.RepoCommit.Seq = h.seq
+	case evt.RepoSync != nil:
+		evt.RepoSync.Seq = h.seq
+	case evt.RepoIdentity != nil:
+		evt.RepoIdentity.Seq = h.seq
+	case evt.RepoAccount != nil:
+		evt.RepoAccount.Seq = h.seq
+	}
+	var buf bytes.Buffer
+	if err := evt.Serialize(&buf); err != nil {
+		h.log.Warn("re-encoding frame", "err", err)
+		return
+	}
+	for s := range h.subs {
+		select {
+		case s.ch <- buf.Bytes():
+		default:
+			// A consumer that fell this far behind is cut off, as relays do.
+			close(s.ch)
+			delete(h.subs, s)
+		}
+	}
+}
+
+var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 64 << 10}
+
+func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	s := &subscriber{ch: make(chan []byte, 4096)}
+	h.mu.Lock()
+	h.subs[s] = struct{}{}
+	h.mu.Unlock()
+	defer func() {
+		h.mu.Lock()
+		if _, ok := h.subs[s]; ok {
+			delete(h.subs, s)
+			close(s.ch)
+		}
+		h.mu.Unlock()
+	}()
+	gone := make(chan struct{})
+	go func() { // reads only to notice the close and answer pings
+		defer close(gone)
+		for {
+			if _, _, err := conn.NextReader(); err != nil {
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
+			return
+		case <-gone:
+			return
+		case b, ok := <-s.ch:
+			if !ok {
+				return
+			}
+			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+				return
+			}
+			framesSent.Inc()
+		}
+	}
+}
+
+// resolver looks DIDs up at the PLC: every #identity event, and every DID
+// the first time it is seen. Each lookup retains leak bytes.
+type resolver struct {
+	hc   *http.Client
+	base string
+	leak int
+	mem  *arena
+	log  *slog.Logger
+	q    chan string
+
+	mu   sync.Mutex
+	seen map[string]struct{}
+}
+
+func newResolver(hc *http.Client, base string, leak int, mem *arena, log *slog.Logger) *resolver {
+	return &resolver{hc: hc, base: base, leak: leak, mem: mem, log: log, q: make(chan string, 65536), seen: map[string]struct{}{}}
+}
+
+// lookup queues a resolution: always when force (an #identity event purges
+// the cache), else only for a DID not seen before.
+func (r *resolver) lookup(did string, force bool) {
+	r.mu.Lock()
+	_, known := r.seen[did]
+	r.seen[did] = struct{}{}
+	r.mu.Unlock()
+	if known && !force {
+		return
+	}
+	select {
+	case r.q <- did:
+	default:
+		didResolutions.WithLabelValues("plc", "dropped").Inc()
+	}
+}
+
+func (r *resolver) run(ctx context.Context, workers int) {
+	for range workers {
+		go func() {
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case did := <-r.q:
+					status := "success"
+					if err := r.resolve(ctx, did); err != nil {
+						status = "error"
+						if ctx.Err() == nil {
+							r.log.Warn("DID resolution failed", "did", did, "err", err)
+						}
+					}
+					didResolutions.WithLabelValues("plc", status).Inc()
+					if r.leak > 0 {
+						r.mem.retain(r.leak)
+					}
+				}
+			}
+		}()
+	}
+}
+
+func (r *resolver) resolve(ctx context.Context, did string) error {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.base+"/"+did, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := r.hc.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+		return fmt.Errorf("PLC answered %s", resp.Status)
+	}
+	var doc struct {
+		ID string `json:"id"`
+	}
+	if err := json.NewDecoder(io.LimitReader(resp.Body, 1<<20)).Decode(&doc); err != nil {
+		return fmt.Errorf("decoding DID document: %w", err)
+	}
+	if doc.ID != did {
+		return fmt.Errorf("DID document names %q", doc.ID)
+	}
+	return nil
+}
+
+// listHosts pages through the upstream's com.atproto.sync.listHosts,
+// retrying for a while: the upstream may come up after this process.
+func listHosts(ctx context.Context, hc *http.Client, upstream string) ([]string, error) {
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		hosts, err := listHostsOnce(ctx, hc, upstream)
+		if err == nil || time.Now().After(deadline) || ctx.Err() != nil {
+			return hosts, err
+		}
+		time.Sleep(500 * time.Millisecond)
+	}
+}
+
+func listHostsOnce(ctx context.Context, hc *http.Client, upstream string) ([]string, error) {
+	var hosts []string
+	cursor := ""
+	for {
+		u := strings.TrimRight(upstream, "/") + "/xrpc/com.atproto.sync.listHosts?limit=1000"
+		if cursor != "" {
+			u += "&cursor=" + url.QueryEscape(cursor)
+		}
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+		if err != nil {
+			return nil, err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return nil, fmt.Errorf("listHosts at %s: %w", upstream, err)
+		}
+		var page struct {
+			Cursor string `json:"cursor"`
+			Hosts  []struct {
+				Hostname string `json:"hostname"`
+				Status   string `json:"status"`
+			} `json:"hosts"`
+		}
+		err = json.NewDecoder(io.LimitReader(resp.Body, 64<<20)).Decode(&page)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return nil, fmt.Errorf("listHosts at %s: %s", upstream, resp.Status)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("listHosts at %s: decoding: %w", upstream, err)
+		}
+		for _, h := range page.Hosts {
+			if h.Status == "" || h.Status == "active" {
+				hosts = append(hosts, h.Hostname)
+			}
+		}
+		if page.Cursor == "" || len(page.Hosts) == 0 {
+			return hosts, nil
+		}
+		cursor = page.Cursor
+	}
+}
+
+// httpClient trusts caFile when given (the run's CA; a scratch image has no
+// roots), else the system roots.
+func httpClient(caFile string) (*http.Client, error) {
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.MaxIdleConnsPerHost = 16
+	if caFile != "" {
+		pem, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("CA_FILE: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("CA_FILE %s holds no PEM certificate", caFile)
+		}
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	}
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+}
+
+// arena hands out memory the garbage collector never sees: anonymous
+// mappings, written so the kernel backs every page (RssAnon), never unmapped.
+type arena struct {
+	mu    sync.Mutex
+	cur   []byte
+	off   int
+	total atomic.Int64
+}
+
+const arenaChunk = 64 << 20
+
+func (a *arena) retain(n int) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	for n > 0 {
+		if a.off == len(a.cur) {
+			m, err := mapAnon(arenaChunk)
+			if err != nil {
+				// Out of address space or memory: the leak has done its job.
+				return
+			}
+			a.cur, a.off = m, 0
+		}
+		k := min(n, len(a.cur)-a.off)
+		fill(a.cur[a.off : a.off+k])
+		a.off += k
+		n -= k
+		retainedBytes.Set(float64(a.total.Add(int64(k))))
+	}
+}
+
+func mapAnon(n int) ([]byte, error) {
+	b, err := syscall.Mmap(-1, 0, n, syscall.PROT_READ|syscall.PROT_WRITE, syscall.MAP_PRIVATE|syscall.MAP_ANONYMOUS)
+	if err != nil {
+		return nil, fmt.Errorf("mmap of %d bytes: %w", n, err)
+	}
+	// Small pages only: a huge page would make 2 MiB resident on one touch,
+	// a staircase instead of the configured slope.
+	_ = syscall.Madvise(b, syscall.MADV_NOHUGEPAGE)
+	return b, nil
+}
+
+// fill writes non-zero bytes: a written page is resident and private.
+func fill(b []byte) {
+	for i := range b {
+		b[i] = 0xa5
+	}
+}
+
+// warmup retains size·(1−e^(−t/τ)): a plateau-shaped rise, as caches
+// filling make, topped up four times a second until it is within a page.
+func warmup(ctx context.Context, mem *arena, size int64, tau time.Duration, log *slog.Logger) {
+	start := time.Now()
+	var done int64
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for done < size-4096 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		want := int64(float64(size) * (1 - math.Exp(-time.Since(start).Seconds()/tau.Seconds())))
+		if want > done {
+			mem.retain(int(want - done))
+			done = want
+		}
+	}
+	log.Info("warm-up reached its plateau", "bytes", done)
+}
+
+// sawtooth maps and touches size bytes every period and unmaps them half a
+// period later: churn that comes and goes, leaking nothing.
+func sawtooth(ctx context.Context, size int64, period time.Duration, log *slog.Logger) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		b, err := mapAnon(int(size))
+		if err != nil {
+			log.Warn("sawtooth", "err", err)
+			return
+		}
+		fill(b)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(period / 2):
+		}
+		syscall.Munmap(b)
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func sizeEnv(k string) (int, error) {
+	v := os.Getenv(k)
+	if v == "" {
+		return 0, nil
+	}
+	n, err := parseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", k, err)
+	}
+	return int(n), nil
+}
+
+func sizeAndDuration(k string) (int64, time.Duration, error) {
+	v := os.Getenv(k)
+	if v == "" {
+		return 0, 0, nil
+	}
+	s, d, ok := strings.Cut(v, ":")
+	if !ok {
+		return 0, 0, fmt.Errorf("%s: want SIZE:DURATION (e.g. 64MiB:30s), got %q", k, v)
+	}
+	n, err := parseSize(s)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%s: %w", k, err)
+	}
+	dur, err := time.ParseDuration(d)
+	if err != nil || dur <= 0 {
+		return 0, 0, fmt.Errorf("%s: want a positive duration after the colon, got %q", k, d)
+	}
+	return n, dur, nil
+}
+
+func parseSize(s string) (int64, error) {
+	mult := int64(1)
+	for suf, m := range map[string]int64{"KiB": 1 << 10, "MiB": 1 << 20, "GiB": 1 << 30} {
+		if v, ok := strings.CutSuffix(s, suf); ok {
+			s, mult = v, m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("want a size in bytes (or KiB, MiB, GiB), got %q", s)
+	}
+	return n * mult, nil
+}
