@@ -353,6 +353,12 @@ func (f *Fleet) pickAccount(rng *rand.Rand) *account {
 			return a
 		}
 	}
+	// Rare (a small fleet in heavy churn): look at every account once.
+	for _, a := range f.accounts {
+		if a.active.Load() && !a.imported {
+			return a
+		}
+	}
 	return nil
 }
 
