@@ -94,3 +94,28 @@ func TestFakePDSCommandRejectsBadFlags(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, string(out), "HOSTS")
 }
+
+func TestSoakCommandRejectsBadProfileAndSizes(t *testing.T) {
+	bin := buildBinary(t)
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"soak", "--relay-profile", "nonesuch"}, "is not a profile"},
+		{[]string{"soak", "--relay-profile", "zlay"}, "needs --relay-image"},
+		{[]string{"soak", "--mem-limit", "lots"}, "is not a size"},
+		{[]string{"soak", "--target-url", "ws://x"}, "needs --target-metrics"},
+	} {
+		out, err := exec.Command(bin, c.args...).CombinedOutput()
+		require.Error(t, err, "%v", c.args)
+		assert.Equal(t, 2, cmdExit(err), "%v: bad flags exit 2", c.args)
+		assert.Contains(t, string(out), c.want, "%v", c.args)
+	}
+}
+
+func cmdExit(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	return -1
+}

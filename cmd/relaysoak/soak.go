@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -39,7 +40,7 @@ func runSoak(args []string) int {
 	duration := fs.Duration("duration", 30*time.Minute, "how long the load runs (the verdict wants 20 minutes after warm-up)")
 	memLimit := fs.String("mem-limit", "2GiB", "the relay container's memory limit (bytes, or with KiB/MiB/GiB)")
 	image := fs.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built here when missing)")
-	profile := fs.String("relay-profile", "indigo", "relay profile: how the relay is configured, onboarded and measured")
+	profile := fs.String("relay-profile", "indigo", "relay profile: indigo, zlay, rsky, or a generic profile file (.yaml/.json)")
 	capture := fs.String("capture", "", "capture whose shape the load follows (default: the built-in synthetic mix)")
 	sampleEvery := fs.Duration("sample-every", 10*time.Second, "memory sampling interval")
 	stopGrace := fs.Duration("stop-grace", 0, "how long the relay may take to stop (default: the profile's)")
@@ -67,8 +68,13 @@ func runSoak(args []string) int {
 		fmt.Fprintf(os.Stderr, "relaysoak soak: --mem-limit (MEM_LIMIT): %v\n", err)
 		return exitUsage
 	}
-	if *profile != "indigo" {
-		fmt.Fprintf(os.Stderr, "relaysoak soak: --relay-profile %q: this build knows only the indigo profile\n", *profile)
+	prof, err := profileByName(*profile)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "relaysoak soak: --relay-profile (RELAY_PROFILE): %v\n", err)
+		return exitUsage
+	}
+	if prof.Name() != "indigo" && *image == "" && *targetURL == "" {
+		fmt.Fprintf(os.Stderr, "relaysoak soak: the %s profile needs --relay-image (RELAY_IMAGE): only indigo's relay is built here\n", prof.Name())
 		return exitUsage
 	}
 	if *capture != "" {
@@ -92,7 +98,7 @@ func runSoak(args []string) int {
 	term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
 	out, err := soak.Run(ctx, soak.Config{
 		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
-		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
+		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
 		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
 		External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir,
 	})
@@ -207,4 +213,20 @@ func parseBytes(s string) (int64, error) {
 func isTerminal(f *os.File) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// profileByName: a built-in profile, or a generic one from a file.
+func profileByName(name string) (relay.Profile, error) {
+	switch name {
+	case "", "indigo":
+		return &relay.Indigo{}, nil
+	case "zlay":
+		return relay.Zlay(nil), nil
+	case "rsky":
+		return relay.Rsky(nil), nil
+	}
+	if strings.HasSuffix(name, ".yaml") || strings.HasSuffix(name, ".yml") || strings.HasSuffix(name, ".json") {
+		return relay.LoadGeneric(name)
+	}
+	return nil, fmt.Errorf("%q is not a profile: use indigo, zlay, rsky or a generic profile file (.yaml or .json)", name)
 }
