@@ -146,7 +146,9 @@ func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
 	if err != nil {
 		return err
 	}
-	limit := f.cfg.AccountsPerHost + max(1, f.cfg.AccountsPerHost/4)
+	// One in, one out: the population stays at AccountsPerHost a host, so
+	// the fleet's memory plateaus once repositories have filled.
+	limit := f.cfg.AccountsPerHost
 	f.hostsMu.RLock()
 	var oldest *account
 	if h := f.hosts[hi]; len(h.accounts) > limit {

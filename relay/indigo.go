@@ -41,8 +41,8 @@ func (p *Indigo) CACertMount() string      { return "/etc/relaysoak/ca.pem" }
 func (p *Indigo) StopSignal() string       { return "SIGTERM" }
 func (p *Indigo) StopGrace() time.Duration { return 30 * time.Second }
 
-// PprofPath: indigo serves Go's profiles on its metrics port.
-func (p *Indigo) PprofPath() string { return "/debug/pprof" }
+// PprofPath: indigo serves Go's heap profile on its metrics port.
+func (p *Indigo) PprofPath() string { return "/debug/pprof/heap" }
 
 func (p *Indigo) MemoryMetrics() []string {
 	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",

@@ -87,14 +87,14 @@ func (r *Runner) grace() time.Duration {
 	return r.prof.StopGrace()
 }
 
-// PprofServer is a profile whose relay serves Go's /debug/pprof (on its
-// metrics port): the soak takes heap profiles from it.
+// PprofServer is a profile whose relay serves Go's heap profile (on its
+// metrics port, at PprofPath): the soak takes heap profiles from it.
 type PprofServer interface {
 	PprofPath() string
 }
 
-// PprofURL is the relay's heap profile base URL, "" when its profile
-// serves none.
+// PprofURL is the relay's heap profile URL, "" when its profile serves
+// none.
 func (r *Runner) PprofURL() string {
 	ps, ok := r.prof.(PprofServer)
 	if !ok {
