@@ -183,6 +183,12 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 		}
 		cursor, hasCursor = v, true
 	}
+	// Subscribe before the handshake completes: once the client sees the
+	// upgrade, no frame published after it can be missed.
+	s, backlog, outdated, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
+	if s != nil {
+		defer h.unsubscribe(s)
+	}
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return // the upgrader has answered already
@@ -190,13 +196,10 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	defer conn.Close()
 	f.connections.Add(1)
 	defer f.connections.Add(-1)
-
-	s, backlog, outdated, err := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
-	if err == errFutureCursor {
+	if subErr == errFutureCursor {
 		writeErrorFrame(conn, "FutureCursor", fmt.Sprintf("cursor %d is ahead of %s's head %d", cursor, h.name, h.headSeq()))
 		return
 	}
-	defer h.unsubscribe(s)
 
 	// Read (and so answer pings and notice the close) until the peer goes.
 	gone := make(chan struct{})
