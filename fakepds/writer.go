@@ -166,6 +166,10 @@ func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
 	return nil
 }
 
+// deletedDIDRetention is how long a deleted account's document stays
+// resolvable; the directory's size stays bounded by deletions × this.
+const deletedDIDRetention = 10 * time.Minute
+
 // deleteAccount emits #account deleted and forgets the account.
 func (f *Fleet) deleteAccount(a *account) error {
 	a.mu.Lock()
@@ -185,7 +189,10 @@ func (f *Fleet) deleteAccount(a *account) error {
 		}
 	}
 	f.hostsMu.Unlock()
-	f.plc.remove(a.did)
+	// The directory keeps the document a while, as plc.directory keeps a
+	// deleted account's DID: a relay that first hears of the account from
+	// this very #account event must still resolve it.
+	time.AfterFunc(deletedDIDRetention, func() { f.plc.remove(a.did) })
 	return nil
 }
 

@@ -2,6 +2,7 @@ package relay_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
@@ -96,7 +97,10 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 	// Nothing went wrong in the relay, apart from the planted commit's warning.
 	// The planted commit's wrong prevData also fails the MST inversion
 	// check: both warnings, once each, name the planted account.
-	assert.Zero(t, rep.LogCounts[rig.LogFailedHandling])
+	if !assert.Zero(t, rep.LogCounts[rig.LogFailedHandling]) {
+		lines, _ := rig.GrepLog(rep.LogPath, 10, rig.LogFailedHandling)
+		t.Logf("the relay's %q lines:\n%s", rig.LogFailedHandling, strings.Join(lines, "\n"))
+	}
 	assert.Zero(t, rep.LogCounts[rig.LogSkippedSig])
 	for _, pattern := range []string{rig.LogBadPrevData, rig.LogBadInversion} {
 		assert.Equal(t, 1, rep.LogCounts[pattern], "%q: exactly the planted commit", pattern)
