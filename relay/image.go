@@ -292,3 +292,25 @@ func disableRyuk() {
 }
 
 func init() { disableRyuk() }
+
+// EnsureGoImage builds a Go main package (a directory, e.g.
+// ./testdata/standin) static with cgo off, then its FROM scratch image, as
+// EnsureScratchImage does: test targets are built this way.
+func EnsureGoImage(ctx context.Context, pkgDir string, img ScratchImage) (built bool, err error) {
+	dir, err := os.MkdirTemp("", "relaysoak-image-")
+	if err != nil {
+		return false, err
+	}
+	defer os.RemoveAll(dir)
+	img.Binary = filepath.Join(dir, filepath.Base(pkgDir))
+	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", img.Binary, pkgDir)
+	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return false, fmt.Errorf("building %s: %w\n%s", pkgDir, err, out)
+	}
+	built, err = EnsureScratchImage(ctx, img)
+	if err != nil {
+		return false, fmt.Errorf("%w (Docker is required)", err)
+	}
+	return built, nil
+}

@@ -2,8 +2,6 @@ package relay_test
 
 import (
 	"context"
-	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
@@ -40,22 +38,7 @@ func buildStandin(t *testing.T) string {
 	standinImage.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		dir, err := os.MkdirTemp("", "relaysoak-standin-")
-		if err != nil {
-			standinImage.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "standin")
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./testdata/standin")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			standinImage.err = fmt.Errorf("building the stand-in: %w\n%s", err, out)
-			return
-		}
-		if _, err := relay.EnsureScratchImage(ctx, relay.ScratchImage{Tag: standinTag, Binary: bin, Ports: []int{3000, 3001, 9000, 9100}}); err != nil {
-			standinImage.err = fmt.Errorf("%w (Docker is required for these tests)", err)
-		}
+		_, standinImage.err = relay.EnsureGoImage(ctx, "./testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
 	})
 	require.NoError(t, standinImage.err)
 	return standinTag

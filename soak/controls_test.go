@@ -81,24 +81,8 @@ func leakyRelayImage(t *testing.T) string {
 	leakyImage.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		dir, err := os.MkdirTemp("", "relaysoak-leakyrelay-")
-		if err != nil {
-			leakyImage.err = err
-			return
-		}
-		defer os.RemoveAll(dir)
-		bin := filepath.Join(dir, "leakyrelay")
-		cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", bin, "./testdata/leakyrelay")
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			leakyImage.err = fmt.Errorf("building the leaky relay: %w\n%s", err, out)
-			return
-		}
-		built, err := relay.EnsureScratchImage(ctx, relay.ScratchImage{Tag: leakyRelayTag, Binary: bin, Ports: []int{2470, 2471}})
-		if err != nil {
-			leakyImage.err = fmt.Errorf("%w (Docker is required for these tests)", err)
-			return
-		}
+		var built bool
+		built, leakyImage.err = relay.EnsureGoImage(ctx, "./testdata/leakyrelay", relay.ScratchImage{Tag: leakyRelayTag, Ports: []int{2470, 2471}})
 		if built {
 			t.Logf("built image %s", leakyRelayTag)
 		}
