@@ -34,6 +34,9 @@ type Config struct {
 	Rate            float64       // frames/s in total; default 50
 	Duration        time.Duration // default 30 minutes: the judge wants 20 after warm-up
 	Churn           fakepds.Churn // identity churn: on by default
+	// PLC is the fake PLC's behaviour: latency, errors, resets… (default:
+	// prompt and reliable).
+	PLC fakepds.PLCBehaviour
 
 	// Relay: Image ("" = indigo's, built here), memory limit (default 2 GiB),
 	// stop grace (default: the profile's).
@@ -134,7 +137,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 
 	rc := rig.Config{
 		RunDir:      dir,
-		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn},
+		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn, PLC: cfg.PLC},
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, Profile: cfg.Profile},
 		VerifyEvery: cfg.VerifyEvery,
 		Log:         cfg.Out,
@@ -313,7 +316,7 @@ func writeRunJSON(path string, cfg Config, rc rig.Config) error {
 		Config: map[string]any{
 			"hosts": cfg.Hosts, "accounts_per_host": cfg.AccountsPerHost, "rate": cfg.Rate,
 			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
-			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "churn": cfg.Churn, "seed": rc.Fleet.Seed,
+			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "churn": cfg.Churn, "plc": cfg.PLC, "seed": rc.Fleet.Seed,
 			"verify_every": cfg.VerifyEvery,
 		}}
 	if bi, ok := debug.ReadBuildInfo(); ok {

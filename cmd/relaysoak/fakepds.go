@@ -30,14 +30,7 @@ func runFakePDS(args []string) int {
 	seed := fs.Int64("seed", 1, "seed for keys, DIDs and records")
 	stateDir := fs.String("state-dir", "", "keep seqs, repositories and keys here across restarts")
 	noChurn := fs.Bool("no-churn", false, "turn identity and account churn off")
-	plcLatency := fs.Duration("plc-latency", 0, "latency added to each DID document request")
-	plcErrors := fs.Float64("plc-error-rate", 0, "fraction of PLC requests answered 500")
-	plcJitter := fs.Duration("plc-jitter", 0, "median of a lognormal delay added to each PLC request on top of --plc-latency")
-	plcSlow := fs.Float64("plc-slow-rate", 0, "fraction of PLC answers trickled out over --plc-slow-for")
-	plcSlowFor := fs.Duration("plc-slow-for", 0, "how long a trickled PLC answer takes (default 2s)")
-	plcResets := fs.Float64("plc-reset-rate", 0, "fraction of PLC requests whose connection is reset (RST, no answer)")
-	plcCloses := fs.Float64("plc-close-rate", 0, "fraction of PLC requests whose connection is closed with no answer")
-	plcNoKeepAlive := fs.Bool("plc-no-keepalive", false, "answer every PLC request with Connection: close")
+	plc := plcFlags(fs)
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return 0
@@ -48,8 +41,7 @@ func runFakePDS(args []string) int {
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 	fleet, err := fakepds.New(fakepds.Config{
 		Hosts: *hosts, AccountsPerHost: *perHost, Domain: *domain, Seed: *seed, StateDir: *stateDir,
-		Churn: fakepds.Churn{Off: *noChurn}, PLC: fakepds.PLCBehaviour{Latency: *plcLatency, ErrorRate: *plcErrors,
-			Jitter: *plcJitter, SlowRate: *plcSlow, SlowFor: *plcSlowFor, ResetRate: *plcResets, CloseRate: *plcCloses, NoKeepAlive: *plcNoKeepAlive},
+		Churn: fakepds.Churn{Off: *noChurn}, PLC: plc(),
 		Logger: log,
 	})
 	if err != nil {
@@ -102,5 +94,22 @@ func runFakePDS(args []string) int {
 				}
 			}
 		}
+	}
+}
+
+// plcFlags registers the PLC directory's fault settings (latency, errors,
+// slow answers, resets, closes, keep-alive) and returns their value.
+func plcFlags(fs *flag.FlagSet) func() fakepds.PLCBehaviour {
+	latency := fs.Duration("plc-latency", 0, "latency added to each DID document request")
+	errRate := fs.Float64("plc-error-rate", 0, "fraction of PLC requests answered 500")
+	jitter := fs.Duration("plc-jitter", 0, "median of a lognormal delay added to each PLC request on top of --plc-latency")
+	slow := fs.Float64("plc-slow-rate", 0, "fraction of PLC answers trickled out over --plc-slow-for")
+	slowFor := fs.Duration("plc-slow-for", 0, "how long a trickled PLC answer takes (default 2s)")
+	resets := fs.Float64("plc-reset-rate", 0, "fraction of PLC requests whose connection is reset (RST, no answer)")
+	closes := fs.Float64("plc-close-rate", 0, "fraction of PLC requests whose connection is closed with no answer")
+	noKeepAlive := fs.Bool("plc-no-keepalive", false, "answer every PLC request with Connection: close")
+	return func() fakepds.PLCBehaviour {
+		return fakepds.PLCBehaviour{Latency: *latency, ErrorRate: *errRate, Jitter: *jitter, SlowRate: *slow, SlowFor: *slowFor,
+			ResetRate: *resets, CloseRate: *closes, NoKeepAlive: *noKeepAlive}
 	}
 }

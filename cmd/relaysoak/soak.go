@@ -49,6 +49,7 @@ func runSoak(args []string) int {
 	runsDir := fs.String("runs-dir", "runs", "directory holding one directory per run")
 	id := fs.String("id", "", "run ID (default: the start time)")
 	noChurn := fs.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
+	plc := plcFlags(fs)
 	verifyEvery := fs.Int("verify-every", 100, "verify every Nth commit the relay emits (1: all)")
 	targetURL := fs.String("target-url", "", "soak a relay the rig does not start: its subscribeRepos URL (ws://host:port/xrpc/com.atproto.sync.subscribeRepos)")
 	targetMetrics := fs.String("target-metrics", "", "with --target-url: its Prometheus endpoint (http://host:port/metrics)")
@@ -100,7 +101,7 @@ func runSoak(args []string) int {
 		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
 		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-		External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir,
+		PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)
