@@ -94,6 +94,9 @@ type sampler struct {
 	nExits    int
 	restarts  int
 	warmupHit bool
+
+	liveSlope   float64 // MiB/h, from the last sample's live judgement
+	liveVerdict trend.Verdict
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
@@ -213,6 +216,12 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	}
 	if v, ok := primary(line.Signals); ok {
 		s.live.Add(trend.Point{T: el, Bytes: v})
+		// Judged once per sample; progress and metrics read the result.
+		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
+			s.mu.Lock()
+			s.liveSlope, s.liveVerdict = res.SlopeMiBPerHour, res.Verdict
+			s.mu.Unlock()
+		}
 	}
 	// The rig's own memory, the same way.
 	self := trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}}
@@ -293,9 +302,7 @@ func (s *sampler) probeErrors() map[string]string {
 
 // slope is the live slope of the primary signal, MiB/h (0 until judgeable).
 func (s *sampler) slope() (float64, trend.Verdict) {
-	res, err := s.live.Judge(s.context(), s.cfg.Judge)
-	if err != nil {
-		return 0, ""
-	}
-	return res.SlopeMiBPerHour, res.Verdict
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.liveSlope, s.liveVerdict
 }
