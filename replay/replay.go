@@ -409,7 +409,7 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 	go r.runOutages(octx, rand.New(rand.NewPCG(uint64(r.cfg.Seed), 2)))
 	win := &windows{r: r, next: r.cfg.Window}
 	for {
-		el := time.Since(r.start)
+		el := r.clock()
 		win.tick(el, false)
 		due, rate := r.sched.Due(el), r.sched.Rate(el)
 		// Frames still being written count as one each; a write that emits
@@ -421,17 +421,28 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 			case tickets <- t:
 			case <-ctx.Done():
 				inflight.Add(-1)
-				win.tick(time.Since(r.start), true)
+				win.tick(r.clock(), true)
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			win.tick(time.Since(r.start), true)
+			win.tick(r.clock(), true)
 			return nil
 		case <-time.After(nextWake(r.sched, el, r.sent.Load()+inflight.Load())):
 		}
 	}
+}
+
+// clock is the run's elapsed time, held at Duration once it has passed:
+// the context's deadline fires a moment late, and nothing is due, and no
+// window opens, after the end of a timed run.
+func (r *Replayer) clock() time.Duration {
+	el := time.Since(r.start)
+	if r.cfg.Duration > 0 && el > r.cfg.Duration {
+		return r.cfg.Duration
+	}
+	return el
 }
 
 func (r *Replayer) startClock() {
@@ -484,7 +495,7 @@ func (r *Replayer) runVerbatim(ctx context.Context, byPDS map[string]int) error 
 	defer ocancel()
 	go r.runOutages(octx, rand.New(rand.NewPCG(uint64(r.cfg.Seed), 2)))
 	win := &windows{r: r, next: r.cfg.Window}
-	defer func() { win.tick(time.Since(r.start), true) }()
+	defer func() { win.tick(r.clock(), true) }()
 	var first time.Time
 	var n int64
 	for {
