@@ -7,7 +7,7 @@ BIN := bin/relaysoak
 SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE CAPTURE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR
 soak_flags = $(foreach v,$(SOAK_VARS),$(if $($(v)),--$(subst _,-,$(shell echo $(v) | tr A-Z a-z))=$($(v))))
 
-.PHONY: build test test-long soak soak-diag soak-ci relay-image fakepds clean-containers
+.PHONY: build test test-long soak soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
@@ -56,6 +56,29 @@ relay-image: build
 
 fakepds: build
 	$(BIN) fakepds
+
+# docker-compose.yml's parts: the rig's static binary (cgo for the relay's
+# sqlite schema, hence the static link) and the default relay's image.
+# HOSTS, RATE, DURATION, MEM_LIMIT, RELAY_IMAGE, RUNS_DIR, ID pass through.
+# Exported for docker-compose.yml's ${VAR:-default}s (make keeps HOSTS and
+# RATE from recipes' environment: soak-diag sets them per target).
+export HOSTS RATE DURATION SAMPLE_EVERY MEM_LIMIT STOP_GRACE RELAY_IMAGE RUNS_DIR ID SUBNET FLEET_IP
+COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
+compose-build: build
+	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,sqlite_omit_load_extension,timetzdata \
+		-ldflags '-s -w -linkmode external -extldflags -static' -o bin/compose/relaysoak ./cmd/relaysoak
+	$(BIN) relay-image
+
+# In three steps because --exit-code-from aborts on any exit, the onboarding
+# one-shot's included: relay (after onboarding), then the soak in the
+# foreground, then the relay stopped with its grace; the soak's status is make's.
+compose-up: compose-build
+	$(COMPOSE) build
+	$(COMPOSE) up -d relay
+	$(COMPOSE) up --no-deps --exit-code-from soak soak; s=$$?; $(COMPOSE) stop relay; exit $$s
+
+compose-down:
+	$(COMPOSE) down --volumes
 
 # Remove containers a crashed run left behind.
 clean-containers:

@@ -168,7 +168,7 @@ func BenchmarkProductionShape(b *testing.B) {
 		require.NoError(b, err)
 		names := make([]string, 2750)
 		for j := range names {
-			names[j] = hostName(j, "test")
+			names[j] = HostName(j, "test")
 		}
 		got, stop := consumers(b, strings.TrimSpace(addr), names)
 		fmt.Fprintln(stdin, "go")

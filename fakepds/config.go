@@ -228,6 +228,6 @@ func setDefault(v *float64, d float64) {
 }
 
 // HostName is the name of host i (0-based): pds0001.test for i=0.
-func hostName(i int, domain string) string {
+func HostName(i int, domain string) string {
 	return fmt.Sprintf("pds%04d.%s", i+1, domain)
 }

@@ -105,7 +105,7 @@ func New(cfg Config) (*Fleet, error) {
 	// the wall clock in microseconds, which outruns any host's event count.
 	startSeq := time.Now().UnixMicro()
 	for i := 0; i < cfg.Hosts; i++ {
-		h := newHost(i, hostName(i, cfg.Domain), cfg.HistoryFrames, startSeq)
+		h := newHost(i, HostName(i, cfg.Domain), cfg.HistoryFrames, startSeq)
 		f.hosts = append(f.hosts, h)
 		f.byName[h.name] = h
 	}

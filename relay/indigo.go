@@ -9,6 +9,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluesky-social/indigo/cmd/relay/relay/models"
+	"github.com/bluesky-social/indigo/util/cliutil"
 	_ "github.com/mattn/go-sqlite3" // the relay's own database format
 )
 
@@ -153,4 +155,30 @@ func (p *Indigo) insertHosts(ctx context.Context, dbPath string, hosts []Host) e
 		return fmt.Errorf("indigo onboarding: committing %d hosts to %s: %w", len(hosts), dbPath, err)
 	}
 	return nil
+}
+
+// PrepareDatabase makes the relay's database before its first start:
+// the schema made by the relay's own models at the pinned version (the
+// migration the relay runs on start, which then finds nothing to do), then
+// the host rows Onboard would add. For deployments that cannot stop and
+// restart the relay between two starts (a docker-compose one-shot service).
+func (p *Indigo) PrepareDatabase(ctx context.Context, dbPath string, hosts []Host) error {
+	db, err := cliutil.SetupDatabase("sqlite://"+dbPath, 1)
+	if err != nil {
+		return fmt.Errorf("indigo database %s: %w", dbPath, err)
+	}
+	for _, m := range []any{models.DomainBan{}, models.Host{}, models.Account{}, models.AccountRepo{}} {
+		if err := db.WithContext(ctx).AutoMigrate(m); err != nil {
+			return fmt.Errorf("indigo database %s: creating the relay's schema (%T): %w", dbPath, m, err)
+		}
+	}
+	if sqldb, err := db.DB(); err == nil {
+		sqldb.Close()
+	}
+	for _, h := range hosts {
+		if h.TLS {
+			return fmt.Errorf("indigo database %s: host %s is wss://, which indigo's slurper only dials at public addresses; use ws:// hosts", dbPath, h.Name)
+		}
+	}
+	return p.insertHosts(ctx, dbPath, hosts)
 }

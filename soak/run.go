@@ -50,6 +50,8 @@ type Config struct {
 	// (and FleetTLSAddr) for it to dial, the CA kept in CADir.
 	External                       *rig.External
 	FleetAddr, FleetTLSAddr, CADir string
+	// FleetDNSAddr serves DNS for the fleet's names there (see rig.Config).
+	FleetDNSAddr string
 
 	// Restart starts the relay again after it dies (as Kubernetes would)
 	// instead of ending the run with CRASHED.
@@ -141,7 +143,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, Profile: cfg.Profile},
 		VerifyEvery: cfg.VerifyEvery,
 		Log:         cfg.Out,
-		External:    cfg.External, FleetAddr: cfg.FleetAddr, FleetTLSAddr: cfg.FleetTLSAddr, CADir: cfg.CADir,
+		External:    cfg.External, FleetAddr: cfg.FleetAddr, FleetTLSAddr: cfg.FleetTLSAddr, CADir: cfg.CADir, FleetDNSAddr: cfg.FleetDNSAddr,
 	}
 	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, rc); err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)

@@ -30,8 +30,9 @@ func parseFlags(fs *flag.FlagSet, args []string) error {
 		if set[f.Name] || err != nil {
 			return
 		}
+		// Empty counts as unset: docker-compose passes ${VAR:-} through empty.
 		v, ok := os.LookupEnv(envName(f.Name))
-		if !ok {
+		if !ok || v == "" {
 			return
 		}
 		if e := fs.Set(f.Name, v); e != nil {

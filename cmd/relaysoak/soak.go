@@ -56,6 +56,7 @@ func runSoak(args []string) int {
 	targetMemory := fs.String("target-memory-metrics", "process_resident_memory_bytes,go_memstats_heap_inuse_bytes", "with --target-url: the gauges that carry its memory")
 	fleetListen := fs.String("fleet-listen", "", "with --target-url: where the fleet serves ws/http for the relay to dial (e.g. 10.0.0.5:80)")
 	fleetTLSListen := fs.String("fleet-tls-listen", "", "with --target-url: where the fleet serves https/wss (PLC over TLS), e.g. 10.0.0.5:443")
+	fleetDNSListen := fs.String("fleet-dns-listen", "", "with --target-url: serve DNS (udp) here, answering every fleet name with --fleet-listen's IP (for docker-compose's dns: setting)")
 	caDir := fs.String("ca-dir", "", "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -101,7 +102,7 @@ func runSoak(args []string) int {
 		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
 		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-		PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir,
+		PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)

@@ -60,6 +60,11 @@ type Config struct {
 	External                *External
 	FleetAddr, FleetTLSAddr string
 	CADir                   string
+	// FleetDNSAddr, with an external relay, serves DNS (UDP) answering every
+	// fleet name with FleetAddr's IP: for a relay whose resolver can be
+	// pointed at a server but whose hosts file cannot be written
+	// (docker-compose's `dns:`).
+	FleetDNSAddr string
 }
 
 // Target is the relay under test as the rig sees it: a container the rig
@@ -118,6 +123,7 @@ type Rig struct {
 	Firehose *firehose.Consumer
 
 	servers []*http.Server
+	dns     net.PacketConn
 	tlsErrs handshakeErrors // failed TLS handshakes on the fleet's TLS port
 	needs   relay.NetworkNeeds
 	cancel  context.CancelFunc
@@ -353,8 +359,19 @@ func (r *Rig) attach(ctx context.Context) error {
 	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("rig: writing %s: %w", hostsPath, err)
 	}
-	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s (TLS at %s); the relay needs: the names in %s, PLC https://%s trusting %s, and the hosts as ws:// rows\n",
-		len(r.Fleet.HostNames()), cfg.FleetAddr, cfg.FleetTLSAddr, hostsPath, r.Fleet.PLCName(), r.CA.CertPath())
+	if cfg.FleetDNSAddr != "" {
+		if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
+			return err
+		}
+	}
+	plc := fmt.Sprintf("PLC http://%s", r.Fleet.PLCName())
+	at := cfg.FleetAddr
+	if cfg.FleetTLSAddr != "" {
+		plc = fmt.Sprintf("PLC https://%s trusting %s", r.Fleet.PLCName(), r.CA.CertPath())
+		at += " (TLS at " + cfg.FleetTLSAddr + ")"
+	}
+	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s; the relay needs: the names in %s, %s, and the hosts as ws:// rows\n",
+		len(r.Fleet.HostNames()), at, hostsPath, plc)
 	if err := r.consume(3 * time.Minute); err != nil {
 		return err
 	}
@@ -429,6 +446,27 @@ func (r *Rig) listen(plain, withTLS string) error {
 			go srv.Serve(ln)
 		}
 	}
+	return nil
+}
+
+// serveDNS answers for the fleet's names on addr with the IP the fleet
+// listens on.
+func (r *Rig) serveDNS(addr, fleetHost string) error {
+	ip := net.ParseIP(fleetHost)
+	if ip == nil || ip.IsUnspecified() {
+		return fmt.Errorf("rig: --fleet-dns-listen answers with the fleet's IP, so --fleet-listen must name one (e.g. 172.30.77.10:80), not %q", r.cfg.FleetAddr)
+	}
+	d, err := r.Fleet.NewDNS(ip)
+	if err != nil {
+		return fmt.Errorf("rig: %w", err)
+	}
+	pc, err := net.ListenPacket("udp", addr)
+	if err != nil {
+		return fmt.Errorf("rig: the fleet's DNS cannot listen on %s (udp): %w", addr, err)
+	}
+	r.dns = pc
+	go d.Serve(context.Background(), pc) // ends when Close closes pc
+	fmt.Fprintf(r.cfg.Log, "relaysoak: fleet DNS at %s answers %d names with %s\n", pc.LocalAddr(), len(r.Fleet.HostNames())+len(r.Fleet.Names()), ip)
 	return nil
 }
 
@@ -666,6 +704,10 @@ func (r *Rig) Close(ctx context.Context) error {
 		s.Close()
 	}
 	r.servers = nil
+	if r.dns != nil {
+		r.dns.Close()
+		r.dns = nil
+	}
 	if r.Fleet != nil {
 		if err := r.Fleet.Close(); err != nil {
 			errs = append(errs, err)
