@@ -4,10 +4,10 @@ GO ?= go
 BIN := bin/relaysoak
 
 # Soak settings, passed on only when given: `make soak HOSTS=2750 RATE=700`.
-SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE CAPTURE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR
+SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE CAPTURE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR CPUS COMPARE_PROFILE COMPARE_MEM_LIMIT
 soak_flags = $(foreach v,$(SOAK_VARS),$(if $($(v)),--$(subst _,-,$(shell echo $(v) | tr A-Z a-z))=$($(v))))
 
-.PHONY: build test test-long soak soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
+.PHONY: build test test-long soak soak-ab soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
@@ -27,6 +27,13 @@ test-long:
 # Production shape: make soak HOSTS=2750 RATE=700 DURATION=2h
 soak: build
 	$(BIN) soak $(soak_flags)
+
+# Two builds under the same traffic, in one run, the difference judged:
+# make soak-ab B=myrelay:new [A=myrelay:old] (A defaults to indigo built
+# here; B=indigo is that too). Each relay gets its own container and data;
+# CPUS=1 limits each to a core. Exit status: 1 when B grows materially more.
+soak-ab: build
+	$(BIN) soak $(soak_flags) $(if $(A),--relay-image=$(A)) --compare=$(or $(B),$(error B=<image> is required: make soak-ab B=myrelay:new [A=myrelay:old]))
 
 # A diagnostic build (leak tracking costs it memory and speed, e.g. a Zig
 # relay built with -Duse_gpa=true): less load, more memory, and a long stop

@@ -52,6 +52,9 @@ type Config struct {
 	HealthTimeout time.Duration
 	// PollInterval of the exit watcher; default 500ms.
 	PollInterval time.Duration
+	// RunID labels the container and network (org.relaysoak.run=…), so a
+	// run's leftovers can be found; default the base name of RunDir.
+	RunID string
 	// TailLines kept for reports; default 40.
 	TailLines int
 	// Log receives progress (image build, starts, stops); default discard.
@@ -196,7 +199,10 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		dataDir:   filepath.Join(runDir, "relay-data"),
 		hostsPath: filepath.Join(runDir, "hosts"),
 		logPath:   filepath.Join(runDir, "relay.log"),
-		runID:     filepath.Base(runDir),
+		runID:     cfg.RunID,
+	}
+	if r.runID == "" {
+		r.runID = filepath.Base(runDir)
 	}
 	if err := os.MkdirAll(r.dataDir, 0o755); err != nil {
 		return nil, fmt.Errorf("relay: making data dir: %w", err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -52,4 +53,45 @@ type testWriter struct{ t *testing.T }
 func (w testWriter) Write(p []byte) (int, error) {
 	w.t.Log(string(p))
 	return len(p), nil
+}
+
+// The indigo relay against itself, an hour after warm-up, in one A/B run:
+// no significant difference, and the difference's interval no wider than
+// ±30 MiB/h. RELAYSOAK_LONG_AB sets the duration (default 85 minutes: the
+// relay's warm-up takes most of the first 20).
+func TestLongABIndigoItself(t *testing.T) {
+	if os.Getenv("RELAYSOAK_LONG") == "" {
+		t.Skip("long tier: make test-long")
+	}
+	requireDocker(t, "long-ab-A")
+	d := 85 * time.Minute
+	if s := os.Getenv("RELAYSOAK_LONG_AB"); s != "" {
+		var err error
+		d, err = time.ParseDuration(s)
+		require.NoError(t, err)
+	}
+	runs := os.Getenv("RELAYSOAK_LONG_RUNS_DIR") // keep the report, e.g. for closing notes
+	if runs == "" {
+		runs = t.TempDir()
+	}
+	out, err := Run(context.Background(), Config{RunsDir: runs, ID: "long-ab", Hosts: 200, Rate: 100, Duration: d,
+		MemLimit: 4 << 30, Compare: &Compare{}, Out: testWriter{t}})
+	require.NoError(t, err)
+	require.NotNil(t, out.AB)
+	ab := *out.AB
+	c := ab.Comparison
+	for _, s := range []report.Side{c.A, c.B} {
+		t.Logf("%s: %s %.1f MiB/h [%.1f, %.1f] on %s, level %.0f MiB, delivery %.4f, lag p99 %.0f ms",
+			s.RunID, s.Verdict, s.SlopeMiBPerHour, s.SlopeCI[0], s.SlopeCI[1], s.CarriedBy, s.LevelMiB, s.Delivery, s.LagP99Ms)
+	}
+	for _, s := range []report.Summary{ab.A, ab.B} {
+		t.Logf("%s judged window %.1f–%.1f min (warm-up ends %.1f min)", s.RunID, s.Judged.WindowStartS/60, s.Judged.WindowEndS/60, s.Judged.WarmupEndS/60)
+	}
+	t.Logf("%s; fairness %v", report.HeadlineAB(ab), ab.Fairness)
+	require.True(t, c.Comparable, c.Sentence)
+	assert.False(t, c.Significant, "the same build against itself: %s", c.Sentence)
+	assert.LessOrEqual(t, (c.DiffCI[1]-c.DiffCI[0])/2, 30.0, "the difference's interval is no wider than ±30 MiB/h")
+	for _, s := range []report.Summary{ab.A, ab.B} {
+		assert.GreaterOrEqual(t, (s.Judged.WindowEndS-s.Judged.WindowStartS)/60, 55.0, "%s judged about an hour after warm-up", s.RunID)
+	}
 }

@@ -3,6 +3,7 @@ package soak
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/vbauerster/mpb/v8"
@@ -39,7 +40,11 @@ func progressLine(s *sampler, started time.Time, total time.Duration) string {
 
 // progress draws a live bar on a terminal, or prints one plain line a
 // minute (CI logs).
-func progress(ctx context.Context, cfg Config, s *sampler, started time.Time) {
+func progress(ctx context.Context, cfg Config, started time.Time, ss ...*sampler) {
+	names := []string{"soak "}
+	if len(ss) > 1 {
+		names = []string{"A ", "B "}
+	}
 	if !cfg.Terminal {
 		t := time.NewTicker(time.Minute)
 		defer t.Stop()
@@ -48,28 +53,41 @@ func progress(ctx context.Context, cfg Config, s *sampler, started time.Time) {
 			case <-ctx.Done():
 				return
 			case <-t.C:
-				fmt.Fprintf(cfg.Out, "%s %s\n", time.Now().UTC().Format(time.TimeOnly), progressLine(s, started, cfg.Duration))
+				for i, s := range ss {
+					fmt.Fprintf(cfg.Out, "%s %s%s\n", time.Now().UTC().Format(time.TimeOnly), names[i], progressLine(s, started, cfg.Duration))
+				}
 			}
 		}
 	}
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(cfg.Out), mpb.WithRefreshRate(time.Second))
 	total := int64(cfg.Duration.Seconds())
-	var text string
-	bar := p.AddBar(total,
-		mpb.PrependDecorators(decor.Name("soak ", decor.WC{W: 5}), decor.Elapsed(decor.ET_STYLE_MMSS)),
-		mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { return text })),
-	)
+	var mu sync.Mutex // texts are read by mpb's render goroutine
+	texts := make([]string, len(ss))
+	bars := make([]*mpb.Bar, len(ss))
+	for i := range ss {
+		bars[i] = p.AddBar(total,
+			mpb.PrependDecorators(decor.Name(names[i], decor.WC{W: 5}), decor.Elapsed(decor.ET_STYLE_MMSS)),
+			mpb.AppendDecorators(decor.Any(func(decor.Statistics) string { mu.Lock(); defer mu.Unlock(); return texts[i] })),
+		)
+	}
 	t := time.NewTicker(2 * time.Second)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			bar.Abort(false)
+			for _, b := range bars {
+				b.Abort(false)
+			}
 			p.Wait()
 			return
 		case <-t.C:
-			text = progressLine(s, started, cfg.Duration)
-			bar.SetCurrent(min(total, int64(time.Since(started).Seconds())))
+			for i, s := range ss {
+				l := progressLine(s, started, cfg.Duration)
+				mu.Lock()
+				texts[i] = l
+				mu.Unlock()
+				bars[i].SetCurrent(min(total, int64(time.Since(started).Seconds())))
+			}
 		}
 	}
 }

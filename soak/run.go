@@ -17,7 +17,6 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
-	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/trend"
@@ -52,6 +51,14 @@ type Config struct {
 	FleetAddr, FleetTLSAddr, CADir string
 	// FleetDNSAddr serves DNS for the fleet's names there (see rig.Config).
 	FleetDNSAddr string
+
+	// CPUs limits each relay container's CPU (1.5 = one and a half cores);
+	// default unlimited. In an A/B soak it keeps one build from starving
+	// the other.
+	CPUs float64
+	// Compare makes this an A/B soak: the relay above is A, this one B,
+	// both fed the same frames at the same moments by one fleet.
+	Compare *Compare
 
 	// Restart starts the relay again after it dies (as Kubernetes would)
 	// instead of ending the run with CRASHED.
@@ -112,60 +119,33 @@ var ErrNotStarted = errors.New("soak could not start")
 // Outcome is a finished soak.
 type Outcome struct {
 	Dir     string
-	Summary report.Summary
+	Summary report.Summary // B's, in an A/B soak
+	// AB is the comparison of an A/B soak (nil otherwise).
+	AB *report.AB
 }
 
 // Run performs one soak: it starts the fleet and the relay, drives the load
 // for the duration, samples memory into samples.jsonl as it goes, and ends
 // — at the deadline, when ctx is cancelled (Ctrl-C), or when the relay dies
 // without --restart — with a verdict and a report. Files written before a
-// failure are kept.
+// failure are kept. With Compare set it is an A/B soak (see runAB).
 func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	cfg = cfg.withDefaults()
+	if cfg.Compare != nil {
+		return runAB(ctx, cfg)
+	}
 	dir := filepath.Join(cfg.RunsDir, cfg.ID)
 	out := Outcome{Dir: dir}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
-	}
-	events, err := openJSONL(filepath.Join(dir, EventsFile))
-	if err != nil {
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
-	}
-	defer events.Close()
 	started := time.Now()
-	ev := func(kind string, detail any) {
-		events.Write(Event{T: time.Now().UTC(), ElapsedS: time.Since(started).Seconds(), Event: kind, Detail: detail})
-	}
-
-	rc := rig.Config{
-		RunDir:      dir,
-		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn, PLC: cfg.PLC},
-		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, Profile: cfg.Profile},
-		VerifyEvery: cfg.VerifyEvery,
-		Log:         cfg.Out,
-		External:    cfg.External, FleetAddr: cfg.FleetAddr, FleetTLSAddr: cfg.FleetTLSAddr, CADir: cfg.CADir, FleetDNSAddr: cfg.FleetDNSAddr,
-	}
-	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, rc); err != nil {
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
-	}
-	ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds()})
-	r, err := rig.Start(ctx, rc)
+	a, err := newArm(cfg, dir, "", started)
 	if err != nil {
-		ev("start_failed", err.Error())
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+		return out, err
 	}
-	defer r.Close(context.WithoutCancel(ctx))
-	ev("relay_ready", map[string]any{"image": r.Target.Image(), "firehose": r.Target.FirehoseURL()})
-	if r.Relay != nil {
-		updateRunJSONImage(filepath.Join(dir, RunFile), r.Relay.Image())
+	defer a.close(context.WithoutCancel(ctx))
+	if err := a.start(ctx, nil, started); err != nil {
+		return out, err
 	}
-
-	s, err := newSampler(dir, cfg, r, started)
-	if err != nil {
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
-	}
-	defer s.close()
-	metricsSrv, err := serveMetrics(cfg.MetricsListen, s)
+	metricsSrv, err := serveMetrics(cfg.MetricsListen, a.s)
 	if err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
@@ -174,106 +154,54 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics\n", metricsSrv.Addr)
 	}
 
-	// A Go relay's heap is profiled at the end of warm-up (or a quarter
-	// into the run, if warm-up is not seen by then) and at the end.
-	heap := newHeapProfiles(r, dir)
-	s.onWarmup = heap.takeBefore
-	heapTimer := time.AfterFunc(cfg.Duration/4, heap.takeBefore)
-	defer heapTimer.Stop()
-
 	// The load, the sampler and the progress run until the deadline, an
 	// interrupt or the relay's death.
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); r.Fleet.RunWriter(loadCtx, cfg.Rate) }()
-	go func() { defer wg.Done(); s.run(loadCtx, ev) }()
-	go func() { defer wg.Done(); progress(loadCtx, cfg, s, started) }()
+	go func() { defer wg.Done(); a.rig.Fleet.RunWriter(loadCtx, cfg.Rate) }()
+	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
+	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s) }()
 
-	stopReason := "duration reached"
-	interrupted := false
-wait:
+	stopReason, interrupted := waitLoad(ctx, loadCtx, a)
+	stopLoad()
+	wg.Wait()
+	a.ev("load_stopped", stopReason)
+	sum, err := a.finish(ctx, started, stopReason, interrupted)
+	if err != nil {
+		return Outcome{Dir: dir, Summary: sum}, err
+	}
+	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(sum), filepath.Join(dir, report.ReportFile))
+	return Outcome{Dir: dir, Summary: sum}, nil
+}
+
+// waitLoad waits for the end of the load: the deadline, an interrupt, or a
+// relay's death (restarted instead, with cfg.Restart). It returns why the
+// load stopped. One or two arms (A/B).
+func waitLoad(ctx, loadCtx context.Context, arms ...*arm) (reason string, interrupted bool) {
 	for {
+		var exA, exB <-chan struct{} // a nil channel never fires
+		exA = arms[0].rig.Target.Exited()
+		if len(arms) > 1 {
+			exB = arms[1].rig.Target.Exited()
+		}
+		var which *arm
 		select {
 		case <-loadCtx.Done():
 			if ctx.Err() != nil {
-				stopReason, interrupted = "interrupted: "+context.Cause(ctx).Error(), true
+				return "interrupted: " + context.Cause(ctx).Error(), true
 			}
-			break wait
-		case <-r.Target.Exited():
-			e := r.Target.Exit()
-			s.noteExit(e)
-			ev("relay_exit", exitDetail(e))
-			if !cfg.Restart {
-				stopReason = "relay died"
-				break wait
-			}
-			// As Kubernetes would: start it again and go on, counting.
-			if err := r.Target.Restart(loadCtx); err != nil {
-				ev("relay_restart_failed", err.Error())
-				stopReason = "relay died and could not be restarted: " + err.Error()
-				break wait
-			}
-			s.noteRestart()
-			ev("relay_restart", map[string]any{"restarts": s.restartCount()})
+			return "duration reached", false
+		case <-exA:
+			which = arms[0]
+		case <-exB:
+			which = arms[1]
+		}
+		if stop, why := which.onExit(loadCtx); stop {
+			return why, false
 		}
 	}
-	stopLoad()
-	wg.Wait()
-	ev("load_stopped", stopReason)
-
-	// Stop the relay gracefully (its shutdown output lands in relay.log),
-	// then judge what was collected.
-	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+cfg.StopGrace)
-	defer cancel()
-	r.Drain(fctx, 5*time.Second, 30*time.Second)
-	s.sampleOnce(fctx) // a last sample, before the relay stops
-	heapGrowth := heap.takeAfter(fctx)
-	rep, finErr := r.Finish(fctx)
-	ev("relay_stopped", exitDetail(rep.Exit))
-
-	sum := report.Summary{
-		RunID: cfg.ID, Relay: r.Target.Image(), Started: started, Duration: time.Since(started),
-		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
-		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
-		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,
-		RelayReceived: rep.RelayReceived, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
-		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,
-		ProbeErrors: s.probeErrors(),
-	}
-	if finErr != nil {
-		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
-	}
-	sum.Notes = append(sum.Notes, heap.problems()...)
-	if heapGrowth != nil {
-		sum.Sections = append(sum.Sections, report.Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: heapGrowth.Markdown()})
-	}
-	// A diagnostic build prints its allocator's leak report at shutdown;
-	// relay.log holds the whole of it.
-	if rep.LogPath != "" {
-		if lr, err := leaks.FromLog(rep.LogPath); err != nil {
-			sum.Notes = append(sum.Notes, "reading the relay's leak report: "+err.Error())
-		} else if lr.Leaks > 0 {
-			sum.Sections = append(sum.Sections, report.Section{Title: "Leak sites (allocator report at shutdown)", Markdown: lr.Markdown()})
-		}
-	}
-	if rep.Firehose.VerifyFailed > 0 {
-		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))
-	}
-	sum.Judged, err = judgeFile(filepath.Join(dir, report.SamplesFile), cfg.Judge)
-	if err != nil {
-		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
-	}
-	if rig, err := judgeRig(filepath.Join(dir, RigSamplesFile), cfg.Judge); err == nil {
-		sum.Notes = append(sum.Notes, fmt.Sprintf("the rig's own memory (%s): %s, %.1f MiB/h, level %.0f MiB", rig.CarriedBy, rig.Verdict, rig.SlopeMiBPerHour, rig.LevelMiB))
-	}
-	if err := report.Write(dir, sum); err != nil {
-		return Outcome{Dir: dir, Summary: sum}, err
-	}
-	ev("report_written", sum.Judged.Verdict)
-	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(sum), filepath.Join(dir, report.ReportFile))
-	return Outcome{Dir: dir, Summary: sum}, nil
 }
 
 func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond) }
@@ -319,8 +247,15 @@ func writeRunJSON(path string, cfg Config, rc rig.Config) error {
 			"hosts": cfg.Hosts, "accounts_per_host": cfg.AccountsPerHost, "rate": cfg.Rate,
 			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
 			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "churn": cfg.Churn, "plc": cfg.PLC, "seed": rc.Fleet.Seed,
-			"verify_every": cfg.VerifyEvery,
+			"verify_every": cfg.VerifyEvery, "cpus": cfg.CPUs,
 		}}
+	if cfg.Compare != nil {
+		info.Config["compare_image"] = cfg.Compare.RelayImage
+		info.Config["compare_mem_limit"] = cfg.Compare.MemLimit
+		if cfg.Compare.Profile != nil {
+			info.Config["compare_profile"] = cfg.Compare.Profile.Name()
+		}
+	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		info.Relaysoak = bi.Main.Version
 		for _, s := range bi.Settings {

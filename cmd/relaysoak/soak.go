@@ -57,6 +57,10 @@ func runSoak(args []string) int {
 	fleetListen := fs.String("fleet-listen", "", "with --target-url: where the fleet serves ws/http for the relay to dial (e.g. 10.0.0.5:80)")
 	fleetTLSListen := fs.String("fleet-tls-listen", "", "with --target-url: where the fleet serves https/wss (PLC over TLS), e.g. 10.0.0.5:443")
 	fleetDNSListen := fs.String("fleet-dns-listen", "", "with --target-url: serve DNS (udp) here, answering every fleet name with --fleet-listen's IP (for docker-compose's dns: setting)")
+	compare := fs.String("compare", "", "A/B soak: this relay image is B, --relay-image is A (\"indigo\": indigo built here); both fed the same frames by one fleet")
+	compareProfile := fs.String("compare-profile", "", "B's relay profile (default: --relay-profile's)")
+	compareMemLimit := fs.String("compare-mem-limit", "", "B's container memory limit (default: --mem-limit)")
+	cpus := fs.Float64("cpus", 0, "CPU limit of each relay container, in cores (default: unlimited); in an A/B soak it keeps one build from starving the other")
 	caDir := fs.String("ca-dir", "", "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
 	if err := parseFlags(fs, args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -86,6 +90,33 @@ func runSoak(args []string) int {
 		}
 		fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
 	}
+	var cmp *soak.Compare
+	if *compare != "" {
+		if *targetURL != "" {
+			fmt.Fprintln(os.Stderr, "relaysoak soak: --compare starts both relays itself; it cannot be used with --target-url")
+			return exitUsage
+		}
+		cmp = &soak.Compare{RelayImage: *compare}
+		if *compare == "indigo" {
+			cmp.RelayImage = ""
+		}
+		if *compareProfile != "" {
+			if cmp.Profile, err = profileByName(*compareProfile); err != nil {
+				fmt.Fprintf(os.Stderr, "relaysoak soak: --compare-profile (COMPARE_PROFILE): %v\n", err)
+				return exitUsage
+			}
+		}
+		if *compareMemLimit != "" {
+			if cmp.MemLimit, err = parseBytes(*compareMemLimit); err != nil {
+				fmt.Fprintf(os.Stderr, "relaysoak soak: --compare-mem-limit (COMPARE_MEM_LIMIT): %v\n", err)
+				return exitUsage
+			}
+		}
+	}
+	if *cpus < 0 {
+		fmt.Fprintf(os.Stderr, "relaysoak soak: --cpus (CPUS) must be positive, not %g\n", *cpus)
+		return exitUsage
+	}
 	var external *rig.External
 	if *targetURL != "" {
 		if *targetMetrics == "" {
@@ -102,6 +133,7 @@ func runSoak(args []string) int {
 		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
 		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
+		Compare: cmp, CPUs: *cpus,
 		PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
 	})
 	if err != nil {
@@ -111,6 +143,9 @@ func runSoak(args []string) int {
 			return exitNotStarted
 		}
 		return exitBadInput
+	}
+	if out.AB != nil {
+		return verdictStatus(out.AB.Verdict)
 	}
 	return verdictStatus(out.Summary.Judged.Verdict)
 }

@@ -65,6 +65,12 @@ type Config struct {
 	// pointed at a server but whose hosts file cannot be written
 	// (docker-compose's `dns:`).
 	FleetDNSAddr string
+
+	// Share runs this rig's relay on another rig's fleet and CA (an A/B
+	// soak): every host serves both relays the same stream. The fleet is
+	// served on this relay's network too, and is not closed with this rig;
+	// the other rig writes the load.
+	Share *Rig
 }
 
 // Target is the relay under test as the rig sees it: a container the rig
@@ -122,8 +128,10 @@ type Rig struct {
 	Target   Target        // Relay, or the external relay
 	Firehose *firehose.Consumer
 
-	servers []*http.Server
-	dns     net.PacketConn
+	servers  []*http.Server
+	dns      net.PacketConn
+	shared   bool // the fleet belongs to cfg.Share
+	connBase int  // fleet connections before this relay dialled in
 	tlsErrs handshakeErrors // failed TLS handshakes on the fleet's TLS port
 	needs   relay.NetworkNeeds
 	cancel  context.CancelFunc
@@ -169,6 +177,17 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 			r.Close(context.WithoutCancel(ctx))
 		}
 	}()
+	if cfg.Share != nil {
+		if cfg.External != nil {
+			return nil, errors.New("rig: an external relay cannot share another rig's fleet")
+		}
+		r.CA, r.Fleet, r.shared = cfg.Share.CA, cfg.Share.Fleet, true
+		r.needs = profileNeeds(cfg.Relay.Profile)
+		if r.needs.TLSHosts != (r.Fleet.PDSScheme() == "https") {
+			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", cfg.Relay.Profile.Name())
+		}
+		return r, r.startRelay(ctx)
+	}
 	if cfg.External != nil {
 		caDir := cfg.CADir
 		if caDir == "" {
@@ -208,6 +227,14 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if cfg.External != nil {
 		return r, r.attach(ctx)
 	}
+	return r, r.startRelay(ctx)
+}
+
+// startRelay starts the relay container on its own network, serves the
+// fleet on that network's gateway, onboards the hosts and subscribes to the
+// relay's firehose.
+func (r *Rig) startRelay(ctx context.Context) (err error) {
+	cfg, needs := r.cfg, r.needs
 	rc := cfg.Relay
 	rc.RunDir = cfg.RunDir
 	rc.CACertFile = r.CA.CertPath()
@@ -224,22 +251,22 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		rc.UpstreamURL = "https://" + r.Fleet.UpstreamName()
 	}
 	if err := r.checkNamed("PLC", rc.PLCURL); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.checkNamed("upstream", rc.UpstreamURL); err != nil {
-		return nil, err
+		return err
 	}
 	if rc.Log == nil {
 		rc.Log = cfg.Log
 	}
 	r.Relay, err = relay.New(ctx, rc)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	r.Target = r.Relay
 	gw := r.Relay.Gateway().String()
 	if err := r.listen(net.JoinHostPort(gw, "80"), net.JoinHostPort(gw, "443")); err != nil {
-		return nil, err
+		return err
 	}
 	// Hosts are dialled as the DID documents name them: wss:// on 443 with
 	// a certificate minted for each name when the fleet says https.
@@ -248,16 +275,17 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	for _, h := range r.Fleet.HostNames() {
 		hosts = append(hosts, relay.Host{Name: h, TLS: tlsHosts})
 	}
+	r.connBase = r.Fleet.Stats().Connections
 	if err := r.Relay.Start(ctx, relay.StartOptions{
 		Names: r.Fleet.Names(), Hosts: hosts}); err != nil {
-		return nil, err
+		return err
 	}
 	if err := r.consume(60 * time.Second); err != nil {
-		return nil, err
+		return err
 	}
 	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
 		r.Relay.Image(), len(hosts), r.Relay.Gateway(), r.Relay.FirehoseURL())
-	return r, nil
+	return nil
 }
 
 // profileNeeds is what the relay's profile needs from the fake network;
@@ -403,11 +431,11 @@ func (r *Rig) consume(connectWithin time.Duration) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	want := len(r.Fleet.HostNames())
+	want := r.connBase + len(r.Fleet.HostNames())
 	deadline = time.Now().Add(connectWithin)
 	for r.Fleet.Stats().Connections < want {
 		if time.Now().After(deadline) {
-			msg := fmt.Sprintf("rig: the relay connected to %d of %d hosts within %s%s", r.Fleet.Stats().Connections, want, connectWithin, r.tlsErrs.explain())
+			msg := fmt.Sprintf("rig: the relay connected to %d of %d hosts within %s%s", r.Fleet.Stats().Connections-r.connBase, want-r.connBase, connectWithin, r.tlsErrs.explain())
 			if r.needs.CATrustLimit != "" {
 				msg += "; its profile says: " + r.needs.CATrustLimit
 			}
@@ -708,12 +736,12 @@ func (r *Rig) Close(ctx context.Context) error {
 		r.dns.Close()
 		r.dns = nil
 	}
-	if r.Fleet != nil {
+	if r.Fleet != nil && !r.shared {
 		if err := r.Fleet.Close(); err != nil {
 			errs = append(errs, err)
 		}
-		r.Fleet = nil
 	}
+	r.Fleet = nil
 	return errors.Join(errs...)
 }
 

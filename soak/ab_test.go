@@ -1,0 +1,93 @@
+package soak
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// The positive control against itself with its leak set to zero, in one
+// A/B run: both containers fed by one fleet, each judged on its own, then
+// the difference. The comparison must name B and estimate the difference
+// within ±20% of what B retains (A retains nothing).
+func TestABLeakyAgainstZeroLeak(t *testing.T) {
+	const (
+		bytesPerFrame = 1200
+		rate          = 200.0 // ≈ 824 MiB/h for B
+	)
+	img := leakyRelayImage(t)
+	id := fmt.Sprintf("ab-%d", time.Now().UnixNano())
+	cfg := Config{
+		RunsDir: t.TempDir(), ID: id, Out: testLog{t},
+		Hosts: 20, Rate: rate, Duration: 150 * time.Second, SampleEvery: 2 * time.Second,
+		Churn:      fakepds.Churn{Off: true}, // every frame a commit: frames sent = frames each target receives
+		RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "0"}},
+		Compare:    &Compare{RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": strconv.Itoa(bytesPerFrame)}}},
+		CPUs:       0.5,
+		Judge:      shortJudge,
+	}
+	t.Cleanup(func() { assertNothingLeft(t, id+"-A"); assertNothingLeft(t, id+"-B") })
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)
+	defer cancel()
+	out, err := Run(ctx, cfg)
+	require.NoError(t, err)
+	require.NotNil(t, out.AB)
+	ab := *out.AB
+	c := ab.Comparison
+	t.Logf("%s", report.HeadlineAB(ab))
+	t.Logf("A: %s %.1f MiB/h (CI %.1f…%.1f); B: %s %.1f MiB/h (CI %.1f…%.1f); fairness %v",
+		ab.A.Judged.Verdict, c.A.SlopeMiBPerHour, c.A.SlopeCI[0], c.A.SlopeCI[1],
+		ab.B.Judged.Verdict, c.B.SlopeMiBPerHour, c.B.SlopeCI[0], c.B.SlopeCI[1], ab.Fairness)
+
+	require.True(t, c.Comparable, c.Sentence)
+	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
+	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict)
+	assert.NotEqual(t, trend.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
+	assert.Contains(t, c.Sentence, "B ("+id+"/B) grows")
+	assert.Contains(t, c.Sentence, "more than A")
+	want := bytesPerFrame * windowRate(t, filepath.Join(out.Dir, BDir), ab.B.Judged, framesSent) / mibPerHour
+	t.Logf("B retains %.1f MiB/h more than A; measured difference %.1f MiB/h (%+.1f%%), CI %.1f…%.1f",
+		want, c.DiffMiBPerHour, 100*(c.DiffMiBPerHour/want-1), c.DiffCI[0], c.DiffCI[1])
+	assert.InEpsilon(t, want, c.DiffMiBPerHour, 0.20, "difference within ±20%% of what B retains")
+
+	// Same frames at the same moments: both relays got every commit.
+	assert.Equal(t, ab.A.CommitsSent, ab.B.CommitsSent, "one fleet, one stream")
+	assert.Greater(t, ab.A.Delivery, 0.95)
+	assert.Greater(t, ab.B.Delivery, 0.95)
+
+	// The files: each arm a complete run directory; the comparison on top.
+	for _, f := range []string{report.ReportFile, report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile,
+		filepath.Join(ADir, report.SamplesFile), filepath.Join(BDir, report.SamplesFile),
+		filepath.Join(ADir, report.ReportFile), filepath.Join(BDir, report.ReportFile), filepath.Join(BDir, "relay.log")} {
+		st, err := os.Stat(filepath.Join(out.Dir, f))
+		if assert.NoError(t, err, f) {
+			assert.Positive(t, st.Size(), f)
+		}
+	}
+	b, err := os.ReadFile(filepath.Join(out.Dir, report.VerdictFile))
+	require.NoError(t, err)
+	var v struct {
+		Verdict    trend.Verdict `json:"verdict"`
+		Comparison struct {
+			Diff float64 `json:"diff_mib_per_hour"`
+		} `json:"comparison"`
+	}
+	require.NoError(t, json.Unmarshal(b, &v))
+	assert.Equal(t, trend.Leak, v.Verdict)
+	assert.InDelta(t, c.DiffMiBPerHour, v.Comparison.Diff, 1e-9)
+	j, err := os.ReadFile(filepath.Join(out.Dir, report.JUnitFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(j), `failures="1"`, "the comparison fails CI")
+}

@@ -1,0 +1,198 @@
+package soak
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/leaks"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// arm is one relay under test and everything that watches it: its rig (the
+// fleet, or a share of another arm's), sampler, heap profiles and files. A
+// soak has one; an A/B soak two, in a/ and b/ of the run directory, each a
+// complete run directory of its own.
+type arm struct {
+	cfg    Config
+	dir    string
+	name   string // "" for a single soak, "A" or "B"
+	events *jsonl
+	ev     func(kind string, detail any)
+	rig    *rig.Rig
+	s      *sampler
+	heap   *heapProfiles
+	timer  *time.Timer
+}
+
+// newArm makes the arm's directory and events file; nothing runs yet.
+func newArm(cfg Config, dir, name string, started time.Time) (*arm, error) {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return nil, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
+	}
+	events, err := openJSONL(filepath.Join(dir, EventsFile))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	a := &arm{cfg: cfg, dir: dir, name: name, events: events}
+	a.ev = func(kind string, detail any) {
+		events.Write(Event{T: time.Now().UTC(), ElapsedS: time.Since(started).Seconds(), Event: kind, Detail: detail})
+	}
+	return a, nil
+}
+
+// start starts the arm's relay (on share's fleet when share is set), its
+// sampler and its heap profiling.
+func (a *arm) start(ctx context.Context, share *arm, started time.Time) error {
+	cfg := a.cfg
+	runID := cfg.ID
+	if a.name != "" {
+		runID = cfg.ID + "-" + a.name
+	}
+	rc := rig.Config{
+		RunDir:      a.dir,
+		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn, PLC: cfg.PLC},
+		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, NanoCPUs: int64(cfg.CPUs * 1e9), Profile: cfg.Profile, RunID: runID},
+		VerifyEvery: cfg.VerifyEvery,
+		Log:         cfg.Out,
+		External:    cfg.External, FleetAddr: cfg.FleetAddr, FleetTLSAddr: cfg.FleetTLSAddr, CADir: cfg.CADir, FleetDNSAddr: cfg.FleetDNSAddr,
+	}
+	if share != nil {
+		rc.Share = share.rig
+	}
+	if err := writeRunJSON(filepath.Join(a.dir, RunFile), cfg, rc); err != nil {
+		return fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	a.ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds(), "arm": a.name})
+	r, err := rig.Start(ctx, rc)
+	if err != nil {
+		a.ev("start_failed", err.Error())
+		if a.name != "" {
+			err = fmt.Errorf("relay %s (%s): %w", a.name, orDefault(cfg.RelayImage), err)
+		}
+		return fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	a.rig = r
+	a.ev("relay_ready", map[string]any{"image": r.Target.Image(), "firehose": r.Target.FirehoseURL()})
+	if r.Relay != nil {
+		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay.Image())
+	}
+	a.s, err = newSampler(a.dir, cfg, r, started)
+	if err != nil {
+		return fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	// A Go relay's heap is profiled at the end of warm-up (or a quarter
+	// into the run, if warm-up is not seen by then) and at the end.
+	a.heap = newHeapProfiles(r, a.dir)
+	a.s.onWarmup = a.heap.takeBefore
+	a.timer = time.AfterFunc(cfg.Duration/4, a.heap.takeBefore)
+	return nil
+}
+
+func orDefault(image string) string {
+	if image == "" {
+		return "indigo, built here"
+	}
+	return image
+}
+
+// onExit handles the relay's death during the load: as Kubernetes would,
+// start it again and go on (cfg.Restart), or stop the run.
+func (a *arm) onExit(loadCtx context.Context) (stop bool, reason string) {
+	e := a.rig.Target.Exit()
+	a.s.noteExit(e)
+	a.ev("relay_exit", exitDetail(e))
+	who := "relay"
+	if a.name != "" {
+		who = "relay " + a.name
+	}
+	if !a.cfg.Restart {
+		return true, who + " died"
+	}
+	if err := a.rig.Target.Restart(loadCtx); err != nil {
+		a.ev("relay_restart_failed", err.Error())
+		return true, who + " died and could not be restarted: " + err.Error()
+	}
+	a.s.noteRestart()
+	a.ev("relay_restart", map[string]any{"restarts": a.s.restartCount()})
+	return false, ""
+}
+
+// finish stops the relay gracefully (its shutdown output lands in
+// relay.log), judges what was collected and writes the arm's report.
+func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, interrupted bool) (report.Summary, error) {
+	cfg, r, s, dir := a.cfg, a.rig, a.s, a.dir
+	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+cfg.StopGrace)
+	defer cancel()
+	r.Drain(fctx, 5*time.Second, 30*time.Second)
+	s.sampleOnce(fctx) // a last sample, before the relay stops
+	heapGrowth := a.heap.takeAfter(fctx)
+	rep, finErr := r.Finish(fctx)
+	a.ev("relay_stopped", exitDetail(rep.Exit))
+
+	id := cfg.ID
+	if a.name != "" {
+		id = cfg.ID + "/" + a.name
+	}
+	sum := report.Summary{
+		RunID: id, Relay: r.Target.Image(), Started: started, Duration: time.Since(started),
+		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
+		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
+		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,
+		RelayReceived: rep.RelayReceived, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
+		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,
+		ProbeErrors: s.probeErrors(),
+	}
+	if finErr != nil {
+		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
+	}
+	sum.Notes = append(sum.Notes, a.heap.problems()...)
+	if heapGrowth != nil {
+		sum.Sections = append(sum.Sections, report.Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: heapGrowth.Markdown()})
+	}
+	// A diagnostic build prints its allocator's leak report at shutdown;
+	// relay.log holds the whole of it.
+	if rep.LogPath != "" {
+		if lr, err := leaks.FromLog(rep.LogPath); err != nil {
+			sum.Notes = append(sum.Notes, "reading the relay's leak report: "+err.Error())
+		} else if lr.Leaks > 0 {
+			sum.Sections = append(sum.Sections, report.Section{Title: "Leak sites (allocator report at shutdown)", Markdown: lr.Markdown()})
+		}
+	}
+	if rep.Firehose.VerifyFailed > 0 {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))
+	}
+	var err error
+	sum.Judged, err = judgeFile(filepath.Join(dir, report.SamplesFile), cfg.Judge)
+	if err != nil {
+		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
+	}
+	if rig, err := judgeRig(filepath.Join(dir, RigSamplesFile), cfg.Judge); err == nil {
+		sum.Notes = append(sum.Notes, fmt.Sprintf("the rig's own memory (%s): %s, %.1f MiB/h, level %.0f MiB", rig.CarriedBy, rig.Verdict, rig.SlopeMiBPerHour, rig.LevelMiB))
+	}
+	if err := report.Write(dir, sum); err != nil {
+		return sum, err
+	}
+	a.ev("report_written", sum.Judged.Verdict)
+	return sum, nil
+}
+
+// close releases what start made; safe after a failed start.
+func (a *arm) close(ctx context.Context) {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
+	if a.s != nil {
+		a.s.close()
+	}
+	if a.rig != nil {
+		a.rig.Close(ctx)
+	}
+	a.events.Close()
+}
