@@ -18,11 +18,12 @@ import (
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
-// The positive control against itself with its leak set to zero, in one
-// A/B run: both containers fed by one fleet, each judged on its own, then
-// the difference. The comparison must name B and estimate the difference
-// within ±20% of what B retains (A retains nothing).
-func TestABLeakyAgainstZeroLeak(t *testing.T) {
+// Positive control (a), bytes retained per frame received, run as an A/B
+// soak against the same target with its leak set to zero: both containers
+// fed by one fleet, each judged on its own, then the difference. B alone
+// must be LEAK with the slope it retains (±20%), A not LEAK, and the
+// comparison must name B and estimate the difference within ±20%.
+func TestControlLeakPerFrameAB(t *testing.T) {
 	const (
 		bytesPerFrame = 1200
 		rate          = 200.0 // ≈ 824 MiB/h for B
@@ -51,6 +52,8 @@ func TestABLeakyAgainstZeroLeak(t *testing.T) {
 		ab.A.Judged.Verdict, c.A.SlopeMiBPerHour, c.A.SlopeCI[0], c.A.SlopeCI[1],
 		ab.B.Judged.Verdict, c.B.SlopeMiBPerHour, c.B.SlopeCI[0], c.B.SlopeCI[1], ab.Fairness)
 
+	assertLeakyMeasured(t, ab.A)
+	assertLeakyMeasured(t, ab.B)
 	require.True(t, c.Comparable, c.Sentence)
 	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
 	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict)
@@ -58,6 +61,8 @@ func TestABLeakyAgainstZeroLeak(t *testing.T) {
 	assert.Contains(t, c.Sentence, "B ("+id+"/B) grows")
 	assert.Contains(t, c.Sentence, "more than A")
 	want := bytesPerFrame * windowRate(t, filepath.Join(out.Dir, BDir), ab.B.Judged, framesSent) / mibPerHour
+	t.Logf("B alone: retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
+	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's own slope within ±20%% of what it retains")
 	t.Logf("B retains %.1f MiB/h more than A; measured difference %.1f MiB/h (%+.1f%%), CI %.1f…%.1f",
 		want, c.DiffMiBPerHour, 100*(c.DiffMiBPerHour/want-1), c.DiffCI[0], c.DiffCI[1])
 	assert.InEpsilon(t, want, c.DiffMiBPerHour, 0.20, "difference within ±20%% of what B retains")
@@ -90,4 +95,30 @@ func TestABLeakyAgainstZeroLeak(t *testing.T) {
 	j, err := os.ReadFile(filepath.Join(out.Dir, report.JUnitFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(j), `failures="1"`, "the comparison fails CI")
+}
+
+func TestFairnessWarningsNameTheMachine(t *testing.T) {
+	even := report.Summary{CommitsSent: 1000, Delivery: 0.999, LagP99Ms: 80}
+	assert.Empty(t, fairnessWarnings(even, even, 0.4), "equal arms on an idle machine")
+	w := fairnessWarnings(even, even, 0.95)
+	require.Len(t, w, 1)
+	assert.Contains(t, w[0], "95% busy")
+
+	behind := report.Summary{CommitsSent: 1000, Delivery: 0.90, LagP99Ms: 4000}
+	w = fairnessWarnings(even, behind, 0.5)
+	joined := fmt.Sprint(w)
+	assert.Contains(t, joined, "B delivered only 90.00%")
+	assert.Contains(t, joined, "delivery diverges")
+	assert.Contains(t, joined, "lag diverges (p99 A 80 ms, B 4000 ms)")
+	assert.Contains(t, joined, "may be the build's", "an idle machine points at the build")
+
+	c0, err := readHostCPU()
+	require.NoError(t, err)
+	for end := time.Now().Add(100 * time.Millisecond); time.Now().Before(end); {
+	}
+	c1, err := readHostCPU()
+	require.NoError(t, err)
+	busy := c1.busySince(c0)
+	assert.Greater(t, busy, 0.0, "this test spun a core")
+	assert.LessOrEqual(t, busy, 1.0)
 }

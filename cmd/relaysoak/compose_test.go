@@ -47,7 +47,7 @@ func TestComposeUpRunsASoak(t *testing.T) {
 	}
 	runs := t.TempDir()
 	project := "relaysoak-compose-test"
-	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "HOSTS=8", "RATE=20", "DURATION=75s", "SAMPLE_EVERY=5s",
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "HOSTS=8", "RATE=20", "DURATION=45s", "SAMPLE_EVERY=5s",
 		"ID=compose", "RUNS_DIR="+runs, "SUBNET=172.30.78.0/24", "FLEET_IP=172.30.78.10", "MEM_LIMIT=1g", "CI=1")
 	make := func(target string, timeout time.Duration) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
@@ -67,7 +67,7 @@ func TestComposeUpRunsASoak(t *testing.T) {
 
 	out, err := make("compose-up", 12*time.Minute)
 	t.Logf("make compose-up: %v\n%s", err, tail(out, 40))
-	// A 75-second soak is too short to judge: INCONCLUSIVE is exit status 3,
+	// A 45-second soak is too short to judge: INCONCLUSIVE is exit status 3,
 	// which make reports as its own failure. Anything else is a failure here.
 	if err != nil {
 		require.Contains(t, out, "exited with code 3", "the soak must end with a verdict")
@@ -89,12 +89,12 @@ func TestComposeUpRunsASoak(t *testing.T) {
 	assert.Contains(t, []string{"PASS", "INCONCLUSIVE"}, v.Verdict.Verdict)
 	assert.Equal(t, 8, v.Hosts, "HOSTS reaches the controller through make and compose")
 	assert.Equal(t, 20.0, v.Rate)
-	assert.Greater(t, v.CommitsSent, int64(1000), "the fleet wrote at RATE for DURATION (20/s for 75 s)")
+	assert.Greater(t, v.CommitsSent, int64(600), "the fleet wrote at RATE for DURATION (20/s for 45 s)")
 	assert.GreaterOrEqual(t, v.Delivery, 0.99, "frames went through the relay")
 	assert.Positive(t, v.PLCRequests, "the relay resolved DIDs at the fleet's PLC, found through its DNS")
 	samples, err := os.ReadFile(filepath.Join(dir, report.SamplesFile))
 	require.NoError(t, err)
-	assert.GreaterOrEqual(t, strings.Count(string(samples), "\n"), 10, "a sample every 5 s reached disk")
+	assert.GreaterOrEqual(t, strings.Count(string(samples), "\n"), 6, "a sample every 5 s reached disk")
 
 	// compose-down leaves no container, network or volume of the project.
 	down()

@@ -105,6 +105,8 @@ func MarkdownAB(ab AB, notes []string) string {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n**%s**\n\n", arm.name, arm.s.Relay, Headline(arm.s))
 		fmt.Fprintf(&b, "Its own report, samples and relay log: [%s/%s](%s/%s).\n", arm.dir, ReportFile, arm.dir, ReportFile)
 	}
+	// One fleet served both: its counters are the pair's, not either's.
+	b.WriteString("\nBoth relays were fed by one fleet: frames sent and the DID documents its PLC served count for the pair (each relay's own delivery and lag are its own).\n")
 	if len(notes) > 0 {
 		b.WriteString("\n## Notes\n\n")
 		for _, n := range notes {
