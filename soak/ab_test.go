@@ -35,9 +35,9 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 		Hosts: 20, Rate: rate, Duration: 150 * time.Second, SampleEvery: 2 * time.Second,
 		Churn:      fakepds.Churn{Off: true}, // every frame a commit: frames sent = frames each target receives
 		RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "0"}},
-		Compare:    &Compare{RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": strconv.Itoa(bytesPerFrame)}}},
-		CPUs:       0.5,
-		Judge:      shortJudge,
+		Compare: &Compare{RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": strconv.Itoa(bytesPerFrame)}}},
+		CPUs:    0.5,
+		Judge:   shortJudge,
 	}
 	t.Cleanup(func() { assertNothingLeft(t, id+"-A"); assertNothingLeft(t, id+"-B") })
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)

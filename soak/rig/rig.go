@@ -130,12 +130,12 @@ type Rig struct {
 
 	servers  []*http.Server
 	dns      net.PacketConn
-	shared   bool // the fleet belongs to cfg.Share
-	connBase int  // fleet connections before this relay dialled in
-	tlsErrs handshakeErrors // failed TLS handshakes on the fleet's TLS port
-	needs   relay.NetworkNeeds
-	cancel  context.CancelFunc
-	bg      sync.WaitGroup
+	shared   bool            // the fleet belongs to cfg.Share
+	connBase int             // fleet connections before this relay dialled in
+	tlsErrs  handshakeErrors // failed TLS handshakes on the fleet's TLS port
+	needs    relay.NetworkNeeds
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
 
 	mu          sync.Mutex
 	resolves    []Point // atproto_identity_resolve_did over time, bounded
