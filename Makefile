@@ -20,7 +20,7 @@ test:
 
 # Runs of 10 minutes and more (production shape); the nightly workflow runs it.
 test-long:
-	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout 150m -count=1 -run 'Long' -v ./...
+	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout 240m -count=1 -run 'Long' -v ./...
 
 # A soak on sensible defaults (50 hosts, 50 frames/s, 30 minutes, indigo's
 # relay built here), ending with a verdict and runs/<id>/report.md.
