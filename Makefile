@@ -67,10 +67,11 @@ fakepds: build
 # docker-compose.yml's parts: the rig's static binary (cgo for the relay's
 # sqlite schema, hence the static link) and the default relay's image.
 # HOSTS, RATE, DURATION, MEM_LIMIT, RELAY_IMAGE, RUNS_DIR, ID pass through.
-# Exported for docker-compose.yml's ${VAR:-default}s (make keeps HOSTS and
-# RATE from recipes' environment: soak-diag sets them per target).
-export HOSTS RATE DURATION SAMPLE_EVERY MEM_LIMIT STOP_GRACE RELAY_IMAGE RUNS_DIR ID SUBNET FLEET_IP
-COMPOSE ?= $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
+# docker-compose.yml reads these as ${VAR:-default}; they are passed on the
+# command line because make does not export HOSTS and RATE to recipes (they
+# have per-target values under soak-diag). Empty means the file's default.
+COMPOSE_VARS := HOSTS RATE DURATION SAMPLE_EVERY MEM_LIMIT STOP_GRACE RELAY_IMAGE RUNS_DIR ID SUBNET FLEET_IP
+COMPOSE ?= $(foreach v,$(COMPOSE_VARS),$(if $($(v)),$(v)='$($(v))')) $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
 compose-build: build
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,sqlite_omit_load_extension,timetzdata \
 		-ldflags '-s -w -linkmode external -extldflags -static' -o bin/compose/relaysoak ./cmd/relaysoak
