@@ -80,6 +80,7 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	if err := b.start(ctx, a, started); err != nil {
 		return out, err
 	}
+	// The rig's metrics follow A (the rig itself is one process either way).
 	metricsSrv, err := serveMetrics(cfg.MetricsListen, a.s)
 	if err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
