@@ -150,11 +150,12 @@ func JUnitAB(ab AB) ([]byte, error) {
 // set of axes, with each fitted trend.
 func PlotAB(dir string, ab AB, out string) error {
 	p := plot.New()
-	p.Title.Text = fmt.Sprintf("relay memory — A %s, B %s", ab.A.Judged.Verdict, ab.B.Judged.Verdict)
+	p.Title.Text = fmt.Sprintf("relay memory — A %s, B %s (images in report.md)", ab.A.Judged.Verdict, ab.B.Judged.Verdict)
 	p.X.Label.Text = "hours since start"
 	p.Y.Label.Text = "MiB"
-	p.Legend.Top = true
-	p.Legend.Left = true
+	// Bottom right: memory rises from zero, so the lower part is empty.
+	p.Legend.Top = false
+	p.Legend.Left = false
 	colors := []color.Color{color.RGBA{B: 200, A: 255}, color.RGBA{R: 220, G: 100, A: 255}}
 	for i, arm := range []struct {
 		name, dir string
@@ -196,7 +197,7 @@ func PlotAB(dir string, ab AB, out string) error {
 		l.Color = colors[i]
 		l.Width = vg.Points(1.5)
 		p.Add(l)
-		p.Legend.Add(fmt.Sprintf("%s %s (%s)", arm.name, sig, shortImage(arm.s.Relay)), l)
+		p.Legend.Add(fmt.Sprintf("%s: %s", arm.name, sig), l)
 		r := j.Result
 		if r.WindowEndS > r.WindowStartS && sig == j.CarriedBy {
 			y := func(t float64) float64 { return r.LevelMiB - r.SlopeMiBPerHour*(r.WindowEndS-t)/3600 }
@@ -210,12 +211,4 @@ func PlotAB(dir string, ab AB, out string) error {
 	}
 	p.Y.Min = 0
 	return p.Save(9*vg.Inch, 5*vg.Inch, out)
-}
-
-// shortImage keeps a legend readable: the image's last path element.
-func shortImage(image string) string {
-	if i := strings.LastIndex(image, "/"); i >= 0 {
-		return image[i+1:]
-	}
-	return image
 }
