@@ -14,7 +14,7 @@ import (
 )
 
 // Production shape against the real indigo relay: 2,750 hosts, 700
-// frames/s, long enough for 30 minutes after warm-up. The verdict must be
+// frames/s, long enough for an hour after warm-up. The verdict must be
 // an answer (PASS or LEAK, with its reason), not INCONCLUSIVE; and the rig's
 // own memory, sampled the same way while driving the run, must be PASS.
 func TestLongProductionShapeIndigo(t *testing.T) {
@@ -22,7 +22,10 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 		t.Skip("long tier: make test-long")
 	}
 	requireDocker(t, "long-prod")
-	d := 40 * time.Minute
+	// 90 minutes: at 40, run alone here (2026-11-27), both the relay's
+	// rss_anon (48 MiB/h, second half 16) and the rig's (68, second half 29)
+	// were still levelling off, and the judge rightly said INCONCLUSIVE.
+	d := 90 * time.Minute
 	if s := os.Getenv("RELAYSOAK_LONG_SOAK"); s != "" {
 		var err error
 		d, err = time.ParseDuration(s)
