@@ -1,11 +1,20 @@
-# relaysoak: see README.md. Every variable below is also a flag of
-# `relaysoak soak` and an environment variable (HOSTS is --hosts).
+# relaysoak: see README.md. Every soak setting below is also a flag of
+# `relaysoak soak` (HOSTS is --hosts) and an environment variable read by
+# relaysoak itself (RELAYSOAK_HOSTS).
 GO ?= go
 BIN := bin/relaysoak
 
-# Soak settings, passed on only when given: `make soak HOSTS=2750 RATE=700`.
+# Soak settings become flags only when given on make's command line
+# (`make soak HOSTS=2750`): a HOSTS or RATE that happens to be in the
+# shell's environment never changes a run. RELAYSOAK_* variables in the
+# environment are read by relaysoak, under the command line.
 SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE CAPTURE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR CPUS COMPARE_PROFILE COMPARE_MEM_LIMIT
-soak_flags = $(foreach v,$(SOAK_VARS),$(if $($(v)),--$(subst _,-,$(shell echo $(v) | tr A-Z a-z))=$($(v))))
+given = $(filter command line,$(origin $(1)))
+flag_of = --$(subst _,-,$(shell echo $(1) | tr A-Z a-z))
+soak_flags = $(foreach v,$(SOAK_VARS),$(if $(call given,$(v)),$(call flag_of,$(v))='$($(v))'))
+# default_flag VAR,VALUE: a preset's default, unless VAR is on the command
+# line or RELAYSOAK_VAR in the environment (both win over it).
+default_flag = $(if $(or $(call given,$(1)),$(RELAYSOAK_$(1))),,$(call flag_of,$(1))=$(2))
 
 .PHONY: build test test-long soak soak-ab soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
 
@@ -18,9 +27,13 @@ test:
 	$(GO) vet ./...
 	$(GO) test -p 1 -timeout 28m -count=1 -skip '^TestLong' ./...
 
-# Runs of 10 minutes and more (production shape); the nightly workflow runs it.
+# Runs of 10 minutes and more (production shape); the nightly workflow runs
+# it in parts (LONG_RUN picks tests, LONG_PKGS packages) to fit its jobs.
+LONG_RUN := Long
+LONG_PKGS := ./...
+LONG_TIMEOUT := 240m
 test-long:
-	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout 240m -count=1 -run 'Long' -v ./...
+	RELAYSOAK_LONG=1 $(GO) test -p 1 -timeout $(LONG_TIMEOUT) -count=1 -run '$(LONG_RUN)' -v $(LONG_PKGS)
 
 # A soak on sensible defaults (50 hosts, 50 frames/s, 30 minutes, indigo's
 # relay built here), ending with a verdict and runs/<id>/report.md.
@@ -33,27 +46,24 @@ soak: build
 # here; B=indigo is that too). Each relay gets its own container and data;
 # CPUS=1 limits each to a core. Exit status: 1 when B grows materially more.
 soak-ab: build
-	$(BIN) soak $(soak_flags) $(if $(A),--relay-image=$(A)) --compare=$(or $(B),$(error B=<image> is required: make soak-ab B=myrelay:new [A=myrelay:old]))
+	$(BIN) soak $(soak_flags) $(if $(call given,A),--relay-image='$(A)') --compare='$(if $(call given,B),$(B),$(error B=<image> is required: make soak-ab B=myrelay:new [A=myrelay:old]))'
 
 # A diagnostic build (leak tracking costs it memory and speed, e.g. a Zig
 # relay built with -Duse_gpa=true): less load, more memory, and a long stop
 # grace so the relay, stopped by SIGTERM, prints its whole leak report into
-# relay.log. Each default gives way to the command line or the environment:
+# relay.log. Each default gives way to the command line or RELAYSOAK_*:
 # make soak-diag RELAY_IMAGE=myrelay:gpa HOSTS=200
-soak-diag: HOSTS ?= 500
-soak-diag: RATE ?= 100
-soak-diag: MEM_LIMIT ?= 8GiB
-soak-diag: STOP_GRACE ?= 5m
 soak-diag: build
-	$(BIN) soak $(soak_flags)
+	$(BIN) soak $(call default_flag,HOSTS,500) $(call default_flag,RATE,100) $(call default_flag,MEM_LIMIT,8GiB) $(call default_flag,STOP_GRACE,5m) $(soak_flags)
 
 # What the nightly workflow runs, and anyone can locally: a soak with a known
-# ID (ID=…, default ci-<UTC time>), its headline and report in
+# ID (ID=… or RELAYSOAK_ID, default ci-<UTC time>), its headline and report in
 # $$GITHUB_STEP_SUMMARY when set, junit.xml copied to $(JUNIT_DIR), and an
 # exit status for CI: LEAK and CRASHED fail, INCONCLUSIVE warns (exit 0).
 JUNIT_DIR ?= test-results
 soak-ci: build
-	JUNIT_DIR=$(JUNIT_DIR) scripts/soak-ci.sh $(BIN) $(soak_flags)
+	JUNIT_DIR=$(JUNIT_DIR) $(if $(call given,ID),RELAYSOAK_ID='$(ID)') $(if $(call given,RUNS_DIR),RELAYSOAK_RUNS_DIR='$(RUNS_DIR)') \
+		scripts/soak-ci.sh $(BIN) $(soak_flags)
 
 # The default system under test: indigo's relay at the version pinned in
 # go.mod, built static into a FROM scratch image tagged with that version.
@@ -66,12 +76,12 @@ fakepds: build
 
 # docker-compose.yml's parts: the rig's static binary (cgo for the relay's
 # sqlite schema, hence the static link) and the default relay's image.
-# HOSTS, RATE, DURATION, MEM_LIMIT, RELAY_IMAGE, RUNS_DIR, ID pass through.
-# docker-compose.yml reads these as ${VAR:-default}; they are passed on the
-# command line because make does not export HOSTS and RATE to recipes (they
-# have per-target values under soak-diag). Empty means the file's default.
+# HOSTS, RATE, DURATION, MEM_LIMIT (compose's form: 4g), RELAY_IMAGE,
+# RUNS_DIR, ID pass through: docker-compose.yml reads them as
+# ${RELAYSOAK_VAR:-default}, and make passes those given on its command line
+# (RELAYSOAK_* in the environment reach compose as they are).
 COMPOSE_VARS := HOSTS RATE DURATION SAMPLE_EVERY MEM_LIMIT STOP_GRACE RELAY_IMAGE RUNS_DIR ID SUBNET FLEET_IP
-COMPOSE ?= $(foreach v,$(COMPOSE_VARS),$(if $($(v)),$(v)='$($(v))')) $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
+COMPOSE := $(foreach v,$(COMPOSE_VARS),$(if $(call given,$(v)),RELAYSOAK_$(v)='$($(v))')) $(shell docker compose version >/dev/null 2>&1 && echo docker compose || echo docker-compose)
 compose-build: build
 	CGO_ENABLED=1 $(GO) build -tags netgo,osusergo,sqlite_omit_load_extension,timetzdata \
 		-ldflags '-s -w -linkmode external -extldflags -static' -o bin/compose/relaysoak ./cmd/relaysoak

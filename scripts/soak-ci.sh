@@ -6,15 +6,15 @@
 # CI understands: LEAK and CRASHED fail, INCONCLUSIVE warns and passes (a
 # run too short or too noisy is not a regression).
 #
-# Environment: ID (default ci-<UTC time>), RUNS_DIR (default runs),
-# JUNIT_DIR (default test-results). GitHub Actions reads the ::error:: and
+# Environment: RELAYSOAK_ID (default ci-<UTC time>), RELAYSOAK_RUNS_DIR
+# (default runs), JUNIT_DIR (default test-results). GitHub Actions reads the ::error:: and
 # ::warning:: lines as annotations; elsewhere they are plain lines.
 set -uo pipefail
 
 bin=${1:?usage: soak-ci.sh BIN [soak flags…]}
 shift
-id=${ID:-ci-$(date -u +%Y%m%dT%H%M%SZ)}
-runs=${RUNS_DIR:-runs}
+id=${RELAYSOAK_ID:-ci-$(date -u +%Y%m%dT%H%M%SZ)}
+runs=${RELAYSOAK_RUNS_DIR:-runs}
 junit_dir=${JUNIT_DIR:-test-results}
 dir="$runs/$id"
 

@@ -3,25 +3,14 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/relaysoak/relaysoak/soak/trend"
-)
-
-// Exit statuses of analyze, so that scripts and CI can branch on the verdict.
-const (
-	exitPass         = 0
-	exitLeak         = 1
-	exitUsage        = 2 // bad flags (the flag package's own convention)
-	exitInconclusive = 3
-	exitCrashed      = 4
-	exitBadInput     = 5 // the file cannot be read or parsed
 )
 
 const analyzeHelp = `Judges a recorded memory series and prints the verdict as JSON.
@@ -29,81 +18,59 @@ const analyzeHelp = `Judges a recorded memory series and prints the verdict as J
 FILE is the rig's samples.jsonl (one JSON sample per line; see trend.Sample)
 or a CSV with a header: a time column (seconds, or RFC 3339; named seconds,
 elapsed_s, time, timestamp or t, else the first column) and one or more columns
-of bytes, each a signal. Every signal is judged; the verdict is carried by
-rss_anon, else vm_rss, else cgroup_working_set (heap gauges are compared).
-
-Exit status: 0 PASS, 1 LEAK, 2 bad flags, 3 INCONCLUSIVE, 4 CRASHED,
-5 unreadable input (the message names the file and line).
-`
+of bytes. Every memory signal is judged; the verdict is carried by rss_anon,
+else vm_rss, else cgroup_working_set (heap gauges are compared).`
 
 func init() {
 	register(command{
 		name:    "analyze",
 		summary: "judge a memory series (samples.jsonl or CSV): PASS, LEAK, INCONCLUSIVE or CRASHED",
-		run:     runAnalyze,
+		about:   analyzeHelp,
+		setup:   setupAnalyze,
 	})
 }
 
-func runAnalyze(args []string) int {
-	fs := flag.NewFlagSet("analyze", flag.ContinueOnError)
-	column := fs.String("column", "", "judge only this signal (CSV column or samples.jsonl signal name)")
-	frameRate := fs.Float64("frame-rate", 0, "frames per second the target received (default: from frames_sent, if recorded)")
-	memLimit := fs.Float64("memory-limit", 0, "the target's memory limit in bytes (default: from memory_limit_bytes, if recorded)")
-	minSlope := fs.Float64("min-slope-mib-per-hour", trend.DefaultMinSlopeMiBPerHour, "growth slower than this is never a leak")
-	minBPF := fs.Float64("min-bytes-per-frame", trend.DefaultMinBytesPerFrame, "growth retaining fewer bytes per frame is never a leak")
-	alpha := fs.Float64("alpha", trend.DefaultAlpha, "significance level of the trend tests")
-	warmup := fs.Duration("warmup", 0, "always skip at least this much warm-up (default: found from the data)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprintf(fs.Output(), "\n%s", analyzeHelp)
-			return exitPass
+func setupAnalyze(f *flags) func([]string) int {
+	column := f.String("column", "", "judge only this signal (CSV column or samples.jsonl signal name)")
+	frameRate := f.Float("frame-rate", 0, 1e-6, 1e9, "frames per second the target received")
+	f.Zero("from frames_sent, if recorded")
+	memLimit := f.Size("memory-limit", 0, 1<<20, maxMemLimit, "the target's memory limit")
+	f.Zero("from memory_limit_bytes, if recorded")
+	minSlope := f.Float("min-slope-mib-per-hour", trend.DefaultMinSlopeMiBPerHour, 0, 1e6, "growth slower than this is never a leak")
+	minBPF := f.Float("min-bytes-per-frame", trend.DefaultMinBytesPerFrame, 0, 1e9, "growth retaining fewer bytes per frame is never a leak")
+	alpha := f.Float("alpha", trend.DefaultAlpha, 1e-9, 0.5, "significance level of the trend tests")
+	warmup := f.Duration("warmup", 0, time.Second, 365*24*time.Hour, "always skip at least this much warm-up")
+	f.Zero("found from the data")
+	f.Positional(1, "FILE")
+	f.PositionalInputs(false)
+	return func(args []string) int {
+		path := args[0]
+		run, err := readRun(path, *column)
+		if err != nil {
+			return fail("analyze", exitBadInput, "%v", err)
 		}
-		fmt.Fprintf(os.Stderr, "relaysoak analyze: %v\n", err)
-		return exitUsage
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintf(os.Stderr, "usage: relaysoak analyze [flags] FILE\n\n%s", analyzeHelp)
-		fs.PrintDefaults()
-		return exitUsage
-	}
-	path := fs.Arg(0)
-	run, err := readRun(path, *column)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak analyze: %v\n", err)
-		return exitBadInput
-	}
-	if *frameRate > 0 {
-		run.Context.FrameRate = *frameRate
-	}
-	if *memLimit > 0 {
-		run.Context.MemoryLimit = *memLimit
-	}
-	cfg := trend.Config{
-		MinSlopeMiBPerHour: *minSlope,
-		MinBytesPerFrame:   *minBPF,
-		Alpha:              *alpha,
-		Warmup:             *warmup,
-	}
-	rep, err := trend.JudgeSignals(run.Signals, run.Context, cfg)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak analyze: %s: %v\n", path, err)
-		return exitBadInput
-	}
-	enc := json.NewEncoder(os.Stdout)
-	enc.SetIndent("", "  ")
-	if err := enc.Encode(rep); err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak analyze: writing the verdict: %v\n", err)
-		return exitBadInput
-	}
-	switch rep.Verdict {
-	case trend.Pass:
-		return exitPass
-	case trend.Leak:
-		return exitLeak
-	case trend.Crashed:
-		return exitCrashed
-	default:
-		return exitInconclusive
+		if *frameRate > 0 {
+			run.Context.FrameRate = *frameRate
+		}
+		if *memLimit > 0 {
+			run.Context.MemoryLimit = float64(*memLimit)
+		}
+		cfg := trend.Config{
+			MinSlopeMiBPerHour: *minSlope,
+			MinBytesPerFrame:   *minBPF,
+			Alpha:              *alpha,
+			Warmup:             *warmup,
+		}
+		rep, err := trend.JudgeSignals(run.Signals, run.Context, cfg)
+		if err != nil {
+			return fail("analyze", exitBadInput, "%s: %v", path, err)
+		}
+		enc := json.NewEncoder(os.Stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return fail("analyze", exitFailed, "writing the verdict: %v", err)
+		}
+		return verdictStatus(rep.Verdict)
 	}
 }
 

@@ -4,9 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
+	"math"
 	"maps"
 	"os"
 	"os/signal"
@@ -23,90 +23,25 @@ import (
 )
 
 func init() {
-	register(command{
-		name:    "capture",
-		summary: "record, import, export and inspect captures of real event streams",
-		run:     runCapture,
-	})
-}
-
-const captureUsage = `usage: relaysoak capture <subcommand> [flags]
-
-subcommands:
-  record   record a subscribeRepos stream into a capture:
-             relaysoak capture record --url wss://HOST --duration 10m --out F.rscap [--resolve-dids --plc URL]
-  import   convert a [u32 LE length][frame] dump (and its DID-document JSON) into a capture:
-             relaysoak capture import --frames frames.bin.zst [--did-docs did_docs.json.zst] --out F.rscap
-  export   write a capture out as such a dump:
-             relaysoak capture export F.rscap --out frames.bin.zst [--did-docs-out did_docs.json.zst]
-  inspect  show what a capture holds:
-             relaysoak capture inspect F.rscap
-
-Run 'relaysoak capture <subcommand> -h' for its flags.
-`
-
-func runCapture(args []string) int {
-	if len(args) == 0 {
-		fmt.Fprint(os.Stderr, captureUsage)
-		return 2
-	}
-	switch args[0] {
-	case "record":
-		return captureRecord(args[1:])
-	case "import":
-		return captureImport(args[1:])
-	case "export":
-		return captureExport(args[1:])
-	case "inspect":
-		return captureInspect(args[1:])
-	case "-h", "-help", "--help", "help":
-		fmt.Fprint(os.Stdout, captureUsage)
-		return 0
-	default:
-		fmt.Fprintf(os.Stderr, "relaysoak capture: unknown subcommand %q\n\n%s", args[0], captureUsage)
-		return 2
-	}
-}
-
-// parseCaptureFlags parses flags and returns the exit code to use when
-// parsing ended the command (help, or a bad flag).
-func parseCaptureFlags(fs *flag.FlagSet, args []string) (int, bool) {
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0, false
-		}
-		fmt.Fprintf(os.Stderr, "relaysoak %s: %v\n", fs.Name(), err)
-		return 2, false
-	}
-	return 0, true
-}
-
-// parseWithFile takes one positional capture file, before or after the flags.
-func parseCaptureFile(fs *flag.FlagSet, args []string) (string, int, bool) {
-	var file string
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		file, args = args[0], args[1:]
-	}
-	if code, ok := parseCaptureFlags(fs, args); !ok {
-		return "", code, false
-	}
-	rest := fs.Args()
-	if file == "" && len(rest) > 0 {
-		file, rest = rest[0], rest[1:]
-	}
-	if file == "" || len(rest) > 0 {
-		fmt.Fprintf(os.Stderr, "relaysoak %s: give exactly one capture file (got %q and %q)\n", fs.Name(), file, rest)
-		fs.Usage()
-		return "", 2, false
-	}
-	return file, 0, true
+	register(command{name: "capture record", summary: "record a subscribeRepos stream into a capture", setup: setupCaptureRecord,
+		about: "Records any subscribeRepos endpoint (a PDS, a relay, the fleet) into a capture. On Ctrl-C or an error it keeps what it recorded, cleanly closed, and says how it ended."})
+	register(command{name: "capture import", summary: "convert a [u32 LE length][frame] dump (and its DID documents) into a capture", setup: setupCaptureImport,
+		about: "Writes the capture all or nothing: a damaged or empty dump leaves no output file, and an existing one untouched."})
+	register(command{name: "capture export", summary: "write a capture out as a [u32 LE length][frame] dump", setup: setupCaptureExport,
+		about: "Writes the dump all or nothing: a failure leaves an existing output file untouched."})
+	register(command{name: "capture inspect", summary: "show what a capture holds", setup: setupCaptureInspect})
 }
 
 // captureFail prints err, which already starts with what failed (the
-// captures package's errors name the step, the file and the place).
-func captureFail(err error) int {
-	fmt.Fprintf(os.Stderr, "relaysoak capture: %v\n", err)
-	return 1
+// captures package's errors name the step, the file and the place), and
+// returns its exit status: a capture or dump that cannot be read is bad
+// input; anything else failed while running.
+func captureFail(cmd string, err error) int {
+	code := exitFailed
+	if errors.Is(err, captures.ErrCorrupt) || errors.Is(err, captures.ErrTruncated) || errors.Is(err, os.ErrNotExist) {
+		code = exitBadInput
+	}
+	return fail(cmd, code, "%v", err)
 }
 
 func captureIsTerminal(f *os.File) bool {
@@ -114,63 +49,68 @@ func captureIsTerminal(f *os.File) bool {
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
-func captureRecord(args []string) int {
-	fs := flag.NewFlagSet("capture record", flag.ContinueOnError)
-	url := fs.String("url", "", "subscribeRepos endpoint to record: wss://HOST[/xrpc/com.atproto.sync.subscribeRepos][?cursor=N] (a PDS, a relay, the fleet)")
-	duration := fs.Duration("duration", 0, "how long to record; 0 records until Ctrl-C (or --max-frames)")
-	maxFrames := fs.Int64("max-frames", 0, "stop after this many frames; 0 means no limit")
-	out := fs.String("out", "", "capture file to write (conventionally .rscap)")
-	resolve := fs.Bool("resolve-dids", false, "store each account's DID document as of capture time")
-	plc := fs.String("plc", "https://plc.directory", "PLC directory for --resolve-dids (GET {plc}/{did})")
-	conc := fs.Int("resolve-concurrency", 4, "DID resolutions in flight at once")
-	if code, ok := parseCaptureFlags(fs, args); !ok {
-		return code
-	}
-	if *url == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "relaysoak capture record: --url and --out are required (or URL and OUT in the environment)")
-		fs.Usage()
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	finished := make(chan struct{})
-	defer close(finished) // runs before stop: no "stopping" line after a normal end
-	go func() {
-		select {
-		case <-ctx.Done():
-			fmt.Fprintln(os.Stderr, "\nstopping: closing the capture cleanly")
-		case <-finished:
+func setupCaptureRecord(f *flags) func([]string) int {
+	url := f.URL("url", "", []string{"ws", "wss", "http", "https"}, "subscribeRepos endpoint to record: wss://HOST[/xrpc/com.atproto.sync.subscribeRepos][?cursor=N] (a PDS, a relay, the fleet)")
+	duration := f.Duration("duration", 0, time.Second, 365*24*time.Hour, "how long to record")
+	f.Zero("until Ctrl-C (or --max-frames)")
+	maxFrames := f.Int64("max-frames", 0, 1, math.MaxInt64, "stop after this many frames")
+	f.Zero("no limit")
+	out := f.OutPath("out", "", false, "capture file to write (conventionally .rscap)")
+	resolve := f.Bool("resolve-dids", false, "store each account's DID document as of capture time")
+	plc := f.URL("plc", "https://plc.directory", []string{"http", "https"}, "PLC directory for --resolve-dids (GET {plc}/{did})")
+	conc := f.Int("resolve-concurrency", 4, 1, 64, "DID resolutions in flight at once")
+	f.Check(func() error {
+		if *url == "" {
+			return usagef("%s is required", f.Where("url"))
 		}
-	}()
-
-	prog := newCaptureProgress(*url, *duration, *maxFrames)
-	res, err := captures.RecordFirehose(ctx, captures.RecordConfig{
-		URL:                *url,
-		Out:                *out,
-		Duration:           *duration,
-		MaxFrames:          *maxFrames,
-		ResolveDIDs:        *resolve,
-		PLC:                *plc,
-		ResolveConcurrency: *conc,
-		Progress:           prog.update,
-		Logf:               prog.logf,
+		return nil
 	})
-	prog.done()
-	if err != nil {
-		if res.Manifest.Frames > 0 {
-			err = fmt.Errorf("%w (%s holds the %d frames recorded before, closed cleanly; see 'relaysoak capture inspect %s')", err, *out, res.Manifest.Frames, *out)
+	return func([]string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		finished := make(chan struct{})
+		defer close(finished) // runs before stop: no "stopping" line after a normal end
+		go func() {
+			select {
+			case <-ctx.Done():
+				fmt.Fprintln(os.Stderr, "\nstopping: closing the capture cleanly")
+			case <-finished:
+			}
+		}()
+
+		prog := newCaptureProgress(*url, *duration, *maxFrames)
+		res, err := captures.RecordFirehose(ctx, captures.RecordConfig{
+			URL:                *url,
+			Out:                *out,
+			Duration:           *duration,
+			MaxFrames:          *maxFrames,
+			ResolveDIDs:        *resolve,
+			PLC:                *plc,
+			ResolveConcurrency: *conc,
+			Progress:           prog.update,
+			Logf:               prog.logf,
+		})
+		prog.done()
+		m, p := res.Manifest, res.Progress
+		if err != nil {
+			if m.Frames == 0 {
+				return fail("capture record", exitNotStarted, "%v (nothing was recorded)", err)
+			}
+			return fail("capture record", exitFailed, "%v; stopped by this error: %s holds the %d frames recorded before, closed cleanly (see 'relaysoak capture inspect %s')", err, *out, m.Frames, *out)
 		}
-		return captureFail(err)
+		how := map[string]string{"duration": "--duration reached", "frames": "--max-frames reached", "cancelled": "interrupted (Ctrl-C); what was recorded is kept"}[res.Stopped]
+		if how == "" {
+			how = res.Stopped
+		}
+		fmt.Printf("recorded %d frames (%s) from %s into %s in %s, closed cleanly; stopped: %s\n",
+			m.Frames, captureMiB(m.Bytes), *url, *out, p.Elapsed.Round(time.Second), how)
+		fmt.Printf("  kinds: %s; seq %d–%d; reconnects %d\n", captureKinds(m.Kinds), m.SeqMin, m.SeqMax, p.Reconnects)
+		if *resolve {
+			fmt.Printf("  DID documents: %d stored, %d not resolved (of %d accounts)\n", p.DIDsResolved, p.DIDsFailed, p.DIDsQueued)
+		}
+		fmt.Printf("  next: relaysoak capture inspect %s\n", *out)
+		return exitOK
 	}
-	m, p := res.Manifest, res.Progress
-	fmt.Printf("recorded %d frames (%s) from %s into %s in %s; stopped: %s\n",
-		m.Frames, captureMiB(m.Bytes), *url, *out, p.Elapsed.Round(time.Second), res.Stopped)
-	fmt.Printf("  kinds: %s; seq %d–%d; reconnects %d\n", captureKinds(m.Kinds), m.SeqMin, m.SeqMax, p.Reconnects)
-	if *resolve {
-		fmt.Printf("  DID documents: %d stored, %d not resolved (of %d accounts)\n", p.DIDsResolved, p.DIDsFailed, p.DIDsQueued)
-	}
-	fmt.Printf("  next: relaysoak capture inspect %s\n", *out)
-	return 0
 }
 
 // captureProgress shows a recording's state: an mpb bar on a terminal, a
@@ -289,95 +229,81 @@ func (rp *captureProgress) done() {
 	}
 }
 
-func captureImport(args []string) int {
-	fs := flag.NewFlagSet("capture import", flag.ContinueOnError)
-	frames := fs.String("frames", "", "the [u32 little-endian length][frame] dump to import, raw or zstd")
-	docs := fs.String("did-docs", "", "optional JSON object DID → DID document beside the dump, raw or zstd")
-	out := fs.String("out", "", "capture file to write (conventionally .rscap)")
-	source := fs.String("source", "", "where the dump came from, for the manifest (e.g. the relay's subscribeRepos URL); default import:<frames>")
-	host := fs.String("host", "", "origin host to give every frame; default the host of --source, else \"unknown\"")
-	if code, ok := parseCaptureFlags(fs, args); !ok {
-		return code
+func setupCaptureImport(f *flags) func([]string) int {
+	frames := f.InFile("frames", "", false, false, "the [u32 little-endian length][frame] dump to import, raw or zstd")
+	docs := f.InFile("did-docs", "", true, false, "optional JSON object DID → DID document beside the dump, raw or zstd")
+	out := f.OutPath("out", "", false, "capture file to write (conventionally .rscap)")
+	source := f.String("source", "", "where the dump came from, for the manifest (e.g. the relay's subscribeRepos URL); default import:<frames>")
+	host := f.String("host", "", "origin host to give every frame; default the host of --source, else \"unknown\"")
+	return func([]string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		m, err := captures.Import(ctx, captures.ImportConfig{Frames: *frames, DIDDocs: *docs, Out: *out, Source: *source, Host: *host})
+		if err != nil {
+			return captureFail("capture import", err)
+		}
+		fmt.Printf("imported %d frames (%s) and %d DID documents into %s\n  kinds: %s; seq %d–%d\n  next: relaysoak capture inspect %s\n",
+			m.Frames, captureMiB(m.Bytes), m.DIDDocs, *out, captureKinds(m.Kinds), m.SeqMin, m.SeqMax, *out)
+		return exitOK
 	}
-	if *frames == "" || *out == "" {
-		fmt.Fprintln(os.Stderr, "relaysoak capture import: --frames and --out are required (or FRAMES and OUT in the environment)")
-		fs.Usage()
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	m, err := captures.Import(ctx, captures.ImportConfig{Frames: *frames, DIDDocs: *docs, Out: *out, Source: *source, Host: *host})
-	if err != nil {
-		return captureFail(err)
-	}
-	fmt.Printf("imported %d frames (%s) and %d DID documents into %s\n  kinds: %s; seq %d–%d\n  next: relaysoak capture inspect %s\n",
-		m.Frames, captureMiB(m.Bytes), m.DIDDocs, *out, captureKinds(m.Kinds), m.SeqMin, m.SeqMax, *out)
-	return 0
 }
 
-func captureExport(args []string) int {
-	fs := flag.NewFlagSet("capture export", flag.ContinueOnError)
-	out := fs.String("out", "", "the [u32 little-endian length][frame] dump to write; zstd when it ends in .zst")
-	docsOut := fs.String("did-docs-out", "", "optional: write the DID documents as one JSON object here; zstd when it ends in .zst")
-	allowTrunc := fs.Bool("allow-truncated", false, "export what a capture cut off before its close holds instead of failing")
-	file, code, ok := parseCaptureFile(fs, args)
-	if !ok {
-		return code
-	}
-	if *out == "" {
-		fmt.Fprintln(os.Stderr, "relaysoak capture export: --out is required (or OUT in the environment)")
-		fs.Usage()
-		return 2
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	res, err := captures.Export(ctx, captures.ExportConfig{Capture: file, Out: *out, DIDDocsOut: *docsOut, AllowTruncated: *allowTrunc})
-	if err != nil {
-		if errors.Is(err, captures.ErrTruncated) {
-			err = fmt.Errorf("%w; --allow-truncated exports the frames before the cut", err)
+func setupCaptureExport(f *flags) func([]string) int {
+	out := f.OutPath("out", "", false, "the [u32 little-endian length][frame] dump to write; zstd when it ends in .zst")
+	docsOut := f.OutPath("did-docs-out", "", true, "optional: write the DID documents as one JSON object here; zstd when it ends in .zst")
+	allowTrunc := f.Bool("allow-truncated", false, "export what a capture cut off before its close holds instead of failing")
+	f.Positional(1, "CAPTURE")
+	f.PositionalInputs(false)
+	return func(args []string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		res, err := captures.Export(ctx, captures.ExportConfig{Capture: args[0], Out: *out, DIDDocsOut: *docsOut, AllowTruncated: *allowTrunc})
+		if err != nil {
+			if errors.Is(err, captures.ErrTruncated) {
+				err = fmt.Errorf("%w; --allow-truncated exports the frames before the cut", err)
+			}
+			return captureFail("capture export", err)
 		}
-		return captureFail(err)
+		fmt.Printf("exported %d frames to %s", res.Frames, *out)
+		if *docsOut != "" {
+			fmt.Printf(" and %d DID documents to %s", res.DIDDocs, *docsOut)
+		}
+		fmt.Println()
+		if res.Truncated != nil {
+			fmt.Fprintf(os.Stderr, "warning: the capture is cut off; exported the frames before the cut: %v\n", res.Truncated)
+		}
+		return exitOK
 	}
-	fmt.Printf("exported %d frames to %s", res.Frames, *out)
-	if *docsOut != "" {
-		fmt.Printf(" and %d DID documents to %s", res.DIDDocs, *docsOut)
-	}
-	fmt.Println()
-	if res.Truncated != nil {
-		fmt.Fprintf(os.Stderr, "warning: the capture is cut off; exported the frames before the cut: %v\n", res.Truncated)
-	}
-	return 0
 }
 
-func captureInspect(args []string) int {
-	fs := flag.NewFlagSet("capture inspect", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print the report as JSON instead of text")
-	file, code, ok := parseCaptureFile(fs, args)
-	if !ok {
-		return code
-	}
-	rep, err := captures.Inspect(file, captures.InspectConfig{})
-	if rep == nil {
-		return captureFail(err)
-	}
-	var w io.Writer = os.Stdout
-	if *asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		if e := enc.Encode(rep); e != nil {
-			return captureFail(e)
+func setupCaptureInspect(f *flags) func([]string) int {
+	asJSON := f.Bool("json", false, "print the report as JSON instead of text")
+	f.Positional(1, "CAPTURE")
+	f.PositionalInputs(false)
+	return func(args []string) int {
+		rep, err := captures.Inspect(args[0], captures.InspectConfig{})
+		if rep == nil {
+			return captureFail("capture inspect", err)
 		}
-	} else if e := rep.WriteText(w); e != nil {
-		return captureFail(e)
-	}
-	if err != nil {
-		hint := ""
-		if errors.Is(err, captures.ErrTruncated) {
-			hint = "; the report covers every frame before the cut"
+		var w io.Writer = os.Stdout
+		if *asJSON {
+			enc := json.NewEncoder(w)
+			enc.SetIndent("", "  ")
+			if e := enc.Encode(rep); e != nil {
+				return captureFail("capture inspect", e)
+			}
+		} else if e := rep.WriteText(w); e != nil {
+			return captureFail("capture inspect", e)
 		}
-		return captureFail(fmt.Errorf("%w%s", err, hint))
+		if err != nil {
+			hint := ""
+			if errors.Is(err, captures.ErrTruncated) {
+				hint = "; the report covers every frame before the cut"
+			}
+			return captureFail("capture inspect", fmt.Errorf("%w%s", err, hint))
+		}
+		return exitOK
 	}
-	return 0
 }
 
 func captureMiB(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }

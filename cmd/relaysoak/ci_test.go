@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -43,7 +44,7 @@ func runSoakCI(t *testing.T, rc, headline string) (out string, code int, dir str
 	require.NoError(t, err)
 	cmd := exec.Command(script, bin, "--hosts=5")
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "ID=ci-test", "RUNS_DIR=runs", "JUNIT_DIR=results",
+	cmd.Env = append(os.Environ(), "RELAYSOAK_ID=ci-test", "RELAYSOAK_RUNS_DIR=runs", "JUNIT_DIR=results",
 		"GITHUB_STEP_SUMMARY="+filepath.Join(dir, "summary.md"), "GITHUB_OUTPUT="+filepath.Join(dir, "output"),
 		"FAKE_RC="+rc, "FAKE_HEADLINE="+headline)
 	b, err := cmd.CombinedOutput()
@@ -99,12 +100,19 @@ func TestMakefileHasTheCITargets(t *testing.T) {
 		want []string
 	}{
 		{[]string{"soak-diag"}, []string{"--hosts=500", "--rate=100", "--mem-limit=8GiB", "--stop-grace=5m"}},
-		{[]string{"soak-diag", "HOSTS=20", "STOP_GRACE=10m"}, []string{"--hosts=20", "--rate=100", "--stop-grace=10m"}},
-		{[]string{"soak-ci", "ID=n1", "RATE=7"}, []string{"scripts/soak-ci.sh bin/relaysoak", "--rate=7", "--id=n1"}},
+		{[]string{"soak-diag", "HOSTS=20", "STOP_GRACE=10m"}, []string{"--hosts='20'", "--rate=100", "--stop-grace='10m'"}},
+		{[]string{"soak-ci", "ID=n1", "RATE=7"}, []string{"scripts/soak-ci.sh bin/relaysoak", "--rate='7'", "--id='n1'", "RELAYSOAK_ID='n1'"}},
+		{[]string{"soak", "HOSTS=5"}, []string{"--hosts='5'"}},
 	} {
-		out, err := exec.Command("make", append([]string{"-n", "-C", repoRoot}, c.args...)...).CombinedOutput()
+		cmd := exec.Command("make", append([]string{"-n", "-C", repoRoot}, c.args...)...)
+		// Stray shell variables never become flags; RELAYSOAK_* are
+		// relaysoak's own business (it reads them), not make's.
+		cmd.Env = append(os.Environ(), "RATE=999", "DURATION=1s", "ID=stray")
+		out, err := cmd.CombinedOutput()
 		require.NoError(t, err, "%s", out)
 		fields := strings.Fields(string(out))
+		assert.NotContains(t, string(out), "999", "make %v: a stray RATE in the environment became a flag", c.args)
+		assert.NotContains(t, string(out), "stray", "make %v: a stray ID in the environment became a flag", c.args)
 		for _, w := range c.want {
 			if strings.Contains(w, " ") {
 				assert.Contains(t, string(out), w, "make %v", c.args)
@@ -128,6 +136,14 @@ type workflow struct {
 		} `yaml:"workflow_dispatch"`
 	} `yaml:"on"`
 	Jobs map[string]struct {
+		TimeoutMinutes int `yaml:"timeout-minutes"`
+		Strategy       struct {
+			Matrix struct {
+				Part []struct {
+					Run string `yaml:"run"`
+				} `yaml:"part"`
+			} `yaml:"matrix"`
+		} `yaml:"strategy"`
 		Env   map[string]string `yaml:"env"`
 		Steps []struct {
 			Name string            `yaml:"name"`
@@ -152,7 +168,8 @@ func TestNightlyWorkflowParses(t *testing.T) {
 	require.Contains(t, w.Jobs, "soak")
 	job := w.Jobs["soak"]
 	for _, v := range []string{"HOSTS", "RATE", "DURATION", "RELAY_IMAGE", "ID"} {
-		assert.Contains(t, job.Env, v, "the Makefile reads %s", v)
+		assert.Contains(t, job.Env, "RELAYSOAK_"+v, "relaysoak reads RELAYSOAK_%s (make ignores a bare %s in the environment)", v, v)
+		assert.NotContains(t, job.Env, v)
 	}
 	var runs []string
 	uploads := map[string]string{}
@@ -168,8 +185,32 @@ func TestNightlyWorkflowParses(t *testing.T) {
 			goVersion = s.With["go-version"]
 		}
 	}
-	assert.Subset(t, runs, []string{"make soak-ci", "make test-long"})
+	assert.Contains(t, runs, "make soak-ci")
 	assert.Equal(t, "1.26", goVersion)
-	assert.Equal(t, "${{ always() }}", uploads["main/runs/${{ env.ID }}"], "the run is uploaded whatever the verdict")
+	run := "main/runs/${{ env.RELAYSOAK_ID }}\n!main/runs/**/ca-key.pem\n"
+	assert.Equal(t, "${{ always() }}", uploads[run], "the run is uploaded whatever the verdict, without the CA's private key")
 	assert.Contains(t, uploads, "main/test-results/")
+
+	// Every job fits GitHub-hosted runners' 6-hour limit, with its own
+	// timeout, and the long tier runs in full across them.
+	var long []string
+	for name, j := range w.Jobs {
+		assert.Positive(t, j.TimeoutMinutes, "job %s has a timeout", name)
+		assert.LessOrEqual(t, j.TimeoutMinutes, 350, "job %s fits in 6 hours", name)
+		for _, p := range j.Strategy.Matrix.Part {
+			long = append(long, p.Run)
+		}
+		for _, s := range j.Steps {
+			if strings.Contains(s.Run, "make test-long") {
+				assert.Contains(t, s.Run, "LONG_RUN=", "job %s runs a part of the long tier", name)
+			}
+		}
+	}
+	for _, test := range []string{"TestLongProductionShapeIndigo", "TestLongABIndigoItself", "TestLongControlLeakVariants", "TestLongRateAccuracy", "TestLongProductionShapeRehosted"} {
+		found := false
+		for _, re := range long {
+			found = found || regexp.MustCompile(re).MatchString(test)
+		}
+		assert.True(t, found, "%s runs in some nightly job", test)
+	}
 }

@@ -31,7 +31,7 @@ func TestComposeDefaultRelayIsThePinnedIndigo(t *testing.T) {
 	require.NoError(t, yaml.Unmarshal(b, &f))
 	v, err := relay.IndigoVersion(context.Background(), repoRoot)
 	require.NoError(t, err)
-	assert.Equal(t, "${RELAY_IMAGE:-"+relay.IndigoImageTag(v)+"}", f.Services["relay"].Image)
+	assert.Equal(t, "${RELAYSOAK_RELAY_IMAGE:-"+relay.IndigoImageTag(v)+"}", f.Services["relay"].Image)
 	for _, s := range []string{"onboard", "relay", "soak"} {
 		assert.Contains(t, f.Services, s)
 	}
@@ -47,12 +47,15 @@ func TestComposeUpRunsASoak(t *testing.T) {
 	}
 	runs := t.TempDir()
 	project := "relaysoak-compose-test"
-	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "HOSTS=8", "RATE=20", "DURATION=45s", "SAMPLE_EVERY=5s",
-		"ID=compose", "RUNS_DIR="+runs, "SUBNET=172.30.78.0/24", "FLEET_IP=172.30.78.10", "MEM_LIMIT=1g", "CI=1")
+	// Stray shell variables of the old names must change nothing: the
+	// settings reach compose from make's command line only.
+	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "CI=1", "HOSTS=999", "RATE=999", "ID=stray")
+	settings := []string{"HOSTS=8", "RATE=20", "DURATION=45s", "SAMPLE_EVERY=5s",
+		"ID=compose", "RUNS_DIR=" + runs, "SUBNET=172.30.78.0/24", "FLEET_IP=172.30.78.10", "MEM_LIMIT=1g"}
 	make := func(target string, timeout time.Duration) (string, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), timeout)
 		defer cancel()
-		cmd := exec.CommandContext(ctx, "make", target)
+		cmd := exec.CommandContext(ctx, "make", append([]string{target}, settings...)...)
 		cmd.Dir = repoRoot
 		cmd.Env = env
 		out, err := cmd.CombinedOutput()

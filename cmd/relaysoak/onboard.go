@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"syscall"
@@ -14,39 +13,29 @@ import (
 )
 
 func init() {
-	register(command{name: "onboard-indigo", summary: "make an indigo relay's database with the fleet's hosts, before the relay's first start (docker-compose)", run: runOnboardIndigo})
+	register(command{name: "onboard-indigo", summary: "make an indigo relay's database with the fleet's hosts, before the relay's first start (docker-compose)", setup: setupOnboardIndigo})
 }
 
-// runOnboardIndigo is the docker-compose route to onboarding: the one-shot
+// setupOnboardIndigo is the docker-compose route to onboarding: the one-shot
 // service runs it on the relay's volume before the relay starts, where the
 // rig would stop and restart the relay instead.
-func runOnboardIndigo(args []string) int {
-	fs := flag.NewFlagSet("onboard-indigo", flag.ContinueOnError)
-	db := fs.String("db", "/data/relay.sqlite", "the relay's sqlite database (its DATABASE_URL without sqlite://)")
-	hosts := fs.Int("hosts", 50, "number of fleet hosts to add as trusted ws:// rows (pds0001 …)")
-	domain := fs.String("domain", "test", "DNS suffix of the fleet's host names")
-	limit := fs.Int64("account-limit", 1_000_000, "account limit of each host row")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+func setupOnboardIndigo(f *flags) func([]string) int {
+	db := f.OutPath("db", "/data/relay.sqlite", false, "the relay's sqlite database (its DATABASE_URL without sqlite://)")
+	hosts := f.Int("hosts", 50, 1, maxHosts, "number of fleet hosts to add as trusted ws:// rows (pds0001 …)")
+	domain := f.String("domain", "test", "DNS suffix of the fleet's host names")
+	limit := f.Int64("account-limit", 1_000_000, 1, math.MaxInt64, "account limit of each host row")
+	f.Check(func() error { return checkDomain(f, *domain) })
+	return func([]string) int {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		hs := make([]relay.Host, *hosts)
+		for i := range hs {
+			hs[i] = relay.Host{Name: fakepds.HostName(i, *domain)}
 		}
-		fmt.Fprintln(os.Stderr, "relaysoak onboard-indigo:", err)
-		return exitUsage
+		if err := (&relay.Indigo{AccountLimit: *limit}).PrepareDatabase(ctx, *db, hs); err != nil {
+			return fail("onboard-indigo", exitFailed, "%v", err)
+		}
+		fmt.Printf("relaysoak onboard-indigo: %d hosts (%s … %s) in %s\n", len(hs), hs[0].Name, hs[len(hs)-1].Name, *db)
+		return exitOK
 	}
-	if *hosts < 1 {
-		fmt.Fprintf(os.Stderr, "relaysoak onboard-indigo: --hosts (HOSTS) must be at least 1, not %d\n", *hosts)
-		return exitUsage
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	hs := make([]relay.Host, *hosts)
-	for i := range hs {
-		hs[i] = relay.Host{Name: fakepds.HostName(i, *domain)}
-	}
-	if err := (&relay.Indigo{AccountLimit: *limit}).PrepareDatabase(ctx, *db, hs); err != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak onboard-indigo:", err)
-		return 1
-	}
-	fmt.Printf("relaysoak onboard-indigo: %d hosts (%s … %s) in %s\n", len(hs), hs[0].Name, hs[len(hs)-1].Name, *db)
-	return 0
 }

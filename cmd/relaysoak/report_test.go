@@ -54,10 +54,10 @@ func TestReportWithBaseline(t *testing.T) {
 	old := runDir(t, root, "old", healthy, 1)
 	cur := runDir(t, root, "new", leaking, 2)
 
-	out, code := stdout(t, func() int { return runReport([]string{old}) })
-	require.Equal(t, exitPass, code, out)
+	out, code := stdout(t, func() int { return dispatch([]string{"report", old}) })
+	require.Equal(t, exitOK, code, out)
 
-	out, code = stdout(t, func() int { return runReport([]string{"--baseline", old, cur}) })
+	out, code = stdout(t, func() int { return dispatch([]string{"report", "--baseline", old, cur}) })
 	assert.Equal(t, exitLeak, code, "the status is still this run's verdict")
 	assert.Regexp(t, `(?m)^LEAK: rss_anon grows`, out)
 	assert.Regexp(t, `(?m)^B \(new\) grows 2\d\d ± [\d.]+ MiB/h more than A \(old\)$`, out)
@@ -68,7 +68,7 @@ func TestReportWithBaseline(t *testing.T) {
 	assert.Contains(t, string(md), "| verdict | PASS | LEAK |")
 
 	// Rebuilding without --baseline keeps the comparison verdict.json holds.
-	_, code = stdout(t, func() int { return runReport([]string{cur}) })
+	_, code = stdout(t, func() int { return dispatch([]string{"report", cur}) })
 	assert.Equal(t, exitLeak, code)
 	md, err = os.ReadFile(filepath.Join(cur, report.ReportFile))
 	require.NoError(t, err)
@@ -78,6 +78,6 @@ func TestReportWithBaseline(t *testing.T) {
 func TestReportWithAMissingBaseline(t *testing.T) {
 	root := t.TempDir()
 	cur := runDir(t, root, "new", trend.Spec{Duration: time.Hour, BaseMiB: 300, NoiseMiB: 4}, 3)
-	_, code := stdout(t, func() int { return runReport([]string{"--baseline", filepath.Join(root, "nope"), cur}) })
+	_, code := stdout(t, func() int { return dispatch([]string{"report", "--baseline", filepath.Join(root, "nope"), cur}) })
 	assert.Equal(t, exitBadInput, code)
 }

@@ -2,9 +2,8 @@ package main
 
 import (
 	"context"
-	"errors"
-	"flag"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -19,97 +18,93 @@ import (
 )
 
 func init() {
-	register(command{name: "run", summary: "run the fleet into a relay in a container; print delivery and lag", run: runRun})
-	register(command{name: "relay-image", summary: "build the default relay image (indigo at the pinned version) unless it exists", run: runRelayImage})
+	register(command{name: "run", summary: "run the fleet into a relay in a container; print delivery and lag", setup: setupRun})
+	register(command{name: "relay-image", summary: "build the default relay image (indigo at the pinned version) unless it exists", setup: setupRelayImage})
 }
 
-func runRun(args []string) int {
-	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	hosts := fs.Int("hosts", 50, "number of PDS hosts in the fleet")
-	perHost := fs.Int("accounts-per-host", 2, "synthetic accounts per host")
-	rate := fs.Float64("rate", 50, "frames per second written by the fleet in total")
-	duration := fs.Duration("duration", time.Minute, "how long the writer runs")
-	image := fs.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built when missing)")
-	memMiB := fs.Int64("relay-memory-mib", 2048, "memory limit of the relay container, MiB")
-	runDir := fs.String("run-dir", "", "directory of this run: CA, relay data, relay log (default runs/<time>)")
-	verifyEvery := fs.Int("verify-every", 10, "verify every Nth commit the relay emits (1: all, -1: none)")
-	plcScheme := fs.String("plc-scheme", "https", "scheme of the PLC the relay resolves DIDs at (https uses the run's CA)")
-	noChurn := fs.Bool("no-churn", false, "turn identity and account churn off")
-	seed := fs.Int64("seed", 1, "seed for keys, DIDs and records")
-	lenient := fs.Bool("lenient", false, "run indigo with --lenient-sync-validation (default strict)")
-	minDelivery := fs.Float64("min-delivery", 0.99, "delivery below this fails the run (exit status 3)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+func setupRun(f *flags) func([]string) int {
+	hosts := f.Int("hosts", 50, 1, maxHosts, "number of PDS hosts in the fleet")
+	perHost := f.Int("accounts-per-host", 2, 1, 10_000, "synthetic accounts per host")
+	rate := f.Float("rate", 50, 0.01, 1e6, "frames per second written by the fleet in total")
+	duration := f.Duration("duration", time.Minute, time.Second, 365*24*time.Hour, "how long the writer runs")
+	image := f.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built when missing)")
+	memLimit := f.Size("mem-limit", 2<<30, 64<<20, maxMemLimit, "memory limit of the relay container (4GiB, 4g, 4096MiB)")
+	runDir := f.OutPath("run-dir", "", true, "directory of this run: CA, relay data, relay log (default runs/<time>)")
+	verifyEvery := f.Int("verify-every", 10, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
+	f.Zero("every commit, as 1")
+	plcScheme := f.Choice("plc-scheme", "https", []string{"https", "http"}, "scheme of the PLC the relay resolves DIDs at (https uses the run's CA)")
+	noChurn := f.Bool("no-churn", false, "turn identity and account churn off")
+	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
+	lenient := f.Bool("lenient", false, "run indigo with --lenient-sync-validation (default strict)")
+	minDelivery := f.Float("min-delivery", 0.99, 0, 1, "delivery below this fails the run (exit status 3)")
+	return func([]string) int {
+		if *runDir == "" {
+			*runDir = filepath.Join("runs", time.Now().UTC().Format("20060102T150405Z"))
 		}
-		fmt.Fprintln(os.Stderr, "relaysoak run:", err)
-		return 2
-	}
-	if *runDir == "" {
-		*runDir = filepath.Join("runs", time.Now().UTC().Format("20060102T150405Z"))
-	}
-	// testcontainers narrates every container step; the rig says what matters.
-	tclog.SetDefault(tclog.NewNoopLogger())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
+		ve := *verifyEvery
+		if ve == 0 {
+			ve = 1
+		}
+		// testcontainers narrates every container step; the rig says what matters.
+		tclog.SetDefault(tclog.NewNoopLogger())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
 
-	setup, cancel := context.WithTimeout(ctx, 15*time.Minute) // a cold image build takes minutes
-	defer cancel()
-	rg, err := rig.Start(setup, rig.Config{
-		RunDir:      *runDir,
-		Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed, Churn: fakepds.Churn{Off: *noChurn}},
-		Relay:       relay.Config{Image: *image, Memory: *memMiB << 20, Profile: &relay.Indigo{Lenient: *lenient}},
-		PLCScheme:   *plcScheme,
-		VerifyEvery: *verifyEvery,
-		Log:         os.Stderr,
-	})
-	if rg != nil {
-		defer func() {
-			if err := rg.Close(context.Background()); err != nil {
-				fmt.Fprintln(os.Stderr, "relaysoak run: cleaning up:", err)
+		setup, cancel := context.WithTimeout(ctx, 15*time.Minute) // a cold image build takes minutes
+		defer cancel()
+		rg, err := rig.Start(setup, rig.Config{
+			RunDir:      *runDir,
+			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed, Churn: fakepds.Churn{Off: *noChurn}},
+			Relay:       relay.Config{Image: *image, Memory: *memLimit, Profile: &relay.Indigo{Lenient: *lenient}},
+			PLCScheme:   *plcScheme,
+			VerifyEvery: ve,
+			Log:         os.Stderr,
+		})
+		if rg != nil {
+			defer func() {
+				if err := rg.Close(context.Background()); err != nil {
+					fmt.Fprintln(os.Stderr, "relaysoak run: cleaning up:", err)
+				}
+			}()
+		}
+		if err != nil {
+			return fail("run", exitNotStarted, "%v", err)
+		}
+		fmt.Fprintf(os.Stderr, "relaysoak: writing %.0f frames/s for %s (Ctrl-C ends early)\n", *rate, *duration)
+		progress := time.NewTicker(10 * time.Second)
+		defer progress.Stop()
+		wctx, wcancel := context.WithCancel(ctx)
+		go func() {
+			for {
+				select {
+				case <-wctx.Done():
+					return
+				case <-progress.C:
+					fst, fh := rg.Fleet.Stats(), rg.Firehose.Stats()
+					fmt.Fprintf(os.Stderr, "relaysoak: emitted %d commits, relay delivered %d, lag p50 %s p99 %s\n",
+						fst.Commits, fh.Commits, fh.Lag.P50.Round(time.Millisecond), fh.Lag.P99.Round(time.Millisecond))
+				}
 			}
 		}()
-	}
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak run:", err)
-		return 1
-	}
-	fmt.Fprintf(os.Stderr, "relaysoak: writing %.0f frames/s for %s (Ctrl-C ends early)\n", *rate, *duration)
-	progress := time.NewTicker(10 * time.Second)
-	defer progress.Stop()
-	wctx, wcancel := context.WithCancel(ctx)
-	go func() {
-		for {
-			select {
-			case <-wctx.Done():
-				return
-			case <-progress.C:
-				fst, fh := rg.Fleet.Stats(), rg.Firehose.Stats()
-				fmt.Fprintf(os.Stderr, "relaysoak: emitted %d commits, relay delivered %d, lag p50 %s p99 %s\n",
-					fst.Commits, fh.Commits, fh.Lag.P50.Round(time.Millisecond), fh.Lag.P99.Round(time.Millisecond))
-			}
+		werr := rg.Write(wctx, *rate, *duration)
+		wcancel()
+		rg.Drain(context.Background(), 10*time.Second, time.Minute)
+		rep, ferr := rg.Finish(context.Background())
+		printReport(rep, *rate, *duration)
+		switch {
+		case rep.Exit != nil && !rep.Exit.Expected:
+			return fail("run", exitCrashed, "the relay died: %s", rep.Exit)
+		case werr != nil:
+			return fail("run", exitFailed, "writer: %v", werr)
+		case ferr != nil:
+			return fail("run", exitFailed, "finishing: %v", ferr)
+		case rep.Delivery < *minDelivery:
+			return fail("run", exitInconclusive, "delivery %.4f is under --min-delivery %.4f", rep.Delivery, *minDelivery)
+		case rep.Firehose.VerifyFailed > 0:
+			return fail("run", exitInconclusive, "%d delivered commits failed verification", rep.Firehose.VerifyFailed)
 		}
-	}()
-	werr := rg.Write(wctx, *rate, *duration)
-	wcancel()
-	if werr != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak run: writer:", werr)
+		return exitOK
 	}
-	rg.Drain(context.Background(), 10*time.Second, time.Minute)
-	rep, err := rg.Finish(context.Background())
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak run: finishing:", err)
-	}
-	printReport(rep, *rate, *duration)
-	switch {
-	case rep.Exit != nil && !rep.Exit.Expected:
-		return 3
-	case rep.Delivery < *minDelivery:
-		return 3
-	case rep.Firehose.VerifyFailed > 0:
-		return 3
-	}
-	return 0
 }
 
 func printReport(rep rig.Report, rate float64, d time.Duration) {
@@ -166,30 +161,23 @@ func printReport(rep rig.Report, rate float64, d time.Duration) {
 	}
 }
 
-func runRelayImage(args []string) int {
-	fs := flag.NewFlagSet("relay-image", flag.ContinueOnError)
-	rebuild := fs.Bool("rebuild", false, "build even when the tag exists")
-	buildDir := fs.String("build-dir", "", "keep the static binary and Dockerfile here (default: a temporary directory)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+func setupRelayImage(f *flags) func([]string) int {
+	rebuild := f.Bool("rebuild", false, "build even when the tag exists")
+	buildDir := f.OutPath("build-dir", "", true, "keep the static binary and Dockerfile here (default: a temporary directory)")
+	return func([]string) int {
+		tclog.SetDefault(tclog.NewNoopLogger())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		tag, built, err := relay.EnsureIndigoImage(ctx, relay.ImageConfig{Log: os.Stderr, Rebuild: *rebuild, BuildDir: *buildDir})
+		if err != nil {
+			return fail("relay-image", exitNotStarted, "%v", err)
 		}
-		fmt.Fprintln(os.Stderr, "relaysoak relay-image:", err)
-		return 2
+		if built {
+			fmt.Fprintln(os.Stderr, "built", tag)
+		} else {
+			fmt.Fprintln(os.Stderr, "already present:", tag)
+		}
+		fmt.Println(tag)
+		return exitOK
 	}
-	tclog.SetDefault(tclog.NewNoopLogger())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	tag, built, err := relay.EnsureIndigoImage(ctx, relay.ImageConfig{Log: os.Stderr, Rebuild: *rebuild, BuildDir: *buildDir})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak relay-image:", err)
-		return 1
-	}
-	if built {
-		fmt.Fprintln(os.Stderr, "built", tag)
-	} else {
-		fmt.Fprintln(os.Stderr, "already present:", tag)
-	}
-	fmt.Println(tag)
-	return 0
 }

@@ -4,12 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -23,137 +21,129 @@ import (
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
-// exitNotStarted: the soak could not start (no Docker, no image, a port in
-// use); the other statuses are analyze's.
-const exitNotStarted = 6
-
 func init() {
-	register(command{name: "soak", summary: "soak a relay: load for a duration, memory sampled, a verdict and a report", run: runSoak})
-	register(command{name: "report", summary: "rebuild a run's report, plot and verdict from its files", run: runReport})
+	register(command{name: "soak", summary: "soak a relay: load for a duration, memory sampled, a verdict and a report", setup: setupSoak,
+		about: "Starts the fake network and the relay (or attaches to one elsewhere), drives the load for --duration, samples the relay's memory, and ends with PASS, LEAK, INCONCLUSIVE or CRASHED and runs/<id>/report.md."})
+	register(command{name: "report", summary: "rebuild a run's report, plot and verdict from its files", setup: setupReport})
 }
 
-func runSoak(args []string) int {
-	fs := flag.NewFlagSet("soak", flag.ContinueOnError)
-	hosts := fs.Int("hosts", 50, "PDS hosts in the fleet (production shape: 2750)")
-	perHost := fs.Int("accounts-per-host", 2, "synthetic accounts per host")
-	rate := fs.Float64("rate", 50, "frames per second in total (production shape: 700)")
-	duration := fs.Duration("duration", 30*time.Minute, "how long the load runs (the verdict wants 20 minutes after warm-up)")
-	memLimit := fs.String("mem-limit", "2GiB", "the relay container's memory limit (bytes, or with KiB/MiB/GiB)")
-	image := fs.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built here when missing)")
-	profile := fs.String("relay-profile", "indigo", "relay profile: indigo, zlay, rsky, or a generic profile file (.yaml/.json)")
-	capture := fs.String("capture", "", "capture whose shape the load follows (default: the built-in synthetic mix)")
-	sampleEvery := fs.Duration("sample-every", 10*time.Second, "memory sampling interval")
-	stopGrace := fs.Duration("stop-grace", 0, "how long the relay may take to stop (default: the profile's)")
-	restart := fs.Bool("restart", false, "start the relay again when it dies, counting restarts, instead of ending with CRASHED")
-	metricsListen := fs.String("metrics-listen", "", "serve the rig's own Prometheus metrics here, e.g. 127.0.0.1:9470")
-	runsDir := fs.String("runs-dir", "runs", "directory holding one directory per run")
-	id := fs.String("id", "", "run ID (default: the start time)")
-	noChurn := fs.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
-	plc := plcFlags(fs)
-	verifyEvery := fs.Int("verify-every", 100, "verify every Nth commit the relay emits (1: all)")
-	targetURL := fs.String("target-url", "", "soak a relay the rig does not start: its subscribeRepos URL (ws://host:port/xrpc/com.atproto.sync.subscribeRepos)")
-	targetMetrics := fs.String("target-metrics", "", "with --target-url: its Prometheus endpoint (http://host:port/metrics)")
-	targetMemory := fs.String("target-memory-metrics", "process_resident_memory_bytes,go_memstats_heap_inuse_bytes", "with --target-url: the gauges that carry its memory")
-	fleetListen := fs.String("fleet-listen", "", "with --target-url: where the fleet serves ws/http for the relay to dial (e.g. 10.0.0.5:80)")
-	fleetTLSListen := fs.String("fleet-tls-listen", "", "with --target-url: where the fleet serves https/wss (PLC over TLS), e.g. 10.0.0.5:443")
-	fleetDNSListen := fs.String("fleet-dns-listen", "", "with --target-url: serve DNS (udp) here, answering every fleet name with --fleet-listen's IP (for docker-compose's dns: setting)")
-	compare := fs.String("compare", "", "A/B soak: this relay image is B, --relay-image is A (\"indigo\": indigo built here); both fed the same frames by one fleet")
-	compareProfile := fs.String("compare-profile", "", "B's relay profile (default: --relay-profile's)")
-	compareMemLimit := fs.String("compare-mem-limit", "", "B's container memory limit (default: --mem-limit)")
-	cpus := fs.Float64("cpus", 0, "CPU limit of each relay container, in cores (default: unlimited); in an A/B soak it keeps one build from starving the other")
-	caDir := fs.String("ca-dir", "", "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+// maxMemLimit bounds --mem-limit: more than any machine here has.
+const maxMemLimit = 1 << 40
+
+func setupSoak(f *flags) func([]string) int {
+	hosts := f.Int("hosts", 50, 1, maxHosts, "PDS hosts in the fleet (production shape: 2750)")
+	perHost := f.Int("accounts-per-host", 2, 1, 10_000, "synthetic accounts per host")
+	rate := f.Float("rate", 50, 0.01, 1e6, "frames per second in total (production shape: 700)")
+	duration := f.Duration("duration", 30*time.Minute, time.Second, 365*24*time.Hour, "how long the load runs (the verdict wants 20 minutes after warm-up)")
+	memLimit := f.Size("mem-limit", 2<<30, 64<<20, maxMemLimit, "the relay container's memory limit (4GiB, 4g, 4096MiB)")
+	image := f.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built here when missing)")
+	profile := f.String("relay-profile", "indigo", "relay profile: indigo, zlay, rsky, or a generic profile file (.yaml/.json)")
+	capture := f.InFile("capture", "", true, true, "capture whose shape the load follows (default: the built-in synthetic mix)")
+	sampleEvery := f.Duration("sample-every", 10*time.Second, time.Second, time.Hour, "memory sampling interval")
+	stopGrace := f.Duration("stop-grace", 0, time.Second, 2*time.Hour, "how long the relay may take to stop")
+	f.Zero("the profile's")
+	restart := f.Bool("restart", false, "start the relay again when it dies, counting restarts, instead of ending with CRASHED")
+	metricsListen := f.Addr("metrics-listen", "", true, "serve the rig's own Prometheus metrics here, e.g. 127.0.0.1:9470")
+	runsDir := f.OutPath("runs-dir", "runs", false, "directory holding one directory per run")
+	id := f.ID("id", "run ID: its directory's name under --runs-dir (default: the start time)")
+	noChurn := f.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
+	plc := plcFlags(f)
+	verifyEvery := f.Int("verify-every", 100, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
+	f.Zero("every commit, as 1")
+	targetURL := f.URL("target-url", "", []string{"ws", "wss"}, "soak a relay the rig does not start: its subscribeRepos URL (ws://host:port/xrpc/com.atproto.sync.subscribeRepos)")
+	targetMetrics := f.URL("target-metrics", "", []string{"http", "https"}, "with --target-url: its Prometheus endpoint (http://host:port/metrics)")
+	targetMemory := f.String("target-memory-metrics", "process_resident_memory_bytes,go_memstats_heap_inuse_bytes", "with --target-url: the gauges that carry its memory")
+	fleetListen := f.Addr("fleet-listen", "", true, "with --target-url: where the fleet serves ws/http for the relay to dial (e.g. 10.0.0.5:80)")
+	fleetTLSListen := f.Addr("fleet-tls-listen", "", true, "with --target-url: where the fleet serves https/wss (PLC over TLS), e.g. 10.0.0.5:443")
+	fleetDNSListen := f.Addr("fleet-dns-listen", "", true, "with --target-url: serve DNS (udp) here, answering every fleet name with --fleet-listen's IP (for docker-compose's dns: setting)")
+	compare := f.String("compare", "", "A/B soak: this relay image is B, --relay-image is A (\"indigo\": indigo built here); both fed the same frames by one fleet")
+	compareProfile := f.String("compare-profile", "", "B's relay profile (default: --relay-profile's)")
+	compareMemLimit := f.Size("compare-mem-limit", 0, 64<<20, maxMemLimit, "B's container memory limit")
+	f.Zero("--mem-limit's")
+	cpus := f.Float("cpus", 0, 0.01, 1024, "CPU limit of each relay container, in cores; in an A/B soak it keeps one build from starving the other")
+	f.Zero("unlimited")
+	caDir := f.OutPath("ca-dir", "", true, "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
+
+	var prof, cmpProf relay.Profile
+	f.Check(func() error {
+		var err error
+		if prof, err = profileByName(*profile); err != nil {
+			return usagef("%s: %v", f.Where("relay-profile"), err)
 		}
-		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)
-		return exitUsage
-	}
-	limit, err := parseBytes(*memLimit)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak soak: --mem-limit (MEM_LIMIT): %v\n", err)
-		return exitUsage
-	}
-	prof, err := profileByName(*profile)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak soak: --relay-profile (RELAY_PROFILE): %v\n", err)
-		return exitUsage
-	}
-	if prof.Name() != "indigo" && *image == "" && *targetURL == "" {
-		fmt.Fprintf(os.Stderr, "relaysoak soak: the %s profile needs --relay-image (RELAY_IMAGE): only indigo's relay is built here\n", prof.Name())
-		return exitUsage
-	}
-	if *capture != "" {
-		if _, err := os.Stat(*capture); err != nil {
-			fmt.Fprintf(os.Stderr, "relaysoak soak: --capture (CAPTURE): %v\n", err)
-			return exitUsage
-		}
-		fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
-	}
-	var cmp *soak.Compare
-	if *compare != "" {
-		if *targetURL != "" {
-			fmt.Fprintln(os.Stderr, "relaysoak soak: --compare starts both relays itself; it cannot be used with --target-url")
-			return exitUsage
-		}
-		cmp = &soak.Compare{RelayImage: *compare}
-		if *compare == "indigo" {
-			cmp.RelayImage = ""
+		if prof.Name() != "indigo" && *image == "" && *targetURL == "" {
+			return usagef("the %s profile needs %s: only indigo's relay is built here", prof.Name(), f.Where("relay-image"))
 		}
 		if *compareProfile != "" {
-			if cmp.Profile, err = profileByName(*compareProfile); err != nil {
-				fmt.Fprintf(os.Stderr, "relaysoak soak: --compare-profile (COMPARE_PROFILE): %v\n", err)
-				return exitUsage
+			if cmpProf, err = profileByName(*compareProfile); err != nil {
+				return usagef("%s: %v", f.Where("compare-profile"), err)
 			}
 		}
-		if *compareMemLimit != "" {
-			if cmp.MemLimit, err = parseBytes(*compareMemLimit); err != nil {
-				fmt.Fprintf(os.Stderr, "relaysoak soak: --compare-mem-limit (COMPARE_MEM_LIMIT): %v\n", err)
-				return exitUsage
+		if *compare != "" && *targetURL != "" {
+			return usagef("%s starts both relays itself; it cannot be used with %s", f.Where("compare"), f.Where("target-url"))
+		}
+		if *targetURL != "" && *targetMetrics == "" {
+			return usagef("%s needs %s: the relay's memory is read from its metrics", f.Where("target-url"), f.Where("target-metrics"))
+		}
+		if *targetURL == "" {
+			for _, n := range []string{"target-metrics", "fleet-listen", "fleet-tls-listen", "fleet-dns-listen", "ca-dir"} {
+				if f.find(n).set && f.find(n).value.String() != "" {
+					return usagef("%s only applies with %s", f.Where(n), f.Where("target-url"))
+				}
 			}
 		}
-	}
-	if *cpus < 0 {
-		fmt.Fprintf(os.Stderr, "relaysoak soak: --cpus (CPUS) must be positive, not %g\n", *cpus)
-		return exitUsage
-	}
-	var external *rig.External
-	if *targetURL != "" {
-		if *targetMetrics == "" {
-			fmt.Fprintln(os.Stderr, "relaysoak soak: --target-url needs --target-metrics: the relay's memory is read from its metrics")
-			return exitUsage
-		}
-		external = &rig.External{Firehose: *targetURL, Metrics: *targetMetrics, Memory: strings.Split(*targetMemory, ",")}
-	}
-	tclog.SetDefault(tclog.NewNoopLogger())
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
-	out, err := soak.Run(ctx, soak.Config{
-		RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
-		Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: limit, StopGrace: *stopGrace, Restart: *restart,
-		SampleEvery: *sampleEvery, VerifyEvery: *verifyEvery, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-		Compare: cmp, CPUs: *cpus,
-		PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
+		return nil
 	})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "relaysoak soak:", err)
-		if errors.Is(err, soak.ErrNotStarted) {
-			fmt.Fprintln(os.Stderr, "relaysoak soak: is Docker running (docker info)? files so far are in", out.Dir)
-			return exitNotStarted
+	return func([]string) int {
+		if *capture != "" {
+			fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
 		}
-		return exitBadInput
+		var cmp *soak.Compare
+		if *compare != "" {
+			cmp = &soak.Compare{RelayImage: *compare, Profile: cmpProf, MemLimit: *compareMemLimit}
+			if *compare == "indigo" {
+				cmp.RelayImage = ""
+			}
+		}
+		var external *rig.External
+		if *targetURL != "" {
+			external = &rig.External{Firehose: *targetURL, Metrics: *targetMetrics, Memory: strings.Split(*targetMemory, ",")}
+		}
+		ve := *verifyEvery
+		if ve == 0 {
+			ve = 1
+		}
+		tclog.SetDefault(tclog.NewNoopLogger())
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
+		out, err := soak.Run(ctx, soak.Config{
+			RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
+			Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
+			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
+			Compare: cmp, CPUs: *cpus,
+			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
+		})
+		if err != nil {
+			if errors.Is(err, soak.ErrNotStarted) {
+				fail("soak", exitNotStarted, "%v", err)
+				fmt.Fprintln(os.Stderr, "relaysoak soak: is Docker running (docker info)? files so far are in", out.Dir)
+				return exitNotStarted
+			}
+			fail("soak", exitFailed, "%v", err)
+			fmt.Fprintln(os.Stderr, "relaysoak soak: what was collected is in", out.Dir, "('relaysoak report", out.Dir+"' rebuilds the report)")
+			return exitFailed
+		}
+		if out.AB != nil {
+			return verdictStatus(out.AB.Verdict)
+		}
+		return verdictStatus(out.Summary.Judged.Verdict)
 	}
-	if out.AB != nil {
-		return verdictStatus(out.AB.Verdict)
-	}
-	return verdictStatus(out.Summary.Judged.Verdict)
 }
 
 func verdictStatus(v trend.Verdict) int {
 	switch v {
 	case trend.Pass:
-		return exitPass
+		return exitOK
 	case trend.Leak:
 		return exitLeak
 	case trend.Crashed:
@@ -163,47 +153,40 @@ func verdictStatus(v trend.Verdict) int {
 	}
 }
 
-// runReport rebuilds report.md, the plot, verdict.json and junit.xml of a
+// setupReport rebuilds report.md, the plot, verdict.json and junit.xml of a
 // run from its samples and its last verdict.json (or the samples alone);
 // with --baseline it also compares the run with an earlier one.
-func runReport(args []string) int {
-	fs := flag.NewFlagSet("report", flag.ContinueOnError)
-	baseline := fs.String("baseline", "", "an earlier run's directory (runs/<old>) to compare this run with")
-	if err := parseFlags(fs, args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return 0
+func setupReport(f *flags) func([]string) int {
+	baseline := f.InFile("baseline", "", true, true, "an earlier run's directory (runs/<old>) to compare this run with")
+	f.Positional(1, "RUN_DIR")
+	f.PositionalInputs(true)
+	return func(args []string) int {
+		dir := args[0]
+		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+			return fail("report", exitBadInput, "%s is not a run directory (runs/<id>)", dir)
 		}
-		return exitUsage
-	}
-	if fs.NArg() != 1 {
-		fmt.Fprintln(os.Stderr, "usage: relaysoak report [--baseline runs/<old>] runs/<id>")
-		return exitUsage
-	}
-	dir := fs.Arg(0)
-	sum, err := loadRun(dir)
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
-		return exitBadInput
-	}
-	if *baseline != "" {
-		base, err := loadRun(*baseline)
+		sum, err := loadRun(dir)
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "relaysoak report: --baseline: %v\n", err)
-			return exitBadInput
+			return fail("report", exitBadInput, "%v", err)
 		}
-		c := report.Compare(base, sum)
-		sum.Comparison = &c
+		if *baseline != "" {
+			base, err := loadRun(*baseline)
+			if err != nil {
+				return fail("report", exitBadInput, "--baseline: %v", err)
+			}
+			c := report.Compare(base, sum)
+			sum.Comparison = &c
+		}
+		if err := report.Write(dir, sum); err != nil {
+			return fail("report", exitFailed, "%v", err)
+		}
+		fmt.Println(report.Headline(sum))
+		if sum.Comparison != nil && *baseline != "" {
+			fmt.Println(sum.Comparison.Sentence)
+		}
+		fmt.Println("report:", filepath.Join(dir, report.ReportFile))
+		return verdictStatus(sum.Judged.Verdict)
 	}
-	if err := report.Write(dir, sum); err != nil {
-		fmt.Fprintf(os.Stderr, "relaysoak report: %v\n", err)
-		return exitBadInput
-	}
-	fmt.Println(report.Headline(sum))
-	if sum.Comparison != nil && *baseline != "" {
-		fmt.Println(sum.Comparison.Sentence)
-	}
-	fmt.Println("report:", filepath.Join(dir, report.ReportFile))
-	return verdictStatus(sum.Judged.Verdict)
 }
 
 // loadRun reads a run's last verdict.json (or starts from nothing when the
@@ -225,26 +208,6 @@ func loadRun(dir string) (report.Summary, error) {
 	}
 	sum.Judged = judged
 	return sum, nil
-}
-
-// parseBytes reads 2GiB, 512MiB, 64KiB or a plain byte count.
-func parseBytes(s string) (int64, error) {
-	units := []struct {
-		suffix string
-		mult   int64
-	}{{"GiB", 1 << 30}, {"MiB", 1 << 20}, {"KiB", 1 << 10}, {"G", 1 << 30}, {"M", 1 << 20}, {"K", 1 << 10}}
-	mult := int64(1)
-	for _, u := range units {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.mult
-			break
-		}
-	}
-	n, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil || n <= 0 {
-		return 0, fmt.Errorf("%q is not a size (try 2GiB or 512MiB)", s)
-	}
-	return int64(n * float64(mult)), nil
 }
 
 func isTerminal(f *os.File) bool {
