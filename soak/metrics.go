@@ -52,9 +52,11 @@ func (c rigCollector) Collect(ch chan<- prometheus.Metric) {
 	// A summary over the whole run, as the report states it; the consumer's
 	// histogram keeps no sliding window.
 	l := hs.Lag
-	ch <- prometheus.MustNewConstSummary(descLag, l.Count, l.Mean.Seconds()*float64(l.Count), map[float64]float64{
-		0.5: l.P50.Seconds(), 0.9: l.P90.Seconds(), 0.99: l.P99.Seconds(), 0.999: l.P999.Seconds(),
-	})
+	var qs map[float64]float64 // none before the first commit: a quantile of nothing is not 0 s
+	if l.Count > 0 {
+		qs = map[float64]float64{0.5: l.P50.Seconds(), 0.9: l.P90.Seconds(), 0.99: l.P99.Seconds(), 0.999: l.P999.Seconds()}
+	}
+	ch <- prometheus.MustNewConstSummary(descLag, l.Count, l.Mean.Seconds()*float64(l.Count), qs)
 	for k, v := range c.m.Memory() {
 		ch <- prometheus.MustNewConstMetric(descRelayMemory, prometheus.GaugeValue, v, k)
 	}

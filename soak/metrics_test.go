@@ -126,3 +126,19 @@ func TestRigMetricsServeEachValueOnce(t *testing.T) {
 		assert.NotContains(t, mfs, gone, "duplicates a fleet metric")
 	}
 }
+
+func TestRigMetricsLagBeforeFirstCommit(t *testing.T) {
+	m := fakeRigMetrics()
+	m.Firehose = func() firehose.Stats { return firehose.Stats{} }
+	mfs, err := newRigRegistry(m).Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == "relaysoak_lag_seconds" {
+			s := mf.Metric[0].GetSummary()
+			assert.Zero(t, s.GetSampleCount())
+			assert.Empty(t, s.GetQuantile(), "no quantiles of nothing")
+			return
+		}
+	}
+	t.Fatal("relaysoak_lag_seconds not served")
+}
