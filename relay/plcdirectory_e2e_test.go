@@ -63,7 +63,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 			return
 		}
 		for _, mf := range mfs {
-			if mf.GetName() == "fakepds_plc_requests_total" {
+			if mf.GetName() == "relaysoak_fleet_plc_requests_total" {
 				mu.Lock()
 				samples = append(samples, rig.Point{At: time.Now(), Value: mf.Metric[0].GetCounter().GetValue()})
 				mu.Unlock()
@@ -98,7 +98,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 	fs, fh := rep.Fleet, rep.Firehose
 	t.Logf("fleet: %+v", fs)
 	t.Logf("delivery %.4f (relay received %.0f of %d emitted); log counts %v; exit %s", rep.Delivery, rep.RelayReceived, fs.Commits, rep.LogCounts, rep.Exit)
-	t.Logf("fakepds_plc_requests_total: %v", samples)
+	t.Logf("relaysoak_fleet_plc_requests_total: %v", samples)
 
 	require.NotNil(t, rep.Exit)
 	assert.True(t, rep.Exit.Expected, "relay died during the run: %s", rep.Exit)
@@ -133,7 +133,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 			}
 		}
 		if assert.GreaterOrEqual(t, len(in), 2, "samples in quarter %d", q+1) {
-			assert.Greater(t, in[len(in)-1].Value, in[0].Value, "fakepds_plc_requests_total must rise in quarter %d: %v", q+1, in)
+			assert.Greater(t, in[len(in)-1].Value, in[0].Value, "relaysoak_fleet_plc_requests_total must rise in quarter %d: %v", q+1, in)
 		}
 	}
 }

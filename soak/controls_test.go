@@ -190,8 +190,6 @@ func plcRequests(l Line) (float64, bool) { v, ok := l.Context["plc_requests"]; r
 // path left running would be caught.
 var shortJudge = trend.Config{MinWindow: time.Minute, Warmup: 30 * time.Second, MinSlopeMiBPerHour: 100}
 
-const mibPerHour = float64(1<<20) / 3600 // bytes/s in one MiB/h
-
 // (a) Bytes retained per frame received: TestControlLeakPerFrameAB, an A/B
 // run against the same target retaining none.
 

@@ -2,62 +2,88 @@ package soak
 
 import (
 	"fmt"
-	"net"
 	"net/http"
-	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/relaysoak/relaysoak/internal/metricsserver"
+	"github.com/relaysoak/relaysoak/soak/firehose"
 )
 
-// serveMetrics serves the rig's own Prometheus metrics: its counters and
-// the latest memory samples, so a Grafana users already run can watch a
-// long soak. Values are read from the sampler's last line at scrape time.
+// rigMetrics is what the rig's registry reads at scrape time: in a run the
+// sampler, the fleet and the firehose consumer; in a test, fakes. Each
+// value is served under one name only; the fleet's counters (frames sent,
+// connections, PLC requests) come from Fleet and are not repeated here.
+type rigMetrics struct {
+	Fleet    prometheus.Collector      // the fake network's counters (fakepds.NewCollector)
+	Firehose func() firehose.Stats     // commits read back from the relay, and their lag
+	Memory   func() map[string]float64 // the relay's latest memory sample, bytes by signal
+	SlopeMiB func() float64            // live slope of the primary memory signal, MiB/h
+}
+
+// mibPerHour is one MiB/h in bytes per second: the trend package judges in
+// MiB/h, Prometheus wants base units.
+const mibPerHour = float64(1<<20) / 3600
+
+var (
+	descCommitsDelivered = prometheus.NewDesc("relaysoak_commits_delivered_total", "Commits read back from the relay's firehose.", nil, nil)
+	descLag              = prometheus.NewDesc("relaysoak_lag_seconds", "End-to-end lag of commits, from the commit's time to its arrival on the relay's firehose, since the run began.", nil, nil)
+	descRelayMemory      = prometheus.NewDesc("relaysoak_relay_memory_bytes", "The relay's memory by signal, latest sample.", []string{"signal"}, nil)
+	descSlope            = prometheus.NewDesc("relaysoak_relay_memory_slope_bytes_per_second", "Live slope of the relay's primary memory signal.", nil, nil)
+)
+
+// newRigRegistry builds the registry the rig serves: its own metrics, the
+// fleet's, and the Go and process collectors of the rig itself.
+func newRigRegistry(m rigMetrics) *prometheus.Registry {
+	return metricsserver.NewRegistry(m.Fleet, rigCollector{m})
+}
+
+type rigCollector struct{ m rigMetrics }
+
+func (c rigCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range []*prometheus.Desc{descCommitsDelivered, descLag, descRelayMemory, descSlope} {
+		ch <- d
+	}
+}
+
+func (c rigCollector) Collect(ch chan<- prometheus.Metric) {
+	hs := c.m.Firehose()
+	ch <- prometheus.MustNewConstMetric(descCommitsDelivered, prometheus.CounterValue, float64(hs.Commits))
+	// A summary over the whole run, as the report states it; the consumer's
+	// histogram keeps no sliding window.
+	l := hs.Lag
+	var qs map[float64]float64 // none before the first commit: a quantile of nothing is not 0 s
+	if l.Count > 0 {
+		qs = map[float64]float64{0.5: l.P50.Seconds(), 0.9: l.P90.Seconds(), 0.99: l.P99.Seconds(), 0.999: l.P999.Seconds()}
+	}
+	ch <- prometheus.MustNewConstSummary(descLag, l.Count, l.Mean.Seconds()*float64(l.Count), qs)
+	for k, v := range c.m.Memory() {
+		ch <- prometheus.MustNewConstMetric(descRelayMemory, prometheus.GaugeValue, v, k)
+	}
+	ch <- prometheus.MustNewConstMetric(descSlope, prometheus.GaugeValue, c.m.SlopeMiB()*mibPerHour)
+}
+
+// metrics is what the rig's registry reads from a run: the sampler's
+// latest memory sample and slope, and the run's fleet and consumer live.
+func (s *sampler) metrics() rigMetrics {
+	return rigMetrics{
+		Fleet:    s.rig.Fleet.Collector(),
+		Firehose: s.rig.Firehose.Stats,
+		Memory:   func() map[string]float64 { return s.latest().Signals }, // a fresh map per sample, never written after
+		SlopeMiB: func() float64 { v, _ := s.slope(); return v },
+	}
+}
+
+// serveMetrics serves the rig's own Prometheus metrics, so a Grafana users
+// already run can watch a long soak, and the rig's Go profiler beside them
+// (/debug/pprof/). listen "" serves nothing.
 func serveMetrics(listen string, s *sampler) (*http.Server, error) {
 	if listen == "" {
 		return nil, nil
 	}
-	reg := prometheus.NewRegistry()
-	ctxGauge := func(name, help, key string) {
-		reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: help},
-			func() float64 { return s.latest().Context[key] }))
-	}
-	reg.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "relaysoak_frames_sent_total", Help: "Frames the fleet emitted."},
-		func() float64 {
-			if l := s.latest(); l.FramesSent != nil {
-				return *l.FramesSent
-			}
-			return 0
-		}))
-	ctxGauge("relaysoak_commits_sent", "Commits the fleet emitted.", "commits_sent")
-	ctxGauge("relaysoak_commits_delivered", "Commits read back from the relay's firehose.", "commits_delivered")
-	ctxGauge("relaysoak_lag_p99_milliseconds", "End-to-end lag, 99th percentile over the run.", "lag_p99_ms")
-	ctxGauge("relaysoak_connections", "Relay connections to the fleet's hosts.", "connections")
-	ctxGauge("relaysoak_plc_requests", "DID documents served by the fake PLC.", "plc_requests")
-	mem := prometheus.NewDesc("relaysoak_relay_memory_bytes", "The relay's memory by signal, latest sample.", []string{"signal"}, nil)
-	reg.MustRegister(collectorFunc{desc: mem, collect: func(ch chan<- prometheus.Metric) {
-		for k, v := range s.latest().Signals {
-			ch <- prometheus.MustNewConstMetric(mem, prometheus.GaugeValue, v, k)
-		}
-	}})
-	reg.MustRegister(s.rig.Fleet.Collector()) // the fake network's own counters (PLC requests…)
-	reg.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "relaysoak_memory_slope_mib_per_hour", Help: "Live slope of the relay's primary memory signal."},
-		func() float64 { v, _ := s.slope(); return v }))
-	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
-	ln, err := net.Listen("tcp", listen)
+	srv, _, err := metricsserver.Serve(listen, newRigRegistry(s.metrics()))
 	if err != nil {
-		return nil, fmt.Errorf("rig metrics: listen on %s: %w (choose another --metrics-listen)", listen, err)
+		return nil, fmt.Errorf("rig metrics: %w (choose another --metrics-listen)", err)
 	}
-	srv := &http.Server{Addr: ln.Addr().String(), Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	go srv.Serve(ln)
 	return srv, nil
 }
-
-type collectorFunc struct {
-	desc    *prometheus.Desc
-	collect func(chan<- prometheus.Metric)
-}
-
-func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
-func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }

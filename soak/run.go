@@ -151,7 +151,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	}
 	if metricsSrv != nil {
 		defer metricsSrv.Close()
-		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics\n", metricsSrv.Addr)
+		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics, its profiler at /debug/pprof/\n", metricsSrv.Addr)
 	}
 
 	// The load, the sampler and the progress run until the deadline, an

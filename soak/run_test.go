@@ -101,8 +101,10 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	assert.Contains(t, string(body), `relaysoak_relay_memory_bytes{signal="rss_anon"}`)
-	assert.Contains(t, string(body), "relaysoak_frames_sent_total")
-	assert.Contains(t, string(body), "fakepds_plc_requests_total", "the fleet's own counters are served too")
+	assert.Contains(t, string(body), `relaysoak_fleet_frames_emitted_total{kind="commit"}`)
+	assert.Contains(t, string(body), "relaysoak_fleet_plc_requests_total", "the fleet's own counters are served too")
+	assert.Contains(t, string(body), "relaysoak_lag_seconds_count")
+	assert.Contains(t, string(body), "process_resident_memory_bytes", "the rig's own process")
 
 	require.NoError(t, <-errc)
 	out := <-done
