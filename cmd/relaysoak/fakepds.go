@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/metricsserver"
 )
 
 func init() {
@@ -29,7 +30,7 @@ func setupFakePDS(f *flags) func([]string) int {
 	rate := f.Float("rate", 10, 0.01, 1e6, "frames per second written in total")
 	f.Zero("no writer: the fleet only serves")
 	listen := f.Addr("listen", "127.0.0.1:2480", false, "address of the fleet's one listener (all faces, routed by Host header)")
-	metricsListen := f.Addr("metrics-listen", "", true, "serve the fleet's Prometheus metrics here, e.g. 127.0.0.1:9471")
+	metricsListen := f.Addr("metrics-listen", "", true, "serve the fleet's Prometheus metrics and Go profiler here, e.g. 127.0.0.1:9471")
 	domain := f.String("domain", "test", "DNS suffix of every fleet name")
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
 	stateDir := f.OutPath("state-dir", "", true, "keep seqs, repositories and keys here across restarts")
@@ -52,13 +53,14 @@ func setupFakePDS(f *flags) func([]string) int {
 		}
 		srv := &http.Server{Handler: fleet, ReadHeaderTimeout: 10 * time.Second}
 		go srv.Serve(ln)
+		var metricsAt string
 		if *metricsListen != "" {
-			msrv, err := serveFleetMetrics(*metricsListen, fleet)
+			msrv, addr, err := metricsserver.Serve(*metricsListen, fakepds.NewMetricsRegistry(fleet.Stats))
 			if err != nil {
 				return fail("fakepds", exitNotStarted, "%v (choose another --metrics-listen)", err)
 			}
 			defer msrv.Close()
-			fmt.Printf("metrics: http://%s/metrics\n", msrv.Addr)
+			metricsAt = addr
 		}
 
 		names := fleet.HostNames()
@@ -67,6 +69,9 @@ func setupFakePDS(f *flags) func([]string) int {
 		fmt.Printf("  PDS hosts: %s … %s\n", names[0], names[len(names)-1])
 		fmt.Printf("  PLC:       http://%s/  (Host: %s)\n", addr, fleet.PLCName())
 		fmt.Printf("  upstream:  http://%s/xrpc/com.atproto.sync.listHosts  (Host: %s)\n", addr, fleet.UpstreamName())
+		if metricsAt != "" {
+			fmt.Printf("  metrics:   http://%s/metrics  (pprof: http://%s/debug/pprof/)\n", metricsAt, metricsAt)
+		}
 		fmt.Printf("watch frames: websocat -H 'Host: %s' ws://%s/xrpc/com.atproto.sync.subscribeRepos\n", names[0], addr)
 		fmt.Printf("         or: relaysoak capture record --url ws://%s/xrpc/com.atproto.sync.subscribeRepos …\n", addr)
 

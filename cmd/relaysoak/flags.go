@@ -249,7 +249,7 @@ func (f *flags) parse(args []string) ([]string, error) {
 				f.usage(os.Stdout)
 				return nil, errHelp
 			}
-			return nil, usagef("%v (see 'relaysoak %s -h')", err, f.cmd)
+			return nil, usagef("%s (see 'relaysoak %s -h')", f.explain(err), f.cmd)
 		}
 		rest = f.fs.Args()
 		if len(rest) == 0 {
@@ -308,6 +308,28 @@ func (f *flags) parse(args []string) ([]string, error) {
 		}
 	}
 	return pos, nil
+}
+
+// flagErr matches the flag package's two parse errors, to reword them
+// with the names a user types.
+var (
+	flagBadValue = regexp.MustCompile(`^invalid (?:boolean )?value "(.*)" for (?:flag )?-([^:]+): (.*)$`)
+	flagUnknown  = regexp.MustCompile(`^flag provided but not defined: -+(.*)$`)
+	flagNoArg    = regexp.MustCompile(`^flag needs an argument: -+(.*)$`)
+)
+
+func (f *flags) explain(err error) string {
+	msg := err.Error()
+	if m := flagBadValue.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s (%s): %s", m[2], envName(m[2]), m[3])
+	}
+	if m := flagUnknown.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("unknown flag --%s", m[1])
+	}
+	if m := flagNoArg.FindStringSubmatch(msg); m != nil {
+		return fmt.Sprintf("--%s needs a value", m[1])
+	}
+	return msg
 }
 
 func (f *flags) find(name string) *decl {

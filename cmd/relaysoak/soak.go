@@ -43,7 +43,7 @@ func setupSoak(f *flags) func([]string) int {
 	stopGrace := f.Duration("stop-grace", 0, time.Second, 2*time.Hour, "how long the relay may take to stop")
 	f.Zero("the profile's")
 	restart := f.Bool("restart", false, "start the relay again when it dies, counting restarts, instead of ending with CRASHED")
-	metricsListen := f.Addr("metrics-listen", "", true, "serve the rig's own Prometheus metrics here, e.g. 127.0.0.1:9470")
+	metricsListen := f.Addr("metrics-listen", "", true, "serve the rig's own Prometheus metrics and Go profiler (/debug/pprof/) here, e.g. 127.0.0.1:9470")
 	runsDir := f.OutPath("runs-dir", "runs", false, "directory holding one directory per run")
 	id := f.ID("id", "run ID: its directory's name under --runs-dir (default: the start time)")
 	noChurn := f.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
