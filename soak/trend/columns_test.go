@@ -83,6 +83,9 @@ func TestReadCSVWithoutAMemoryColumn(t *testing.T) {
 		{"counters only", "seconds,fleet_sent,connections\n0,0,5\n10,100,5\n20,200,5\n"},
 		{"a lone frame counter", "seconds,frames_sent\n0,0\n10,100\n20,200\n"},
 		{"unknown names", "time,a,b\n0,1,2\n10,1,2\n"},
+		// Several value columns: only a memory name is judged unasked, even
+		// when the frame counter leaves one candidate.
+		{"unknown name beside frames", "seconds,bytes,fleet_sent\n0,1,0\n10,1,50\n"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			_, err := ReadCSV(strings.NewReader(c.in), "n.csv", "")
