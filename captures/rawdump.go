@@ -47,7 +47,9 @@ type ImportConfig struct {
 }
 
 // Import converts a raw-frame dump (and its DID documents) into a capture,
-// streaming: neither file is held in memory.
+// streaming: neither file is held in memory. It is all or nothing: on any
+// error (ErrEmptyDump for a dump without frames, a cut-off or damaged dump,
+// a frame that is not firehose data) cfg.Out is left as it was, or absent.
 //
 // A dump has no arrival times. Each frame is given its event's own `time`
 // field, held non-decreasing (relays emit slightly out of order); frames
@@ -292,7 +294,9 @@ type ExportResult struct {
 }
 
 // Export writes a capture out as a raw-frame dump (and DID-document JSON),
-// streaming. The frames are the bytes the capture holds, unchanged.
+// streaming. The frames are the bytes the capture holds, unchanged. The
+// outputs are replaced only on success: on any error they are left as they
+// were, or absent.
 func Export(ctx context.Context, cfg ExportConfig) (ExportResult, error) {
 	var res ExportResult
 	if cfg.Capture == "" || cfg.Out == "" {
