@@ -22,6 +22,12 @@
 //     first frame is 1) and the byte offset of the block where reading failed.
 //     Corrupt bytes are caught by a checksum per block before decompression;
 //     no input makes the reader panic (FuzzReader checks it).
+//   - Import and Export are all or nothing: their outputs are written beside
+//     the targets and renamed into place on success, so a failure leaves no
+//     truncated file, no capture that reads as cleanly closed, and no
+//     clobbered earlier file. RecordFirehose is the exception on purpose: it
+//     keeps what it recorded, cleanly closed, however it stops
+//     (RecordResult says how).
 //
 // # File format, version 1
 //

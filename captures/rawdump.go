@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zstd"
+
+	"github.com/relaysoak/relaysoak/internal/atomicfile"
 )
 
 // The common dump format that other tools and the shared captures use: a
@@ -24,6 +26,11 @@ import (
 // by a ".zst" suffix on writing.
 
 var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
+
+// ErrEmptyDump is wrapped by Import's error for a dump without a single
+// frame (an empty file, or an empty stream inside zstd): importing it would
+// make a capture that replays nothing.
+var ErrEmptyDump = errors.New("empty dump: no frames")
 
 // ImportConfig says what to import. Frames and Out are required.
 type ImportConfig struct {
@@ -40,7 +47,9 @@ type ImportConfig struct {
 }
 
 // Import converts a raw-frame dump (and its DID documents) into a capture,
-// streaming: neither file is held in memory.
+// streaming: neither file is held in memory. It is all or nothing: on any
+// error (ErrEmptyDump for a dump without frames, a cut-off or damaged dump,
+// a frame that is not firehose data) cfg.Out is left as it was, or absent.
 //
 // A dump has no arrival times. Each frame is given its event's own `time`
 // field, held non-decreasing (relays emit slightly out of order); frames
@@ -74,7 +83,15 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 
 	wcfg := cfg.Writer
 	wcfg.Source = cfg.Source
-	w, err := Create(cfg.Out, wcfg)
+	// The capture is written beside cfg.Out and renamed into place only when
+	// complete: a failed import must leave neither a capture that reads as
+	// cleanly closed nor a clobbered earlier one.
+	out, err := atomicfile.Create(cfg.Out, 0o644)
+	if err != nil {
+		return Manifest{}, fmt.Errorf("import: %w", err)
+	}
+	defer out.Abort()
+	w, err := NewWriter(out, cfg.Out, wcfg)
 	if err != nil {
 		return Manifest{}, fmt.Errorf("import: %w", err)
 	}
@@ -96,6 +113,12 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 		if err != nil {
 			return fail(err)
 		}
+		// A frame whose header does not decode is not firehose data: the
+		// dump is damaged or of another format, and a capture of it would
+		// replay garbage.
+		if _, _, err := ParseFrameKind(frame); err != nil {
+			return fail(fmt.Errorf("import %s frame %d (byte %d of the uncompressed stream): not a firehose frame: %w", cfg.Frames, dr.frames, dr.off-int64(len(frame))-4, err))
+		}
 		fi, _ := ParseFrame(frame)
 		if t, ok := fi.EventTime(); ok && t.After(last) {
 			last = t.UTC()
@@ -107,6 +130,9 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 			return fail(fmt.Errorf("import %s frame %d: %w", cfg.Frames, dr.frames, err))
 		}
 	}
+	if dr.frames == 0 {
+		return fail(fmt.Errorf("import %s: %w", cfg.Frames, ErrEmptyDump))
+	}
 	if cfg.DIDDocs != "" {
 		if err := readDIDDocJSON(cfg.DIDDocs, w.AddDIDDoc); err != nil {
 			return fail(err)
@@ -114,6 +140,9 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 	}
 	m := w.Manifest()
 	if err := w.Close(); err != nil {
+		return Manifest{}, fmt.Errorf("import: %w", err)
+	}
+	if err := out.Commit(); err != nil {
 		return Manifest{}, fmt.Errorf("import: %w", err)
 	}
 	return m, nil
@@ -265,12 +294,17 @@ type ExportResult struct {
 }
 
 // Export writes a capture out as a raw-frame dump (and DID-document JSON),
-// streaming. The frames are the bytes the capture holds, unchanged.
+// streaming. The frames are the bytes the capture holds, unchanged. The
+// outputs are replaced only on success: on any error they are left as they
+// were, or absent.
 func Export(ctx context.Context, cfg ExportConfig) (ExportResult, error) {
 	var res ExportResult
 	if cfg.Capture == "" || cfg.Out == "" {
 		return res, errors.New("export: both the capture and the output dump must be given")
 	}
+	// The outputs are written beside their targets and renamed into place
+	// only when complete, so a failed export (a missing capture included)
+	// leaves the files already there as they were.
 	out, err := createMaybeZstd(cfg.Out)
 	if err != nil {
 		return res, fmt.Errorf("export: %w", err)
@@ -323,16 +357,23 @@ func Export(ctx context.Context, cfg ExportConfig) (ExportResult, error) {
 		}
 		res.Frames++
 	}
-	if err := out.Close(); err != nil {
-		return res, fmt.Errorf("export: %w", err)
-	}
 	if docsW != nil {
 		if err := docsW.finish(); err != nil {
 			return res, fmt.Errorf("export: write %s: %w", cfg.DIDDocsOut, err)
 		}
-		if err := docs.Close(); err != nil {
+		if err := docs.finish(); err != nil {
 			return res, fmt.Errorf("export: %w", err)
 		}
+	}
+	if err := out.finish(); err != nil {
+		return res, fmt.Errorf("export: %w", err)
+	}
+	files := []*atomicfile.File{out.f}
+	if docs != nil {
+		files = append(files, docs.f)
+	}
+	if err := atomicfile.CommitAll(files...); err != nil {
+		return res, fmt.Errorf("export: %w", err)
 	}
 	return res, nil
 }
@@ -375,18 +416,18 @@ func (d *didDocJSONWriter) finish() error {
 	return err
 }
 
-// maybeZstdWriter writes a file, through zstd when its name ends in ".zst".
+// maybeZstdWriter writes a file, through zstd when its name ends in ".zst",
+// to a temporary file that the caller commits once finish succeeds.
 type maybeZstdWriter struct {
 	io.Writer
 	path string
-	f    *os.File
+	f    *atomicfile.File
 	bw   *bufio.Writer
 	z    *zstd.Encoder
-	done bool
 }
 
 func createMaybeZstd(path string) (*maybeZstdWriter, error) {
-	f, err := os.Create(path)
+	f, err := atomicfile.Create(path, 0o644)
 	if err != nil {
 		return nil, err
 	}
@@ -395,7 +436,7 @@ func createMaybeZstd(path string) (*maybeZstdWriter, error) {
 	if strings.HasSuffix(path, ".zst") {
 		z, err := zstd.NewWriter(m.bw, zstd.WithEncoderConcurrency(1))
 		if err != nil {
-			f.Close()
+			f.Abort()
 			return nil, fmt.Errorf("%s: zstd: %w", path, err)
 		}
 		m.Writer, m.z = z, z
@@ -403,33 +444,25 @@ func createMaybeZstd(path string) (*maybeZstdWriter, error) {
 	return m, nil
 }
 
-func (m *maybeZstdWriter) Close() error {
-	m.done = true
+// finish ends the zstd stream and flushes; the file is then ready to commit.
+func (m *maybeZstdWriter) finish() error {
 	if m.z != nil {
 		if err := m.z.Close(); err != nil {
-			m.f.Close()
 			return fmt.Errorf("write %s: %w", m.path, err)
 		}
+		m.z = nil
 	}
 	if err := m.bw.Flush(); err != nil {
-		m.f.Close()
-		return fmt.Errorf("write %s: %w", m.path, err)
-	}
-	if err := m.f.Close(); err != nil {
 		return fmt.Errorf("write %s: %w", m.path, err)
 	}
 	return nil
 }
 
-// abort closes a file that was not finished; what was written stays, for
-// whoever wants to look at it.
+// abort discards a file that was not committed; the target keeps whatever
+// it held before.
 func (m *maybeZstdWriter) abort() {
-	if !m.done {
-		m.done = true
-		if m.z != nil {
-			m.z.Close()
-		}
-		m.bw.Flush()
-		m.f.Close()
+	if m.z != nil {
+		m.z.Close()
 	}
+	m.f.Abort()
 }

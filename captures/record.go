@@ -83,12 +83,78 @@ type RecordProgress struct {
 	Done bool
 }
 
-// RecordResult is what a finished recording did.
+// Why a recording stopped (RecordResult.Stopped).
+const (
+	StoppedDuration  = "duration"  // RecordConfig.Duration ran out
+	StoppedFrames    = "frames"    // RecordConfig.MaxFrames were recorded
+	StoppedCancelled = "cancelled" // the context ended: Ctrl-C, SIGTERM
+	StoppedError     = "error"     // Err stopped it
+)
+
+// RecordResult is what a finished recording did. A recording keeps what it
+// recorded however it stops; Closed says whether the file got its clean
+// close, so a caller can say how it ended (Describe).
 type RecordResult struct {
 	Manifest Manifest
 	Progress RecordProgress
-	// Stopped says why: "duration", "frames", "cancelled" or "error".
+	// Stopped says why: one of the Stopped constants.
 	Stopped string
+	// Err is what stopped the recording early (Stopped is StoppedError); it
+	// is also RecordFirehose's error.
+	Err error
+	// Closed is true when the capture was closed cleanly (manifest and
+	// footer written and synced); CloseErr says why not otherwise, and the
+	// file then reads as cut off after its last flushed block.
+	Closed   bool
+	CloseErr error
+}
+
+// Describe says how the recording ended and what it kept, in one line:
+// "stopped: interrupted; 1,234 frames kept, closed cleanly".
+func (r RecordResult) Describe() string {
+	var why string
+	switch r.Stopped {
+	case StoppedDuration:
+		why = "duration reached"
+	case StoppedFrames:
+		why = "frame limit reached"
+	case StoppedCancelled:
+		why = "interrupted"
+	case StoppedError:
+		why = "error"
+		if r.Err != nil {
+			why += ": " + r.Err.Error()
+		}
+	default:
+		why = r.Stopped
+	}
+	closed := "closed cleanly"
+	if !r.Closed {
+		closed = "NOT closed cleanly"
+		if r.CloseErr != nil {
+			closed += " (" + r.CloseErr.Error() + ")"
+		}
+	}
+	return fmt.Sprintf("stopped: %s; %s frames kept, %s", why, groupDigits(r.Manifest.Frames), closed)
+}
+
+// groupDigits writes n with thousands separators: frame counts run to
+// millions.
+func groupDigits(n int64) string {
+	s := strconv.FormatInt(n, 10)
+	neg := strings.HasPrefix(s, "-")
+	s = strings.TrimPrefix(s, "-")
+	var b strings.Builder
+	if neg {
+		b.WriteByte('-')
+	}
+	for i, c := range s {
+		if i > 0 && (len(s)-i)%3 == 0 {
+			b.WriteByte(',')
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
 }
 
 func (c *RecordConfig) defaults() {
@@ -243,16 +309,16 @@ func RecordFirehose(ctx context.Context, cfg RecordConfig) (RecordResult, error)
 		rc.res.finish(cfg.ResolveGrace)
 	}
 	closeErr := w.Close()
-	res := RecordResult{Manifest: w.Manifest(), Progress: rc.progress()}
+	res := RecordResult{Manifest: w.Manifest(), Progress: rc.progress(), Err: runErr, Closed: closeErr == nil, CloseErr: closeErr}
 	switch {
 	case runErr != nil:
-		res.Stopped = "error"
+		res.Stopped = StoppedError
 	case rc.stoppedByFrames.Load():
-		res.Stopped = "frames"
+		res.Stopped = StoppedFrames
 	case ctx.Err() != nil:
-		res.Stopped = "cancelled"
+		res.Stopped = StoppedCancelled
 	default:
-		res.Stopped = "duration"
+		res.Stopped = StoppedDuration
 	}
 	if cfg.Progress != nil {
 		final := res.Progress

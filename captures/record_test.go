@@ -3,6 +3,7 @@ package captures
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -193,7 +194,10 @@ func TestRecordClosesCleanlyOnCancel(t *testing.T) {
 		},
 	})
 	require.NoError(t, err)
-	assert.Equal(t, "cancelled", res.Stopped)
+	assert.Equal(t, StoppedCancelled, res.Stopped)
+	assert.True(t, res.Closed)
+	assert.NoError(t, res.Err)
+	assert.Equal(t, "stopped: interrupted; 10 frames kept, closed cleanly", res.Describe())
 	m, err := ReadManifest(out) // the fast path: it needs the footer a clean close writes
 	require.NoError(t, err)
 	assert.Equal(t, int64(10), m.Frames)
@@ -215,8 +219,12 @@ func TestRecordStopsAfterDuration(t *testing.T) {
 func TestRecordFailsFastOnBadEndpoint(t *testing.T) {
 	_, srv := newFakeFirehose(t, nil, 0)
 	out := filepath.Join(t.TempDir(), "rec.rscap")
-	_, err := RecordFirehose(context.Background(), RecordConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/wrong/path", Out: out})
+	res, err := RecordFirehose(context.Background(), RecordConfig{URL: "ws" + strings.TrimPrefix(srv.URL, "http") + "/wrong/path", Out: out})
 	require.Error(t, err)
+	assert.Equal(t, StoppedError, res.Stopped)
+	assert.Equal(t, err, res.Err)
+	assert.True(t, res.Closed)
+	assert.Regexp(t, `^stopped: error: .*404.*; 0 frames kept, closed cleanly$`, res.Describe())
 	assert.Contains(t, err.Error(), "404")
 	assert.Contains(t, err.Error(), "check the URL")
 	m, err := ReadManifest(out)
@@ -225,4 +233,14 @@ func TestRecordFailsFastOnBadEndpoint(t *testing.T) {
 
 	_, err = RecordFirehose(context.Background(), RecordConfig{URL: "ftp://x", Out: out})
 	assert.ErrorContains(t, err, "want ws:// or wss://")
+}
+
+func TestRecordResultDescribe(t *testing.T) {
+	r := RecordResult{Stopped: StoppedFrames, Manifest: Manifest{Frames: 1234567}, Closed: true}
+	assert.Equal(t, "stopped: frame limit reached; 1,234,567 frames kept, closed cleanly", r.Describe())
+	r = RecordResult{Stopped: StoppedDuration, Manifest: Manifest{Frames: 999}, CloseErr: errors.New("capture x: sync: no space left on device")}
+	assert.Equal(t, "stopped: duration reached; 999 frames kept, NOT closed cleanly (capture x: sync: no space left on device)", r.Describe())
+	for n, want := range map[int64]string{0: "0", 12: "12", 123: "123", 1000: "1,000", 123456: "123,456", -1234: "-1,234"} {
+		assert.Equal(t, want, groupDigits(n))
+	}
 }

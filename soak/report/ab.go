@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/relaysoak/relaysoak/internal/atomicfile"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -64,24 +65,24 @@ func HeadlineAB(ab AB) string {
 // already in its directory.
 func WriteAB(dir string, ab AB) error {
 	var notes []string
-	if err := PlotAB(dir, ab, filepath.Join(dir, PlotFile)); err != nil {
+	png, err := renderPlotAB(dir, ab)
+	if err != nil {
 		notes = append(notes, "no plot: "+err.Error())
 	}
 	b, err := json.MarshalIndent(ab, "", "  ")
 	if err != nil {
 		return fmt.Errorf("report: encode A/B verdict: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, VerdictFile), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(MarkdownAB(ab, notes)), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
 	j, err := JUnitAB(ab)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, JUnitFile), j, 0o644)
+	return writeFiles(dir, []outFile{
+		{VerdictFile, append(b, '\n')},
+		{ReportFile, []byte(MarkdownAB(ab, notes))},
+		{JUnitFile, j},
+		{PlotFile, png},
+	})
 }
 
 // MarkdownAB is the A/B report.md: the difference first, then each build.
@@ -147,8 +148,17 @@ func JUnitAB(ab AB) ([]byte, error) {
 }
 
 // PlotAB draws the signal each build's verdict rests on, A and B on one
-// set of axes, with each fitted trend.
+// set of axes, with each fitted trend, into a PNG at out, which is replaced
+// only once the whole image is written.
 func PlotAB(dir string, ab AB, out string) error {
+	png, err := renderPlotAB(dir, ab)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(out, png, 0o644)
+}
+
+func renderPlotAB(dir string, ab AB) ([]byte, error) {
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("relay memory — A %s, B %s (images in report.md)", ab.A.Judged.Verdict, ab.B.Judged.Verdict)
 	p.X.Label.Text = "hours since start"
@@ -164,12 +174,12 @@ func PlotAB(dir string, ab AB, out string) error {
 		path := filepath.Join(dir, arm.dir, SamplesFile)
 		f, err := os.Open(path)
 		if err != nil {
-			return fmt.Errorf("plot: %w", err)
+			return nil, fmt.Errorf("plot: %w", err)
 		}
 		run, err := trend.ReadSamples(f, path)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("plot: %w", err)
+			return nil, fmt.Errorf("plot: %w", err)
 		}
 		j := arm.s.Judged
 		sig := j.CarriedBy
@@ -192,7 +202,7 @@ func PlotAB(dir string, ab AB, out string) error {
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
-			return fmt.Errorf("plot %s: %w", arm.name, err)
+			return nil, fmt.Errorf("plot %s: %w", arm.name, err)
 		}
 		l.Color = colors[i]
 		l.Width = vg.Points(1.5)
@@ -210,5 +220,5 @@ func PlotAB(dir string, ab AB, out string) error {
 		}
 	}
 	p.Y.Min = 0
-	return p.Save(9*vg.Inch, 5*vg.Inch, out)
+	return pngOf(p)
 }

@@ -1,11 +1,13 @@
 package report
 
 import (
+	"bytes"
 	"fmt"
 	"image/color"
 	"os"
 	"sort"
 
+	"github.com/relaysoak/relaysoak/internal/atomicfile"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -17,16 +19,38 @@ import (
 const maxPlotPoints = 2000
 
 // Plot draws every memory signal of samplesPath (MiB over hours) with the
-// warm-up end and the fitted trend of the judged signal, into a PNG.
+// warm-up end and the fitted trend of the judged signal, into a PNG at out,
+// which is replaced only once the whole image is written.
 func Plot(samplesPath, out string, judged trend.Report) error {
+	png, err := renderPlot(samplesPath, judged)
+	if err != nil {
+		return err
+	}
+	return atomicfile.WriteFile(out, png, 0o644)
+}
+
+// pngOf renders p as the PNG every report plot is.
+func pngOf(p *plot.Plot) ([]byte, error) {
+	wt, err := p.WriterTo(9*vg.Inch, 5*vg.Inch, "png")
+	if err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	var b bytes.Buffer
+	if _, err := wt.WriteTo(&b); err != nil {
+		return nil, fmt.Errorf("plot: %w", err)
+	}
+	return b.Bytes(), nil
+}
+
+func renderPlot(samplesPath string, judged trend.Report) ([]byte, error) {
 	f, err := os.Open(samplesPath)
 	if err != nil {
-		return fmt.Errorf("plot: %w", err)
+		return nil, fmt.Errorf("plot: %w", err)
 	}
 	defer f.Close()
 	run, err := trend.ReadSamples(f, samplesPath)
 	if err != nil {
-		return fmt.Errorf("plot: %w", err)
+		return nil, fmt.Errorf("plot: %w", err)
 	}
 	p := plot.New()
 	p.Title.Text = fmt.Sprintf("relay memory — %s", judged.Verdict)
@@ -51,7 +75,7 @@ func Plot(samplesPath, out string, judged trend.Report) error {
 		}
 		l, err := plotter.NewLine(pts)
 		if err != nil {
-			return fmt.Errorf("plot %s: %w", n, err)
+			return nil, fmt.Errorf("plot %s: %w", n, err)
 		}
 		l.Color = plotutil.Color(i)
 		if n == judged.CarriedBy {
@@ -79,5 +103,5 @@ func Plot(samplesPath, out string, judged trend.Report) error {
 		p.Legend.Add("warm-up end", wu)
 	}
 	p.Y.Min = 0
-	return p.Save(9*vg.Inch, 5*vg.Inch, out)
+	return pngOf(p)
 }

@@ -16,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/atomicfile"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -74,29 +75,67 @@ type Section struct {
 }
 
 // Write renders every file into dir. The plot reads dir/samples.jsonl; a
-// plot that cannot be drawn is noted in the report, not fatal.
+// plot that cannot be drawn is noted in the report, not fatal. The files are
+// replaced together once all are rendered and written: a failure leaves the
+// previous report's files as they were.
 func Write(dir string, s Summary) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	if err := Plot(filepath.Join(dir, SamplesFile), filepath.Join(dir, PlotFile), s.Judged); err != nil {
+	png, err := renderPlot(filepath.Join(dir, SamplesFile), s.Judged)
+	if err != nil {
 		s.Notes = append(s.Notes, "no plot: "+err.Error())
 	}
 	b, err := json.MarshalIndent(s, "", "  ")
 	if err != nil {
 		return fmt.Errorf("report: encode verdict: %w", err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, VerdictFile), append(b, '\n'), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
-	if err := os.WriteFile(filepath.Join(dir, ReportFile), []byte(Markdown(s)), 0o644); err != nil {
-		return fmt.Errorf("report: %w", err)
-	}
 	j, err := JUnit(s)
 	if err != nil {
 		return err
 	}
-	return os.WriteFile(filepath.Join(dir, JUnitFile), j, 0o644)
+	return writeFiles(dir, []outFile{
+		{VerdictFile, append(b, '\n')},
+		{ReportFile, []byte(Markdown(s))},
+		{JUnitFile, j},
+		{PlotFile, png},
+	})
+}
+
+// outFile is one rendered report file; a nil data is a file not written.
+type outFile struct {
+	name string
+	data []byte
+}
+
+// writeFiles writes each file beside its target and then renames them all
+// into place, so a report is replaced as a whole or not at all.
+func writeFiles(dir string, files []outFile) error {
+	var staged []*atomicfile.File
+	abort := func() {
+		for _, f := range staged {
+			f.Abort()
+		}
+	}
+	for _, of := range files {
+		if of.data == nil {
+			continue
+		}
+		f, err := atomicfile.Create(filepath.Join(dir, of.name), 0o644)
+		if err != nil {
+			abort()
+			return fmt.Errorf("report: %w", err)
+		}
+		staged = append(staged, f)
+		if _, err := f.Write(of.data); err != nil {
+			abort()
+			return fmt.Errorf("report: write %s: %w", f.Path(), err)
+		}
+	}
+	if err := atomicfile.CommitAll(staged...); err != nil {
+		return fmt.Errorf("report: %w", err)
+	}
+	return nil
 }
 
 // Headline is the one sentence a CI job summary shows.

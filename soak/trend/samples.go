@@ -38,10 +38,12 @@ type Sample struct {
 	MemoryLimitBytes float64            `json:"memory_limit_bytes,omitempty"`
 }
 
-// Run is a recorded run: its memory signals and what else it knew.
+// Run is a recorded run: its memory signals and what else it knew, and
+// which signal carries the verdict (see JudgeRun).
 type Run struct {
 	Signals map[string]Series
 	Context Context
+	Choice  Choice
 }
 
 // ErrInput is wrapped by every error about unreadable input.
@@ -128,6 +130,7 @@ func ReadSamples(r io.Reader, name string) (Run, error) {
 		return Run{}, err
 	}
 	run.Context.FrameRate = frameRate(frames)
+	run.Choice = samplesChoice(run, len(frames) > 0)
 	return run, nil
 }
 
@@ -171,9 +174,13 @@ func checkSignals(run Run, name string) error {
 var timeColumns = []string{"seconds", "elapsed_s", "elapsed", "time", "timestamp", "t", "ts"}
 
 // ReadCSV reads a CSV with a header: one time column (seconds, or RFC 3339
-// times; see timeColumns) and one or more columns of bytes, each a signal
-// named by its header. column, when not empty, keeps only that one. Empty
-// cells are gaps.
+// times; see timeColumns) and one or more value columns. column, when not
+// empty, is the one judged (whatever it holds: it was asked for). Otherwise
+// a lone value column is judged, and of several only those named like
+// memory are, the best carrying the verdict (Run.Choice says which and why;
+// ErrNoMemoryColumn when there is none). A frame counter column (fleet_sent,
+// frames_sent…) gives Context.FrameRate and is never judged; other columns
+// are ignored. Empty cells are gaps.
 func ReadCSV(r io.Reader, name, column string) (Run, error) {
 	cr := csv.NewReader(r)
 	cr.FieldsPerRecord = -1
@@ -201,24 +208,14 @@ func ReadCSV(r io.Reader, name, column string) (Run, error) {
 			break
 		}
 	}
-	var cols []int
-	for i, h := range header {
-		if i == tcol {
-			continue
-		}
-		if h == "" {
-			return Run{}, inputErr(name, 1, "column %d has no name", i+1)
-		}
-		if column == "" || h == column {
-			cols = append(cols, i)
-		}
-	}
-	if len(cols) == 0 {
-		return Run{}, inputErr(name, 1, "no column %q; columns are %s", column, strings.Join(header, ", "))
+	cols, fcol, choice, err := pickColumns(header, tcol, column, name)
+	if err != nil {
+		return Run{}, err
 	}
 
-	run := Run{Signals: map[string]Series{}}
+	run := Run{Signals: map[string]Series{}, Choice: choice}
 	var (
+		frames   []Point
 		t0       time.Time
 		prev     = math.Inf(-1)
 		prevLine int
@@ -265,6 +262,11 @@ func ReadCSV(r io.Reader, name, column string) (Run, error) {
 		}
 		prev, prevLine = el, line
 		rows++
+		if f, ok, err := frameCell(rec, fcol, header, name, line); err != nil {
+			return Run{}, err
+		} else if ok {
+			frames = append(frames, Point{T: el, Bytes: f})
+		}
 		for _, c := range cols {
 			v := strings.TrimSpace(rec[c])
 			if v == "" {
@@ -283,5 +285,6 @@ func ReadCSV(r io.Reader, name, column string) (Run, error) {
 	if err := checkSignals(run, name); err != nil {
 		return Run{}, err
 	}
+	run.Context.FrameRate = frameRate(frames)
 	return run, nil
 }
