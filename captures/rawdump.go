@@ -32,6 +32,18 @@ var zstdMagic = []byte{0x28, 0xb5, 0x2f, 0xfd}
 // make a capture that replays nothing.
 var ErrEmptyDump = errors.New("empty dump: no frames")
 
+// ErrBadDump is matched (errors.Is) by every Import error about its input —
+// the dump or its DID documents missing, empty, cut off, damaged or of
+// another format — and by no error about writing the capture, so a caller
+// can tell bad input from a failure of its own.
+var ErrBadDump = errors.New("bad dump")
+
+// badInput marks err as ErrBadDump without changing its message.
+type badInput struct{ error }
+
+func (e badInput) Unwrap() error        { return e.error }
+func (e badInput) Is(target error) bool { return target == ErrBadDump }
+
 // ImportConfig says what to import. Frames and Out are required.
 type ImportConfig struct {
 	Frames  string // the [u32 LE length][frame] dump, raw or zstd
@@ -70,11 +82,11 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 	}
 	src, err := openMaybeZstd(cfg.Frames)
 	if err != nil {
-		return Manifest{}, fmt.Errorf("import frames: %w", err)
+		return Manifest{}, badInput{fmt.Errorf("import frames: %w", err)}
 	}
 	defer src.Close()
 	if bytes.HasPrefix(src.peek, []byte(magic[:4])) {
-		return Manifest{}, fmt.Errorf("import frames: %s is already a relaysoak capture; use it as it is", cfg.Frames)
+		return Manifest{}, badInput{fmt.Errorf("import frames: %s is already a relaysoak capture; use it as it is", cfg.Frames)}
 	}
 	var fallback time.Time
 	if st, err := os.Stat(cfg.Frames); err == nil {
@@ -111,13 +123,13 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 			break
 		}
 		if err != nil {
-			return fail(err)
+			return fail(badInput{err})
 		}
 		// A frame whose header does not decode is not firehose data: the
 		// dump is damaged or of another format, and a capture of it would
 		// replay garbage.
 		if _, _, err := ParseFrameKind(frame); err != nil {
-			return fail(fmt.Errorf("import %s frame %d (byte %d of the uncompressed stream): not a firehose frame: %w", cfg.Frames, dr.frames, dr.off-int64(len(frame))-4, err))
+			return fail(badInput{fmt.Errorf("import %s frame %d (byte %d of the uncompressed stream): not a firehose frame: %w", cfg.Frames, dr.frames, dr.off-int64(len(frame))-4, err)})
 		}
 		fi, _ := ParseFrame(frame)
 		if t, ok := fi.EventTime(); ok && t.After(last) {
@@ -131,11 +143,11 @@ func Import(ctx context.Context, cfg ImportConfig) (Manifest, error) {
 		}
 	}
 	if dr.frames == 0 {
-		return fail(fmt.Errorf("import %s: %w", cfg.Frames, ErrEmptyDump))
+		return fail(badInput{fmt.Errorf("import %s: %w", cfg.Frames, ErrEmptyDump)})
 	}
 	if cfg.DIDDocs != "" {
 		if err := readDIDDocJSON(cfg.DIDDocs, w.AddDIDDoc); err != nil {
-			return fail(err)
+			return fail(badInput{err})
 		}
 	}
 	m := w.Manifest()

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"time"
 
@@ -131,6 +132,10 @@ type Outcome struct {
 // failure are kept. With Compare set it is an A/B soak (see runAB).
 func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	cfg = cfg.withDefaults()
+	// The run directory is always inside the runs directory.
+	if cfg.ID != filepath.Base(cfg.ID) || cfg.ID == "." || cfg.ID == ".." || strings.ContainsAny(cfg.ID, `/\`) {
+		return Outcome{}, fmt.Errorf("%w: run ID %q must be one path element (no '/', no '..')", ErrNotStarted, cfg.ID)
+	}
 	if cfg.Compare != nil {
 		return runAB(ctx, cfg)
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -46,9 +47,14 @@ func setupAnalyze(f *flags) func([]string) int {
 	return func(args []string) int {
 		path := args[0]
 		run, err := readRun(path, *column)
+		if errors.Is(err, trend.ErrNoMemoryColumn) || errors.Is(err, trend.ErrUnknownColumn) {
+			// The file is fine; what to judge in it is the user's choice.
+			return fail("analyze", exitUsage, "%v", err)
+		}
 		if err != nil {
 			return fail("analyze", exitBadInput, "%v", err)
 		}
+		fmt.Fprintf(os.Stderr, "relaysoak analyze: %s\n", run.Choice)
 		if *frameRate > 0 {
 			run.Context.FrameRate = *frameRate
 		}
@@ -61,7 +67,7 @@ func setupAnalyze(f *flags) func([]string) int {
 			Alpha:              *alpha,
 			Warmup:             *warmup,
 		}
-		rep, err := trend.JudgeSignals(run.Signals, run.Context, cfg)
+		rep, err := trend.JudgeRun(run, cfg)
 		if err != nil {
 			return fail("analyze", exitBadInput, "%s: %v", path, err)
 		}
@@ -109,19 +115,8 @@ func readRun(path, column string) (trend.Run, error) {
 		return trend.ReadCSV(br, path, column)
 	}
 	run, err := trend.ReadSamples(br, path)
-	if err != nil {
+	if err != nil || column == "" {
 		return run, err
 	}
-	if column != "" {
-		s, ok := run.Signals[column]
-		if !ok {
-			names := make([]string, 0, len(run.Signals))
-			for n := range run.Signals {
-				names = append(names, n)
-			}
-			return run, fmt.Errorf("%w: %s: no signal %q; signals are %s", trend.ErrInput, path, column, strings.Join(names, ", "))
-		}
-		run.Signals = map[string]trend.Series{column: s}
-	}
-	return run, nil
+	return run.Select(column, path)
 }

@@ -38,7 +38,7 @@ func init() {
 // input; anything else failed while running.
 func captureFail(cmd string, err error) int {
 	code := exitFailed
-	if errors.Is(err, captures.ErrCorrupt) || errors.Is(err, captures.ErrTruncated) || errors.Is(err, os.ErrNotExist) {
+	if errors.Is(err, captures.ErrCorrupt) || errors.Is(err, captures.ErrTruncated) || errors.Is(err, captures.ErrBadDump) {
 		code = exitBadInput
 	}
 	return fail(cmd, code, "%v", err)
@@ -92,17 +92,20 @@ func setupCaptureRecord(f *flags) func([]string) int {
 		})
 		prog.done()
 		m, p := res.Manifest, res.Progress
+		how := res.Describe()
+		if res.Stopped == captures.StoppedCancelled {
+			how = strings.Replace(how, "interrupted", "interrupted (Ctrl-C)", 1)
+		}
 		if err != nil {
 			if m.Frames == 0 {
 				return fail("capture record", exitNotStarted, "%v (nothing was recorded)", err)
 			}
-			return fail("capture record", exitFailed, "%v; stopped by this error: %s holds the %d frames recorded before, closed cleanly (see 'relaysoak capture inspect %s')", err, *out, m.Frames, *out)
+			return fail("capture record", exitFailed, "%v; %s in %s (see 'relaysoak capture inspect %s')", err, how, *out, *out)
 		}
-		how := map[string]string{"duration": "--duration reached", "frames": "--max-frames reached", "cancelled": "interrupted (Ctrl-C); what was recorded is kept"}[res.Stopped]
-		if how == "" {
-			how = res.Stopped
+		if !res.Closed {
+			return fail("capture record", exitFailed, "%s in %s", how, *out)
 		}
-		fmt.Printf("recorded %d frames (%s) from %s into %s in %s, closed cleanly; stopped: %s\n",
+		fmt.Printf("recorded %d frames (%s) from %s into %s in %s; %s\n",
 			m.Frames, captureMiB(m.Bytes), *url, *out, p.Elapsed.Round(time.Second), how)
 		fmt.Printf("  kinds: %s; seq %d–%d; reconnects %d\n", captureKinds(m.Kinds), m.SeqMin, m.SeqMax, p.Reconnects)
 		if *resolve {

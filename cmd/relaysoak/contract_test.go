@@ -20,6 +20,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/sharedfiles"
 )
 
 // badRow is one bad input to one subcommand and what the contract says of it.
@@ -58,6 +60,9 @@ func writeFixtures(t *testing.T, dir string) {
 		"afile":      "a regular file",
 		"keep.bin":   "the user's earlier export",
 		"arun/x":     "a run directory's file",
+		"nomem.csv":  "seconds,fleet_sent,connections\n0,1,2\n10,3,4\n",
+		// A length prefix of 5 and then garbage: not a firehose frame.
+		"damaged.bin": "\x05\x00\x00\x00garbage after it",
 	}
 	for name, body := range files {
 		p := filepath.Join(dir, name)
@@ -85,6 +90,9 @@ func namedRows() []badRow {
 		{name: "analyze alpha NaN", args: []string{"analyze", "good.csv", "--alpha", "NaN"}, code: exitUsage, names: "--alpha"},
 		{name: "analyze flag after file", args: []string{"analyze", "good.csv", "--column", "nonesuch"}, code: exitUsage, names: "nonesuch"},
 		{name: "analyze missing file", args: []string{"analyze", "missing.csv"}, code: exitBadInput, names: "missing.csv"},
+		{name: "analyze no memory column", args: []string{"analyze", "nomem.csv"}, code: exitUsage, names: "fleet_sent, connections"},
+		{name: "capture import damaged dump", args: []string{"capture", "import", "--frames", "damaged.bin", "--out", "keep.bin"}, code: exitBadInput, names: "damaged.bin"},
+		{name: "capture import damaged dump leaves nothing", args: []string{"capture", "import", "--frames", "damaged.bin", "--out", "new.rscap"}, code: exitBadInput, names: "damaged.bin", absent: []string{"new.rscap"}},
 		{name: "capture export missing keeps output", args: []string{"capture", "export", "missing.rscap", "--out", "keep.bin"}, code: exitBadInput, names: "missing.rscap"},
 		{name: "capture import empty dump", args: []string{"capture", "import", "--frames", "empty.bin", "--out", "out.rscap"}, code: exitBadInput, names: "empty.bin", absent: []string{"out.rscap"}},
 		{name: "capture import positional dump", args: []string{"capture", "import", "good.bin", "--out", "x"}, code: exitUsage, names: "--frames", absent: []string{"x"}},
@@ -347,4 +355,53 @@ func TestReadmeMatchesTheBinary(t *testing.T) {
 		assert.True(t, known[strings.TrimRight(m, "_")], "README names %s, which nothing reads", m)
 	}
 	assert.NotRegexp(t, `(?m)^\s*(HOSTS|RATE|DURATION|MEM_LIMIT)=\S+ (bin/relaysoak|relaysoak|make)`, readme, "settings are RELAYSOAK_* in the environment, or make's command line")
+}
+
+// What the issue saw: a CSV with several memory spellings and a frame
+// counter is judged on rssanon, with fleet_sent as the frames; one with no
+// memory-like column is bad usage, listing its columns.
+func TestAnalyzeJudgesOnlyMemory(t *testing.T) {
+	bin := buildBinary(t)
+	dir := t.TempDir()
+	var b strings.Builder
+	b.WriteString("seconds,vmrss,rssanon,rssfile,prom_rss,heap_inuse,fleet_sent\n")
+	for i := 0; i < 400; i++ {
+		fmt.Fprintf(&b, "%d,%d,%d,%d,%d,%d,%d\n", i*10, 200<<20+i<<16, 100<<20+i<<16, 100<<20, 200<<20+i<<16, 50<<20, i*500)
+	}
+	good := filepath.Join(dir, "mem.csv")
+	require.NoError(t, os.WriteFile(good, []byte(b.String()), 0o644))
+	cmd := exec.Command(bin, "analyze", good)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	var ee *exec.ExitError
+	require.True(t, err == nil || errors.As(err, &ee), "%v", err)
+	assert.Contains(t, stderr.String(), "judging rssanon (RssAnon)")
+	assert.Contains(t, stderr.String(), "frames from fleet_sent")
+	assert.Regexp(t, `"signal": "rssanon"`, string(out))
+	assert.NotRegexp(t, `"signal": "fleet_sent"`, string(out), "the frame counter is never judged")
+
+	none := filepath.Join(dir, "none.csv")
+	require.NoError(t, os.WriteFile(none, []byte("seconds,fleet_sent,connections\n0,1,2\n10,3,4\n"), 0o644))
+	cmd = exec.Command(bin, "analyze", none)
+	msg, err := cmd.CombinedOutput()
+	require.True(t, errors.As(err, &ee), "%v: %s", err, msg)
+	assert.Equal(t, exitUsage, ee.ExitCode())
+	assert.Contains(t, string(msg), "fleet_sent, connections", "the columns are listed")
+	assert.Contains(t, string(msg), "--column")
+}
+
+// A stray HOST in the shell once labelled every imported frame: only
+// RELAYSOAK_HOST may now.
+func TestStrayShellVariableChangesNothing(t *testing.T) {
+	bin := buildBinary(t)
+	out := filepath.Join(t.TempDir(), "c.rscap")
+	cmd := exec.Command(bin, "capture", "import", "--frames", filepath.Join(sharedfiles.CaptureDir(t), "frames.bin.zst"), "--out", out)
+	cmd.Env = append(cleanEnv(), "HOST=stray", "OUT=/nonexistent/elsewhere")
+	msg, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", msg)
+	js, err := exec.Command(bin, "capture", "inspect", out, "--json").Output()
+	require.NoError(t, err)
+	assert.NotContains(t, string(js), "stray")
+	assert.Contains(t, string(js), `"unknown"`)
 }

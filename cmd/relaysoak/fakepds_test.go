@@ -34,7 +34,7 @@ func buildBinary(t *testing.T) string {
 func TestFakePDSCommandServesValidFrames(t *testing.T) {
 	bin := buildBinary(t)
 	cmd := exec.Command(bin, "fakepds", "--hosts", "3", "--listen", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), "RATE=50") // flags are environment variables too
+	cmd.Env = append(os.Environ(), "RELAYSOAK_RATE=50") // flags are environment variables too
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
 	var stderr bytes.Buffer
@@ -87,12 +87,13 @@ func TestFakePDSCommandRejectsBadFlags(t *testing.T) {
 	bin := buildBinary(t)
 	out, err := exec.Command(bin, "fakepds", "--hosts", "many").CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "invalid value")
+	assert.Equal(t, exitUsage, cmdExit(err))
+	assert.Contains(t, string(out), `--hosts (RELAYSOAK_HOSTS): "many" is not a whole number`)
 	cmd := exec.Command(bin, "fakepds")
-	cmd.Env = append(os.Environ(), "HOSTS=lots")
+	cmd.Env = append(os.Environ(), "RELAYSOAK_HOSTS=lots")
 	out, err = cmd.CombinedOutput()
 	require.Error(t, err)
-	assert.Contains(t, string(out), "HOSTS")
+	assert.Contains(t, string(out), "RELAYSOAK_HOSTS")
 }
 
 func TestSoakCommandRejectsBadProfileAndSizes(t *testing.T) {

@@ -126,7 +126,12 @@ func setupSoak(f *flags) func([]string) int {
 		if err != nil {
 			if errors.Is(err, soak.ErrNotStarted) {
 				fail("soak", exitNotStarted, "%v", err)
-				fmt.Fprintln(os.Stderr, "relaysoak soak: is Docker running (docker info)? files so far are in", out.Dir)
+				if s := strings.ToLower(err.Error()); strings.Contains(s, "docker") || strings.Contains(s, "daemon") {
+					fmt.Fprintln(os.Stderr, "relaysoak soak: is Docker running (docker info)?")
+				}
+				if out.Dir != "" {
+					fmt.Fprintln(os.Stderr, "relaysoak soak: files so far are in", out.Dir)
+				}
 				return exitNotStarted
 			}
 			fail("soak", exitFailed, "%v", err)
