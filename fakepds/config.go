@@ -47,9 +47,9 @@ type Config struct {
 	// commit also deletes the account's oldest record, as real users do.
 	MaxRecords int
 
-	// Churn sets identity and account churn; the zero value means the
-	// realistic defaults, Churn{Off: true} none at all.
-	Churn Churn
+	// MoveDelay is how long a move keeps an account inactive between
+	// hosts (default 3 s), so a relay drains the old host's queue first.
+	MoveDelay time.Duration
 	// PLC sets the PLC directory's behaviour (latency, errors).
 	PLC PLCBehaviour
 	// Shape, when set, is what synthetic commits look like (shape.go);
@@ -57,31 +57,6 @@ type Config struct {
 	Shape *Shape
 
 	Logger *slog.Logger
-}
-
-// Churn rates are events per 1,000 frames written, so they scale with the
-// load. Defaults follow the live network's mix (the shared capture has one
-// #identity and one #account in 150 frames) while keeping a relay's DID
-// resolver busy for the whole run: the relay caches documents for a day,
-// so without churn its resolver goes quiet after warm-up.
-type Churn struct {
-	Off bool
-	// Identity: #identity events (default 5 per 1,000 frames); KeyRotation
-	// is the fraction of those that also rotate the signing key (default 0.1).
-	Identity    float64
-	KeyRotation float64
-	// NewAccount: accounts created (default 2 per 1,000); each host keeps
-	// its account count bounded by deleting its oldest account when over.
-	NewAccount float64
-	// Move: accounts moving to another host (default 0.5 per 1,000);
-	// MoveDelay is how long a move keeps the account inactive between
-	// hosts (default 3 s), so a relay drains the old host's queue first.
-	Move      float64
-	MoveDelay time.Duration
-	// Status: #account deactivations, each reactivated later (default 1).
-	Status float64
-	// Sync: #sync events (default 1 per 1,000).
-	Sync float64
 }
 
 // PLCBehaviour makes the PLC directory slow or unreliable on purpose, so a
@@ -181,17 +156,8 @@ func (c Config) withDefaults() (Config, error) {
 	if c.MaxRecords <= 0 {
 		c.MaxRecords = 48
 	}
-	if c.Churn.MoveDelay <= 0 {
-		c.Churn.MoveDelay = 3 * time.Second
-	}
-	if !c.Churn.Off {
-		d := &c.Churn
-		setDefault(&d.Identity, 5)
-		setDefault(&d.KeyRotation, 0.1)
-		setDefault(&d.NewAccount, 2)
-		setDefault(&d.Move, 0.5)
-		setDefault(&d.Status, 1)
-		setDefault(&d.Sync, 1)
+	if c.MoveDelay <= 0 {
+		c.MoveDelay = 3 * time.Second
 	}
 	plc, err := c.PLC.withDefaults()
 	if err != nil {
@@ -219,12 +185,6 @@ func canonicalNames(names []string) []string {
 		}
 	}
 	return out
-}
-
-func setDefault(v *float64, d float64) {
-	if *v == 0 {
-		*v = d
-	}
 }
 
 // HostName is the name of host i (0-based): pds0001.test for i=0.

@@ -13,7 +13,7 @@ import (
 // Go's own resolver, pointed at the fleet's DNS over real UDP, finds every
 // fleet name and no other.
 func TestDNSAnswersTheFleetsNames(t *testing.T) {
-	f, err := New(Config{Hosts: 300, AccountsPerHost: 1, Churn: Churn{Off: true}})
+	f, err := New(Config{Hosts: 300, AccountsPerHost: 1})
 	require.NoError(t, err)
 	t.Cleanup(func() { f.Close() })
 	_, err = f.NewDNS(net.ParseIP("::1"))

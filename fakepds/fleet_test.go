@@ -173,7 +173,8 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	// High churn so a short test sees key rotations, moves, new and deleted
 	// accounts and status changes.
 	n := startNet(t, Config{Hosts: 3, AccountsPerHost: 3, Seed: 7, MaxRecords: 6,
-		Churn: Churn{Identity: 60, KeyRotation: 0.5, NewAccount: 30, Move: 40, MoveDelay: time.Millisecond, Status: 20, Sync: 20}})
+		MoveDelay: time.Millisecond})
+	m := mix{EventIdentity: 30, EventKeyRotation: 30, EventNewAccount: 30, EventMove: 40, EventStatus: 20, EventSync: 20}
 	subs := map[string]*sub{}
 	for _, h := range n.fleet.HostNames() {
 		subs[h] = n.subscribe(t, h, "")
@@ -186,7 +187,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	counts := map[string]int{}
 	seen := 0
 	for i := 0; i < 400; i++ {
-		require.NoError(t, n.fleet.WriteOne(ctx, rng))
+		require.NoError(t, writeMix(ctx, n.fleet, rng, m))
 		// Verify what that write produced before the next one, so a key
 		// rotation cannot overtake a commit signed with the old key.
 		st := n.fleet.Stats()
@@ -233,11 +234,12 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 }
 
 func TestPLCAuditLogVerifies(t *testing.T) {
-	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, Churn: Churn{Identity: 500, KeyRotation: 1, Move: 300, MoveDelay: time.Millisecond}})
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, MoveDelay: time.Millisecond})
+	m := mix{EventKeyRotation: 500, EventMove: 300}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(3, 4))
 	for i := 0; i < 60; i++ {
-		require.NoError(t, n.fleet.WriteOne(ctx, rng))
+		require.NoError(t, writeMix(ctx, n.fleet, rng, m))
 	}
 	code, body, _ := n.get(t, "http://plc.test/export?count=1000")
 	require.Equal(t, http.StatusOK, code)

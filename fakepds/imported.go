@@ -132,3 +132,12 @@ func (p *plcDirectory) setDocument(did string, doc identity.DIDDocument, docJSON
 	}
 	r.doc, r.docJSON = doc, docJSON
 }
+
+// IsImported says whether did is an identity hosted for a replayed capture
+// (its frames are real, signed with real keys), not one of the fleet's own.
+func (f *Fleet) IsImported(did string) bool {
+	f.hostsMu.RLock()
+	defer f.hostsMu.RUnlock()
+	a, ok := f.accounts[did]
+	return ok && a.imported
+}

@@ -12,7 +12,7 @@ import (
 )
 
 func TestCollectorCountsPLCRequests(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1})
 	reg := prometheus.NewRegistry()
 	require.NoError(t, reg.Register(n.fleet.Collector()))
 	did := n.fleet.hosts[0].accounts[0].did

@@ -16,7 +16,7 @@ import (
 // commit must still invert to its prevData under indigo's own check (a
 // non-canonical root once failed about one commit in 50,000 at the relay).
 func TestYoungRepositoriesInvertExactly(t *testing.T) {
-	f, err := New(Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}})
+	f, err := New(Config{Hosts: 1, AccountsPerHost: 1})
 	require.NoError(t, err)
 	rng := rand.New(rand.NewPCG(11, 12))
 	ctx := context.Background()

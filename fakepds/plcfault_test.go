@@ -43,7 +43,7 @@ func noRetry(n *testNet) {
 }
 
 func TestPLCResetsConnections(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}, PLC: PLCBehaviour{ResetRate: 1}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, PLC: PLCBehaviour{ResetRate: 1}})
 	noRetry(n)
 	did := n.fleet.hosts[0].accounts[0].did
 	for i := 0; i < 10; i++ {
@@ -62,7 +62,7 @@ func TestPLCResetsConnections(t *testing.T) {
 }
 
 func TestPLCClosesConnections(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}, PLC: PLCBehaviour{CloseRate: 1}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, PLC: PLCBehaviour{CloseRate: 1}})
 	noRetry(n)
 	did := n.fleet.hosts[0].accounts[0].did
 	for i := 0; i < 10; i++ {
@@ -75,7 +75,7 @@ func TestPLCClosesConnections(t *testing.T) {
 }
 
 func TestPLCMixedFaultRates(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true},
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1,
 		PLC: PLCBehaviour{ResetRate: 0.2, CloseRate: 0.2, ErrorRate: 0.25}})
 	noRetry(n)
 	did := n.fleet.hosts[0].accounts[0].did
@@ -104,7 +104,7 @@ func TestPLCMixedFaultRates(t *testing.T) {
 
 func TestPLCKeepAliveOff(t *testing.T) {
 	for _, off := range []bool{false, true} {
-		n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}, PLC: PLCBehaviour{NoKeepAlive: off}})
+		n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, PLC: PLCBehaviour{NoKeepAlive: off}})
 		did := n.fleet.hosts[0].accounts[0].did
 		reusedN := 0
 		for i := 0; i < 10; i++ {
@@ -125,7 +125,7 @@ func TestPLCKeepAliveOff(t *testing.T) {
 
 func TestPLCLatencyDistribution(t *testing.T) {
 	const base, jitter = 20 * time.Millisecond, 15 * time.Millisecond
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true},
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1,
 		PLC: PLCBehaviour{Latency: base, Jitter: jitter, JitterSigma: 0.5}})
 	did := n.fleet.hosts[0].accounts[0].did
 	var took []time.Duration
@@ -146,7 +146,7 @@ func TestPLCLatencyDistribution(t *testing.T) {
 
 func TestPLCSlowBodies(t *testing.T) {
 	const slow = 400 * time.Millisecond
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}, PLC: PLCBehaviour{SlowRate: 1, SlowFor: slow}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 1, PLC: PLCBehaviour{SlowRate: 1, SlowFor: slow}})
 	did := n.fleet.hosts[0].accounts[0].did
 	trace := &httptrace.ClientTrace{}
 	var firstByte time.Time
@@ -183,7 +183,7 @@ func TestPLCBehaviourValidated(t *testing.T) {
 }
 
 func TestPLCAndUpstreamAliases(t *testing.T) {
-	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 1, Churn: Churn{Off: true},
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 1,
 		PLCAliases: []string{"PLC.directory."}, UpstreamAliases: []string{"bsky.network"}})
 	did := n.fleet.hosts[0].accounts[0].did
 	for _, u := range []string{"http://plc.test/" + did, "http://plc.directory/" + did} {
@@ -206,7 +206,7 @@ func TestPLCAndUpstreamAliases(t *testing.T) {
 // Over HTTP/2 (what a Go resolver negotiates with the fleet's TLS port) a
 // connection cannot be taken over: the request's stream is reset instead.
 func TestPLCResetOverHTTP2(t *testing.T) {
-	f, err := New(Config{Hosts: 1, AccountsPerHost: 1, Churn: Churn{Off: true}, PLC: PLCBehaviour{ResetRate: 1}})
+	f, err := New(Config{Hosts: 1, AccountsPerHost: 1, PLC: PLCBehaviour{ResetRate: 1}})
 	require.NoError(t, err)
 	defer f.Close()
 	srv := httptest.NewUnstartedServer(f)

@@ -30,7 +30,7 @@ func writeN(t testing.TB, f *Fleet, host, n int) {
 }
 
 func TestCursorReplayFutureAndOutdated(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, HistoryFrames: 8, Churn: Churn{Off: true}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, HistoryFrames: 8})
 	h := n.fleet.hosts[0]
 	writeN(t, n.fleet, 0, 5) // 2 syncs + 5 commits = 7 frames
 	head := h.headSeq()
@@ -65,7 +65,7 @@ func TestCursorReplayFutureAndOutdated(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutAndMemoryStaysBounded(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 4, SendQueue: 16, HistoryFrames: 32, MaxRecords: 10, Churn: Churn{Off: true}})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 4, SendQueue: 16, HistoryFrames: 32, MaxRecords: 10})
 	h := n.fleet.hosts[0]
 	// A consumer that connects and never reads.
 	conn, _, err := n.dialer.Dial("ws://"+h.name+"/xrpc/com.atproto.sync.subscribeRepos", nil)
@@ -107,11 +107,12 @@ func TestSlowConsumerIsCutAndMemoryStaysBounded(t *testing.T) {
 
 func TestRestartWithStateDirContinues(t *testing.T) {
 	dir := t.TempDir()
-	cfg := Config{Hosts: 2, AccountsPerHost: 2, StateDir: dir, Churn: Churn{Identity: 100, KeyRotation: 1, NewAccount: 50}}
+	cfg := Config{Hosts: 2, AccountsPerHost: 2, StateDir: dir}
+	m := mix{EventKeyRotation: 100, EventNewAccount: 50}
 	n1 := startNet(t, cfg)
 	rng := rand.New(rand.NewPCG(5, 6))
 	for i := 0; i < 100; i++ {
-		require.NoError(t, n1.fleet.WriteOne(context.Background(), rng))
+		require.NoError(t, writeMix(context.Background(), n1.fleet, rng, m))
 	}
 	heads := map[string]int64{}
 	for _, h := range n1.fleet.hosts {
@@ -143,7 +144,7 @@ func TestRestartWithStateDirContinues(t *testing.T) {
 }
 
 func TestRestartWithoutStateNeverReusesSeqAndSyncsFirst(t *testing.T) {
-	cfg := Config{Hosts: 1, AccountsPerHost: 2, Churn: Churn{Off: true}}
+	cfg := Config{Hosts: 1, AccountsPerHost: 2}
 	n1 := startNet(t, cfg)
 	writeN(t, n1.fleet, 0, 10)
 	head := n1.fleet.hosts[0].headSeq()
@@ -163,7 +164,7 @@ func TestRestartWithoutStateNeverReusesSeqAndSyncsFirst(t *testing.T) {
 }
 
 func TestPDSXRPC(t *testing.T) {
-	n := startNet(t, Config{Hosts: 3, AccountsPerHost: 5, Churn: Churn{Off: true}})
+	n := startNet(t, Config{Hosts: 3, AccountsPerHost: 5})
 	writeN(t, n.fleet, 0, 60)
 	code, body, hdr := n.get(t, "http://pds0001.test/xrpc/com.atproto.server.describeServer")
 	require.Equal(t, http.StatusOK, code)
@@ -291,13 +292,14 @@ func TestManyHostsStartQuickly(t *testing.T) {
 // A move is a migration: the old host deactivates the account, and a few
 // seconds later the new host announces it and carries its commits.
 func TestMoveLeavesThenArrives(t *testing.T) {
-	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 1, Churn: Churn{Off: true, MoveDelay: 200 * time.Millisecond}})
+	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 1, MoveDelay: 200 * time.Millisecond})
 	writeN(t, n.fleet, 0, 1)
 	writeN(t, n.fleet, 1, 1)
 	subs := []*sub{n.subscribe(t, "pds0001.test", ""), n.subscribe(t, "pds0002.test", "")}
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
-	require.NoError(t, n.fleet.churnMove(ctx, rng))
+	_, err := n.fleet.Perform(ctx, EventMove, 0, rng) // whichever account it picks, to the other host
+	require.NoError(t, err)
 	// Which account left, and from where: the first #account frame says.
 	var did string
 	var from int

@@ -4,96 +4,79 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"runtime"
-	"sync"
 	"time"
 )
 
-// WriteOne writes the next synthetic event: usually a commit on a random
-// active account, sometimes a churn event at the configured rates. rng must
-// not be shared between goroutines.
-func (f *Fleet) WriteOne(ctx context.Context, rng *rand.Rand) error {
-	c := f.cfg.Churn
-	if !c.Off {
-		r := rng.Float64() * 1000
-		switch {
-		case r < c.Identity:
-			return f.churnIdentity(rng)
-		case r < c.Identity+c.NewAccount:
-			return f.churnNewAccount(ctx, rng)
-		case r < c.Identity+c.NewAccount+c.Move:
-			return f.churnMove(ctx, rng)
-		case r < c.Identity+c.NewAccount+c.Move+c.Status:
-			return f.churnStatus(rng)
-		case r < c.Identity+c.NewAccount+c.Move+c.Status+c.Sync:
-			return f.churnSync(ctx, rng)
-		}
+// Event is a kind of thing the fleet does when told to. Which comes next,
+// and when, is the caller's choice (package replay): the fleet performs.
+type Event int
+
+const (
+	// EventCommit: a commit by an active account of the given host (after
+	// the #sync a fresh fleet owes the account).
+	EventCommit Event = iota
+	// EventIdentity: #identity of an active account.
+	EventIdentity
+	// EventKeyRotation: a PLC operation rotating an account's signing key,
+	// then its #identity, so a relay must resolve the DID again.
+	EventKeyRotation
+	// EventNewAccount: an account created on the given host the way a PDS
+	// does (#identity, #account, #sync of its empty repository); the
+	// host's oldest synthetic account is deleted when over its share.
+	EventNewAccount
+	// EventMove: an account migrates to the given host (another, if it is
+	// there already): deactivated at once, announced there MoveDelay later.
+	EventMove
+	// EventStatus: an account deactivated, or one reactivated.
+	EventStatus
+	// EventSync: #sync of an active account's repository.
+	EventSync
+)
+
+var eventNames = [...]string{"commit", "identity", "key_rotation", "new_account", "move", "status", "sync"}
+
+func (e Event) String() string {
+	if int(e) < len(eventNames) {
+		return eventNames[e]
 	}
-	a := f.pickAccount(rng)
-	if a == nil {
-		return nil // every account is between hosts or deactivated just now
-	}
-	return f.writeCommit(ctx, a, rng, commitOptions{})
+	return fmt.Sprintf("event(%d)", int(e))
 }
 
-// RunWriter writes rate events per second in total until ctx ends: the
-// simple synthetic writer (the replay package drives richer schedules).
-// The schedule is open: a late writer catches up instead of slowing down.
-func (f *Fleet) RunWriter(ctx context.Context, rate float64) error {
-	if rate <= 0 {
-		return fmt.Errorf("fakepds: writer rate must be positive, got %g", rate)
-	}
-	workers := max(1, runtime.GOMAXPROCS(0))
-	tickets := make(chan struct{}, 4*workers)
-	errs := make(chan error, 1)
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func(w int) {
-			defer wg.Done()
-			rng := rand.New(rand.NewPCG(uint64(f.cfg.Seed), uint64(time.Now().UnixNano())+uint64(w)))
-			for range tickets {
-				if err := f.WriteOne(ctx, rng); err != nil {
-					select {
-					case errs <- err:
-					default:
-					}
-				}
-			}
-		}(w)
-	}
-	defer func() { close(tickets); wg.Wait() }()
+// Events lists every kind, in order.
+var Events = []Event{EventCommit, EventIdentity, EventKeyRotation, EventNewAccount, EventMove, EventStatus, EventSync}
 
-	start := time.Now()
-	var sent int64
-	tick := time.NewTicker(max(time.Millisecond, min(10*time.Millisecond, time.Duration(float64(time.Second)/rate))))
-	defer tick.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-f.done:
-			return nil
-		case err := <-errs:
-			f.log.Warn("synthetic write failed", "err", err)
-		case now := <-tick.C:
-			due := int64(rate * now.Sub(start).Seconds())
-			for ; sent < due; sent++ {
-				select {
-				case tickets <- struct{}{}:
-				case <-ctx.Done():
-					return nil
-				}
-			}
-		}
+// Perform does one event on host hostIndex (events of an existing account
+// pick a random active one) and returns how many frames it emitted or
+// will emit (a move's arrival comes MoveDelay later). rng must not be
+// shared between goroutines.
+func (f *Fleet) Perform(ctx context.Context, ev Event, hostIndex int, rng *rand.Rand) (int, error) {
+	if hostIndex < 0 || hostIndex >= len(f.hosts) {
+		return 0, fmt.Errorf("fakepds: %s on host %d: the fleet has hosts 0 to %d", ev, hostIndex, len(f.hosts)-1)
 	}
+	switch ev {
+	case EventCommit:
+		return f.writeOnHost(ctx, hostIndex, rng)
+	case EventIdentity:
+		return f.churnIdentity(rng, false)
+	case EventKeyRotation:
+		return f.churnIdentity(rng, true)
+	case EventNewAccount:
+		return f.churnNewAccount(ctx, hostIndex)
+	case EventMove:
+		return f.churnMove(hostIndex, rng)
+	case EventStatus:
+		return f.churnStatus(rng)
+	case EventSync:
+		return f.churnSync(ctx, rng)
+	}
+	return 0, fmt.Errorf("fakepds: unknown event %d", int(ev))
 }
 
-// churnIdentity emits #identity, rotating the signing key for a share of
-// them (a new PLC operation first, so the relay finds the new key).
-func (f *Fleet) churnIdentity(rng *rand.Rand) error {
+// churnIdentity emits #identity, after rotating the signing key when
+// rotate (a new PLC operation first, so the relay finds the new key).
+func (f *Fleet) churnIdentity(rng *rand.Rand, rotate bool) (int, error) {
 	return f.onActive(rng, func(a *account) error {
-		if rng.Float64() < f.cfg.Churn.KeyRotation {
+		if rotate {
 			a.keyGen++
 			a.signing = deriveKey(f.cfg.Seed, fmt.Sprintf("signing/%s/%d", a.did, a.keyGen))
 			if err := f.updatePLC(a); err != nil {
@@ -128,11 +111,10 @@ func (f *Fleet) updatePLC(a *account) error {
 // #account, then a #sync of its empty repository) and, when the host is
 // over its share, deletes the host's oldest synthetic account, so the
 // fleet's size stays bounded.
-func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
-	hi := rng.IntN(len(f.hosts))
+func (f *Fleet) churnNewAccount(ctx context.Context, hi int) (int, error) {
 	a, err := f.createAccount(hi)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	a.mu.Lock()
 	err = f.emitIdentity(a)
@@ -144,7 +126,7 @@ func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
 	}
 	a.mu.Unlock()
 	if err != nil {
-		return err
+		return 0, err
 	}
 	// One in, one out: the population stays at AccountsPerHost a host, so
 	// the fleet's memory plateaus once repositories have filled.
@@ -161,9 +143,9 @@ func (f *Fleet) churnNewAccount(ctx context.Context, rng *rand.Rand) error {
 	}
 	f.hostsMu.RUnlock()
 	if oldest != nil {
-		return f.deleteAccount(oldest)
+		return 4, f.deleteAccount(oldest)
 	}
-	return nil
+	return 3, nil
 }
 
 // deletedDIDRetention is how long a deleted account's document stays
@@ -196,34 +178,34 @@ func (f *Fleet) deleteAccount(a *account) error {
 	return nil
 }
 
-// churnMove moves an account to another host the way a migration does:
-// the old host deactivates it, and Churn.MoveDelay later a PLC operation names
-// the new host, which announces it (#identity, #account) and carries its
-// commits from then on. The pause lets a relay drain the old host's queue
-// first, as the seconds a real migration takes do.
-func (f *Fleet) churnMove(ctx context.Context, rng *rand.Rand) error {
+// churnMove moves an account to host to the way a migration does (to
+// another host when it lives on to already): the old host deactivates it,
+// and Config.MoveDelay later a PLC operation names the new host, which
+// announces it (#identity, #account) and carries its commits from then on.
+// The pause lets a relay drain the old host's queue first, as the seconds
+// a real migration takes do.
+func (f *Fleet) churnMove(to int, rng *rand.Rand) (int, error) {
 	if len(f.hosts) < 2 {
-		return nil
+		return 0, nil
 	}
 	var moving *account
-	to := rng.IntN(len(f.hosts) - 1)
-	err := f.onActive(rng, func(a *account) error {
-		if to >= a.host {
-			to++
+	n, err := f.onActive(rng, func(a *account) error {
+		if to == a.host {
+			to = (to + 1 + rng.IntN(len(f.hosts)-1)) % len(f.hosts)
 		}
 		a.setStatus("deactivated")
 		moving = a
 		return f.emitAccount(a)
 	})
 	if err != nil || moving == nil {
-		return err
+		return n, err
 	}
-	time.AfterFunc(f.cfg.Churn.MoveDelay, func() {
+	time.AfterFunc(f.cfg.MoveDelay, func() {
 		if err := f.arrive(moving, to); err != nil {
 			f.log.Warn("account move failed", "did", moving.did, "err", err)
 		}
 	})
-	return nil
+	return 3, nil // the arrival's #identity and #account follow
 }
 
 // arrive ends a move: the account is re-hosted on host to and announced.
@@ -261,7 +243,7 @@ func (f *Fleet) arrive(a *account, to int) error {
 
 // churnStatus deactivates an account, or reactivates one that is, so a
 // handful at most are inactive at any time.
-func (f *Fleet) churnStatus(rng *rand.Rand) error {
+func (f *Fleet) churnStatus(rng *rand.Rand) (int, error) {
 	f.hostsMu.Lock()
 	var back *account
 	for a := range f.deactivated {
@@ -274,10 +256,10 @@ func (f *Fleet) churnStatus(rng *rand.Rand) error {
 		back.mu.Lock()
 		defer back.mu.Unlock()
 		if back.status != "deactivated" {
-			return nil // deleted meanwhile
+			return 0, nil // deleted meanwhile
 		}
 		back.setStatus("")
-		return f.emitAccount(back)
+		return 1, f.emitAccount(back)
 	}
 	return f.onActive(rng, func(a *account) error {
 		a.setStatus("deactivated")
@@ -288,21 +270,22 @@ func (f *Fleet) churnStatus(rng *rand.Rand) error {
 	})
 }
 
-func (f *Fleet) churnSync(ctx context.Context, rng *rand.Rand) error {
+func (f *Fleet) churnSync(ctx context.Context, rng *rand.Rand) (int, error) {
 	return f.onActive(rng, func(a *account) error { return f.emitSync(ctx, a) })
 }
 
-// onActive runs fn on a random active account, holding its lock; an
-// account deactivated or deleted since it was picked is left alone.
-func (f *Fleet) onActive(rng *rand.Rand, fn func(a *account) error) error {
+// onActive runs fn, which emits one frame, on a random active account,
+// holding its lock; an account deactivated or deleted since it was picked
+// is left alone (no frame).
+func (f *Fleet) onActive(rng *rand.Rand, fn func(a *account) error) (int, error) {
 	a := f.pickAccount(rng)
 	if a == nil {
-		return nil
+		return 0, nil
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.active.Load() {
-		return nil
+		return 0, nil
 	}
-	return fn(a)
+	return 1, fn(a)
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
@@ -37,11 +38,11 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 		Fleet: fakepds.Config{
 			Hosts:      hosts,
 			PLCAliases: []string{"plc.directory"},
-			// More identity churn than the default keeps the resolver busy
-			// at this modest rate (each #identity purges the relay's cache).
-			Churn: fakepds.Churn{Identity: 20},
-			PLC:   fakepds.PLCBehaviour{Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond, NoKeepAlive: true},
+			PLC:        fakepds.PLCBehaviour{Latency: 5 * time.Millisecond, Jitter: 5 * time.Millisecond, NoKeepAlive: true},
 		},
+		// More identity churn than the default keeps the resolver busy at
+		// this modest rate (each #identity purges the relay's cache).
+		Churn:        &replay.Churn{Identity: 20},
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}, PLCURL: "https://plc.directory"},
 		MetricsEvery: sampling,
 	})
@@ -152,11 +153,11 @@ func TestEndToEndIndigoPLCFaults(t *testing.T) {
 	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet: fakepds.Config{
 			Hosts: 10, PLCAliases: []string{"plc.directory"},
-			// Each #identity purges the relay's cached document, so it
-			// resolves again all through the run.
-			Churn: fakepds.Churn{Identity: 60},
-			PLC:   fakepds.PLCBehaviour{ErrorRate: 0.5, ResetRate: 0.1, Jitter: 5 * time.Millisecond},
+			PLC: fakepds.PLCBehaviour{ErrorRate: 0.5, ResetRate: 0.1, Jitter: 5 * time.Millisecond},
 		},
+		// Each #identity purges the relay's cached document, so it resolves
+		// again all through the run.
+		Churn:        &replay.Churn{Identity: 60},
 		Relay:        relay.Config{Memory: 1 << 30, PLCURL: "https://plc.directory"},
 		MetricsEvery: 2 * time.Second,
 	})

@@ -69,7 +69,7 @@ func waitFor(got *atomic.Int64, n int64) {
 // rate one core sustains (consumers included: they share the core).
 func BenchmarkVerbatim2750(b *testing.B) {
 	recs := captureFrames(b, sharedCapture(b))
-	f, got := benchFleet(b, fakepds.Config{Hosts: 2750, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	f, got := benchFleet(b, fakepds.Config{Hosts: 2750, AccountsPerHost: 1})
 	a, err := newAlias(ZipfWeights(2750, DefaultZipfS))
 	require.NoError(b, err)
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -93,11 +93,11 @@ func BenchmarkVerbatim2750(b *testing.B) {
 // CAR) written on Zipf-picked hosts with 2,750 consumers reading; the
 // accounts' first #sync frames are written before the timer starts.
 func BenchmarkRehosted2750(b *testing.B) {
-	f, got := benchFleet(b, fakepds.Config{Hosts: 2750, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	f, got := benchFleet(b, fakepds.Config{Hosts: 2750, AccountsPerHost: 1})
 	ctx := context.Background()
 	rng := rand.New(rand.NewPCG(1, 1))
 	for i := 0; i < 2750; i++ {
-		_, err := f.WriteOnHost(ctx, i, rng) // each account's #sync and first commit
+		_, err := f.Perform(ctx, fakepds.EventCommit, i, rng) // each account's #sync and first commit
 		require.NoError(b, err)
 	}
 	waitFor(got, 5500)
@@ -107,7 +107,7 @@ func BenchmarkRehosted2750(b *testing.B) {
 	b.ResetTimer()
 	var frames int64
 	for i := 0; i < b.N; i++ {
-		n, err := f.WriteOnHost(ctx, a.pick(rng), rng)
+		n, err := f.Perform(ctx, fakepds.EventCommit, a.pick(rng), rng)
 		if err != nil {
 			b.Fatal(err)
 		}

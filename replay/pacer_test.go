@@ -66,22 +66,22 @@ type stallingFleet struct {
 	once  atomic.Bool
 }
 
-func (s *stallingFleet) WriteOnHost(ctx context.Context, i int, rng *rand.Rand) (int, error) {
+func (s *stallingFleet) Perform(ctx context.Context, ev fakepds.Event, i int, rng *rand.Rand) (int, error) {
 	if time.Now().After(s.after) && s.once.CompareAndSwap(false, true) {
 		time.Sleep(s.stall)
 	}
-	return s.Fleet.WriteOnHost(ctx, i, rng)
+	return s.Fleet.Perform(ctx, ev, i, rng)
 }
 
 func TestRehostedPacerIsAccurateAndCatchesUp(t *testing.T) {
-	n := startNet(t, fakepds.Config{Hosts: 20, AccountsPerHost: 2, Churn: fakepds.Churn{Off: true}})
+	n := startNet(t, fakepds.Config{Hosts: 20, AccountsPerHost: 2})
 	c := n.collectAll(t)
 	// One worker, stalled for 600 ms after 1 s: the frames due meanwhile
 	// must go out late, not never.
 	sf := &stallingFleet{Fleet: n.fleet, after: time.Now().Add(time.Second), stall: 600 * time.Millisecond}
 	const rate, dur = 400.0, 4 * time.Second
 	var wins []Window
-	r, err := New(sf, Config{Rate: rate, Duration: dur, Workers: 1, Window: time.Second, OnWindow: func(w Window) { wins = append(wins, w) }})
+	r, err := New(sf, Config{Rate: rate, Duration: dur, Workers: 1, Window: time.Second, Churn: NoChurn, OnWindow: func(w Window) { wins = append(wins, w) }})
 	require.NoError(t, err)
 	rep, err := r.Run(context.Background())
 	require.NoError(t, err)

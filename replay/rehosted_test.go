@@ -32,9 +32,9 @@ func TestProfileFromSharedCapture(t *testing.T) {
 	assert.InDelta(t, 4.0/148, p.Shape.Delete, 1e-9)
 	assert.NotEmpty(t, p.Shape.PostBytes)
 	// 1 #identity, 1 #account and no #sync in 150 frames say little: defaults.
-	assert.Zero(t, p.Churn.Identity)
-	assert.Zero(t, p.Churn.Status)
-	assert.Zero(t, p.Churn.Sync)
+	assert.Equal(t, DefaultChurn.Identity, p.Churn.Identity)
+	assert.Equal(t, DefaultChurn.Status, p.Churn.Status)
+	assert.Equal(t, DefaultChurn.Sync, p.Churn.Sync)
 	assert.Len(t, p.Defaulted, 3)
 }
 
@@ -43,10 +43,10 @@ func TestProfileFromSharedCapture(t *testing.T) {
 func TestRehostedFollowsShapeAndWeights(t *testing.T) {
 	p, err := ProfileFromCapture(sharedCapture(t), ShapeConfig{})
 	require.NoError(t, err)
-	p.Churn.Off = true
-	n := startNet(t, fakepds.Config{Hosts: 10, AccountsPerHost: 2, Shape: &p.Shape, Churn: p.Churn})
+	p.Churn = Churn{}
+	n := startNet(t, fakepds.Config{Hosts: 10, AccountsPerHost: 2, Shape: &p.Shape})
 	c := n.collectAll(t)
-	r, err := New(n.fleet, Config{Rate: 400, Duration: 2 * time.Second, Weights: Weights{Kind: "zipf", S: 1.5}})
+	r, err := New(n.fleet, Config{Rate: 400, Duration: 2 * time.Second, Weights: Weights{Kind: "zipf", S: 1.5}, Churn: &p.Churn})
 	require.NoError(t, err)
 	rep, err := r.Run(context.Background())
 	require.NoError(t, err)
@@ -83,7 +83,7 @@ func TestRehostedFollowsShapeAndWeights(t *testing.T) {
 }
 
 func TestOutageDropsAndRefusesSubscribers(t *testing.T) {
-	n := startNet(t, fakepds.Config{Hosts: 2, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	n := startNet(t, fakepds.Config{Hosts: 2, AccountsPerHost: 1})
 	h := n.fleet.HostNames()[0]
 	conn, _, err := n.dialer.Dial("ws://"+h+"/xrpc/com.atproto.sync.subscribeRepos", nil)
 	require.NoError(t, err)
@@ -107,8 +107,8 @@ func TestOutageDropsAndRefusesSubscribers(t *testing.T) {
 }
 
 func TestOutagesAreInjectedAndLongOnesReportedAbandoned(t *testing.T) {
-	n := startNet(t, fakepds.Config{Hosts: 20, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
-	r, err := New(n.fleet, Config{Rate: 100, Duration: 1500 * time.Millisecond, Weights: Weights{Kind: "uniform"},
+	n := startNet(t, fakepds.Config{Hosts: 20, AccountsPerHost: 1})
+	r, err := New(n.fleet, Config{Rate: 100, Duration: 1500 * time.Millisecond, Weights: Weights{Kind: "uniform"}, Churn: NoChurn,
 		Outages: Outages{Every: 100 * time.Millisecond, Length: 400 * time.Millisecond, GiveUp: 300 * time.Millisecond}})
 	require.NoError(t, err)
 	rep, err := r.Run(context.Background())

@@ -23,9 +23,9 @@ import (
 // Fleet is what a replay needs of the fake network (*fakepds.Fleet).
 type Fleet interface {
 	HostNames() []string
-	// WriteOnHost writes a fresh signed commit (or a churn event) with a
-	// commit on host i and says how many frames it emitted.
-	WriteOnHost(ctx context.Context, i int, rng *rand.Rand) (int, error)
+	// Perform does one event (a fresh signed commit on host i, or a churn
+	// event) and says how many frames it emitted.
+	Perform(ctx context.Context, ev fakepds.Event, i int, rng *rand.Rand) (int, error)
 	// PublishFrame publishes a captured frame on host i, seq rewritten.
 	PublishFrame(i int, frame []byte) (int64, error)
 	// HostImported hosts a captured identity on host i (doc nil: made up).
@@ -45,7 +45,8 @@ const (
 	Rehosted Mode = "rehosted"
 	// Verbatim: the capture's frames as recorded, seq rewritten, each
 	// account's frames always from the same fleet host, which hosts its
-	// identity. Plays the capture once.
+	// identity. Plays the capture once (then goes on re-hosted with
+	// Config.ThenRehosted).
 	Verbatim Mode = "verbatim"
 )
 
@@ -54,8 +55,9 @@ type Config struct {
 	// Mode (default Rehosted).
 	Mode Mode
 	// Capture is the capture file; required in verbatim mode, and for
-	// capture host weights.
-	Capture string
+	// capture host weights. (A run's record names the capture as given,
+	// not this file, which may be a temporary import.)
+	Capture string `json:"-"`
 	// Rate is the target in frames/s across all hosts (default 700, the
 	// live network's commit rate at the time of the shared capture).
 	Rate float64
@@ -64,6 +66,13 @@ type Config struct {
 	// Duration ends the run (default: rehosted runs until ctx ends;
 	// verbatim runs to the capture's end).
 	Duration time.Duration
+	// ThenRehosted, in verbatim mode, goes on with re-hosted traffic once
+	// the capture is played, on the same clock and schedule, until
+	// Duration: the real frames first, then as long a run as asked.
+	ThenRehosted bool
+	// Churn is the rate of each event besides commits in re-hosted
+	// traffic (nil: DefaultChurn; NoChurn: commits only).
+	Churn *Churn
 	// Speed > 0 plays a verbatim capture with its own timing, Speed times
 	// as fast (2: twice as fast), instead of at Rate.
 	Speed float64
@@ -82,7 +91,7 @@ type Config struct {
 	// Seed makes host picks repeatable (default 1).
 	Seed int64
 	// OnWindow, when set, receives each window as it closes (progress).
-	OnWindow func(Window)
+	OnWindow func(Window) `json:"-"`
 }
 
 // Outages are host churn: now and then a host goes down for Length
@@ -149,6 +158,7 @@ type Replayer struct {
 	pick  *alias
 
 	start   time.Time
+	win     *windows
 	sent    atomic.Int64 // frames published
 	late    lateness     // whole run
 	winLate lateness     // current window
@@ -203,6 +213,16 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 	if cfg.Seed == 0 {
 		cfg.Seed = 1
 	}
+	if cfg.Churn == nil {
+		c := DefaultChurn
+		cfg.Churn = &c
+	}
+	if err := cfg.Churn.validate(); err != nil {
+		return nil, err
+	}
+	if cfg.ThenRehosted && (cfg.Mode != Verbatim || cfg.Speed > 0) {
+		return nil, errors.New("replay: ThenRehosted follows a verbatim capture played at Rate (Mode verbatim, Speed 0), so the schedule runs on unbroken")
+	}
 	r := &Replayer{cfg: cfg, fleet: fleet, hosts: fleet.HostNames(), abandoned: map[int]bool{}}
 	if len(r.hosts) == 0 {
 		return nil, errors.New("replay: the fleet has no hosts")
@@ -212,6 +232,7 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 		return nil, err
 	}
 	r.rep = Report{Mode: cfg.Mode, Rate: cfg.Rate, ByKind: map[string]int64{}}
+	r.win = &windows{r: r, next: cfg.Window}
 	return r, nil
 }
 
@@ -244,11 +265,21 @@ func (r *Replayer) Run(ctx context.Context) (Report, error) {
 	switch r.cfg.Mode {
 	case Verbatim:
 		err = r.runVerbatim(ctx, byPDS)
+		if err == nil && r.cfg.ThenRehosted && ctx.Err() == nil {
+			err = r.runRehosted(ctx)
+		}
 	default:
 		err = r.runRehosted(ctx)
 	}
+	if r.started() {
+		r.win.tick(r.clock(), true)
+	}
 	return r.Report(), err
 }
+
+// Config is the replay's configuration with every default filled in: what
+// a run's record must hold to repeat it.
+func (r *Replayer) Config() Config { return r.cfg }
 
 // Report is a snapshot; Run returns the final one.
 func (r *Replayer) Report() Report {
@@ -369,6 +400,7 @@ func (r *Replayer) runOutages(ctx context.Context, rng *rand.Rand) {
 }
 
 type ticket struct {
+	ev   fakepds.Event
 	host int
 	due  time.Time
 }
@@ -385,7 +417,7 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 			defer wg.Done()
 			rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), uint64(w)+100))
 			for t := range tickets {
-				n, err := r.fleet.WriteOnHost(ctx, t.host, rng)
+				n, err := r.fleet.Perform(ctx, t.ev, t.host, rng)
 				if err != nil && ctx.Err() == nil {
 					r.noteError(err)
 				}
@@ -403,11 +435,13 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 	defer close(tickets)
 
 	rng := rand.New(rand.NewPCG(uint64(r.cfg.Seed), 1))
-	r.startClock()
+	if !r.started() {
+		r.startClock()
+	}
 	octx, ocancel := context.WithCancel(ctx)
 	defer ocancel()
 	go r.runOutages(octx, rand.New(rand.NewPCG(uint64(r.cfg.Seed), 2)))
-	win := &windows{r: r, next: r.cfg.Window}
+	win := r.win
 	for {
 		el := r.clock()
 		win.tick(el, false)
@@ -416,18 +450,16 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 		// more (a first #sync) is paid back by the next due frames.
 		for n := r.sent.Load() + inflight.Load(); float64(n) < due; n++ {
 			inflight.Add(1)
-			t := ticket{host: r.pickHost(rng), due: r.start.Add(scheduledAt(n, el, due, rate))}
+			t := ticket{ev: r.cfg.Churn.pick(rng), host: r.pickHost(rng), due: r.start.Add(scheduledAt(n, el, due, rate))}
 			select {
 			case tickets <- t:
 			case <-ctx.Done():
 				inflight.Add(-1)
-				win.tick(r.clock(), true)
 				return nil
 			}
 		}
 		select {
 		case <-ctx.Done():
-			win.tick(r.clock(), true)
 			return nil
 		case <-time.After(nextWake(r.sched, el, r.sent.Load()+inflight.Load())):
 		}
@@ -449,6 +481,12 @@ func (r *Replayer) startClock() {
 	r.mu.Lock()
 	r.start = time.Now()
 	r.mu.Unlock()
+}
+
+func (r *Replayer) started() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return !r.start.IsZero()
 }
 
 // runVerbatim hosts the capture's identities, then publishes its frames.
@@ -494,8 +532,7 @@ func (r *Replayer) runVerbatim(ctx context.Context, byPDS map[string]int) error 
 	octx, ocancel := context.WithCancel(ctx)
 	defer ocancel()
 	go r.runOutages(octx, rand.New(rand.NewPCG(uint64(r.cfg.Seed), 2)))
-	win := &windows{r: r, next: r.cfg.Window}
-	defer func() { win.tick(r.clock(), true) }()
+	win := r.win
 	var first time.Time
 	var n int64
 	for {

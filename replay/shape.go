@@ -21,7 +21,8 @@ import (
 // fleet's commit Shape and the rates of the other event kinds (its Churn).
 type Profile struct {
 	Shape fakepds.Shape
-	Churn fakepds.Churn
+	// Churn is DefaultChurn with the rates the capture holds enough of.
+	Churn Churn
 	// Frames and Commits read; FromCapture names the settings taken from
 	// the capture, Defaulted those left to the defaults because the
 	// capture held too few samples of them.
@@ -72,6 +73,7 @@ func ProfileFromCapture(path string, cfg ShapeConfig) (Profile, error) {
 		seenPost int
 		rng      = rand.New(rand.NewPCG(1, 2))
 	)
+	p.Churn = DefaultChurn
 	for {
 		rec, err := r.Next()
 		if err == io.EOF {

@@ -63,7 +63,7 @@ func TestSeqRewriteLeavesOtherBytesIdentical(t *testing.T) {
 func TestVerbatimThroughFleet(t *testing.T) {
 	capPath := sharedCapture(t)
 	orig := captureFrames(t, capPath)
-	n := startNet(t, fakepds.Config{Hosts: 30, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	n := startNet(t, fakepds.Config{Hosts: 30, AccountsPerHost: 1})
 	c := n.collectAll(t)
 	r, err := New(n.fleet, Config{Mode: Verbatim, Capture: capPath, Rate: 1000})
 	require.NoError(t, err)
@@ -162,7 +162,7 @@ func TestVerbatimSpeedFollowsCaptureTiming(t *testing.T) {
 	capPath := sharedCapture(t)
 	m, err := captures.ReadManifest(capPath)
 	require.NoError(t, err)
-	n := startNet(t, fakepds.Config{Hosts: 5, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	n := startNet(t, fakepds.Config{Hosts: 5, AccountsPerHost: 1})
 	r, err := New(n.fleet, Config{Mode: Verbatim, Capture: capPath, Speed: 2, Weights: Weights{Kind: "capture"}})
 	require.NoError(t, err)
 	rep, err := r.Run(context.Background())
@@ -171,4 +171,44 @@ func TestVerbatimSpeedFollowsCaptureTiming(t *testing.T) {
 	t.Logf("capture spans %s; replayed in %s", m.Duration(), rep.Elapsed)
 	assert.InDelta(t, want.Seconds(), rep.Elapsed.Seconds(), 0.1)
 	assert.Equal(t, int64(150), rep.Frames)
+}
+
+// Verbatim then re-hosted: the capture's 150 real frames first, then the
+// fleet's own signed commits at the same rate on the same clock, with no
+// burst at the switch and no window counted twice.
+func TestVerbatimThenRehosted(t *testing.T) {
+	capPath := sharedCapture(t)
+	n := startNet(t, fakepds.Config{Hosts: 10, AccountsPerHost: 2})
+	c := n.collectAll(t)
+	var wins []Window
+	r, err := New(n.fleet, Config{Mode: Verbatim, ThenRehosted: true, Capture: capPath, Rate: 100, Duration: 4 * time.Second,
+		Window: time.Second, Churn: NoChurn, OnWindow: func(w Window) { wins = append(wins, w) }})
+	require.NoError(t, err)
+	rep, err := r.Run(context.Background())
+	require.NoError(t, err)
+	assert.True(t, rep.CaptureEnded)
+	assert.Equal(t, int64(150), sumKinds(rep.ByKind), "every captured frame, once")
+	assert.InDelta(t, 400, rep.Frames, 12, "the schedule runs on unbroken: 100/s for 4 s in all")
+	s := n.fleet.Stats()
+	assert.Greater(t, s.Commits, uint64(148+150), "re-hosted commits followed the captured ones")
+	require.Len(t, wins, 4)
+	for i, w := range wins {
+		assert.Equal(t, i, w.Index)
+		assert.InDelta(t, 100, w.Frames, 12, "window %d", i)
+	}
+	require.Eventually(t, func() bool { return int64(len(c.all())) == rep.Frames }, 5*time.Second, 10*time.Millisecond)
+	for _, g := range c.all()[150:] {
+		slot, err := fakepds.LocateSeq(g.frame)
+		require.NoError(t, err)
+		assert.False(t, n.fleet.IsImported(slot.DID), "after the capture, the fleet's own accounts write")
+	}
+	_, err = New(n.fleet, Config{Mode: Rehosted, ThenRehosted: true})
+	assert.Error(t, err, "ThenRehosted follows a verbatim capture")
+}
+
+func sumKinds(m map[string]int64) (n int64) {
+	for _, v := range m {
+		n += v
+	}
+	return n
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/report"
-	"github.com/relaysoak/relaysoak/soak/rig"
 )
 
 // Compare is the B side of an A/B soak. Zero values take A's settings.
@@ -53,11 +52,16 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	if cfg.Compare.MemLimit > 0 {
 		cb.MemLimit = cfg.Compare.MemLimit
 	}
+	ld, err := prepareLoad(ctx, cfg, cfg.Out)
+	if err != nil {
+		return out, fmt.Errorf("%w: the load: %v", ErrNotStarted, err)
+	}
+	defer ld.cleanup()
 	started := time.Now()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
 	}
-	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, rig.Config{}); err != nil {
+	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, ld); err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	var fairness []string
@@ -74,10 +78,10 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 		return out, err
 	}
 	defer b.close(context.WithoutCancel(ctx)) // before a's: b serves a's fleet
-	if err := a.start(ctx, nil, started); err != nil {
+	if err := a.start(ctx, nil, ld, started); err != nil {
 		return out, err
 	}
-	if err := b.start(ctx, a, started); err != nil {
+	if err := b.start(ctx, a, ld, started); err != nil {
 		return out, err
 	}
 	// The rig's metrics follow A (the rig itself is one process either way).
@@ -95,7 +99,7 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	defer stopLoad()
 	var wg sync.WaitGroup
 	wg.Add(4)
-	go func() { defer wg.Done(); a.rig.Fleet.RunWriter(loadCtx, cfg.Rate) }()
+	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s, b.s) }()
 	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
 	go func() { defer wg.Done(); b.s.run(loadCtx, b.ev) }()
 	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s, b.s) }()
@@ -113,8 +117,8 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	var sa, sb sumErr
 	var fw sync.WaitGroup
 	fw.Add(2)
-	go func() { defer fw.Done(); sa.s, sa.err = a.finish(ctx, started, stopReason, interrupted) }()
-	go func() { defer fw.Done(); sb.s, sb.err = b.finish(ctx, started, stopReason, interrupted) }()
+	go func() { defer fw.Done(); sa.s, sa.err = a.finish(ctx, started, stopReason, interrupted, ld) }()
+	go func() { defer fw.Done(); sb.s, sb.err = b.finish(ctx, started, stopReason, interrupted, ld) }()
 	fw.Wait()
 	ab := report.NewAB(cfg.ID, sa.s, sb.s, ADir, BDir, append(fairness, fairnessWarnings(sa.s, sb.s, busy)...))
 	out.AB = &ab

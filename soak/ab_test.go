@@ -13,7 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -33,7 +33,7 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 	cfg := Config{
 		RunsDir: t.TempDir(), ID: id, Out: testLog{t},
 		Hosts: 20, Rate: rate, Duration: 150 * time.Second, SampleEvery: 2 * time.Second,
-		Churn:      fakepds.Churn{Off: true}, // every frame a commit: frames sent = frames each target receives
+		Churn:      replay.NoChurn, // every frame a commit: frames sent = frames each target receives
 		RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "0"}},
 		Compare: &Compare{RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": strconv.Itoa(bytesPerFrame)}}},
 		CPUs:    0.5,

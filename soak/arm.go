@@ -9,6 +9,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -49,7 +50,7 @@ func newArm(cfg Config, dir, name string, started time.Time) (*arm, error) {
 
 // start starts the arm's relay (on share's fleet when share is set), its
 // sampler and its heap profiling.
-func (a *arm) start(ctx context.Context, share *arm, started time.Time) error {
+func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time) error {
 	cfg := a.cfg
 	runID := cfg.ID
 	if a.name != "" {
@@ -57,7 +58,7 @@ func (a *arm) start(ctx context.Context, share *arm, started time.Time) error {
 	}
 	rc := rig.Config{
 		RunDir:      a.dir,
-		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Churn: cfg.Churn, PLC: cfg.PLC},
+		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Seed: cfg.Seed, PLC: cfg.PLC, Shape: ld.shape},
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, NanoCPUs: int64(cfg.CPUs * 1e9), Profile: cfg.Profile, RunID: runID},
 		VerifyEvery: cfg.VerifyEvery,
 		Log:         cfg.Out,
@@ -66,7 +67,7 @@ func (a *arm) start(ctx context.Context, share *arm, started time.Time) error {
 	if share != nil {
 		rc.Share = share.rig
 	}
-	if err := writeRunJSON(filepath.Join(a.dir, RunFile), cfg, rc); err != nil {
+	if err := writeRunJSON(filepath.Join(a.dir, RunFile), cfg, ld); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	a.ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds(), "arm": a.name})
@@ -126,7 +127,7 @@ func (a *arm) onExit(loadCtx context.Context) (stop bool, reason string) {
 
 // finish stops the relay gracefully (its shutdown output lands in
 // relay.log), judges what was collected and writes the arm's report.
-func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, interrupted bool) (report.Summary, error) {
+func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, interrupted bool, ld *load) (report.Summary, error) {
 	cfg, r, s, dir := a.cfg, a.rig, a.s, a.dir
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+cfg.StopGrace)
 	defer cancel()
@@ -164,6 +165,12 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		} else if lr.Leaks > 0 {
 			sum.Sections = append(sum.Sections, report.Section{Title: "Leak sites (allocator report at shutdown)", Markdown: lr.Markdown()})
 		}
+	}
+	loadSec, loadWarnings := ld.section()
+	sum.Sections = append([]report.Section{loadSec}, sum.Sections...)
+	sum.Warnings = append(sum.Warnings, loadWarnings...)
+	if fh := rep.Firehose; fh.CapturedCommits > 0 || ld.capture != nil && ld.capture.Mode == replay.Verbatim {
+		sum.Captured = &report.Captured{Delivered: fh.CapturedCommits, Verified: fh.CapturedVerified, Failed: fh.CapturedFailed}
 	}
 	if rep.Firehose.VerifyFailed > 0 {
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))

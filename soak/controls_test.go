@@ -17,8 +17,8 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
-	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -198,7 +198,7 @@ var shortJudge = trend.Config{MinWindow: time.Minute, Warmup: 30 * time.Second, 
 // resolve after the first sight of each account.
 func TestControlResolverLeak(t *testing.T) {
 	const lookupBytes = 24 << 10
-	cfg := func(churn fakepds.Churn) Config {
+	cfg := func(churn *replay.Churn) Config {
 		return Config{
 			Hosts: 20, Rate: 200, Duration: 2 * time.Minute, SampleEvery: 2 * time.Second, Churn: churn,
 			Profile: &leakyRelay{Env: map[string]string{"RESOLVER_LEAK_BYTES": strconv.Itoa(lookupBytes)}},
@@ -207,7 +207,7 @@ func TestControlResolverLeak(t *testing.T) {
 	}
 	t.Run("churn", func(t *testing.T) {
 		// 50 #identity per 1,000 frames: 10 lookups/s, ≈ 840 MiB/h.
-		out := soakLeaky(t, cfg(fakepds.Churn{Identity: 50}))
+		out := soakLeaky(t, cfg(&replay.Churn{Identity: 50}))
 		j := out.Summary.Judged
 		require.Equal(t, trend.Leak, j.Verdict, j.Reason)
 		want := lookupBytes * windowRate(t, out.Dir, j, plcRequests) / mibPerHour
@@ -216,7 +216,7 @@ func TestControlResolverLeak(t *testing.T) {
 		assert.InEpsilon(t, want, j.SlopeMiBPerHour, 0.20, "slope within ±20%% of what the resolver retains")
 	})
 	t.Run("no churn", func(t *testing.T) {
-		out := soakLeaky(t, cfg(fakepds.Churn{Off: true}))
+		out := soakLeaky(t, cfg(replay.NoChurn))
 		j := out.Summary.Judged
 		assert.Equal(t, trend.Pass, j.Verdict, j.Reason)
 		// It did resolve: each account once, at first sight, then never again.
@@ -258,7 +258,7 @@ func TestLongControlLeakVariants(t *testing.T) {
 			}
 			out := soakLeaky(t, Config{
 				Hosts: 20, Rate: rate, Duration: tc.duration, SampleEvery: 2 * time.Second,
-				Churn: fakepds.Churn{Off: true}, Profile: &leakyRelay{Env: env}, Judge: judge,
+				Churn: replay.NoChurn, Profile: &leakyRelay{Env: env}, Judge: judge,
 			})
 			j := out.Summary.Judged
 			require.Equal(t, trend.Leak, j.Verdict, j.Reason)

@@ -17,6 +17,7 @@ import (
 	"github.com/google/pprof/profile"
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -33,7 +34,22 @@ type Config struct {
 	AccountsPerHost int           // default 2
 	Rate            float64       // frames/s in total; default 50
 	Duration        time.Duration // default 30 minutes: the judge wants 20 after warm-up
-	Churn           fakepds.Churn // identity churn: on by default
+	// Churn is the mix of events besides commits (nil: the realistic mix,
+	// or a capture's where it holds enough; &replay.Churn{}: none).
+	Churn *replay.Churn
+	// The load's source and schedule (package replay decides what is
+	// written when). Capture is a capture file or a raw dump directory:
+	// CaptureMode rehosted (default) follows its shape for the whole run,
+	// verbatim sends its real frames first, then re-hosted traffic in its
+	// shape. Weights (default Zipf), RampUp, Burst and Outages shape the
+	// schedule; Seed makes host picks and keys repeat (default 1).
+	Capture     string
+	CaptureMode replay.Mode
+	Weights     replay.Weights
+	RampUp      time.Duration
+	Burst       replay.Burst
+	Outages     replay.Outages
+	Seed        int64
 	// PLC is the fake PLC's behaviour: latency, errors, resets… (default:
 	// prompt and reliable).
 	PLC fakepds.PLCBehaviour
@@ -74,6 +90,10 @@ type Config struct {
 
 	Judge trend.Config
 
+	// Recipe is every effective setting by its flag name, recorded in
+	// run.json so the run can be repeated (the command fills it).
+	Recipe map[string]string
+
 	// Out receives progress; Terminal draws live bars instead of a line a
 	// minute.
 	Out      io.Writer
@@ -108,6 +128,9 @@ func (c Config) withDefaults() Config {
 	if c.VerifyEvery == 0 {
 		c.VerifyEvery = 100
 	}
+	if c.Seed == 0 {
+		c.Seed = 1
+	}
 	if c.Out == nil {
 		c.Out = io.Discard
 	}
@@ -141,13 +164,18 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	}
 	dir := filepath.Join(cfg.RunsDir, cfg.ID)
 	out := Outcome{Dir: dir}
+	ld, err := prepareLoad(ctx, cfg, cfg.Out)
+	if err != nil {
+		return out, fmt.Errorf("%w: the load: %v", ErrNotStarted, err)
+	}
+	defer ld.cleanup()
 	started := time.Now()
 	a, err := newArm(cfg, dir, "", started)
 	if err != nil {
 		return out, err
 	}
 	defer a.close(context.WithoutCancel(ctx))
-	if err := a.start(ctx, nil, started); err != nil {
+	if err := a.start(ctx, nil, ld, started); err != nil {
 		return out, err
 	}
 	metricsSrv, err := serveMetrics(cfg.MetricsListen, a.s)
@@ -165,7 +193,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	defer stopLoad()
 	var wg sync.WaitGroup
 	wg.Add(3)
-	go func() { defer wg.Done(); a.rig.Fleet.RunWriter(loadCtx, cfg.Rate) }()
+	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s) }()
 	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
 	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s) }()
 
@@ -173,7 +201,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	stopLoad()
 	wg.Wait()
 	a.ev("load_stopped", stopReason)
-	sum, err := a.finish(ctx, started, stopReason, interrupted)
+	sum, err := a.finish(ctx, started, stopReason, interrupted, ld)
 	if err != nil {
 		return Outcome{Dir: dir, Summary: sum}, err
 	}
@@ -234,8 +262,13 @@ func judgeFile(path string, cfg trend.Config) (trend.Report, error) {
 
 func judgeRig(path string, cfg trend.Config) (trend.Report, error) { return judgeFile(path, cfg) }
 
+// RunFormat is run.json's format version: 2 records the load's every
+// effective setting and the recipe; 1 (no "format") had neither.
+const RunFormat = 2
+
 // RunInfo is run.json: what is needed to repeat the run.
 type RunInfo struct {
+	Format     int            `json:"format,omitempty"`
 	ID         string         `json:"id"`
 	Started    time.Time      `json:"started"`
 	Config     map[string]any `json:"config"`
@@ -244,16 +277,28 @@ type RunInfo struct {
 	Indigo     string         `json:"indigo_version"`
 	RelayImage string         `json:"relay_image"`
 	ImageID    string         `json:"relay_image_id,omitempty"`
+	// Load is the replay's configuration with every default filled in
+	// (rates, churn, weights, schedule, seed); Capture the capture's path
+	// and digests.
+	Load    replay.Config `json:"load"`
+	Capture *CaptureInfo  `json:"capture,omitempty"`
+	// Recipe is every effective setting by its flag name, as the command
+	// that started the run had them: `relaysoak soak --repeat` reads it.
+	Recipe map[string]string `json:"recipe,omitempty"`
 }
 
-func writeRunJSON(path string, cfg Config, rc rig.Config) error {
-	info := RunInfo{ID: cfg.ID, Started: time.Now().UTC(), GoVersion: runtime.Version(), RelayImage: cfg.RelayImage,
+func writeRunJSON(path string, cfg Config, ld *load) error {
+	info := RunInfo{Format: RunFormat, ID: cfg.ID, Started: time.Now().UTC(), GoVersion: runtime.Version(), RelayImage: cfg.RelayImage,
 		Config: map[string]any{
 			"hosts": cfg.Hosts, "accounts_per_host": cfg.AccountsPerHost, "rate": cfg.Rate,
 			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
-			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "churn": cfg.Churn, "plc": cfg.PLC, "seed": rc.Fleet.Seed,
+			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "plc": cfg.PLC, "seed": cfg.Seed,
 			"verify_every": cfg.VerifyEvery, "cpus": cfg.CPUs,
-		}}
+		},
+		Load:    ld.replay,
+		Capture: ld.capture,
+		Recipe:  cfg.Recipe,
+	}
 	if cfg.Compare != nil {
 		info.Config["compare_image"] = cfg.Compare.RelayImage
 		info.Config["compare_mem_limit"] = cfg.Compare.MemLimit

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/probe"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -97,6 +98,15 @@ type sampler struct {
 
 	liveSlope   float64 // MiB/h, from the last sample's live judgement
 	liveVerdict trend.Verdict
+	window      *replay.Window // the load's last closed window
+}
+
+// noteWindow keeps the load's last closed window (a minute by default):
+// its achieved rate and lateness go into each sample line.
+func (s *sampler) noteWindow(w replay.Window) {
+	s.mu.Lock()
+	s.window = &w
+	s.mu.Unlock()
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
@@ -203,6 +213,12 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	line.Context["verify_failed"] = float64(hs.VerifyFailed)
 
 	s.mu.Lock()
+	if w := s.window; w != nil {
+		line.Context["achieved_rate"] = w.Rate
+		line.Context["target_rate"] = w.Target / (w.End - w.Start).Seconds()
+		line.Context["lateness_p50_ms"] = ms(w.Lateness.P50)
+		line.Context["lateness_p99_ms"] = ms(w.Lateness.P99)
+	}
 	line.Exits = s.nExits
 	for k, v := range line.Errors {
 		s.errs[k] = v

@@ -405,3 +405,46 @@ func TestStrayShellVariableChangesNothing(t *testing.T) {
 	assert.NotContains(t, string(js), "stray")
 	assert.Contains(t, string(js), `"unknown"`)
 }
+
+// --repeat takes every setting an earlier run recorded and was not given
+// again; its run ID is never reused, and a format-1 run.json still reads.
+func TestRepeatTakesTheRecordedSettings(t *testing.T) {
+	dir := t.TempDir()
+	run := filepath.Join(dir, "old")
+	require.NoError(t, os.MkdirAll(run, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(run, "run.json"), []byte(`{"format": 2, "id": "old",
+		"recipe": {"hosts": "123", "rate": "7.5", "churn-move": "0", "weights": "uniform", "id": "old", "seed": "42"}}`), 0o644))
+	f := newFlags("soak", "")
+	setupSoak(f)
+	_, err := f.parse([]string{"--repeat", run, "--rate", "9"})
+	require.NoError(t, err)
+	val := func(n string) string { return f.find(n).value.String() }
+	assert.Equal(t, "123", val("hosts"))
+	assert.Equal(t, "9", val("rate"), "the command line wins")
+	assert.Equal(t, "0", val("churn-move"))
+	assert.Equal(t, "uniform", val("weights"))
+	assert.Equal(t, "42", val("seed"))
+	assert.Empty(t, val("id"), "a repeated run gets a run ID of its own")
+	assert.Equal(t, map[string]string{"hosts": "123", "rate": "9", "churn-move": "0", "weights": "uniform", "seed": "42"}, f.Given(),
+		"the new run records the same recipe")
+
+	legacy := filepath.Join(dir, "legacy")
+	require.NoError(t, os.MkdirAll(legacy, 0o755))
+	require.NoError(t, os.WriteFile(filepath.Join(legacy, "run.json"), []byte(`{"id": "legacy", "relay_image": "relaysoak/indigo-relay:v1",
+		"config": {"hosts": 2750, "rate": 700, "duration": "2h0m0s", "mem_limit": 4294967296, "seed": 1}}`), 0o644))
+	f = newFlags("soak", "")
+	setupSoak(f)
+	_, err = f.parse([]string{"--repeat", legacy})
+	require.NoError(t, err)
+	assert.Equal(t, "2750", f.find("hosts").value.String())
+	assert.Equal(t, "2h0m0s", f.find("duration").value.String())
+	assert.Equal(t, "4GiB", f.find("mem-limit").value.String())
+	assert.Equal(t, "relaysoak/indigo-relay:v1", f.find("relay-image").value.String())
+
+	require.NoError(t, os.WriteFile(filepath.Join(legacy, "run.json"), []byte(`{"format": 2, "recipe": {"hosts": "-5"}}`), 0o644))
+	f = newFlags("soak", "")
+	setupSoak(f)
+	_, err = f.parse([]string{"--repeat", legacy})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "--hosts (from "+legacy, "a bad recorded value names where it came from")
+}

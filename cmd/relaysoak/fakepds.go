@@ -14,6 +14,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/internal/metricsserver"
+	"github.com/relaysoak/relaysoak/replay"
 )
 
 func init() {
@@ -34,14 +35,14 @@ func setupFakePDS(f *flags) func([]string) int {
 	domain := f.String("domain", "test", "DNS suffix of every fleet name")
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
 	stateDir := f.OutPath("state-dir", "", true, "keep seqs, repositories and keys here across restarts")
-	noChurn := f.Bool("no-churn", false, "turn identity and account churn off")
+	churn := churnFlags(f)
 	plc := plcFlags(f)
 	f.Check(func() error { return checkDomain(f, *domain) })
 	return func([]string) int {
 		log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelInfo}))
 		fleet, err := fakepds.New(fakepds.Config{
 			Hosts: *hosts, AccountsPerHost: *perHost, Domain: *domain, Seed: *seed, StateDir: *stateDir,
-			Churn: fakepds.Churn{Off: *noChurn}, PLC: plc(),
+			PLC:    plc(),
 			Logger: log,
 		})
 		if err != nil {
@@ -78,7 +79,13 @@ func setupFakePDS(f *flags) func([]string) int {
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		if *rate > 0 {
-			go fleet.RunWriter(ctx, *rate)
+			// What is written when is replay's choice: synthetic traffic,
+			// Zipf-weighted hosts, the churn mix.
+			r, err := replay.New(fleet, replay.Config{Rate: *rate, Churn: churn(), Seed: *seed})
+			if err != nil {
+				return fail("fakepds", exitUsage, "%v", err)
+			}
+			go r.Run(ctx)
 		}
 		tick := time.NewTicker(time.Minute)
 		defer tick.Stop()

@@ -61,8 +61,10 @@ type decl struct {
 	dirOK    bool // kindInFile: a directory is accepted too
 	optional bool // kindInFile/kindOutPath: "" is allowed (not given)
 	value    flag.Value
-	// fromEnv is set when the value came from the environment.
+	// fromEnv is set when the value came from the environment, from when
+	// it came from a run being repeated (its run.json).
 	fromEnv bool
+	from    string
 	set     bool
 }
 
@@ -83,6 +85,11 @@ type flags struct {
 	about               string
 	// checks run after every flag is valid: rules across flags.
 	checks []func() error
+	// repeat, when set, is the flag naming a run to repeat, and recipe
+	// reads that run's settings; keep are flags never taken from it.
+	repeat string
+	recipe func(path string) (map[string]string, error)
+	keep   []string
 }
 
 func newFlags(cmd, about string) *flags {
@@ -214,6 +221,14 @@ func (f *flags) URL(name, def string, schemes []string, help string) *string {
 	return v
 }
 
+// Repeat declares a flag naming an earlier run whose settings (read by
+// recipe, by flag name) fill every flag not given on the command line or
+// in the environment; flags in keep are never taken from it.
+func (f *flags) Repeat(name, help string, recipe func(path string) (map[string]string, error), keep ...string) {
+	f.InFile(name, "", true, true, help)
+	f.repeat, f.recipe, f.keep = name, recipe, keep
+}
+
 // Zero documents what 0 means for the last declared flag; 0 is then
 // accepted even outside its range.
 func (f *flags) Zero(meaning string) {
@@ -280,6 +295,11 @@ func (f *flags) parse(args []string) ([]string, error) {
 		}
 		d.set, d.fromEnv = true, true
 	}
+	if f.repeat != "" {
+		if err := f.applyRecipe(); err != nil {
+			return nil, err
+		}
+	}
 	for _, d := range f.decls {
 		if err := d.validate(); err != nil {
 			return nil, err
@@ -332,6 +352,45 @@ func (f *flags) explain(err error) string {
 	return msg
 }
 
+// applyRecipe fills unset flags from the run named by the repeat flag.
+func (f *flags) applyRecipe() error {
+	rd := f.find(f.repeat)
+	path := rd.value.String()
+	if path == "" {
+		return nil
+	}
+	if err := rd.validate(); err != nil {
+		return err
+	}
+	m, err := f.recipe(path)
+	if err != nil {
+		return &inputError{fmt.Errorf("%s: %w", rd.where(), err)}
+	}
+	for _, d := range f.decls {
+		v, ok := m[d.name]
+		if !ok || d.set || d.name == f.repeat || slices.Contains(f.keep, d.name) {
+			continue
+		}
+		if err := d.value.Set(v); err != nil {
+			return usagef("--%s=%q from %s: %v", d.name, v, path, err)
+		}
+		d.set, d.from = true, path
+	}
+	return nil
+}
+
+// Given lists every flag set on the command line, in the environment or
+// from a repeated run, with its value: the settings that repeat a run.
+func (f *flags) Given() map[string]string {
+	out := map[string]string{}
+	for _, d := range f.decls {
+		if d.set && d.name != f.repeat {
+			out[d.name] = d.value.String()
+		}
+	}
+	return out
+}
+
 func (f *flags) find(name string) *decl {
 	for _, d := range f.decls {
 		if d.name == name {
@@ -343,6 +402,9 @@ func (f *flags) find(name string) *decl {
 
 // where names a flag the way the user gave it.
 func (d *decl) where() string {
+	if d.from != "" {
+		return fmt.Sprintf("--%s (from %s)", d.name, d.from)
+	}
 	if d.fromEnv {
 		return fmt.Sprintf("%s (flag --%s)", envName(d.name), d.name)
 	}

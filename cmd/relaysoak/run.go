@@ -33,7 +33,7 @@ func setupRun(f *flags) func([]string) int {
 	verifyEvery := f.Int("verify-every", 10, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
 	f.Zero("every commit, as 1")
 	plcScheme := f.Choice("plc-scheme", "https", []string{"https", "http"}, "scheme of the PLC the relay resolves DIDs at (https uses the run's CA)")
-	noChurn := f.Bool("no-churn", false, "turn identity and account churn off")
+	churn := churnFlags(f)
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
 	lenient := f.Bool("lenient", false, "run indigo with --lenient-sync-validation (default strict)")
 	minDelivery := f.Float("min-delivery", 0.99, 0, 1, "delivery below this fails the run (exit status 3)")
@@ -54,7 +54,8 @@ func setupRun(f *flags) func([]string) int {
 		defer cancel()
 		rg, err := rig.Start(setup, rig.Config{
 			RunDir:      *runDir,
-			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed, Churn: fakepds.Churn{Off: *noChurn}},
+			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed},
+			Churn:       churn(),
 			Relay:       relay.Config{Image: *image, Memory: *memLimit, Profile: &relay.Indigo{Lenient: *lenient}},
 			PLCScheme:   *plcScheme,
 			VerifyEvery: ve,

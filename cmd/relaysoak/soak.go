@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -12,8 +13,8 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -38,7 +39,11 @@ func setupSoak(f *flags) func([]string) int {
 	memLimit := f.Size("mem-limit", 2<<30, 64<<20, maxMemLimit, "the relay container's memory limit (4GiB, 4g, 4096MiB)")
 	image := f.String("relay-image", "", "relay image (default: indigo at the version pinned in go.mod, built here when missing)")
 	profile := f.String("relay-profile", "indigo", "relay profile: indigo, zlay, rsky, or a generic profile file (.yaml/.json)")
-	capture := f.InFile("capture", "", true, true, "capture whose shape the load follows (default: the built-in synthetic mix)")
+	capture := f.InFile("capture", "", true, true, "capture file, or raw dump directory, whose traffic the load replays (default: the built-in synthetic mix)")
+	captureMode := f.Choice("capture-mode", "rehosted", []string{string(replay.Rehosted), string(replay.Verbatim)},
+		"rehosted: the capture's shape (kinds, ops, collections, sizes) for the whole run; verbatim: its real frames first, then re-hosted traffic in its shape")
+	sched := scheduleFlags(f)
+	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs, records and host picks: the same seed repeats the load")
 	sampleEvery := f.Duration("sample-every", 10*time.Second, time.Second, time.Hour, "memory sampling interval")
 	stopGrace := f.Duration("stop-grace", 0, time.Second, 2*time.Hour, "how long the relay may take to stop")
 	f.Zero("the profile's")
@@ -46,7 +51,7 @@ func setupSoak(f *flags) func([]string) int {
 	metricsListen := f.Addr("metrics-listen", "", true, "serve the rig's own Prometheus metrics and Go profiler (/debug/pprof/) here, e.g. 127.0.0.1:9470")
 	runsDir := f.OutPath("runs-dir", "runs", false, "directory holding one directory per run")
 	id := f.ID("id", "run ID: its directory's name under --runs-dir (default: the start time)")
-	noChurn := f.Bool("no-churn", false, "turn identity churn off (the relay's resolver then goes quiet after warm-up)")
+	churn := churnFlags(f)
 	plc := plcFlags(f)
 	verifyEvery := f.Int("verify-every", 100, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
 	f.Zero("every commit, as 1")
@@ -63,6 +68,7 @@ func setupSoak(f *flags) func([]string) int {
 	cpus := f.Float("cpus", 0, 0.01, 1024, "CPU limit of each relay container, in cores; in an A/B soak it keeps one build from starving the other")
 	f.Zero("unlimited")
 	caDir := f.OutPath("ca-dir", "", true, "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
+	f.Repeat("repeat", "start the same run again: every setting of runs/<id> (its run.json) not given here", readRecipe, "id")
 
 	var prof, cmpProf relay.Profile
 	f.Check(func() error {
@@ -77,6 +83,12 @@ func setupSoak(f *flags) func([]string) int {
 			if cmpProf, err = profileByName(*compareProfile); err != nil {
 				return usagef("%s: %v", f.Where("compare-profile"), err)
 			}
+		}
+		if *capture == "" && sched().Weights.Kind == "capture" {
+			return usagef("%s capture needs %s", f.Where("weights"), f.Where("capture"))
+		}
+		if *capture == "" && f.find("capture-mode").set {
+			return usagef("%s needs %s", f.Where("capture-mode"), f.Where("capture"))
 		}
 		if *compare != "" && *targetURL != "" {
 			return usagef("%s starts both relays itself; it cannot be used with %s", f.Where("compare"), f.Where("target-url"))
@@ -94,9 +106,6 @@ func setupSoak(f *flags) func([]string) int {
 		return nil
 	})
 	return func([]string) int {
-		if *capture != "" {
-			fmt.Fprintln(os.Stderr, "relaysoak soak: note: --capture is recorded in run.json; the load uses the synthetic mix until the replay engine drives soaks")
-		}
 		var cmp *soak.Compare
 		if *compare != "" {
 			cmp = &soak.Compare{RelayImage: *compare, Profile: cmpProf, MemLimit: *compareMemLimit}
@@ -112,13 +121,16 @@ func setupSoak(f *flags) func([]string) int {
 		if ve == 0 {
 			ve = 1
 		}
+		sc := sched()
 		tclog.SetDefault(tclog.NewNoopLogger())
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 		defer stop()
 		term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
 		out, err := soak.Run(ctx, soak.Config{
 			RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
-			Churn: fakepds.Churn{Off: *noChurn}, RelayImage: *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
+			Churn: churn(), Capture: *capture, CaptureMode: replay.Mode(*captureMode), Seed: *seed,
+			Weights: sc.Weights, RampUp: sc.RampUp, Burst: sc.Burst, Outages: sc.Outages, Recipe: f.Given(),
+			RelayImage: *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
 			Compare: cmp, CPUs: *cpus,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
@@ -156,6 +168,44 @@ func verdictStatus(v trend.Verdict) int {
 	default:
 		return exitInconclusive
 	}
+}
+
+// readRecipe reads the settings of an earlier run (runs/<id>, or its
+// run.json) for --repeat.
+func readRecipe(path string) (map[string]string, error) {
+	if st, err := os.Stat(path); err == nil && st.IsDir() {
+		path = filepath.Join(path, soak.RunFile)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var info soak.RunInfo
+	if err := json.Unmarshal(b, &info); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if info.Format < 2 || info.Recipe == nil {
+		// Format 1 recorded the configuration but not the flags: take what
+		// maps onto them.
+		return legacyRecipe(info), nil
+	}
+	return info.Recipe, nil
+}
+
+// legacyRecipe maps a format-1 run.json's configuration onto flags.
+func legacyRecipe(info soak.RunInfo) map[string]string {
+	out := map[string]string{}
+	for key, flag := range map[string]string{"hosts": "hosts", "accounts_per_host": "accounts-per-host", "rate": "rate",
+		"duration": "duration", "mem_limit": "mem-limit", "sample_every": "sample-every", "restart": "restart",
+		"stop_grace": "stop-grace", "seed": "seed", "verify_every": "verify-every", "cpus": "cpus"} {
+		if v, ok := info.Config[key]; ok && v != nil {
+			out[flag] = fmt.Sprint(v)
+		}
+	}
+	if info.RelayImage != "" {
+		out["relay-image"] = info.RelayImage
+	}
+	return out
 }
 
 // setupReport rebuilds report.md, the plot, verdict.json and junit.xml of a

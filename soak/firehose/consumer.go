@@ -44,6 +44,10 @@ type Config struct {
 	// VerifyEvery: 0 or 1 verifies every commit (tests); n>1 every nth commit
 	// (long runs: verification costs CPU the fleet and relay need); <0 none.
 	VerifyEvery int
+	// Captured says whether a DID's commits are a replayed capture's real
+	// frames: those are all verified, whatever VerifyEvery, and counted
+	// apart (Stats.Captured*). Nil: none are.
+	Captured func(did string) bool
 	// VerifyWorkers (default 1) and VerifyQueue (default 1024) bound the
 	// verification stage. With VerifyEvery <= 1 the reader waits for room
 	// (nothing goes unverified); when sampling, a full queue skips the commit
@@ -90,6 +94,9 @@ type Stats struct {
 
 	Verified, VerifyFailed, VerifySkipped uint64
 	Failures                              []string // the first MaxFailures, verbatim
+	// CapturedCommits are delivered commits of a replayed capture;
+	// CapturedVerified and CapturedFailed their verification (every one).
+	CapturedCommits, CapturedVerified, CapturedFailed uint64
 
 	Lag LagSummary
 
@@ -206,7 +213,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 					c.idc.Remove(it.purge)
 					continue
 				}
-				c.verify(vctx, it.commit)
+				c.verify(vctx, it.commit, it.captured)
 			}
 		}()
 	}
@@ -282,7 +289,7 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 	}
 	var did, purge string
 	var seq int64
-	isCommit := false
+	isCommit, captured := false, false
 	switch {
 	case evt.Error != nil:
 		c.st.ErrorFrames++
@@ -294,6 +301,10 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		did, seq = cm.Repo, cm.Seq
 		if cm.PrevData != nil {
 			c.st.CommitsWithPrevData++
+		}
+		if c.cfg.Captured != nil && c.cfg.Captured(did) {
+			captured = true
+			c.st.CapturedCommits++
 		}
 		if t, err := time.Parse(time.RFC3339Nano, cm.Time); err == nil {
 			c.lag.Observe(arrival.Sub(t))
@@ -330,7 +341,7 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		c.countHost(did, isCommit)
 	}
 	sample := false
-	if isCommit && c.cfg.VerifyEvery >= 0 {
+	if isCommit && c.cfg.VerifyEvery >= 0 && !captured {
 		c.every++
 		n := uint64(max(c.cfg.VerifyEvery, 1))
 		sample = c.every%n == 0
@@ -344,6 +355,17 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		case c.work <- workItem{purge: purge}:
 		case <-ctx.Done():
 		}
+	}
+	if captured {
+		// Real frames are few and the point of the replay: never skipped.
+		select {
+		case c.work <- workItem{commit: evt.RepoCommit, captured: true}:
+		case <-ctx.Done():
+			c.mu.Lock()
+			c.st.VerifySkipped++
+			c.mu.Unlock()
+		}
+		return
 	}
 	if !sample {
 		return
@@ -390,11 +412,12 @@ func (c *Consumer) countHost(did string, commit bool) {
 
 // workItem is a commit to verify or a DID whose cached identity to drop.
 type workItem struct {
-	commit *comatproto.SyncSubscribeRepos_Commit
-	purge  string
+	commit   *comatproto.SyncSubscribeRepos_Commit
+	captured bool
+	purge    string
 }
 
-func (c *Consumer) verify(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit) {
+func (c *Consumer) verify(ctx context.Context, evt *comatproto.SyncSubscribeRepos_Commit, captured bool) {
 	var dir identity.Directory
 	if c.cfg.Directory != nil {
 		dir = cachedDirectory{c}
@@ -404,9 +427,15 @@ func (c *Consumer) verify(ctx context.Context, evt *comatproto.SyncSubscribeRepo
 	defer c.mu.Unlock()
 	if err == nil {
 		c.st.Verified++
+		if captured {
+			c.st.CapturedVerified++
+		}
 		return
 	}
 	c.st.VerifyFailed++
+	if captured {
+		c.st.CapturedFailed++
+	}
 	if len(c.st.Failures) < c.cfg.MaxFailures {
 		c.st.Failures = append(c.st.Failures, fmt.Sprintf("seq %d %s rev %s: %v", evt.Seq, evt.Repo, evt.Rev, err))
 	}

@@ -45,19 +45,24 @@ type Summary struct {
 
 	Judged trend.Report `json:"verdict"`
 
-	FramesSent    uint64            `json:"frames_sent"`
-	CommitsSent   uint64            `json:"commits_sent"`
-	CommitsOut    uint64            `json:"commits_delivered"`
-	Delivery      float64           `json:"delivery"`
-	RelayReceived float64           `json:"relay_commits_received,omitempty"`
-	LagP50Ms      float64           `json:"lag_p50_ms,omitempty"`
-	LagP99Ms      float64           `json:"lag_p99_ms,omitempty"`
-	PLCRequests   uint64            `json:"plc_requests,omitempty"`
-	Restarts      int               `json:"restarts,omitempty"`
-	Exits         []string          `json:"exits,omitempty"` // how the relay died, each time
-	LogWarnings   map[string]int    `json:"log_warnings,omitempty"`
-	Notes         []string          `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
-	ProbeErrors   map[string]string `json:"probe_errors,omitempty"`
+	FramesSent    uint64         `json:"frames_sent"`
+	CommitsSent   uint64         `json:"commits_sent"`
+	CommitsOut    uint64         `json:"commits_delivered"`
+	Delivery      float64        `json:"delivery"`
+	RelayReceived float64        `json:"relay_commits_received,omitempty"`
+	LagP50Ms      float64        `json:"lag_p50_ms,omitempty"`
+	LagP99Ms      float64        `json:"lag_p99_ms,omitempty"`
+	PLCRequests   uint64         `json:"plc_requests,omitempty"`
+	Restarts      int            `json:"restarts,omitempty"`
+	Exits         []string       `json:"exits,omitempty"` // how the relay died, each time
+	LogWarnings   map[string]int `json:"log_warnings,omitempty"`
+	Notes         []string       `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
+	// Warnings say, at the top, why the verdict may be less trustworthy
+	// (the rig fell short of the rate asked…).
+	Warnings []string `json:"warnings,omitempty"`
+	// Captured counts a replayed capture's real commits, verified apart.
+	Captured    *Captured         `json:"captured,omitempty"`
+	ProbeErrors map[string]string `json:"probe_errors,omitempty"`
 
 	// Sections are findings that need more than a line, each its own
 	// section of report.md after the load (leak sites from the allocator's
@@ -66,6 +71,13 @@ type Summary struct {
 	Sections []Section `json:"sections,omitempty"`
 	// Comparison with an earlier run (relaysoak report --baseline).
 	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Captured is the delivery and verification of a capture's real commits.
+type Captured struct {
+	Delivered uint64 `json:"delivered"`
+	Verified  uint64 `json:"verified"`
+	Failed    uint64 `json:"failed"`
 }
 
 // Section is a titled block of markdown in report.md.
@@ -166,6 +178,9 @@ func Markdown(s Summary) string {
 	if s.Interrupted {
 		fmt.Fprintf(&b, "The run was stopped early (%s); this verdict judges what was collected.\n\n", s.StopReason)
 	}
+	for _, w := range s.Warnings {
+		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
+	}
 	fmt.Fprintf(&b, "![memory over time](%s)\n\n", PlotFile)
 	b.WriteString("## Memory\n\n| | |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
@@ -220,6 +235,9 @@ func Markdown(s Summary) string {
 	row("commits delivered", fmt.Sprintf("%d of %d (%.2f%%)", s.CommitsOut, s.CommitsSent, s.Delivery*100))
 	if s.RelayReceived > 0 {
 		row("relay's own count of commits received", fmt.Sprintf("%.0f", s.RelayReceived))
+	}
+	if c := s.Captured; c != nil {
+		row("captured commits (real frames)", fmt.Sprintf("%d delivered, %d verified, %d failed (every one checked)", c.Delivered, c.Verified, c.Failed))
 	}
 	if s.LagP99Ms > 0 {
 		row("end-to-end lag", fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", s.LagP50Ms, s.LagP99Ms))

@@ -1,7 +1,8 @@
 // Package rig assembles one run: the run's CA, the fake network (fleet)
 // listening on the run network's gateway, the relay under test in its
-// container, and a consumer of the relay's firehose; it drives the
-// synthetic writer and reports delivery, lag and what the relay logged.
+// container, and a consumer of the relay's firehose; it hands the fleet to
+// a replay for the load and reports delivery, lag and what the relay
+// logged.
 //
 // It must not know a relay's habits (package relay's profiles do) nor how
 // frames are made (package fakepds does).
@@ -27,6 +28,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/firehose"
 )
 
@@ -34,8 +36,11 @@ import (
 type Config struct {
 	// RunDir holds the CA, the relay's data and log. Required.
 	RunDir string
-	// Fleet configures the fake network (hosts, accounts, churn…).
+	// Fleet configures the fake network (hosts, accounts, PLC…).
 	Fleet fakepds.Config
+	// Churn is the event mix of Write's replays (nil: the realistic mix);
+	// Load takes its own.
+	Churn *replay.Churn
 	// Relay configures the container (image, profile, memory…); RunDir and
 	// CACertFile are filled in here, and PLCURL and UpstreamURL when empty
 	// (the fleet's own names). A URL set here must name a host the fleet
@@ -414,7 +419,7 @@ func (r *Rig) consume(connectWithin time.Duration) error {
 	var err error
 	r.Firehose, err = firehose.New(firehose.Config{
 		URL: r.Target.FirehoseURL(), Origin: r.Fleet.HostOfDID, Directory: r.Fleet.Directory(),
-		VerifyEvery: r.cfg.VerifyEvery,
+		VerifyEvery: r.cfg.VerifyEvery, Captured: r.Fleet.IsImported,
 	})
 	if err != nil {
 		return err
@@ -559,10 +564,10 @@ func (r *Rig) Resolves() []Point {
 	return append([]Point(nil), r.resolves...)
 }
 
-// Write runs the fleet's synthetic writer at rate frames/s for d (or until
-// ctx ends, or the relay dies).
+// Write drives the fleet with synthetic traffic at rate frames/s for d,
+// Config.Churn's mix, through a replay; it stops early when the relay dies.
 func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
-	ctx, cancel := context.WithTimeout(ctx, d)
+	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	go func() {
 		select {
@@ -571,7 +576,19 @@ func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
 		case <-ctx.Done():
 		}
 	}()
-	return r.Fleet.RunWriter(ctx, rate)
+	_, err := r.Load(ctx, replay.Config{Rate: rate, Duration: d, Churn: r.cfg.Churn})
+	return err
+}
+
+// Load drives the fleet with a replay of cfg — what is written when is
+// the replay's choice — until it ends (cfg.Duration, or the capture) or
+// ctx ends. A relay that dies does not stop it: the caller decides.
+func (r *Rig) Load(ctx context.Context, cfg replay.Config) (replay.Report, error) {
+	rp, err := replay.New(r.Fleet, cfg)
+	if err != nil {
+		return replay.Report{}, fmt.Errorf("rig: %w", err)
+	}
+	return rp.Run(ctx)
 }
 
 // Drain waits until the consumer has every commit the fleet emitted, or

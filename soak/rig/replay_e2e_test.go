@@ -1,20 +1,24 @@
-package replay
+package rig_test
 
 import (
 	"context"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/captures"
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/sharedfiles"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
 
-// The end-to-end check: the 150 real frames of the shared capture,
+// The 150 real frames of the shared capture,
 // verbatim, through the real indigo relay in strict mode. All 148 commits
 // come out and verify against the real keys; the #identity and #account
 // (of an account the capture has no document for) pass too.
@@ -23,11 +27,11 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{
-		Fleet:        fakepds.Config{Hosts: 20, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}},
+		Fleet:        fakepds.Config{Hosts: 20, AccountsPerHost: 1},
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}},
 		MetricsEvery: 2 * time.Second,
 	})
-	r, err := New(rg.Fleet, Config{Mode: Verbatim, Capture: capPath, Rate: 50, Weights: Weights{Kind: "capture"}})
+	r, err := replay.New(rg.Fleet, replay.Config{Mode: replay.Verbatim, Capture: capPath, Rate: 50, Weights: replay.Weights{Kind: "capture"}})
 	require.NoError(t, err)
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
@@ -63,4 +67,17 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 	assert.Zero(t, res.LogCounts[rig.LogBadPrevData])
 	require.NotNil(t, res.Exit)
 	assert.True(t, res.Exit.Expected, "relay died during the run: %s", res.Exit)
+}
+
+// sharedCapture imports the shared dump into a capture in a temp dir.
+func sharedCapture(t testing.TB) string {
+	t.Helper()
+	dir := sharedfiles.CaptureDir(t)
+	out := filepath.Join(t.TempDir(), "shared.rsoak")
+	_, err := captures.Import(context.Background(), captures.ImportConfig{
+		Frames: filepath.Join(dir, "frames.bin.zst"), DIDDocs: filepath.Join(dir, "did_docs.json.zst"),
+		Out: out, Source: "wss://bsky.network/xrpc/com.atproto.sync.subscribeRepos",
+	})
+	require.NoError(t, err)
+	return out
 }

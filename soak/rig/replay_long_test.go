@@ -1,4 +1,4 @@
-package replay
+package rig_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
@@ -19,13 +20,13 @@ import (
 // rehostedThroughIndigo runs re-hosted traffic shaped by the shared
 // capture at rate over hosts into indigo (strict) for d, counting each
 // window where the relay emits it.
-func rehostedThroughIndigo(t *testing.T, rate float64, hosts int, d time.Duration) (Report, rig.Report, []uint64) {
-	p, err := ProfileFromCapture(sharedCapture(t), ShapeConfig{})
+func rehostedThroughIndigo(t *testing.T, rate float64, hosts int, d time.Duration) (replay.Report, rig.Report, []uint64) {
+	p, err := replay.ProfileFromCapture(sharedCapture(t), replay.ShapeConfig{})
 	require.NoError(t, err)
 	ctx, cancel := context.WithTimeout(context.Background(), d+10*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{
-		Fleet:       fakepds.Config{Hosts: hosts, AccountsPerHost: 2, Shape: &p.Shape, Churn: p.Churn},
+		Fleet:       fakepds.Config{Hosts: hosts, AccountsPerHost: 2, Shape: &p.Shape},
 		Relay:       relay.Config{Memory: 4 << 30, Profile: &relay.Indigo{}},
 		VerifyEvery: 20,
 	})
@@ -37,7 +38,7 @@ func rehostedThroughIndigo(t *testing.T, rate float64, hosts int, d time.Duratio
 		s := rg.Firehose.Stats()
 		return s.Commits + s.Identity + s.Account + s.Sync
 	}
-	r, err := New(rg.Fleet, Config{Rate: rate, Duration: d, OnWindow: func(w Window) {
+	r, err := replay.New(rg.Fleet, replay.Config{Rate: rate, Duration: d, Churn: &p.Churn, OnWindow: func(w replay.Window) {
 		time.Sleep(2 * time.Second) // the relay's own lag, then count
 		n := outOf()
 		relayWindows = append(relayWindows, n-last)
