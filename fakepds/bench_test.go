@@ -90,4 +90,3 @@ func BenchmarkFanout2750(b *testing.B) {
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
 }
-
