@@ -1,5 +1,7 @@
 // Package replay decides what happens when: it turns a capture (or a
-// synthetic shape) and a schedule into writes on the fleet's hosts.
+// synthetic shape) and a schedule into writes on the fleet's hosts. It is
+// the project's one pacer: soaks, A/B soaks, `relaysoak run`, `replay`
+// and `fakepds --rate` all drive the fleet through it.
 //
 // It must not know how frames reach the relay, nor anything about the relay:
 // it talks to the fleet through the small Fleet interface and counts what
@@ -29,10 +31,15 @@
 // account's identity with the capture's DID document (endpoint rewritten to
 // that host), so a validating relay checks real signatures with real keys.
 // Accounts without a document get a made-up one and are counted apart.
-// At Rate, or with the capture's own timing scaled by Speed.
+// At Rate, or with the capture's own timing scaled by Speed. With
+// ThenRehosted the run goes on re-hosted after the capture, on the same
+// clock: the real frames first, then as long a run as asked.
 //
 // Rehosted runs for as long as asked: the fleet's own accounts write fresh,
 // validly signed commits shaped like the capture (ProfileFromCapture gives
-// the fleet's Shape and Churn; too small a capture leaves defaults, each
-// named in the Profile).
+// the fleet's Shape and the replay's Churn; too small a capture leaves
+// defaults, each named in the Profile). Which event comes next — a commit
+// or, at its rate per 1,000 frames, an identity change, a key rotation, a
+// new account, a move, a status change or a #sync — is drawn here; the
+// fleet performs it (fakepds.Fleet.Perform).
 package replay

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/sharedfiles"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
@@ -73,8 +75,12 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	requireDocker(t, "e2e")
 	dir := t.TempDir()
 	metrics := freeAddr(t)
+	// The shared capture's real frames first (verbatim), then re-hosted
+	// traffic in its shape: the soak's traffic comes from the replay.
+	capture := sharedfiles.CaptureDir(t)
 	cfg := Config{RunsDir: dir, ID: "e2e", Hosts: 10, Rate: 30, Duration: 150 * time.Second, SampleEvery: 5 * time.Second,
-		MemLimit: 1 << 30, VerifyEvery: 1, MetricsListen: metrics, Out: io.Discard}
+		MemLimit: 1 << 30, VerifyEvery: 1, MetricsListen: metrics, Out: io.Discard,
+		Capture: capture, CaptureMode: replay.Verbatim}
 	done := make(chan Outcome, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -127,6 +133,29 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &info))
 	assert.NotEmpty(t, info.ImageID, "run.json records the image's ID")
 	assert.EqualValues(t, 10, info.Config["hosts"])
+	assert.Equal(t, RunFormat, info.Format)
+	require.NotNil(t, info.Capture, "run.json names the capture")
+	assert.Equal(t, capture, info.Capture.Path)
+	assert.Len(t, info.Capture.SHA256, 2, "digests of the source files as given")
+	assert.Equal(t, replay.Verbatim, info.Load.Mode)
+	assert.True(t, info.Load.ThenRehosted)
+	require.NotNil(t, info.Load.Churn, "the effective churn, not zeros meaning defaults")
+	assert.Positive(t, info.Load.Churn.Identity)
+
+	// Every one of the capture's 148 real commits came out and verified
+	// against the real keys, counted apart; re-hosted commits followed.
+	require.NotNil(t, s.Captured)
+	assert.Equal(t, uint64(148), s.Captured.Delivered)
+	assert.Equal(t, uint64(148), s.Captured.Verified)
+	assert.Zero(t, s.Captured.Failed)
+	assert.Greater(t, s.CommitsSent, uint64(148+1000), "re-hosted traffic for the rest of the run")
+	assert.Contains(t, string(md), "## Load")
+	assert.Contains(t, string(md), "captured commits (real frames) | 148 delivered, 148 verified, 0 failed")
+	var achieved bool
+	for _, l := range readLines(t, filepath.Join(runDir, report.SamplesFile)) {
+		achieved = achieved || l.Context["achieved_rate"] > 0 && l.Context["lateness_p99_ms"] >= 0
+	}
+	assert.True(t, achieved, "each minute's achieved rate and lateness reach samples.jsonl")
 	events, err := os.ReadFile(filepath.Join(runDir, EventsFile))
 	require.NoError(t, err)
 	for _, e := range []string{`"start"`, `"relay_ready"`, `"load_stopped"`, `"relay_stopped"`, `"report_written"`} {
