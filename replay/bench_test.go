@@ -5,12 +5,10 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
@@ -25,35 +23,13 @@ func benchFleet(b *testing.B, cfg fakepds.Config) (*fakepds.Fleet, *atomic.Int64
 	require.NoError(b, err)
 	srv := &http.Server{Handler: f}
 	go srv.Serve(ln)
-	addr := ln.Addr().String()
-	var got atomic.Int64
-	d := &websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) { return net.Dial(network, addr) }}
-	var conns []*websocket.Conn
-	var wg sync.WaitGroup
-	for _, h := range f.HostNames() {
-		c, _, err := d.Dial("ws://"+h+"/xrpc/com.atproto.sync.subscribeRepos", nil)
-		require.NoError(b, err)
-		conns = append(conns, c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, _, err := c.NextReader(); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
-	}
+	got, stop := benchConsumers(b, ln.Addr().String(), f.HostNames())
 	b.Cleanup(func() {
-		for _, c := range conns {
-			c.Close()
-		}
-		wg.Wait()
+		stop()
 		srv.Close()
 		f.Close()
 	})
-	return f, &got
+	return f, got
 }
 
 func waitFor(got *atomic.Int64, n int64) {
