@@ -115,17 +115,21 @@ func (w *consumer) plan() (Behaviour, time.Time) {
 // session reads conn until ctx ends, the relay ends it, or the planned
 // churn point comes.
 func (w *consumer) session(ctx context.Context, conn *websocket.Conn, plan Behaviour, at time.Time) outcome {
-	// One goroutine per consumer while connected: ctx's end unblocks the
-	// read by closing the socket instead of by a watcher per connection.
+	// One goroutine per consumer while connected: ctx's end says goodbye
+	// and bounds the read in progress, instead of a watcher per connection.
+	// The relay answers the close frame by closing, which ends the read.
 	closed := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
 		defer close(closed)
 		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, ""), time.Now().Add(time.Second))
-		conn.Close()
+		conn.UnderlyingConn().SetReadDeadline(time.Now().Add(closeWait))
 	})
 	defer func() {
 		if !stop() {
 			<-closed // Run must not return with the closer still running
+			// A consumer stopped while not reading (a Slow spell) still
+			// has frames to read before the relay's close.
+			awaitClose(conn.UnderlyingConn())
 		}
 		conn.Close()
 	}()
@@ -241,8 +245,16 @@ func closeCleanly(conn *websocket.Conn) {
 	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
 	nc := conn.UnderlyingConn()
 	nc.SetReadDeadline(time.Now().Add(closeWait))
-	io.Copy(io.Discard, nc)
+	awaitClose(nc)
 	nc.Close()
+}
+
+// awaitClose reads and discards until the relay closes its side or the
+// read deadline passes: closing a socket with unread bytes in it sends a
+// reset, and a consumer that leaves cleanly must not look like one that
+// vanished.
+func awaitClose(nc net.Conn) {
+	io.Copy(io.Discard, nc)
 }
 
 // vanish closes the TCP connection with SO_LINGER 0: the kernel sends a

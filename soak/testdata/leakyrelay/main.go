@@ -448,12 +448,12 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 		delete(h.subs, s)
 		h.mu.Unlock()
 		conn.Close()
-		subscribers.Dec()
-		subscriberDisconnects.WithLabelValues(reason).Inc()
 		// The leak on purpose: whatever the subscriber held, kept.
 		if h.leakPerDisconnect > 0 {
 			h.mem.retain(h.leakPerDisconnect)
 		}
+		subscriberDisconnects.WithLabelValues(reason).Inc()
+		subscribers.Dec() // last: none connected means every disconnect is counted
 	}()
 	gone := make(chan error, 1)
 	go func() { // reads only to notice the close and answer pings
@@ -524,6 +524,8 @@ func writeEndReason(err error, cut <-chan struct{}) string {
 	default:
 	}
 	switch {
+	case errors.Is(err, websocket.ErrCloseSent): // the reader answered the subscriber's close frame
+		return "closed"
 	case errors.As(err, &ne) && ne.Timeout():
 		return "too_slow"
 	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
