@@ -87,10 +87,13 @@ type Config struct {
 	// BacklogFrames is how far behind the last seq seen an OldCursor
 	// reconnect asks to start (default 5000; the cursor is at least 1).
 	BacklogFrames int64
-	// SlowFor bounds a Slow spell (default 30 s): a consumer the relay has
-	// not cut off by then reads on for DrainFor and disconnects itself.
-	// A relay that has cut it off is only found to have done so then: what
-	// it sent before the cut waits in the socket buffers to be read.
+	// SlowFor is how long a Slow spell stops reading (default 60 s). A
+	// relay cuts a consumer off once its queue for it overflows: indigo's
+	// holds 16,384 events, some 23 s at 700 frames/s, behind megabytes of
+	// socket buffers; at lower rates SlowFor must be longer for a cut to
+	// come (SlowNotCut counts the spells that saw none). The consumer only
+	// finds out at the spell's end: what the relay sent before the cut
+	// waits in the socket buffers to be read, the error frame last.
 	SlowFor time.Duration
 	// DrainFor bounds the reading after a Slow spell (default 5 s): long
 	// enough to reach the cut-off behind megabytes of buffered frames.
@@ -110,8 +113,8 @@ type Config struct {
 	ReadLimit int64
 }
 
-// Counts are what the crowd did since Run started. Every field but
-// Connected only grows.
+// Counts are what the crowd did since New. Every field but Connected and
+// LastError only grows.
 type Counts struct {
 	// Connects are successful websocket handshakes.
 	Connects uint64
@@ -141,6 +144,23 @@ type Counts struct {
 	Connected int64
 	// LastError is the last of the Errors, for a log line.
 	LastError string
+}
+
+// Columns are the counts under the names a soak's samples give them, all
+// prefixed crowd_ so that none is taken for the rig's own frame counter.
+func (n Counts) Columns() map[string]float64 {
+	return map[string]float64{
+		"crowd_connects":       float64(n.Connects),
+		"crowd_cursor_resumes": float64(n.CursorResumes),
+		"crowd_old_cursors":    float64(n.OldCursors),
+		"crowd_cut_off":        float64(n.CutOff),
+		"crowd_slow_not_cut":   float64(n.SlowNotCut),
+		"crowd_resets":         float64(n.Resets),
+		"crowd_frames":         float64(n.Frames),
+		"crowd_replayed":       float64(n.Replayed),
+		"crowd_errors":         float64(n.Errors),
+		"crowd_connected":      float64(n.Connected),
+	}
 }
 
 // Crowd is a set of consumers. Create with New, then Run.
@@ -202,7 +222,7 @@ func New(cfg Config) (*Crowd, error) {
 		cfg.BacklogFrames = 5000
 	}
 	if cfg.SlowFor == 0 {
-		cfg.SlowFor = 30 * time.Second
+		cfg.SlowFor = time.Minute
 	}
 	if cfg.DrainFor == 0 {
 		cfg.DrainFor = 5 * time.Second

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"runtime"
 	"strconv"
 	"strings"
@@ -349,4 +350,19 @@ func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
 	assert.Positive(t, n.CursorResumes)
 	assert.Positive(t, n.OldCursors)
 	assert.Positive(t, n.Resets)
+}
+
+// Every count is a column, under a name of its own.
+func TestColumnsNameEveryCount(t *testing.T) {
+	n := crowd.Counts{Connects: 1, CursorResumes: 2, OldCursors: 3, CutOff: 4, SlowNotCut: 5, Resets: 6,
+		Frames: 7, Replayed: 8, Errors: 9, Connected: 10, LastError: "x"}
+	cols := n.Columns()
+	assert.Equal(t, reflect.TypeFor[crowd.Counts]().NumField()-1, len(cols), "every field but LastError")
+	seen := map[float64]bool{}
+	for name, v := range cols {
+		assert.True(t, strings.HasPrefix(name, "crowd_"), name)
+		assert.False(t, seen[v], "%s repeats a value", name)
+		seen[v] = true
+	}
+	assert.Len(t, seen, 10)
 }
