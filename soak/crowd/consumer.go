@@ -129,7 +129,7 @@ func (w *consumer) session(ctx context.Context, conn *websocket.Conn, plan Behav
 			<-closed // Run must not return with the closer still running
 			// A consumer stopped while not reading (a Slow spell) still
 			// has frames to read before the relay's close.
-			awaitClose(conn.UnderlyingConn())
+			awaitClose(raw(conn.UnderlyingConn()))
 		}
 		conn.Close()
 	}()
@@ -243,7 +243,7 @@ func (w *consumer) readFrame(conn *websocket.Conn, high int64) (int64, error) {
 // close its side, so the relay sees a consumer leave, not a reset.
 func closeCleanly(conn *websocket.Conn) {
 	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""), time.Now().Add(time.Second))
-	nc := conn.UnderlyingConn()
+	nc := raw(conn.UnderlyingConn())
 	nc.SetReadDeadline(time.Now().Add(closeWait))
 	awaitClose(nc)
 	nc.Close()
@@ -261,14 +261,42 @@ func awaitClose(nc net.Conn) {
 // reset instead of a FIN, and no close frame goes out, so the relay finds
 // the consumer gone mid-stream, as when a client crashes.
 func vanish(nc net.Conn) {
-	if t, ok := nc.(interface{ NetConn() net.Conn }); ok { // TLS
-		nc = t.NetConn()
-	}
+	nc = raw(nc)
 	if tc, ok := nc.(*net.TCPConn); ok {
 		tc.SetLinger(0)
 	}
 	nc.Close()
 }
+
+// raw is the connection under TLS and pacing.
+func raw(nc net.Conn) net.Conn {
+	for {
+		w, ok := nc.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nc
+		}
+		nc = w.NetConn()
+	}
+}
+
+// pacedConn waits before a read when the last one came back short (it
+// emptied the socket), so that a read takes many frames, not one.
+type pacedConn struct {
+	net.Conn
+	pace time.Duration
+	wait bool
+}
+
+func (p *pacedConn) Read(b []byte) (int, error) {
+	if p.wait {
+		time.Sleep(p.pace)
+	}
+	n, err := p.Conn.Read(b)
+	p.wait = n < len(b)
+	return n, err
+}
+
+func (p *pacedConn) NetConn() net.Conn { return p.Conn }
 
 func isTimeout(err error) bool {
 	var ne net.Error

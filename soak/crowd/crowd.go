@@ -17,6 +17,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"net/url"
 	"sync"
 	"sync/atomic"
@@ -111,6 +112,14 @@ type Config struct {
 	// ReadLimit bounds a frame (default 16 MiB); a bigger one ends the
 	// connection as an error.
 	ReadLimit int64
+	// ReadPace batches a consumer's reads (default 20 ms; negative: none).
+	// A relay writes each frame as it comes, so a consumer reading as
+	// fast as it can makes one read call per frame, and the syscalls are
+	// most of its cost. After a read that emptied the socket the consumer
+	// waits ReadPace before the next, so each read takes what came
+	// meanwhile. It never falls behind for it: while reads come back full
+	// it does not wait.
+	ReadPace time.Duration
 }
 
 // Counts are what the crowd did since New. Every field but Connected and
@@ -236,6 +245,9 @@ func New(cfg Config) (*Crowd, error) {
 	if cfg.ReadLimit <= 0 {
 		cfg.ReadLimit = 16 << 20
 	}
+	if cfg.ReadPace == 0 {
+		cfg.ReadPace = 20 * time.Millisecond
+	}
 	c := &Crowd{cfg: cfg, url: *u}
 	m = cfg.Mix
 	total := m.Resume + m.OldCursor + m.Slow + m.Vanish
@@ -255,11 +267,21 @@ func New(cfg Config) (*Crowd, error) {
 	}
 	c.dialer = websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
-		// Small buffers, the write ones shared: a consumer writes only
-		// control frames, and reads through its own prefix buffer.
-		ReadBufferSize:  4 << 10,
+		// The read buffer holds what a paced read takes in one call; the
+		// write buffers are small and shared: a consumer writes only
+		// control frames.
+		ReadBufferSize:  32 << 10,
 		WriteBufferSize: 512,
 		WriteBufferPool: &sync.Pool{},
+	}
+	if cfg.ReadPace > 0 {
+		c.dialer.NetDialContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			nc, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			return &pacedConn{Conn: nc, pace: cfg.ReadPace}, nil
+		}
 	}
 	return c, nil
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
@@ -240,7 +241,8 @@ func TestVanishedConsumersAreGoneFromTheRelay(t *testing.T) {
 	assert.Eventually(t, func() bool { return r.fleet.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
 	n := c.Counts()
 	assert.Zero(t, n.Errors, n.LastError)
-	assert.GreaterOrEqual(t, n.CursorResumes, n.Resets-2, "a consumer that vanished comes back with its cursor")
+	assert.GreaterOrEqual(t, n.Connects, n.Resets, "a consumer that vanished comes back")
+	assert.Positive(t, n.CursorResumes, "with its cursor, once it has seen a seq")
 }
 
 // What the server sees when a consumer leaves: a close frame with 1000 for
@@ -332,20 +334,26 @@ func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
 	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 8, Churn: 3 * time.Millisecond,
 		BacklogFrames: 40, SlowFor: 20 * time.Millisecond, DrainFor: 30 * time.Millisecond, ReconnectDelay: 5 * time.Millisecond})
 	run(t, c)
+	// The least of a few readings: how many connections are open, each
+	// with its buffers on both sides, varies from one instant to the next.
 	heap := func() uint64 {
-		runtime.GC()
-		runtime.GC()
-		var m runtime.MemStats
-		runtime.ReadMemStats(&m)
-		return m.HeapAlloc
+		least := uint64(math.MaxUint64)
+		for range 5 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			least = min(least, m.HeapAlloc)
+			time.Sleep(10 * time.Millisecond)
+		}
+		return least
 	}
 	eventually(t, c, "warm-up churn", func(n crowd.Counts) bool { return n.Connects >= 100 })
 	h1, c1 := heap(), c.Counts().Connects
-	eventually(t, c, "churn", func(n crowd.Counts) bool { return n.Connects >= c1+600 })
+	eventually(t, c, "churn", func(n crowd.Counts) bool { return n.Connects >= c1+1500 })
 	h2, n := heap(), c.Counts()
 	t.Logf("live heap %d → %d bytes over %d connects; counts %+v", h1, h2, n.Connects-c1, n)
-	// 600 connections that each kept as little as a read buffer would
-	// have grown the heap by 2.4 MB.
+	// 1,500 connections that each kept a kilobyte would have grown the
+	// heap by 1.5 MB; one that kept its read buffer, by 48 MB.
 	assert.Less(t, int64(h2)-int64(h1), int64(512<<10), "live heap grew from %d to %d bytes", h1, h2)
 	assert.Positive(t, n.CursorResumes)
 	assert.Positive(t, n.OldCursors)
