@@ -8,8 +8,8 @@
 // anything (the measuring consumer in soak/firehose does that), and must not
 // know which relay runs: all they get is its subscribeRepos URL. The crowd's
 // own memory is bounded however many consumers churn for however long: a
-// consumer keeps two seqs and one read buffer across its connections, and
-// nothing of a connection once it has closed.
+// consumer keeps two seqs and its prefix buffer across its connections, and
+// nothing of a connection (its socket buffers) once it has closed.
 package crowd
 
 import (
@@ -39,8 +39,9 @@ const (
 	// OldCursor closes cleanly and reconnects with a cursor BacklogFrames
 	// behind the last seq seen, so the relay replays from its backlog.
 	OldCursor
-	// Slow stops reading until the relay cuts the consumer off or SlowFor
-	// has passed, then resumes.
+	// Slow stops reading for SlowFor, long enough for the relay to cut
+	// it off as too slow, then reads what is left to find out whether it
+	// did, and resumes.
 	Slow
 	// Vanish drops the TCP connection without a close frame (a reset, as
 	// from a crashed client or a dead NAT entry), then resumes.
