@@ -14,6 +14,7 @@ package crowd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math/rand/v2"
@@ -76,8 +77,11 @@ var DefaultMix = Mix{Resume: 0.4, OldCursor: 0.2, Slow: 0.2, Vanish: 0.2}
 // except URL, which is required.
 type Config struct {
 	// URL of the relay's subscribeRepos (ws, wss, or http and https, taken
-	// as ws and wss); Path is added when the URL has none.
+	// as ws and wss); Path is added when the URL has none. Consumers dial
+	// it directly, never through a proxy: a vanish must reach the relay.
 	URL string
+	// TLS configures wss (nil: the system's roots).
+	TLS *tls.Config
 	// Consumers is the number of consumers (0: none, Run returns at once).
 	Consumers int
 	// Churn is each consumer's mean time between churn points (drawn from
@@ -268,6 +272,7 @@ func New(cfg Config) (*Crowd, error) {
 	}
 	c.dialer = websocket.Dialer{
 		HandshakeTimeout: 10 * time.Second,
+		TLSClientConfig:  cfg.TLS,
 		// The read buffer holds what a paced read takes in one call; the
 		// write buffers are small and shared: a consumer writes only
 		// control frames.

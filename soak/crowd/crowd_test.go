@@ -374,3 +374,28 @@ func TestColumnsNameEveryCount(t *testing.T) {
 	}
 	assert.Len(t, seen, 10)
 }
+
+// Over wss, a vanish still resets the TCP connection under TLS, and the
+// relay still sees every consumer go.
+func TestWSSResumesAndVanishes(t *testing.T) {
+	f, err := fakepds.New(fakepds.Config{Hosts: 1, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	require.NoError(t, err)
+	host := f.HostNames()[0]
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.Host = host
+		f.ServeHTTP(w, req)
+	}))
+	t.Cleanup(func() { f.Close(); srv.Close() })
+	r := &relay{fleet: f}
+	r.publish(t, 2*time.Millisecond, 256)
+
+	c := newCrowd(t, crowd.Config{URL: "wss" + strings.TrimPrefix(srv.URL, "https"), TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig,
+		Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Resume: 1, Vanish: 1}})
+	stop := run(t, c)
+	eventually(t, c, "resumes and vanishes over TLS", func(n crowd.Counts) bool { return n.Resets >= 3 && n.CursorResumes >= 3 })
+	stop()
+	n := c.Counts()
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.Positive(t, n.Frames)
+	assert.Eventually(t, func() bool { return f.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
+}
