@@ -32,6 +32,20 @@
 //	                      touch SIZE, unmap it half a PERIOD later
 //	RESOLVER_LEAK_BYTES   bytes retained per DID lookup (the resolver path is
 //	                      where the seed relay's leak lived)
+//	LEAK_BYTES_PER_DISCONNECT
+//	                      bytes retained each time one of its own firehose
+//	                      subscribers goes, for any reason (closed, reset,
+//	                      cut off as too slow, shutdown): the consumer-side
+//	                      leak of a subscriber's buffers kept after it left
+//	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
+//	                      subscriber that falls further behind, or takes no
+//	                      frame for 10 s, is cut off: an error frame
+//	                      ConsumerTooSlow, a close frame, the connection closed
+//
+// Subscribers' disconnects are counted in
+// leakyrelay_subscriber_disconnects_total{reason}, reason one of closed (a
+// close frame or a clean end of the connection), reset, too_slow, shutdown
+// or error.
 //
 // Sizes are bytes, or a number with KiB, MiB or GiB.
 package main
@@ -47,6 +61,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -81,6 +96,10 @@ var (
 		Name: "leakyrelay_retained_bytes", Help: "bytes retained on purpose (never freed)"})
 	connectedHosts = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "leakyrelay_connected_hosts", Help: "upstream hosts subscribed now"})
+	subscribers = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "leakyrelay_subscribers", Help: "firehose subscribers connected now"})
+	subscriberDisconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "leakyrelay_subscriber_disconnects_total", Help: "firehose subscribers gone, by reason"}, []string{"reason"})
 )
 
 func main() {
@@ -103,6 +122,8 @@ type settings struct {
 	sawBytes                 int64
 	sawPeriod                time.Duration
 	resolverLeak             int
+	leakPerDisconnect        int
+	subscriberQueue          int
 }
 
 func loadSettings() (settings, error) {
@@ -132,6 +153,15 @@ func loadSettings() (settings, error) {
 	if s.resolverLeak, err = sizeEnv("RESOLVER_LEAK_BYTES"); err != nil {
 		return s, err
 	}
+	if s.leakPerDisconnect, err = sizeEnv("LEAK_BYTES_PER_DISCONNECT"); err != nil {
+		return s, err
+	}
+	s.subscriberQueue = 4096
+	if v := os.Getenv("SUBSCRIBER_QUEUE"); v != "" {
+		if s.subscriberQueue, err = strconv.Atoi(v); err != nil || s.subscriberQueue < 1 {
+			return s, fmt.Errorf("SUBSCRIBER_QUEUE: want a positive number of frames, got %q", v)
+		}
+	}
 	if v := os.Getenv("LEAK_AFTER"); v != "" {
 		if s.leakAfter, err = time.ParseDuration(v); err != nil {
 			return s, fmt.Errorf("LEAK_AFTER: %w", err)
@@ -151,7 +181,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts)
+	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts,
+		subscribers, subscriberDisconnects)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	started := time.Now()
@@ -161,7 +192,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	mem := &arena{}
-	h := &hub{subs: map[*subscriber]struct{}{}, log: log}
+	h := newHub(cfg.subscriberQueue, cfg.leakPerDisconnect, mem, log)
 	var res *resolver
 	if cfg.plcURL != "" {
 		res = newResolver(hc, cfg.plcURL, cfg.resolverLeak, mem, log)
@@ -215,7 +246,8 @@ func run(log *slog.Logger) error {
 	ready.Store(true)
 	log.Info("leakyrelay ready", "hosts", len(hosts), "leak_bytes_per_frame", cfg.leakPerFrame,
 		"leak_after", cfg.leakAfter.String(), "warmup_bytes", cfg.warmupBytes, "sawtooth_bytes", cfg.sawBytes,
-		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak)
+		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak,
+		"leak_bytes_per_disconnect", cfg.leakPerDisconnect, "subscriber_queue", cfg.subscriberQueue)
 
 	select {
 	case <-ctx.Done():
@@ -335,10 +367,21 @@ type hub struct {
 	mu   sync.Mutex
 	seq  int64
 	subs map[*subscriber]struct{}
-	log  *slog.Logger
+
+	queue             int // frames queued per subscriber before it is cut off
+	leakPerDisconnect int
+	mem               *arena
+	log               *slog.Logger
 }
 
-type subscriber struct{ ch chan []byte }
+func newHub(queue, leakPerDisconnect int, mem *arena, log *slog.Logger) *hub {
+	return &hub{subs: map[*subscriber]struct{}{}, queue: queue, leakPerDisconnect: leakPerDisconnect, mem: mem, log: log}
+}
+
+type subscriber struct {
+	ch  chan []byte
+	cut chan struct{} // closed when the queue overflowed: the subscriber is cut off
+}
 
 func (h *hub) publish(evt *events.XRPCStreamEvent) {
 	h.mu.Lock()
@@ -363,60 +406,132 @@ func (h *hub) publish(evt *events.XRPCStreamEvent) {
 		select {
 		case s.ch <- buf.Bytes():
 		default:
-			// A consumer that fell this far behind is cut off, as relays do.
-			close(s.ch)
+			// A consumer that fell this far behind is cut off, as relays
+			// do: its handler says so and closes the connection.
 			delete(h.subs, s)
+			close(s.cut)
 		}
 	}
 }
 
 var upgrader = websocket.Upgrader{ReadBufferSize: 1024, WriteBufferSize: 64 << 10}
 
+// subscriberWriteTimeout bounds one frame's write: a subscriber that takes
+// nothing for this long is as good as one whose queue overflowed.
+const subscriberWriteTimeout = 10 * time.Second
+
+// tooSlowFrame is the error frame a subscriber gets when it is cut off.
+var tooSlowFrame = func() []byte {
+	var buf bytes.Buffer
+	if err := (&events.EventHeader{Op: events.EvtKindErrorFrame}).MarshalCBOR(&buf); err != nil {
+		panic(err)
+	}
+	if err := (&events.ErrorFrame{Error: "ConsumerTooSlow", Message: "subscriber fell too far behind"}).MarshalCBOR(&buf); err != nil {
+		panic(err)
+	}
+	return buf.Bytes()
+}()
+
 func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request) {
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}
-	defer conn.Close()
-	s := &subscriber{ch: make(chan []byte, 4096)}
+	s := &subscriber{ch: make(chan []byte, h.queue), cut: make(chan struct{})}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
+	subscribers.Inc()
+	reason := "error"
 	defer func() {
 		h.mu.Lock()
-		if _, ok := h.subs[s]; ok {
-			delete(h.subs, s)
-			close(s.ch)
-		}
+		delete(h.subs, s)
 		h.mu.Unlock()
+		conn.Close()
+		// The leak on purpose: whatever the subscriber held, kept.
+		if h.leakPerDisconnect > 0 {
+			h.mem.retain(h.leakPerDisconnect)
+		}
+		subscriberDisconnects.WithLabelValues(reason).Inc()
+		subscribers.Dec() // last: none connected means every disconnect is counted
 	}()
-	gone := make(chan struct{})
+	gone := make(chan error, 1)
 	go func() { // reads only to notice the close and answer pings
-		defer close(gone)
 		for {
 			if _, _, err := conn.NextReader(); err != nil {
+				gone <- err
 				return
 			}
 		}
 	}()
 	for {
 		select {
+		case <-s.cut: // a cut wins over frames still queued
+			reason = "too_slow"
+			cutOff(conn)
+			return
+		default:
+		}
+		select {
 		case <-ctx.Done():
+			reason = "shutdown"
 			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "shutting down"), time.Now().Add(time.Second))
 			return
-		case <-gone:
+		case err := <-gone:
+			reason = readEndReason(err)
 			return
-		case b, ok := <-s.ch:
-			if !ok {
-				return
-			}
-			conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		case <-s.cut:
+			reason = "too_slow"
+			cutOff(conn)
+			return
+		case b := <-s.ch:
+			conn.SetWriteDeadline(time.Now().Add(subscriberWriteTimeout))
 			if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
+				reason = writeEndReason(err, s.cut)
 				return
 			}
 			framesSent.Inc()
 		}
 	}
+}
+
+// cutOff tells a subscriber it was too slow, then closes.
+func cutOff(conn *websocket.Conn) {
+	conn.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	if conn.WriteMessage(websocket.BinaryMessage, tooSlowFrame) == nil {
+		conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "ConsumerTooSlow"), time.Now().Add(time.Second))
+	}
+}
+
+// readEndReason names why a subscriber's connection ended on the read side.
+func readEndReason(err error) string {
+	var ce *websocket.CloseError
+	switch {
+	case errors.As(err, &ce), errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return "closed"
+	case errors.Is(err, syscall.ECONNRESET):
+		return "reset"
+	}
+	return "error"
+}
+
+// writeEndReason names why a write to a subscriber failed.
+func writeEndReason(err error, cut <-chan struct{}) string {
+	var ne net.Error
+	select {
+	case <-cut:
+		return "too_slow"
+	default:
+	}
+	switch {
+	case errors.Is(err, websocket.ErrCloseSent): // the reader answered the subscriber's close frame
+		return "closed"
+	case errors.As(err, &ne) && ne.Timeout():
+		return "too_slow"
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.EPIPE):
+		return "reset"
+	}
+	return "error"
 }
 
 // resolver looks DIDs up at the PLC: every #identity event, and every DID

@@ -1,0 +1,403 @@
+package crowd_test
+
+import (
+	"context"
+	"encoding/binary"
+	"errors"
+	"math"
+	"net/http"
+	"net/http/httptest"
+	"reflect"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/soak/crowd"
+)
+
+// relay stands in for the relay under test: one fakepds host, whose
+// subscribeRepos has cursors, a bounded history and a slow-consumer cut,
+// served on loopback whatever Host the crowd dials.
+type relay struct {
+	fleet *fakepds.Fleet
+	url   string
+
+	subscribes atomic.Int64
+	mu         sync.Mutex
+	cursors    []int64 // the cursor of every subscribe that sent one, when recording
+	record     bool
+}
+
+func startRelay(t testing.TB, cfg fakepds.Config, record bool) *relay {
+	t.Helper()
+	cfg.Hosts, cfg.AccountsPerHost, cfg.Churn = 1, 1, fakepds.Churn{Off: true}
+	f, err := fakepds.New(cfg)
+	require.NoError(t, err)
+	host := f.HostNames()[0]
+	r := &relay{fleet: f, record: record}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		r.subscribes.Add(1)
+		if c := req.URL.Query().Get("cursor"); c != "" && r.record {
+			v, err := strconv.ParseInt(c, 10, 64)
+			assert.NoError(t, err)
+			r.mu.Lock()
+			r.cursors = append(r.cursors, v)
+			r.mu.Unlock()
+		}
+		req.Host = host
+		f.ServeHTTP(w, req)
+	}))
+	t.Cleanup(func() { f.Close(); srv.Close() })
+	r.url = "ws" + strings.TrimPrefix(srv.URL, "http") + crowd.Path
+	return r
+}
+
+// frame is a subscribeRepos #commit frame of about size bytes: header
+// {op: 1, t: "#commit"}, body {seq, blocks}. The fleet rewrites its seq.
+func frame(size int) []byte {
+	b := []byte{0xa2, 0x62, 'o', 'p', 0x01, 0x61, 't', 0x67, '#', 'c', 'o', 'm', 'm', 'i', 't'}
+	b = append(b, 0xa2, 0x63, 's', 'e', 'q', 0x01, 0x66, 'b', 'l', 'o', 'c', 'k', 's', 0x5a)
+	b = binary.BigEndian.AppendUint32(b, uint32(size))
+	return append(b, make([]byte, size)...)
+}
+
+// publish publishes a frame of size bytes every interval until the test ends.
+func (r *relay) publish(t testing.TB, every time.Duration, size int) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	fr := frame(size)
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+				if _, err := r.fleet.PublishFrame(0, fr); err != nil {
+					t.Errorf("publishing: %v", err)
+					return
+				}
+			}
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// run starts c and returns a stop that ends it and checks that Run
+// returned nil promptly. The test's cleanup stops it too.
+func run(t testing.TB, c *crowd.Crowd) (stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				assert.NoError(t, err)
+			case <-time.After(10 * time.Second):
+				t.Error("Run did not return within 10 s of its context ending")
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return stop
+}
+
+func newCrowd(t testing.TB, cfg crowd.Config) *crowd.Crowd {
+	t.Helper()
+	c, err := crowd.New(cfg)
+	require.NoError(t, err)
+	return c
+}
+
+func eventually(t testing.TB, c *crowd.Crowd, what string, cond func(crowd.Counts) bool) {
+	t.Helper()
+	require.Eventually(t, func() bool { return cond(c.Counts()) }, 20*time.Second, 10*time.Millisecond,
+		"%s; counts %+v", what, c.Counts())
+}
+
+func TestNewChecksConfig(t *testing.T) {
+	for name, cfg := range map[string]crowd.Config{
+		"no URL":          {},
+		"bad scheme":      {URL: "ftp://relay"},
+		"negative count":  {URL: "ws://relay", Consumers: -1},
+		"negative churn":  {URL: "ws://relay", Churn: -time.Second},
+		"negative weight": {URL: "ws://relay", Mix: crowd.Mix{Resume: 1, Slow: -1}},
+		"negative frames": {URL: "ws://relay", BacklogFrames: -5},
+	} {
+		_, err := crowd.New(cfg)
+		assert.Error(t, err, name)
+	}
+	_, err := crowd.New(crowd.Config{URL: "https://relay.example"})
+	assert.NoError(t, err, "http and https stand for ws and wss")
+}
+
+func TestNoConsumersReturnsAtOnce(t *testing.T) {
+	c := newCrowd(t, crowd.Config{URL: "ws://127.0.0.1:1"})
+	start := time.Now()
+	require.NoError(t, c.Run(context.Background()))
+	assert.Less(t, time.Since(start), time.Second)
+	assert.Equal(t, crowd.Counts{}, c.Counts())
+}
+
+func TestResumeSendsTheLastSeqAsCursor(t *testing.T) {
+	r := startRelay(t, fakepds.Config{}, true)
+	r.publish(t, 5*time.Millisecond, 256)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 2, Churn: 100 * time.Millisecond,
+		Mix: crowd.Mix{Resume: 1}, ReconnectDelay: 50 * time.Millisecond, Seed: 3})
+	stop := run(t, c)
+	eventually(t, c, "consumers resume", func(n crowd.Counts) bool { return n.CursorResumes >= 6 })
+	stop()
+
+	n := c.Counts()
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.Zero(t, n.OldCursors+n.Resets+n.CutOff+n.SlowNotCut)
+	assert.Zero(t, n.Replayed, "a cursor at the last seq seen replays nothing")
+	assert.Positive(t, n.Frames)
+	assert.Zero(t, n.Connected)
+	// A dial cut short by the stop reaches the relay uncounted: one a
+	// consumer at most.
+	assert.InDelta(t, r.subscribes.Load(), n.Connects, 2)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.InDelta(t, len(r.cursors), n.CursorResumes, 2, "every resume sends cursor=")
+	for _, cur := range r.cursors {
+		assert.Positive(t, cur)
+	}
+	// The relay saw every consumer leave: none is left subscribed.
+	assert.Eventually(t, func() bool { return r.fleet.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+func TestOldCursorReplaysTheBacklog(t *testing.T) {
+	r := startRelay(t, fakepds.Config{HistoryFrames: 1024}, true)
+	r.publish(t, 2*time.Millisecond, 256)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 300 * time.Millisecond,
+		Mix: crowd.Mix{OldCursor: 1}, BacklogFrames: 50, Seed: 5})
+	stop := run(t, c)
+	eventually(t, c, "old cursors replay", func(n crowd.Counts) bool { return n.OldCursors >= 3 && n.Replayed >= 100 })
+	stop()
+	n := c.Counts()
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.Zero(t, n.CursorResumes+n.Resets+n.CutOff)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	assert.InDelta(t, len(r.cursors), n.OldCursors, 1, "every old cursor is sent")
+}
+
+func TestSlowConsumerIsCutOff(t *testing.T) {
+	// A tiny queue, and frames big enough to fill the socket buffers in a
+	// fraction of a second: the fleet cuts the consumer while it stalls.
+	r := startRelay(t, fakepds.Config{SendQueue: 4, HistoryFrames: 16}, false)
+	r.publish(t, time.Millisecond, 32<<10)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 20 * time.Millisecond,
+		Mix: crowd.Mix{Slow: 1}, SlowFor: time.Second, DrainFor: 5 * time.Second, Seed: 7})
+	stop := run(t, c)
+	eventually(t, c, "a slow consumer is cut off", func(n crowd.Counts) bool { return n.CutOff >= 2 })
+	stop()
+	n := c.Counts()
+	assert.Zero(t, n.SlowNotCut)
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.GreaterOrEqual(t, r.fleet.Stats().SlowConsumersCut, uint64(2), "the relay did the cutting")
+	assert.GreaterOrEqual(t, n.CursorResumes, n.CutOff-1, "a consumer cut off comes back with its cursor")
+}
+
+func TestSlowConsumerNotCutGivesUp(t *testing.T) {
+	// A queue far longer than the spell: the relay never cuts.
+	r := startRelay(t, fakepds.Config{SendQueue: 100000}, false)
+	r.publish(t, 5*time.Millisecond, 64)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 10 * time.Millisecond,
+		Mix: crowd.Mix{Slow: 1}, SlowFor: 100 * time.Millisecond, DrainFor: 100 * time.Millisecond})
+	run(t, c)
+	eventually(t, c, "slow spells end", func(n crowd.Counts) bool { return n.SlowNotCut >= 2 })
+	n := c.Counts()
+	assert.Zero(t, n.CutOff)
+	assert.Zero(t, r.fleet.Stats().SlowConsumersCut)
+}
+
+func TestVanishedConsumersAreGoneFromTheRelay(t *testing.T) {
+	r := startRelay(t, fakepds.Config{}, false)
+	r.publish(t, 2*time.Millisecond, 256)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Vanish: 1}})
+	stop := run(t, c)
+	eventually(t, c, "consumers vanish", func(n crowd.Counts) bool { return n.Resets >= 6 })
+	// Each vanish ended the relay's side too: it holds no more
+	// subscribers than are connected.
+	assert.Eventually(t, func() bool { return r.fleet.Stats().Connections <= 2 }, 5*time.Second, 10*time.Millisecond)
+	stop()
+	assert.Eventually(t, func() bool { return r.fleet.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
+	n := c.Counts()
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.GreaterOrEqual(t, n.Connects, n.Resets, "a consumer that vanished comes back")
+	assert.Positive(t, n.CursorResumes, "with its cursor, once it has seen a seq")
+}
+
+// What the server sees when a consumer leaves: a close frame with 1000 for
+// a planned reconnect; for a vanish no close frame, and a TCP reset (which
+// the kernel reports once: to the read or to a write, whichever comes first).
+func TestLeavingIsACloseVanishingIsAReset(t *testing.T) {
+	type end struct{ read, write error }
+	for _, tc := range []struct {
+		mix   crowd.Mix
+		check func(t *testing.T, e end)
+	}{
+		{crowd.Mix{Resume: 1}, func(t *testing.T, e end) {
+			assert.True(t, websocket.IsCloseError(e.read, websocket.CloseNormalClosure), "want a normal close, got %v", e.read)
+		}},
+		{crowd.Mix{Vanish: 1}, func(t *testing.T, e end) {
+			var ce *websocket.CloseError
+			if errors.As(e.read, &ce) {
+				assert.Equal(t, websocket.CloseAbnormalClosure, ce.Code, "a vanish sends no close frame: %v", e.read)
+			}
+			assert.True(t, errors.Is(e.read, syscall.ECONNRESET) || errors.Is(e.write, syscall.ECONNRESET),
+				"want a reset, got read %v, write %v", e.read, e.write)
+		}},
+	} {
+		ends := make(chan end, 100)
+		up := websocket.Upgrader{}
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			conn, err := up.Upgrade(w, req, nil)
+			if err != nil {
+				return
+			}
+			wrote := make(chan error, 1)
+			go func() { // a live stream, so the consumer leaves mid-stream
+				fr := frame(100)
+				for seq := byte(1); ; seq++ {
+					fr[20] = seq % 24 // the seq's one-byte head
+					if err := conn.WriteMessage(websocket.BinaryMessage, fr); err != nil {
+						wrote <- err
+						return
+					}
+					time.Sleep(time.Millisecond)
+				}
+			}()
+			var e end
+			for e.read == nil {
+				_, _, e.read = conn.NextReader()
+			}
+			conn.Close()
+			e.write = <-wrote
+			ends <- e
+		}))
+		c := newCrowd(t, crowd.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Consumers: 1,
+			Churn: 50 * time.Millisecond, Mix: tc.mix})
+		stop := run(t, c)
+		var e end
+		select {
+		case e = <-ends:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the consumer never left")
+		}
+		stop()
+		srv.Close()
+		tc.check(t, e)
+	}
+}
+
+func TestRunLeavesNoGoroutines(t *testing.T) {
+	r := startRelay(t, fakepds.Config{SendQueue: 8, HistoryFrames: 64}, false)
+	r.publish(t, time.Millisecond, 2048)
+	time.Sleep(50 * time.Millisecond)
+	before := runtime.NumGoroutine()
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 20, Churn: 30 * time.Millisecond,
+		SlowFor: 200 * time.Millisecond, DrainFor: 200 * time.Millisecond, ReconnectDelay: 20 * time.Millisecond})
+	stop := run(t, c)
+	eventually(t, c, "every behaviour happens", func(n crowd.Counts) bool {
+		return n.CursorResumes > 0 && n.OldCursors > 0 && n.Resets > 0 && n.CutOff+n.SlowNotCut > 0
+	})
+	// Stopped mid-everything: some consumers stalled, some draining, some
+	// closing, some dialling.
+	stop()
+	assert.Zero(t, c.Counts().Connected)
+	// The relay's handlers end as the consumers' sockets close.
+	assert.Eventually(t, func() bool { return runtime.NumGoroutine() <= before+2 }, 10*time.Second, 20*time.Millisecond,
+		"goroutines: %d before, %d after", before, runtime.NumGoroutine())
+}
+
+func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
+	r := startRelay(t, fakepds.Config{SendQueue: 32, HistoryFrames: 64}, false)
+	r.publish(t, time.Millisecond, 512)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 8, Churn: 3 * time.Millisecond,
+		BacklogFrames: 40, SlowFor: 20 * time.Millisecond, DrainFor: 30 * time.Millisecond, ReconnectDelay: 5 * time.Millisecond})
+	run(t, c)
+	// The least of a few readings: how many connections are open, each
+	// with its buffers on both sides, varies from one instant to the next.
+	heap := func() uint64 {
+		least := uint64(math.MaxUint64)
+		for range 5 {
+			runtime.GC()
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			least = min(least, m.HeapAlloc)
+			time.Sleep(10 * time.Millisecond)
+		}
+		return least
+	}
+	eventually(t, c, "warm-up churn", func(n crowd.Counts) bool { return n.Connects >= 100 })
+	h1, c1 := heap(), c.Counts().Connects
+	eventually(t, c, "churn", func(n crowd.Counts) bool { return n.Connects >= c1+1500 })
+	h2, n := heap(), c.Counts()
+	t.Logf("live heap %d → %d bytes over %d connects; counts %+v", h1, h2, n.Connects-c1, n)
+	// 1,500 connections that each kept a kilobyte would have grown the
+	// heap by 1.5 MB; one that kept its read buffer, by 48 MB.
+	assert.Less(t, int64(h2)-int64(h1), int64(512<<10), "live heap grew from %d to %d bytes", h1, h2)
+	assert.Positive(t, n.CursorResumes)
+	assert.Positive(t, n.OldCursors)
+	assert.Positive(t, n.Resets)
+}
+
+// Every count is a column, under a name of its own.
+func TestColumnsNameEveryCount(t *testing.T) {
+	n := crowd.Counts{Connects: 1, CursorResumes: 2, OldCursors: 3, CutOff: 4, SlowNotCut: 5, Resets: 6,
+		Frames: 7, Replayed: 8, Errors: 9, Connected: 10, LastError: "x"}
+	cols := n.Columns()
+	assert.Equal(t, reflect.TypeFor[crowd.Counts]().NumField()-1, len(cols), "every field but LastError")
+	seen := map[float64]bool{}
+	for name, v := range cols {
+		assert.True(t, strings.HasPrefix(name, "crowd_"), name)
+		assert.False(t, seen[v], "%s repeats a value", name)
+		seen[v] = true
+	}
+	assert.Len(t, seen, 10)
+}
+
+// Over wss, a vanish still resets the TCP connection under TLS, and the
+// relay still sees every consumer go.
+func TestWSSResumesAndVanishes(t *testing.T) {
+	f, err := fakepds.New(fakepds.Config{Hosts: 1, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	require.NoError(t, err)
+	host := f.HostNames()[0]
+	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		req.Host = host
+		f.ServeHTTP(w, req)
+	}))
+	t.Cleanup(func() { f.Close(); srv.Close() })
+	r := &relay{fleet: f}
+	r.publish(t, 2*time.Millisecond, 256)
+
+	c := newCrowd(t, crowd.Config{URL: "wss" + strings.TrimPrefix(srv.URL, "https"), TLS: srv.Client().Transport.(*http.Transport).TLSClientConfig,
+		Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Resume: 1, Vanish: 1}})
+	stop := run(t, c)
+	eventually(t, c, "resumes and vanishes over TLS", func(n crowd.Counts) bool { return n.Resets >= 3 && n.CursorResumes >= 3 })
+	stop()
+	n := c.Counts()
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.Positive(t, n.Frames)
+	assert.Eventually(t, func() bool { return f.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
+}

@@ -1,0 +1,125 @@
+package main
+
+// These tests run only when the package is named (go test
+// ./soak/testdata/leakyrelay): ./... skips testdata. They drive the hub with
+// the soak's consumer crowd, as a soak does.
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	comatproto "github.com/bluesky-social/indigo/api/atproto"
+	"github.com/bluesky-social/indigo/events"
+	lexutil "github.com/bluesky-social/indigo/lex/util"
+	"github.com/ipfs/go-cid"
+	"github.com/multiformats/go-multihash"
+	dto "github.com/prometheus/client_model/go"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/soak/crowd"
+)
+
+// startHub serves a hub on loopback and publishes a commit with size
+// bytes of blocks every interval until the test ends.
+func startHub(t *testing.T, queue, leak int, every time.Duration, size int) (*hub, string) {
+	t.Helper()
+	mem := &arena{}
+	h := newHub(queue, leak, mem, slog.New(slog.DiscardHandler))
+	ctx, cancel := context.WithCancel(context.Background())
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(ctx, w, r) }))
+	c, err := cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: multihash.SHA2_256, MhLength: -1}.Sum([]byte("x"))
+	require.NoError(t, err)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(every)
+		defer tick.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-tick.C:
+			}
+			h.publish(&events.XRPCStreamEvent{RepoCommit: &comatproto.SyncSubscribeRepos_Commit{
+				Repo: "did:plc:abcdefghijklmnopqrstuvwx", Rev: "3kabcdefghijl", Time: "2026-11-28T00:00:00.000Z",
+				Commit: lexutil.LexLink(c), Blocks: make([]byte, size), Ops: []*comatproto.SyncSubscribeRepos_RepoOp{}, Blobs: []lexutil.LexLink{},
+			}})
+		}
+	}()
+	t.Cleanup(func() { cancel(); <-done; srv.Close() })
+	return h, "ws" + strings.TrimPrefix(srv.URL, "http")
+}
+
+func disconnects(reason string) float64 {
+	var m dto.Metric
+	if err := subscriberDisconnects.WithLabelValues(reason).Write(&m); err != nil {
+		panic(err)
+	}
+	return m.GetCounter().GetValue()
+}
+
+var reasons = []string{"closed", "reset", "too_slow", "shutdown", "error"}
+
+// counted waits until every subscriber has gone (and so been counted),
+// then reads the disconnects by reason.
+func counted(t *testing.T) map[string]float64 {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var m dto.Metric
+		require.NoError(t, subscribers.Write(&m))
+		return m.GetGauge().GetValue() == 0
+	}, 10*time.Second, 10*time.Millisecond, "subscribers' handlers end")
+	out := map[string]float64{}
+	for _, r := range reasons {
+		out[r] = disconnects(r)
+	}
+	return out
+}
+
+func runCrowd(t *testing.T, cfg crowd.Config, until func(crowd.Counts) bool) crowd.Counts {
+	t.Helper()
+	c, err := crowd.New(cfg)
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	require.Eventually(t, func() bool { return until(c.Counts()) }, 20*time.Second, 10*time.Millisecond, "counts %+v", c.Counts())
+	cancel()
+	require.NoError(t, <-done)
+	return c.Counts()
+}
+
+func TestEveryDisconnectRetainsAndIsCounted(t *testing.T) {
+	const leak = 10000
+	h, url := startHub(t, 4096, leak, time.Millisecond, 100)
+	before := counted(t)
+
+	n := runCrowd(t, crowd.Config{URL: url, Consumers: 2, Churn: 30 * time.Millisecond, Mix: crowd.Mix{Resume: 1, Vanish: 1}},
+		func(n crowd.Counts) bool { return n.Resets >= 3 && n.CursorResumes >= 3 })
+	after := counted(t)
+	delta := map[string]float64{}
+	for _, r := range reasons {
+		delta[r] = after[r] - before[r]
+	}
+	// Each connection ended, by churn or by the crowd's shutdown.
+	assert.Equal(t, map[string]float64{"reset": float64(n.Resets), "closed": float64(n.Connects - n.Resets),
+		"too_slow": 0, "shutdown": 0, "error": 0}, delta, "disconnects by reason")
+	assert.EqualValues(t, int64(n.Connects)*leak, h.mem.total.Load(), "each disconnect retains LEAK_BYTES_PER_DISCONNECT")
+}
+
+func TestSlowSubscriberIsCutOffWithConsumerTooSlow(t *testing.T) {
+	h, url := startHub(t, 4, 0, time.Millisecond, 32<<10)
+	before := counted(t)["too_slow"]
+	n := runCrowd(t, crowd.Config{URL: url, Consumers: 1, Churn: 20 * time.Millisecond, Mix: crowd.Mix{Slow: 1},
+		SlowFor: time.Second, DrainFor: 5 * time.Second}, func(n crowd.Counts) bool { return n.CutOff >= 1 })
+	assert.Zero(t, n.SlowNotCut)
+	assert.Zero(t, n.Errors, n.LastError)
+	assert.GreaterOrEqual(t, counted(t)["too_slow"]-before, 1.0)
+	assert.Zero(t, h.mem.total.Load(), "no leak configured, none retained")
+}
