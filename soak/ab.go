@@ -98,7 +98,9 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
-	wg.Add(4)
+	wg.Add(6)
+	go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
+	go func() { defer wg.Done(); b.runCrowd(loadCtx) }()
 	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s, b.s) }()
 	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
 	go func() { defer wg.Done(); b.s.run(loadCtx, b.ev) }()

@@ -13,7 +13,9 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -95,6 +97,62 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 	j, err := os.ReadFile(filepath.Join(out.Dir, report.JUnitFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(j), `failures="1"`, "the comparison fails CI")
+}
+
+// Positive control (c), on the consumer side: a target that keeps bytes
+// for every subscriber that leaves (a subscriber's channel or buffers never
+// freed after it disconnected, or was cut off as too slow — the leaks fixed
+// in public relay code), under consumer churn, as B of an A/B soak whose A
+// is the same target keeping none. Each relay has its own crowd of
+// consumers resuming, asking for old cursors, reading too slowly and
+// vanishing. B alone must be LEAK within ±20% of what it retains per
+// disconnect; A, under the same churn, PASS.
+func TestControlConsumerDisconnectAB(t *testing.T) {
+	const perDisconnect = 32 << 10 // × about 10 disconnects/s ≈ 1.1 GiB/h
+	img := leakyRelayImage(t)
+	id := fmt.Sprintf("consumers-%d", time.Now().UnixNano())
+	leak := func(n int) relay.Profile {
+		return &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_DISCONNECT": strconv.Itoa(n)}}
+	}
+	cfg := Config{
+		RunsDir: t.TempDir(), ID: id, Out: testLog{t},
+		Hosts: 10, Rate: 50, Duration: 150 * time.Second, SampleEvery: 2 * time.Second, Churn: replay.NoChurn,
+		RelayImage: img, Profile: leak(0), Compare: &Compare{RelayImage: img, Profile: leak(perDisconnect)},
+		Consumers: 20, ConsumerChurn: 2 * time.Second, ConsumerSlowFor: 12 * time.Second,
+		ConsumerMix: crowd.Mix{Resume: 0.4, OldCursor: 0.2, Slow: 0.1, Vanish: 0.3},
+		Judge:       shortJudge,
+	}
+	t.Cleanup(func() { assertNothingLeft(t, id+"-A"); assertNothingLeft(t, id+"-B") })
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)
+	defer cancel()
+	out, err := Run(ctx, cfg)
+	require.NoError(t, err)
+	require.NotNil(t, out.AB)
+	ab := *out.AB
+	t.Logf("%s", report.HeadlineAB(ab))
+	assertLeakyMeasured(t, ab.A)
+	assertLeakyMeasured(t, ab.B)
+	disconnects := func(l Line) (float64, bool) {
+		c, ok := l.Context["crowd_connects"]
+		return c - l.Context["crowd_connected"], ok
+	}
+	for _, arm := range []struct {
+		dir string
+		sum report.Summary
+	}{{ADir, ab.A}, {BDir, ab.B}} {
+		rate := windowRate(t, filepath.Join(out.Dir, arm.dir), arm.sum.Judged, disconnects)
+		t.Logf("%s: %.1f consumer disconnects/s in the judged window", arm.dir, rate)
+		assert.Greater(t, rate, 3.0, "%s: the consumers churned", arm.dir)
+		md, err := os.ReadFile(filepath.Join(out.Dir, arm.dir, report.ReportFile))
+		require.NoError(t, err)
+		assert.Contains(t, string(md), "## Consumers", "the report counts what the consumers did")
+	}
+	assert.Equal(t, trend.Pass, ab.A.Judged.Verdict, "no leak under the same churn: %s", ab.A.Judged.Reason)
+	require.Equal(t, trend.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
+	want := perDisconnect * windowRate(t, filepath.Join(out.Dir, BDir), ab.B.Judged, disconnects) / mibPerHour
+	t.Logf("B retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
+	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's slope within ±20%% of what it retains per disconnect")
+	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
 }
 
 func TestFairnessWarningsNameTheMachine(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -30,6 +31,7 @@ type arm struct {
 	s      *sampler
 	heap   *heapProfiles
 	timer  *time.Timer
+	crowd  *crowd.Crowd // extra consumers of this arm's relay; nil without
 }
 
 // newArm makes the arm's directory and events file; nothing runs yet.
@@ -84,7 +86,14 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	if r.Relay != nil {
 		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay.Image())
 	}
-	a.s, err = newSampler(a.dir, cfg, r, started)
+	if cfg.Consumers > 0 {
+		a.crowd, err = crowd.New(crowd.Config{URL: r.Target.FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed})
+		if err != nil {
+			return fmt.Errorf("%w: %v", ErrNotStarted, err)
+		}
+	}
+	a.s, err = newSampler(a.dir, cfg, r, a.crowd, started)
 	if err != nil {
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
@@ -101,6 +110,14 @@ func orDefault(image string) string {
 		return "indigo, built here"
 	}
 	return image
+}
+
+// runCrowd runs the arm's extra consumers until loadCtx ends: they
+// reconnect by themselves when the relay restarts.
+func (a *arm) runCrowd(loadCtx context.Context) {
+	if a.crowd != nil {
+		a.crowd.Run(loadCtx)
+	}
 }
 
 // onExit handles the relay's death during the load: as Kubernetes would,
@@ -168,6 +185,9 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	}
 	loadSec, loadWarnings := ld.section()
 	sum.Sections = append([]report.Section{loadSec}, sum.Sections...)
+	if a.crowd != nil {
+		sum.Sections = append(sum.Sections, crowdSection(cfg, a.crowd.Counts()))
+	}
 	sum.Warnings = append(sum.Warnings, loadWarnings...)
 	if fh := rep.Firehose; fh.CapturedCommits > 0 || ld.capture != nil && ld.capture.Mode == replay.Verbatim {
 		sum.Captured = &report.Captured{Delivered: fh.CapturedCommits, Verified: fh.CapturedVerified, Failed: fh.CapturedFailed}
@@ -202,4 +222,25 @@ func (a *arm) close(ctx context.Context) {
 		a.rig.Close(ctx)
 	}
 	a.events.Close()
+}
+
+// crowdSection is the report's account of the consumer-side load, so the
+// relay's memory can be read against it.
+func crowdSection(cfg Config, c crowd.Counts) report.Section {
+	m := cfg.ConsumerMix
+	churn := "never on purpose"
+	if cfg.ConsumerChurn > 0 {
+		churn = "every " + cfg.ConsumerChurn.String() + " on average, each"
+	}
+	md := fmt.Sprintf(`%d consumers besides the measuring one, reconnecting %s (resume %.2g, old cursor %.2g, slow %.2g, vanish %.2g; slow readers stop for %s).
+
+| connects | cursor resumes | old cursors | cut off as too slow | slow, not cut | resets (vanished) | errors | frames read | replayed from the backlog |
+|---|---|---|---|---|---|---|---|---|
+| %d | %d | %d | %d | %d | %d | %d | %d | %d |
+`, cfg.Consumers, churn, m.Resume, m.OldCursor, m.Slow, m.Vanish, cfg.ConsumerSlowFor,
+		c.Connects, c.CursorResumes, c.OldCursors, c.CutOff, c.SlowNotCut, c.Resets, c.Errors, c.Frames, c.Replayed)
+	if c.LastError != "" {
+		md += "\nLast error: `" + c.LastError + "`\n"
+	}
+	return report.Section{Title: "Consumers", Markdown: md}
 }

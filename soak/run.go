@@ -18,6 +18,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -50,6 +51,16 @@ type Config struct {
 	Burst       replay.Burst
 	Outages     replay.Outages
 	Seed        int64
+
+	// Consumers are extra firehose consumers of each relay besides the
+	// measuring one (default 0), loading its downstream side:
+	// ConsumerChurn is each one's mean time between reconnects (0: never
+	// on purpose), ConsumerMix what it does then (resume, old cursor, read
+	// too slowly, vanish), ConsumerSlowFor how long a slow reader stops.
+	Consumers       int
+	ConsumerChurn   time.Duration
+	ConsumerMix     crowd.Mix
+	ConsumerSlowFor time.Duration
 	// PLC is the fake PLC's behaviour: latency, errors, resets… (default:
 	// prompt and reliable).
 	PLC fakepds.PLCBehaviour
@@ -131,6 +142,12 @@ func (c Config) withDefaults() Config {
 	if c.Seed == 0 {
 		c.Seed = 1
 	}
+	if c.ConsumerMix == (crowd.Mix{}) {
+		c.ConsumerMix = crowd.DefaultMix
+	}
+	if c.ConsumerSlowFor == 0 {
+		c.ConsumerSlowFor = time.Minute
+	}
 	if c.Out == nil {
 		c.Out = io.Discard
 	}
@@ -192,7 +209,8 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
-	wg.Add(3)
+	wg.Add(4)
+	go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
 	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s) }()
 	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
 	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s) }()
@@ -294,6 +312,8 @@ func writeRunJSON(path string, cfg Config, ld *load) error {
 			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
 			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "plc": cfg.PLC, "seed": cfg.Seed,
 			"verify_every": cfg.VerifyEvery, "cpus": cfg.CPUs,
+			"consumers": cfg.Consumers, "consumer_churn": cfg.ConsumerChurn.String(), "consumer_mix": cfg.ConsumerMix,
+			"consumer_slow_for": cfg.ConsumerSlowFor.String(),
 		},
 		Load:    ld.replay,
 		Capture: ld.capture,

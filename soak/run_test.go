@@ -149,6 +149,7 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	assert.Equal(t, uint64(148), s.Captured.Verified)
 	assert.Zero(t, s.Captured.Failed)
 	assert.Greater(t, s.CommitsSent, uint64(148+1000), "re-hosted traffic for the rest of the run")
+	assert.Less(t, s.LagP99Ms, 60_000.0, "the captured frames keep their live-network times: they are no lag")
 	assert.Contains(t, string(md), "## Load")
 	assert.Contains(t, string(md), "captured commits (real frames) | 148 delivered, 148 verified, 0 failed")
 	var achieved bool

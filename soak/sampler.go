@@ -11,6 +11,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/probe"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -79,6 +80,7 @@ func (j *jsonl) Close() error { return j.f.Close() }
 type sampler struct {
 	cfg     Config
 	rig     *rig.Rig
+	crowd   *crowd.Crowd // nil without extra consumers
 	started time.Time
 	probes  []probe.Probe
 	self    []probe.Probe
@@ -109,7 +111,7 @@ func (s *sampler) noteWindow(w replay.Window) {
 	s.mu.Unlock()
 }
 
-func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
+func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started time.Time) (*sampler, error) {
 	out, err := openJSONL(filepath.Join(dir, report.SamplesFile))
 	if err != nil {
 		return nil, err
@@ -129,7 +131,7 @@ func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler
 		ps = append(ps, probe.Metrics{URL: r.Target.MetricsURL(), Names: names})
 	}
 	return &sampler{
-		cfg: cfg, rig: r, started: started, probes: ps, out: out, selfOut: selfOut,
+		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,
 		self: []probe.Probe{probe.Proc{PID: os.Getpid}},
 		live: trend.NewLive(720), errs: map[string]string{},
 	}, nil
@@ -211,6 +213,13 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	line.Context["connections"] = float64(fs.Connections)
 	line.Context["plc_requests"] = float64(fs.PLCRequests)
 	line.Context["verify_failed"] = float64(hs.VerifyFailed)
+	if s.crowd != nil {
+		// Consumer-side load, to read memory against: connects, resumes,
+		// cut-offs, resets…
+		for k, v := range s.crowd.Counts().Columns() {
+			line.Context[k] = v
+		}
+	}
 
 	s.mu.Lock()
 	if w := s.window; w != nil {

@@ -16,6 +16,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/trend"
@@ -52,6 +53,16 @@ func setupSoak(f *flags) func([]string) int {
 	runsDir := f.OutPath("runs-dir", "runs", false, "directory holding one directory per run")
 	id := f.ID("id", "run ID: its directory's name under --runs-dir (default: the start time)")
 	churn := churnFlags(f)
+	consumers := f.Int("consumers", 0, 0, 10_000, "extra firehose consumers of the relay besides the measuring one (they only count frames): its consumer side under load")
+	consumerChurn := f.Duration("consumer-churn", 0, time.Second, 24*time.Hour, "mean time between each extra consumer's reconnects")
+	f.Zero("never on purpose")
+	dm := crowd.DefaultMix
+	mixResume := f.Float("consumer-resume", dm.Resume, 0, 1000, "weight of reconnecting from the last cursor")
+	mixOld := f.Float("consumer-old-cursor", dm.OldCursor, 0, 1000, "weight of reconnecting with an old cursor (replayed from the relay's backlog)")
+	mixSlow := f.Float("consumer-slow", dm.Slow, 0, 1000, "weight of reading too slowly, to be cut off as too slow")
+	mixVanish := f.Float("consumer-vanish", dm.Vanish, 0, 1000, "weight of vanishing without a close frame (TCP reset) mid-stream")
+	slowFor := f.Duration("consumer-slow-for", time.Minute, time.Second, time.Hour,
+		"how long a slow consumer stops reading: long enough for the relay to cut it off (indigo's 16,384-event queue lasts about 23 s at 700 frames/s)")
 	plc := plcFlags(f)
 	verifyEvery := f.Int("verify-every", 100, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
 	f.Zero("every commit, as 1")
@@ -83,6 +94,16 @@ func setupSoak(f *flags) func([]string) int {
 			if cmpProf, err = profileByName(*compareProfile); err != nil {
 				return usagef("%s: %v", f.Where("compare-profile"), err)
 			}
+		}
+		if *consumers == 0 {
+			for _, n := range []string{"consumer-churn", "consumer-resume", "consumer-old-cursor", "consumer-slow", "consumer-vanish", "consumer-slow-for"} {
+				if f.find(n).set {
+					return usagef("%s only applies with %s", f.Where(n), f.Where("consumers"))
+				}
+			}
+		}
+		if *mixResume+*mixOld+*mixSlow+*mixVanish == 0 {
+			return usagef("the consumer behaviour weights (%s …) are all 0", f.Where("consumer-resume"))
 		}
 		if *capture == "" && sched().Weights.Kind == "capture" {
 			return usagef("%s capture needs %s", f.Where("weights"), f.Where("capture"))
@@ -130,7 +151,9 @@ func setupSoak(f *flags) func([]string) int {
 			RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 			Churn: churn(), Capture: *capture, CaptureMode: replay.Mode(*captureMode), Seed: *seed,
 			Weights: sc.Weights, RampUp: sc.RampUp, Burst: sc.Burst, Outages: sc.Outages, Recipe: f.Given(),
-			RelayImage: *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
+			Consumers: *consumers, ConsumerChurn: *consumerChurn, ConsumerSlowFor: *slowFor,
+			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
+			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
 			Compare: cmp, CPUs: *cpus,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,

@@ -303,10 +303,11 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 			c.st.CommitsWithPrevData++
 		}
 		if c.cfg.Captured != nil && c.cfg.Captured(did) {
+			// A captured frame keeps the time it had on the live network:
+			// there is no lag to read from it.
 			captured = true
 			c.st.CapturedCommits++
-		}
-		if t, err := time.Parse(time.RFC3339Nano, cm.Time); err == nil {
+		} else if t, err := time.Parse(time.RFC3339Nano, cm.Time); err == nil {
 			c.lag.Observe(arrival.Sub(t))
 		} else {
 			c.st.BadTime++
