@@ -57,6 +57,15 @@ type Result struct {
 	Restarts    int `json:"restarts"`     // sharp drops to the starting level
 	Exits       int `json:"exits"`        // exits the run recorded
 
+	// Slow flush cycles (drops back to a floor, no exit recorded) seen in the
+	// judged lifetime: how many, their period, and the trends of their floors
+	// and peaks, which the verdict rests on when the window holds two whole
+	// cycles.
+	FlushDrops           int      `json:"flush_drops,omitempty"`
+	FlushPeriodS         float64  `json:"flush_period_s,omitempty"`
+	FloorSlopeMiBPerHour *float64 `json:"floor_slope_mib_per_hour,omitempty"`
+	PeakSlopeMiBPerHour  *float64 `json:"peak_slope_mib_per_hour,omitempty"`
+
 	NeedMoreMinutes *float64 `json:"need_more_minutes,omitempty"` // for INCONCLUSIVE
 }
 
@@ -392,9 +401,12 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 	res.WindowStartS = warm * secPerHour
 
 	minW := cfg.MinWindow.Hours()
-	total := end - start
-	need := max(warm+minW, start+(warm-start)/(1-cfg.MinWindowFraction)) - end
+	need := warm + minW - end
+	if f := cfg.MinWindowFraction; f > 0 {
+		need = max(need, start+(warm-start)/(1-f)-end)
+	}
 	wth := th.sub(warm, end)
+	flush := findFlush(th)
 	if need > 0 || wth.len() < minFitPoint {
 		res.Verdict = Inconclusive
 		if need <= 0 {
@@ -402,15 +414,15 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		res.Reason = fmt.Sprintf("too little data after warm-up (%.0f min judged, %d points)", wth.duration()*60, wth.len())
 		setNeed(res, need)
+		judgeFlush(res, flush, th, warm, end, gate, cfg)
 		return
 	}
-	_ = total
 
 	var buf []float64
 	w, buf := judgeWindow(wth, wu, cfg, buf)
 
 	// A leak that starts after a flat stretch: judge from its onset.
-	if c, ok := findOnset(w, gate, minW, cfg); ok {
+	if c, ok := findOnset(w, gate, minW); ok {
 		ow := wth.sub(c, end)
 		var o window
 		o, buf = judgeWindow(ow, wu, cfg, buf)
@@ -469,6 +481,7 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		setNeed(res, max(n1, minW/2))
 	}
+	judgeFlush(res, flush, th, warm, end, gate, cfg)
 	if res.Verdict == Pass {
 		p := median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
 		res.PlateauMiB = &p
@@ -511,4 +524,77 @@ func tail(th thinned, frac float64) []float64 {
 func endLevel(th thinned) float64 {
 	k := max(th.len()-10, 0)
 	return median(th.y[k:])
+}
+
+// judgeFlush revises a lifetime's verdict when it shows slow flush cycles
+// (see findFlush). This is the rule that keeps a window inside one rising
+// tooth from being judged: once drops are seen, the judged window must hold
+// two whole cycles (three drops) for any verdict, and the verdict then rests
+// on the floors and the peaks, not on a line through the teeth: PASS when
+// both are flat (their slopes' intervals under the gate), INCONCLUSIVE when
+// the line said PASS but they are not. A LEAK over two whole cycles stands:
+// a leak under flush cycles raises the floors too.
+func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64, cfg Config) {
+	if fl.drops() == 0 {
+		return
+	}
+	wf := fl.in(warm, end)
+	if fl.period == 0 && wf.drops() == 0 {
+		return // one drop, before the window: a one-off, not a cycle
+	}
+	res.FlushDrops = fl.drops()
+	res.FlushPeriodS = fl.period * secPerHour
+	whole := wf.drops() - 1
+	if whole < 2 {
+		// Time to the third drop in the window, at the period seen (or, with
+		// one drop in all, at the length of the tooth that ended in it).
+		period := fl.period
+		if period == 0 {
+			period = fl.t[0] - th.t[0]
+		}
+		from := warm
+		if wf.drops() > 0 {
+			from = wf.t[len(wf.t)-1]
+		}
+		need := from + float64(3-max(wf.drops(), 0))*period - end
+		if wf.drops() == 0 {
+			need = from + 3*period - end
+		}
+		prev := res.NeedMoreMinutes
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("memory drops back to a floor in slow cycles (%d drop(s)%s, no exit): the judged window holds %d whole cycle(s), two are needed to tell them from a leak; %s",
+			fl.drops(), periodText(fl.period), max(whole, 0), res.Reason)
+		res.NeedMoreMinutes = nil
+		setNeed(res, max(need, cfg.MinWindow.Hours()/2))
+		if prev != nil && *prev > *res.NeedMoreMinutes {
+			res.NeedMoreMinutes = prev
+		}
+		return
+	}
+	z := normalQuantile(1 - cfg.Alpha/2)
+	fs, fse := levelTrend(wf.t, wf.floor, wf.levelSE)
+	ps, pse := levelTrend(wf.t, wf.peak, wf.levelSE)
+	res.FloorSlopeMiBPerHour, res.PeakSlopeMiBPerHour = &fs, &ps
+	flat := math.Abs(fs)+z*fse < gate && math.Abs(ps)+z*pse < gate
+	switch {
+	case flat:
+		res.Verdict = Pass
+		res.NeedMoreMinutes = nil
+		res.SlopeMiBPerHour = fs
+		res.SlopeCIMiBPerHour = [2]float64{fs - z*fse, fs + z*fse}
+		res.Reason = fmt.Sprintf("slow flush cycles%s, %d whole in the window, return to the same floor: floors %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), under the %.1f gate",
+			periodText(fl.period), whole, fs, z*fse, ps, z*pse, gate)
+	case res.Verdict == Pass:
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("slow flush cycles%s: floors move %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), not clearly under the %.1f gate",
+			periodText(fl.period), fs, z*fse, ps, z*pse, gate)
+		setNeed(res, max(fl.period, cfg.MinWindow.Hours()/2))
+	}
+}
+
+func periodText(period float64) string {
+	if period == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" every %.0f min", period*60)
 }
