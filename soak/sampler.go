@@ -95,8 +95,7 @@ type sampler struct {
 	restarts  int
 	warmupHit bool
 
-	liveSlope   float64 // MiB/h, from the last sample's live judgement
-	liveVerdict trend.Verdict
+	live1 *trend.Result // the last sample's live judgement; nil until the first
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
@@ -219,7 +218,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 		// Judged once per sample; progress and metrics read the result.
 		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
 			s.mu.Lock()
-			s.liveSlope, s.liveVerdict = res.SlopeMiBPerHour, res.Verdict
+			s.live1 = &res
 			s.mu.Unlock()
 		}
 	}
@@ -304,5 +303,16 @@ func (s *sampler) probeErrors() map[string]string {
 func (s *sampler) slope() (float64, trend.Verdict) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.liveSlope, s.liveVerdict
+	if s.live1 == nil {
+		return 0, ""
+	}
+	return s.live1.SlopeMiBPerHour, s.live1.Verdict
+}
+
+// liveResult is the last live judgement of the primary signal, nil before
+// the first.
+func (s *sampler) liveResult() *trend.Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.live1
 }

@@ -28,7 +28,12 @@ type Result struct {
 	Samples   int     `json:"samples"`
 	DurationS float64 `json:"duration_s"`
 
-	WarmupEndS   float64 `json:"warmup_end_s"`
+	WarmupEndS float64 `json:"warmup_end_s"`
+	// WarmupState says what WarmupEndS means: WarmupUnknown (too few
+	// points to tell; WarmupEndS is not a finding), WarmupNone (none seen),
+	// WarmingUp (the fitted warm-up may still be going on) or WarmupEnded.
+	// Empty in results from before it existed.
+	WarmupState  string  `json:"warmup_state,omitempty"`
 	WindowStartS float64 `json:"window_start_s"` // start of the judged window (warm-up end, or a later leak onset)
 	WindowEndS   float64 `json:"window_end_s"`
 	// LeakOnsetS is set when growth started only after a flat stretch.
@@ -46,6 +51,11 @@ type Result struct {
 	LevelMiB            float64  `json:"level_mib"`  // level at the end of the run
 	PlateauMiB          *float64 `json:"plateau_mib,omitempty"`
 	TimeToLimitHours    *float64 `json:"time_to_limit_hours,omitempty"`
+
+	// Provisional says the slope and its interval come from too little data
+	// to judge (see NeedMoreMinutes): an estimate, no verdict rests on it.
+	// With JudgedPoints 0 no slope was computed at all.
+	Provisional bool `json:"provisional,omitempty"`
 
 	MannKendallS float64 `json:"mann_kendall_s"`
 	MannKendallZ float64 `json:"mann_kendall_z"`
@@ -68,6 +78,14 @@ type Result struct {
 
 	NeedMoreMinutes *float64 `json:"need_more_minutes,omitempty"` // for INCONCLUSIVE
 }
+
+// Warm-up states (Result.WarmupState).
+const (
+	WarmupUnknown = "unknown"
+	WarmupNone    = "none"
+	WarmingUp     = "warming up"
+	WarmupEnded   = "ended"
+)
 
 // Judge decides whether one memory series leaks. It returns an error only for
 // a series it cannot read (see Series.Validate); a series too short to judge
@@ -399,6 +417,18 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 	warm := max(wu.end, start+cfg.Warmup.Hours())
 	res.WarmupEndS = warm * secPerHour
 	res.WindowStartS = warm * secPerHour
+	switch {
+	case cfg.Warmup > 0 && end < start+cfg.Warmup.Hours():
+		res.WarmupState = WarmingUp
+	case !wu.known && cfg.Warmup == 0:
+		res.WarmupState = WarmupUnknown
+	case wu.a == 0 && cfg.Warmup == 0:
+		res.WarmupState = WarmupNone
+	case wu.capped:
+		res.WarmupState = WarmingUp
+	default:
+		res.WarmupState = WarmupEnded
+	}
 
 	minW := cfg.MinWindow.Hours()
 	need := warm + minW - end
@@ -414,6 +444,16 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		res.Reason = fmt.Sprintf("too little data after warm-up (%.0f min judged, %d points)", wth.duration()*60, wth.len())
 		setNeed(res, need)
+		// The estimate so far, for the live view: no verdict rests on it.
+		if wth.len() >= minFitPoint && wth.duration() > 0 {
+			f, _ := fitTrend(wth.t, wth.y, cfg.Alpha, nil)
+			res.Provisional = true
+			res.SlopeMiBPerHour = f.slope
+			res.SlopeCIMiBPerHour = [2]float64{f.lo, f.hi}
+			res.MannKendallS, res.MannKendallZ, res.PValue, res.EffectiveN = f.s, f.z, f.p, f.nEff
+			res.JudgedPoints = f.n
+			res.GrowthMiB = f.slope * wth.duration()
+		}
 		judgeFlush(res, flush, th, warm, end, gate, cfg)
 		return
 	}

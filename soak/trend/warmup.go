@@ -9,6 +9,10 @@ type warmup struct {
 	end        float64 // hours: when the warm-up is over
 	t0, a, tau float64
 	mid        float64 // hours after t0: the logistic's midpoint; 0 for the exponential
+	// known is false when there were too few points to fit at all; capped
+	// when the fitted warm-up ends about as late as the data let it (τ at
+	// its cap): it may well go on past what the data show.
+	known, capped bool
 }
 
 // at is the transient's value at t (hours).
@@ -63,6 +67,7 @@ func fitWarmup(th thinned) warmup {
 	if tauMin >= tauMax {
 		return none
 	}
+	none.known = true
 	const tauGrid = 40
 	hinges := [][]float64{nil}
 	for frac := 0.1; frac <= 0.901; frac += 0.025 {
@@ -150,6 +155,8 @@ func fitWarmup(th thinned) warmup {
 	if math.Abs(wu.a) < 5*sigma {
 		return none
 	}
+	wu.known = true
+	wu.capped = wu.end-t0 >= 0.9*3*tauMax
 	return wu
 }
 
