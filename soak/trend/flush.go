@@ -13,6 +13,9 @@ type flushCycles struct {
 	peak   []float64 // MiB: level just before
 	floor  []float64 // MiB: level just after
 	period float64   // hours: median spacing of the drops; 0 with fewer than two
+	// climb is, per drop, the hours the tooth before it took (or would have
+	// taken) to rise by the drop: a period estimate from one tooth.
+	climb []float64
 	// levelSE is the largest standard error of one peak or floor.
 	levelSE float64
 }
@@ -26,7 +29,7 @@ func (f flushCycles) in(from, to float64) flushCycles {
 	if found {
 		j++
 	}
-	return flushCycles{t: f.t[i:j], peak: f.peak[i:j], floor: f.floor[i:j], period: f.period, levelSE: f.levelSE}
+	return flushCycles{t: f.t[i:j], peak: f.peak[i:j], floor: f.floor[i:j], climb: f.climb[i:j], period: f.period, levelSE: f.levelSE}
 }
 
 // Flush recognition, in thinned points and hours.
@@ -130,7 +133,13 @@ func findFlush(th thinned) flushCycles {
 		rise := before.b * (th.t[to] - th.t[from])
 		// A tooth returns at least halfway to where it began: growth that
 		// drops back only a little (a leak under a GC sawtooth) is no cycle.
-		if r2 < flushToothR2 || rise < 0.5*drop[i] || drop[i] < 0.5*rise {
+		// The first tooth may be cut by the start of the data: it needs only
+		// to rise.
+		minRise := 0.5 * drop[i]
+		if k == 0 {
+			minRise = 0
+		}
+		if r2 < flushToothR2 || rise <= minRise || drop[i] < 0.5*rise {
 			if reject(k) {
 				return none
 			}
@@ -164,6 +173,7 @@ func findFlush(th thinned) flushCycles {
 		out.peak = append(out.peak, peak)
 		out.floor = append(out.floor, floor)
 		out.levelSE = max(out.levelSE, peakSE, floorSE)
+		out.climb = append(out.climb, drop[i]/before.b)
 	}
 	if len(out.t) >= 2 {
 		gaps := make([]float64, len(out.t)-1)

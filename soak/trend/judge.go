@@ -306,7 +306,9 @@ func judgeWindow(th thinned, wu warmup, cfg Config, buf []float64) (window, []fl
 	// "shifts" found in a sawtooth's noise do not, and would only bias.
 	for i, v := range variants[:len(variants):len(variants)] {
 		sh, k := removeShifts(v)
-		if k == 0 {
+		// More than four shifts an hour (and four in all) are a sawtooth
+		// read as steps: taking them out would remove its rises as well.
+		if k == 0 || k > max(4, int(4*v.duration())) {
 			continue
 		}
 		var f trendFit
@@ -414,6 +416,12 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 	res.LevelMiB = endLevel(th)
 
 	wu := fitWarmup(th)
+	flush := findFlush(th)
+	if flush.drops() > 0 && wu.a != 0 && wu.end > flush.t[0] {
+		// A warm-up is a rise; one that spans a flush cycle's drop was
+		// fitted to the teeth (the slow start of the first one, typically).
+		wu = warmup{end: start, t0: start, known: true}
+	}
 	warm := max(wu.end, start+cfg.Warmup.Hours())
 	res.WarmupEndS = warm * secPerHour
 	res.WindowStartS = warm * secPerHour
@@ -436,7 +444,6 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		need = max(need, start+(warm-start)/(1-f)-end)
 	}
 	wth := th.sub(warm, end)
-	flush := findFlush(th)
 	if need > 0 || wth.len() < minFitPoint {
 		res.Verdict = Inconclusive
 		if need <= 0 {
@@ -521,6 +528,14 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		setNeed(res, max(n1, minW/2))
 	}
+	// A warm-up whose time constant is as long as the data allow may not
+	// be over: a flat second half can be a pause in it, or the fitted tail
+	// overdone. Too early for PASS (a LEAK survived every variant).
+	if res.Verdict == Pass && wu.capped {
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("the warm-up may not be over (its fitted time constant, %.0f min, is as long as the data allow): %s", wu.tau*60, res.Reason)
+		setNeed(res, max(4.5*wu.tau-(end-start), minW/2))
+	}
 	judgeFlush(res, flush, th, warm, end, gate, cfg)
 	if res.Verdict == Pass {
 		p := median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
@@ -568,38 +583,38 @@ func endLevel(th thinned) float64 {
 
 // judgeFlush revises a lifetime's verdict when it shows slow flush cycles
 // (see findFlush). This is the rule that keeps a window inside one rising
-// tooth from being judged: once drops are seen, the judged window must hold
+// tooth from being judged (MinWindowFraction's old job): while drops are
+// recent (within two periods of the end; with one drop, the period is the
+// time its tooth takes to climb by the drop), the judged window must hold
 // two whole cycles (three drops) for any verdict, and the verdict then rests
 // on the floors and the peaks, not on a line through the teeth: PASS when
 // both are flat (their slopes' intervals under the gate), INCONCLUSIVE when
 // the line said PASS but they are not. A LEAK over two whole cycles stands:
-// a leak under flush cycles raises the floors too.
+// a leak under flush cycles raises the floors too. Drops that stopped two
+// periods ago were a one-off (or the cycles ended): judged as before.
 func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64, cfg Config) {
 	if fl.drops() == 0 {
 		return
 	}
-	wf := fl.in(warm, end)
-	if fl.period == 0 && wf.drops() == 0 {
-		return // one drop, before the window: a one-off, not a cycle
+	last := fl.t[fl.drops()-1]
+	period := fl.period
+	if period == 0 {
+		period = fl.climb[0]
 	}
+	if end-last > 2*period {
+		return
+	}
+	wf := fl.in(warm, end)
 	res.FlushDrops = fl.drops()
 	res.FlushPeriodS = fl.period * secPerHour
 	whole := wf.drops() - 1
 	if whole < 2 {
-		// Time to the third drop in the window, at the period seen (or, with
-		// one drop in all, at the length of the tooth that ended in it).
-		period := fl.period
-		if period == 0 {
-			period = fl.t[0] - th.t[0]
-		}
+		// Time to the third drop in the window, at the period seen.
 		from := warm
 		if wf.drops() > 0 {
-			from = wf.t[len(wf.t)-1]
+			from = last
 		}
-		need := from + float64(3-max(wf.drops(), 0))*period - end
-		if wf.drops() == 0 {
-			need = from + 3*period - end
-		}
+		need := from + float64(3-wf.drops())*period - end
 		prev := res.NeedMoreMinutes
 		res.Verdict = Inconclusive
 		res.Reason = fmt.Sprintf("memory drops back to a floor in slow cycles (%d drop(s)%s, no exit): the judged window holds %d whole cycle(s), two are needed to tell them from a leak; %s",
@@ -620,6 +635,7 @@ func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64
 	case flat:
 		res.Verdict = Pass
 		res.NeedMoreMinutes = nil
+		res.Provisional = false
 		res.SlopeMiBPerHour = fs
 		res.SlopeCIMiBPerHour = [2]float64{fs - z*fse, fs + z*fse}
 		res.Reason = fmt.Sprintf("slow flush cycles%s, %d whole in the window, return to the same floor: floors %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), under the %.1f gate",

