@@ -496,7 +496,12 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		fl, _ = fitTrend(late.t, late.y, alpha, buf)
 		res.LateSlopeMiBPerHour = fl.slope
 	}
-	rising := lateOK && fl.slope >= 0.5*f.slope && fl.lo > 0 && fl.p < 2*alpha
+	// Still rising: significantly, at half the window's slope at least, and
+	// with an interval that reaches 80% of it. A curve that is levelling off
+	// (a warm-up not recognised as one, in a short run under a big GC
+	// sawtooth) has a second half clearly slower than the whole: calling it
+	// a leak would report the warm-up's climb as the leak's slope.
+	rising := lateOK && fl.slope >= 0.5*f.slope && fl.hi >= 0.8*f.slope && fl.lo > 0 && fl.p < 2*alpha
 	flatLate := lateOK && fl.hi < gate
 
 	significant := f.slope >= gate && f.lo > 0 && f.p < alpha && f.z > 0

@@ -148,10 +148,7 @@ func fitWarmup(th thinned) warmup {
 		best = sse
 		wu = warmup{end: t0 + lw.mid + 3*lw.tau, t0: t0, a: lw.a, tau: lw.tau, mid: lw.mid}
 	}
-	// Under a GC sawtooth both fits leave the sawtooth's variance, so the
-	// ratio alone would reject a plain warm-up; an improvement of a hundred
-	// times the residual variance per point is no aliased wiggle either.
-	if best > 0.5*noExp && noExp-best < 100*best/float64(n-5) {
+	if best > 0.5*noExp {
 		return none
 	}
 	sigma := math.Sqrt(best / float64(n-5))
