@@ -95,7 +95,7 @@ type sampler struct {
 	restarts  int
 	warmupHit bool
 
-	live1 *trend.Result // the last sample's live judgement; nil until the first
+	liveRes *trend.Result // the last sample's live judgement; nil until the first
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, started time.Time) (*sampler, error) {
@@ -218,7 +218,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 		// Judged once per sample; progress and metrics read the result.
 		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
 			s.mu.Lock()
-			s.live1 = &res
+			s.liveRes = &res
 			s.mu.Unlock()
 		}
 	}
@@ -303,10 +303,13 @@ func (s *sampler) probeErrors() map[string]string {
 func (s *sampler) slope() (float64, trend.Verdict) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.live1 == nil {
+	if s.liveRes == nil {
 		return 0, ""
 	}
-	return s.live1.SlopeMiBPerHour, s.live1.Verdict
+	if s.liveRes.Provisional {
+		return 0, s.liveRes.Verdict // an estimate for the progress line, not yet a slope to export
+	}
+	return s.liveRes.SlopeMiBPerHour, s.liveRes.Verdict
 }
 
 // liveResult is the last live judgement of the primary signal, nil before
@@ -314,5 +317,5 @@ func (s *sampler) slope() (float64, trend.Verdict) {
 func (s *sampler) liveResult() *trend.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.live1
+	return s.liveRes
 }
