@@ -534,9 +534,11 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		setNeed(res, max(n1, minW/2))
 	}
 	// A warm-up whose time constant is as long as the data allow may not
-	// be over: a flat second half can be a pause in it, or the fitted tail
-	// overdone. Too early for PASS (a LEAK survived every variant).
-	if res.Verdict == Pass && wu.capped {
+	// be over: while its fitted tail still climbs at half the gate, a flat
+	// second half can be a pause in it, or the tail overdone. Too early for
+	// PASS (a LEAK survived every variant).
+	const dt = 1.0 / 60
+	if res.Verdict == Pass && wu.capped && (wu.at(end)-wu.at(end-dt))/dt >= gate/2 {
 		res.Verdict = Inconclusive
 		res.Reason = fmt.Sprintf("the warm-up may not be over (its fitted time constant, %.0f min, is as long as the data allow): %s", wu.tau*60, res.Reason)
 		setNeed(res, max(4.5*wu.tau-(end-start), minW/2))
