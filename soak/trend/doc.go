@@ -56,8 +56,9 @@
 //     after a 2-hour warm-up meant 40 minutes before any verdict. What it
 //     protected against, a late warm-up end leaving a window inside one slow
 //     flush cycle, is now the flush rule's job (two whole cycles once drops
-//     are seen), and a PASS needs a warm-up whose fitted time constant is not
-//     at the cap the data length sets (else it may not be over).
+//     are seen); and no PASS is given while a warm-up whose fitted time
+//     constant is at the cap the data length sets still climbs at half the
+//     gate (it may not be over).
 //   - MaxPoints = 600: ~180,000 slope pairs, ~0.1 s for a week of samples.
 //   - RestartFraction = 0.5: a Go heap under GOGC=100 drops to about half;
 //     restarts also have to fall to near the run's starting level.
