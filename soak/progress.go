@@ -6,15 +6,21 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
 
 // progressLine is what an operator wants to see during a long run: time
-// left, frames sent and the rate achieved, delivery, RSS and its slope.
+// left, frames sent and the rate achieved, delivery, RSS and the live
+// judgement (see progressText).
 func progressLine(s *sampler, started time.Time, total time.Duration) string {
-	l := s.latest()
-	el := time.Since(started)
+	return progressText(s.latest(), s.liveResult(), time.Since(started), total)
+}
+
+// progressText renders the progress line from the latest sample and the
+// live judgement (nil before the first) at elapsed into a run of total.
+func progressText(l Line, live *trend.Result, el, total time.Duration) string {
 	left := max(0, total-el).Round(time.Second)
 	frames := 0.0
 	if l.FramesSent != nil {
@@ -29,13 +35,46 @@ func progressLine(s *sampler, started time.Time, total time.Duration) string {
 	if v, ok := primary(l.Signals); ok {
 		rss = fmt.Sprintf("%.0f MiB", v/(1<<20))
 	}
-	slope, verdict := s.slope()
-	sl := "slope: warming up"
-	if verdict != "" {
-		sl = fmt.Sprintf("slope %+.0f MiB/h (%s so far)", slope, verdict)
-	}
 	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%% · lag p99 %.0f ms · RSS %s · %s",
-		left, frames, rate, deliv, l.Context["lag_p99_ms"], rss, sl)
+		left, frames, rate, deliv, l.Context["lag_p99_ms"], rss, judgementText(live, max(0, total-el)))
+}
+
+// judgementText is the live judgement in words: the slope with its interval
+// once there are enough points to estimate one, the warm-up's state, and the
+// verdict so far or the minutes still needed for one. What was never
+// computed reads "not yet", never a zero.
+func judgementText(r *trend.Result, left time.Duration) string {
+	if r == nil {
+		return "slope not yet · warm-up not yet known · verdict not yet"
+	}
+	slope := "slope not yet"
+	if r.JudgedPoints > 0 {
+		slope = fmt.Sprintf("slope %+.0f MiB/h (%.0f%% CI %+.0f to %+.0f)", r.SlopeMiBPerHour, r.CILevel*100, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1])
+	}
+	var warm string
+	switch r.WarmupState {
+	case trend.WarmingUp:
+		warm = "warming up"
+	case trend.WarmupEnded:
+		warm = fmt.Sprintf("warm-up ended at %.0f min", r.WarmupEndS/60)
+	case trend.WarmupNone:
+		warm = "no warm-up seen"
+	default:
+		warm = "warm-up not yet known"
+	}
+	var verdict string
+	switch {
+	case r.Verdict != trend.Inconclusive:
+		verdict = fmt.Sprintf("%s so far", r.Verdict)
+	case r.NeedMoreMinutes != nil:
+		verdict = fmt.Sprintf("verdict needs ~%.0f more min", *r.NeedMoreMinutes)
+		if m := left.Minutes(); m > 0 && *r.NeedMoreMinutes > m {
+			verdict += fmt.Sprintf(" (%.0f left in the run)", m)
+		}
+	default:
+		verdict = "verdict not yet"
+	}
+	return slope + " · " + warm + " · " + verdict
 }
 
 // progress draws a live bar on a terminal, or prints one plain line a

@@ -98,9 +98,8 @@ type sampler struct {
 	restarts  int
 	warmupHit bool
 
-	liveSlope   float64 // MiB/h, from the last sample's live judgement
-	liveVerdict trend.Verdict
-	window      *replay.Window // the load's last closed window
+	liveRes *trend.Result  // the last sample's live judgement; nil until the first
+	window  *replay.Window // the load's last closed window
 }
 
 // noteWindow keeps the load's last closed window (a minute by default):
@@ -244,7 +243,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 		// Judged once per sample; progress and metrics read the result.
 		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
 			s.mu.Lock()
-			s.liveSlope, s.liveVerdict = res.SlopeMiBPerHour, res.Verdict
+			s.liveRes = &res
 			s.mu.Unlock()
 		}
 	}
@@ -329,5 +328,19 @@ func (s *sampler) probeErrors() map[string]string {
 func (s *sampler) slope() (float64, trend.Verdict) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.liveSlope, s.liveVerdict
+	if s.liveRes == nil {
+		return 0, ""
+	}
+	if s.liveRes.Provisional {
+		return 0, s.liveRes.Verdict // an estimate for the progress line, not yet a slope to export
+	}
+	return s.liveRes.SlopeMiBPerHour, s.liveRes.Verdict
+}
+
+// liveResult is the last live judgement of the primary signal, nil before
+// the first.
+func (s *sampler) liveResult() *trend.Result {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.liveRes
 }

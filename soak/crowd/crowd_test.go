@@ -40,7 +40,7 @@ type relay struct {
 
 func startRelay(t testing.TB, cfg fakepds.Config, record bool) *relay {
 	t.Helper()
-	cfg.Hosts, cfg.AccountsPerHost, cfg.Churn = 1, 1, fakepds.Churn{Off: true}
+	cfg.Hosts, cfg.AccountsPerHost = 1, 1
 	f, err := fakepds.New(cfg)
 	require.NoError(t, err)
 	host := f.HostNames()[0]
@@ -380,7 +380,7 @@ func TestColumnsNameEveryCount(t *testing.T) {
 // Over wss, a vanish still resets the TCP connection under TLS, and the
 // relay still sees every consumer go.
 func TestWSSResumesAndVanishes(t *testing.T) {
-	f, err := fakepds.New(fakepds.Config{Hosts: 1, AccountsPerHost: 1, Churn: fakepds.Churn{Off: true}})
+	f, err := fakepds.New(fakepds.Config{Hosts: 1, AccountsPerHost: 1})
 	require.NoError(t, err)
 	host := f.HostNames()[0]
 	srv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {

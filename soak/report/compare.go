@@ -38,7 +38,7 @@ func sideOf(s Summary) Side {
 	r := s.Judged
 	return Side{
 		RunID: s.RunID, Relay: s.Relay, Verdict: r.Verdict, Reason: r.Reason, CarriedBy: r.CarriedBy,
-		Judged: r.JudgedPoints > 0, SlopeMiBPerHour: r.SlopeMiBPerHour, SlopeCI: r.SlopeCIMiBPerHour, CILevel: r.CILevel,
+		Judged: r.JudgedPoints > 0 && !r.Provisional, SlopeMiBPerHour: r.SlopeMiBPerHour, SlopeCI: r.SlopeCIMiBPerHour, CILevel: r.CILevel,
 		LateSlope: r.LateSlopeMiBPerHour, GateMiBPerHour: r.GateMiBPerHour, PlateauMiB: r.PlateauMiB, LevelMiB: r.LevelMiB,
 		Hosts: s.Hosts, Rate: s.Rate, DurationS: s.Duration.Seconds(), Delivery: s.Delivery,
 		LagP50Ms: s.LagP50Ms, LagP99Ms: s.LagP99Ms, Restarts: s.Restarts,

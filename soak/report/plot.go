@@ -85,7 +85,7 @@ func renderPlot(samplesPath string, judged trend.Report) ([]byte, error) {
 		p.Legend.Add(n, l)
 	}
 	r := judged.Result
-	if r.WindowEndS > r.WindowStartS {
+	if r.WindowEndS > r.WindowStartS && r.JudgedPoints > 0 {
 		// The fitted trend over the judged window, anchored at the end level.
 		y := func(t float64) float64 { return r.LevelMiB - r.SlopeMiBPerHour*(r.WindowEndS-t)/3600 }
 		fit, _ := plotter.NewLine(plotter.XYs{{X: r.WindowStartS / 3600, Y: y(r.WindowStartS)}, {X: r.WindowEndS / 3600, Y: y(r.WindowEndS)}})
@@ -95,7 +95,7 @@ func renderPlot(samplesPath string, judged trend.Report) ([]byte, error) {
 		p.Add(fit)
 		p.Legend.Add(fmt.Sprintf("trend %.0f MiB/h", r.SlopeMiBPerHour), fit)
 	}
-	if r.WarmupEndS > 0 {
+	if r.WarmupEndS > 0 && (r.WarmupState == "" || r.WarmupState == trend.WarmupEnded) {
 		wu, _ := plotter.NewLine(plotter.XYs{{X: r.WarmupEndS / 3600, Y: 0}, {X: r.WarmupEndS / 3600, Y: maxY}})
 		wu.Color = color.Gray{Y: 120}
 		wu.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}

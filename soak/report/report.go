@@ -185,15 +185,26 @@ func Markdown(s Summary) string {
 	b.WriteString("## Memory\n\n| | |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("signal carrying the verdict", r.CarriedBy)
-	row("slope", fmt.Sprintf("%.1f MiB/h (%.0f%% CI %.1f to %.1f)", r.SlopeMiBPerHour, r.CILevel*100, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1]))
-	row("late-window slope", fmt.Sprintf("%.1f MiB/h", r.LateSlopeMiBPerHour))
+	row("slope", slopeText(r.Result))
+	if r.FloorSlopeMiBPerHour != nil && r.PeakSlopeMiBPerHour != nil {
+		row("slow flush cycles", fmt.Sprintf("%d drops every %.0f min; floors %.1f MiB/h, peaks %.1f MiB/h", r.FlushDrops, r.FlushPeriodS/60, *r.FloorSlopeMiBPerHour, *r.PeakSlopeMiBPerHour))
+	}
+	late := notYet
+	if r.JudgedPoints > 0 && !r.Provisional {
+		late = fmt.Sprintf("%.1f MiB/h", r.LateSlopeMiBPerHour)
+	}
+	row("late-window slope", late)
 	row("effect-size gate", fmt.Sprintf("%.1f MiB/h", r.GateMiBPerHour))
 	if r.BytesPerFrame != nil {
 		row("retained per frame", fmt.Sprintf("%.0f bytes", *r.BytesPerFrame))
 	}
-	row("warm-up ended", minutes(r.WarmupEndS))
+	row("warm-up ended", warmupText(r.Result))
 	row("judged window", minutes(r.WindowStartS)+" → "+minutes(r.WindowEndS))
-	row("growth over the window", fmt.Sprintf("%.1f MiB", r.GrowthMiB))
+	growth := notYet
+	if r.JudgedPoints > 0 {
+		growth = fmt.Sprintf("%.1f MiB", r.GrowthMiB)
+	}
+	row("growth over the window", growth)
 	row("level at the end", fmt.Sprintf("%.0f MiB", r.LevelMiB))
 	if r.PlateauMiB != nil {
 		row("plateau", fmt.Sprintf("%.0f MiB", *r.PlateauMiB))
@@ -215,7 +226,11 @@ func Markdown(s Summary) string {
 	}
 	b.WriteString("\n| signal | verdict | slope MiB/h | level MiB |\n|---|---|---|---|\n")
 	for _, sig := range r.Signals {
-		fmt.Fprintf(&b, "| %s | %s | %.1f | %.0f |\n", sig.Signal, sig.Verdict, sig.SlopeMiBPerHour, sig.LevelMiB)
+		sl := notYet
+		if sig.JudgedPoints > 0 {
+			sl = fmt.Sprintf("%.1f", sig.SlopeMiBPerHour)
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s | %.0f |\n", sig.Signal, sig.Verdict, sl, sig.LevelMiB)
 	}
 
 	if c := s.Comparison; c != nil {
@@ -288,6 +303,36 @@ func Markdown(s Summary) string {
 
 func minutes(s float64) string { return fmt.Sprintf("%.1f min", s/60) }
 
+// notYet stands for a number that was never computed: a zero would read as
+// a finding.
+const notYet = "not yet"
+
+// slopeText is the slope with its interval, "not yet" when none was
+// computed, marked when it is only an estimate from too little data.
+func slopeText(r trend.Result) string {
+	if r.JudgedPoints == 0 {
+		return notYet + " (too little data)"
+	}
+	t := fmt.Sprintf("%.1f MiB/h (%.0f%% CI %.1f to %.1f)", r.SlopeMiBPerHour, r.CILevel*100, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1])
+	if r.Provisional {
+		t += ", provisional: too little data to judge"
+	}
+	return t
+}
+
+// warmupText is when the warm-up ended, or why that is not known yet.
+func warmupText(r trend.Result) string {
+	switch r.WarmupState {
+	case trend.WarmupUnknown:
+		return notYet + " (too few samples to tell)"
+	case trend.WarmingUp:
+		return notYet + " (still warming up)"
+	case trend.WarmupNone:
+		return "no warm-up seen"
+	}
+	return minutes(r.WarmupEndS)
+}
+
 type junitSuites struct {
 	XMLName xml.Name     `xml:"testsuites"`
 	Suites  []junitSuite `xml:"testsuite"`
@@ -335,7 +380,7 @@ func JUnit(s Summary) ([]byte, error) {
 	}
 	add("verdict", s.Judged.Verdict, Headline(s))
 	for _, sig := range s.Judged.Signals {
-		add("memory/"+sig.Signal, sig.Verdict, fmt.Sprintf("%s: %.1f MiB/h — %s", sig.Verdict, sig.SlopeMiBPerHour, sig.Reason))
+		add("memory/"+sig.Signal, sig.Verdict, fmt.Sprintf("%s: %s — %s", sig.Verdict, slopeText(sig), sig.Reason))
 	}
 	b, err := xml.MarshalIndent(junitSuites{Suites: []junitSuite{suite}}, "", "  ")
 	if err != nil {

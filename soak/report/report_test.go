@@ -99,3 +99,41 @@ func TestPlotOfMissingSamplesIsANoteNotAFailure(t *testing.T) {
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "no plot:")
 }
+
+// TestMarkdownOfATooShortRun: numbers the judge never computed read "not
+// yet", never as zeros; an estimate from too little data says so.
+func TestMarkdownOfATooShortRun(t *testing.T) {
+	tr := trend.Spec{Name: "short", Duration: 30 * time.Minute, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
+		LeakMiBPerHour: 290, NoiseMiB: 3}.Generate(3)
+	judge := func(upTo time.Duration) string {
+		t.Helper()
+		var s trend.Series
+		for _, p := range tr.Series {
+			if p.T <= upTo.Seconds() {
+				s = append(s, p)
+			}
+		}
+		j, err := trend.JudgeSignals(map[string]trend.Series{trend.SignalRssAnon: s}, trend.Context{}, trend.Config{})
+		require.NoError(t, err)
+		require.Equal(t, trend.Inconclusive, j.Verdict, j.Reason)
+		return Markdown(Summary{RunID: "short", Duration: upTo, Judged: j})
+	}
+
+	// 40 seconds: five samples, nothing to estimate.
+	md := judge(40 * time.Second)
+	assert.Contains(t, md, "| slope | not yet (too little data) |")
+	assert.Contains(t, md, "| warm-up ended | not yet (too few samples to tell) |")
+	assert.Contains(t, md, "| late-window slope | not yet |")
+	assert.Contains(t, md, "| growth over the window | not yet |")
+	assert.Contains(t, md, "| rss_anon | INCONCLUSIVE | not yet |")
+	assert.NotContains(t, md, "0.0 MiB/h (99% CI 0.0 to 0.0)")
+	assert.NotContains(t, md, "warm-up ended | 0.0 min")
+
+	// 15 minutes: the warm-up is over and there is an estimate, but too
+	// little after it for a verdict.
+	md = judge(15 * time.Minute)
+	assert.Regexp(t, `\| slope \| \d+\.\d MiB/h \(99% CI \d+\.\d to \d+\.\d\), provisional: too little data to judge \|`, md)
+	assert.Regexp(t, `\| warm-up ended \| [4-9]\.\d min \|`, md)
+	assert.Contains(t, md, "| late-window slope | not yet |")
+	assert.Contains(t, md, "more minutes needed")
+}

@@ -17,9 +17,12 @@ type Config struct {
 	Alpha float64
 	// MinWindow is the least post-warm-up data judged at all. Default 20 min.
 	MinWindow time.Duration
-	// MinWindowFraction is the least share of the (post-restart) run that the
-	// judged window must cover, so that a late warm-up end cannot leave a
-	// window shorter than one slow flush cycle. Default 0.25.
+	// MinWindowFraction, when set, is the least share of the (post-restart)
+	// run that the judged window must cover. Default 0: off. It used to be
+	// 0.25, to keep a late warm-up end from leaving a window inside one slow
+	// flush cycle; flush recognition does that now (two whole cycles in the
+	// window once drops are seen) without delaying every verdict after a
+	// long warm-up.
 	MinWindowFraction float64
 	// Warmup is a warm-up that is always skipped, whatever the data say.
 	// Default 0: the warm-up is found from the data.
@@ -39,7 +42,6 @@ const (
 	DefaultMinBytesPerFrame   = 2
 	DefaultAlpha              = 0.01
 	DefaultMinWindow          = 20 * time.Minute
-	DefaultMinWindowFraction  = 0.25
 	DefaultMaxPoints          = 600
 	DefaultRestartFraction    = 0.5
 )
@@ -57,8 +59,8 @@ func (c Config) withDefaults() Config {
 	if c.MinWindow <= 0 {
 		c.MinWindow = DefaultMinWindow
 	}
-	if c.MinWindowFraction <= 0 || c.MinWindowFraction >= 1 {
-		c.MinWindowFraction = DefaultMinWindowFraction
+	if c.MinWindowFraction < 0 || c.MinWindowFraction >= 1 {
+		c.MinWindowFraction = 0
 	}
 	if c.MaxPoints < 3*minFitPoint {
 		c.MaxPoints = DefaultMaxPoints

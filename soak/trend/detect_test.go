@@ -14,7 +14,11 @@ import (
 // TestTimeToDetect logs the time-to-detect table: a relay leaking 290 MiB/hour
 // that would plateau at 1.5 GiB after its warm-up, sampled every 10 s, judged
 // on growing prefixes of its series a minute apart. It reports the minutes of
-// post-warm-up data (after 3τ) until the first LEAK; the goal is under 30.
+// post-warm-up data (after 3τ) until the first LEAK, and the slope then; the
+// goal is at most 30 minutes whatever the warm-up (issue 15). The slope at
+// the first call is rougher than later on (single draws +55% under a big GC
+// sawtooth, when the warm-up's tail is still in a short window): the median
+// over the seeds is held to 25%.
 func TestTimeToDetect(t *testing.T) {
 	type scenario struct {
 		name   string
@@ -31,9 +35,10 @@ func TestTimeToDetect(t *testing.T) {
 	}
 	seeds := librarySeeds(t, 3)
 	var table strings.Builder
-	fmt.Fprintf(&table, "\n%-30s %s\n", "290 MiB/h, 10 s samples", "minutes of post-warm-up data until LEAK, per seed")
+	fmt.Fprintf(&table, "\n%-30s %s\n", "290 MiB/h, 10 s samples", "minutes of post-warm-up data until LEAK (slope then), per seed")
 	for _, sc := range scenarios {
-		var got []float64
+		var got []string
+		var slopes []float64
 		for _, seed := range seeds {
 			rng := rand.New(rand.NewPCG(uint64(seed), 7))
 			sp := Spec{
@@ -50,7 +55,7 @@ func TestTimeToDetect(t *testing.T) {
 				sp.SawtoothPeriod = time.Duration(60+240*rng.Float64()) * time.Second
 			}
 			tr := sp.Generate(seed)
-			minutes := -1.0
+			minutes, slope := -1.0, 0.0
 			for post := 5 * time.Minute; post <= 90*time.Minute; post += time.Minute {
 				end := (sc.warmup + post).Seconds()
 				k, _ := slices.BinarySearchFunc(tr.Series, end, func(p Point, e float64) int {
@@ -67,15 +72,19 @@ func TestTimeToDetect(t *testing.T) {
 					continue
 				}
 				if res.Verdict == Leak {
-					minutes = post.Minutes()
+					minutes, slope = post.Minutes(), res.SlopeMiBPerHour
 					break
 				}
 			}
-			got = append(got, minutes)
+			got = append(got, fmt.Sprintf("%.0f (%.0f)", minutes, slope))
 			assert.Greater(t, minutes, 0.0, "%s seed %d: never LEAK within 90 min", sc.name, seed)
-			if sc.warmup <= time.Hour {
-				assert.Less(t, minutes, 30.0, "%s seed %d: goal is < 30 min of post-warm-up data", sc.name, seed)
+			assert.LessOrEqual(t, minutes, 30.0, "%s seed %d: goal is ≤ 30 min of post-warm-up data", sc.name, seed)
+			if minutes > 0 {
+				slopes = append(slopes, slope)
 			}
+		}
+		if len(slopes) > 0 {
+			assert.InDelta(t, 290, median(slopes), 0.25*290, "%s: median slope at the first LEAK %v", sc.name, slopes)
 		}
 		fmt.Fprintf(&table, "%-30s %v\n", sc.name, got)
 	}

@@ -15,9 +15,10 @@
 // cost the same for an hour and a week). Sharp drops to the starting level
 // are restarts: repeated, or one from near the memory limit, is an OOM
 // sawtooth (LEAK). Otherwise the last process lifetime is judged: the warm-up
-// is found by fitting line + saturating exponential (+ optional hinge) and
-// ends at 3τ; a leak that starts after a flat stretch is found by a hinge
-// fit. The judged window is fitted in up to four variants (as recorded,
+// is found by fitting line + saturating exponential (+ optional hinge), or
+// line + logistic for an S-shaped warm-up (a cache filling as hosts
+// connect), and ends at 3τ (mid + 3τ); a leak that starts after a flat
+// stretch is found by a hinge fit. The judged window is fitted in up to four variants (as recorded,
 // level shifts removed, warm-up tail subtracted, both) and the smallest
 // Sen's slope is kept: a leak must survive every excuse. The trend test is
 // Mann–Kendall with the Hamed–Rao autocorrelation correction, and the
@@ -25,6 +26,14 @@
 // all of: slope ≥ gate, interval above 0, p < α, and the window's second half
 // still rising (at least half the slope, itself significant). A second half
 // whose interval lies under the gate is a plateau: PASS.
+//
+// Slow flush cycles (memory climbs for minutes to hours and drops back to
+// the same floor, no exit recorded, no drop to a fresh process's level) are
+// recognised as sharp drops at the end of gradual teeth, at least ten
+// minutes apart. While they recur, the judged window must hold two whole
+// cycles for any verdict (a window inside one rising tooth looks exactly
+// like a leak), and then the floors and the peaks are judged, not a line
+// through the teeth: both flat is PASS.
 //
 // # Defaults (Config's zero value)
 //
@@ -42,9 +51,14 @@
 //     the small α and the gates, not the p-value, keep healthy runs PASS.
 //     Hamed–Rao still under-corrects on short persistent series (see
 //     fitTrend), another reason for 0.01 rather than 0.05.
-//   - MinWindow = 20 min and MinWindowFraction = 0.25: 120 samples at 10 s
-//     and several GC or flush cycles; the fraction keeps a late warm-up end
-//     from leaving a window shorter than one slow flush cycle.
+//   - MinWindow = 20 min: 120 samples at 10 s and several GC cycles.
+//     MinWindowFraction is off (0): it required a quarter of the run, which
+//     after a 2-hour warm-up meant 40 minutes before any verdict. What it
+//     protected against, a late warm-up end leaving a window inside one slow
+//     flush cycle, is now the flush rule's job (two whole cycles once drops
+//     are seen); and no PASS is given while a warm-up whose fitted time
+//     constant is at the cap the data length sets still climbs at half the
+//     gate (it may not be over).
 //   - MaxPoints = 600: ~180,000 slope pairs, ~0.1 s for a week of samples.
 //   - RestartFraction = 0.5: a Go heap under GOGC=100 drops to about half;
 //     restarts also have to fall to near the run's starting level.
@@ -56,6 +70,12 @@
 // disagreement (RSS rising, heap flat: fragmentation or a leak outside the
 // heap) is reported.
 //
+// A result from too little data still carries the estimate so far
+// (Provisional) and the warm-up's state (WarmupState), so that the live view
+// can show them; numbers never computed are told apart from zeros
+// (JudgedPoints 0, WarmupUnknown).
+//
 // The tests judge a labelled library of synthetic traces (tracegen.go) with
-// fresh seeds on every run; TREND_SEED=N replays one, TREND_SEEDS=N runs N.
+// fixed seeds and fresh ones on every run; TREND_SEED=N replays one,
+// TREND_SEEDS=N sweeps N fresh seeds (with -v: a per-class table).
 package trend

@@ -28,7 +28,12 @@ type Result struct {
 	Samples   int     `json:"samples"`
 	DurationS float64 `json:"duration_s"`
 
-	WarmupEndS   float64 `json:"warmup_end_s"`
+	WarmupEndS float64 `json:"warmup_end_s"`
+	// WarmupState says what WarmupEndS means: WarmupUnknown (too few
+	// points to tell; WarmupEndS is not a finding), WarmupNone (none seen),
+	// WarmingUp (the fitted warm-up may still be going on) or WarmupEnded.
+	// Empty in results from before it existed.
+	WarmupState  string  `json:"warmup_state,omitempty"`
 	WindowStartS float64 `json:"window_start_s"` // start of the judged window (warm-up end, or a later leak onset)
 	WindowEndS   float64 `json:"window_end_s"`
 	// LeakOnsetS is set when growth started only after a flat stretch.
@@ -47,6 +52,11 @@ type Result struct {
 	PlateauMiB          *float64 `json:"plateau_mib,omitempty"`
 	TimeToLimitHours    *float64 `json:"time_to_limit_hours,omitempty"`
 
+	// Provisional says the slope and its interval come from too little data
+	// to judge (see NeedMoreMinutes): an estimate, no verdict rests on it.
+	// With JudgedPoints 0 no slope was computed at all.
+	Provisional bool `json:"provisional,omitempty"`
+
 	MannKendallS float64 `json:"mann_kendall_s"`
 	MannKendallZ float64 `json:"mann_kendall_z"`
 	PValue       float64 `json:"p_value"` // two-sided, Hamed–Rao corrected
@@ -57,8 +67,25 @@ type Result struct {
 	Restarts    int `json:"restarts"`     // sharp drops to the starting level
 	Exits       int `json:"exits"`        // exits the run recorded
 
+	// Slow flush cycles (drops back to a floor, no exit recorded) seen in the
+	// judged lifetime: how many, their period, and the trends of their floors
+	// and peaks, which the verdict rests on when the window holds two whole
+	// cycles.
+	FlushDrops           int      `json:"flush_drops,omitempty"`
+	FlushPeriodS         float64  `json:"flush_period_s,omitempty"`
+	FloorSlopeMiBPerHour *float64 `json:"floor_slope_mib_per_hour,omitempty"`
+	PeakSlopeMiBPerHour  *float64 `json:"peak_slope_mib_per_hour,omitempty"`
+
 	NeedMoreMinutes *float64 `json:"need_more_minutes,omitempty"` // for INCONCLUSIVE
 }
+
+// Warm-up states (Result.WarmupState).
+const (
+	WarmupUnknown = "unknown"
+	WarmupNone    = "none"
+	WarmingUp     = "warming up"
+	WarmupEnded   = "ended"
+)
 
 // Judge decides whether one memory series leaks. It returns an error only for
 // a series it cannot read (see Series.Validate); a series too short to judge
@@ -279,7 +306,9 @@ func judgeWindow(th thinned, wu warmup, cfg Config, buf []float64) (window, []fl
 	// "shifts" found in a sawtooth's noise do not, and would only bias.
 	for i, v := range variants[:len(variants):len(variants)] {
 		sh, k := removeShifts(v)
-		if k == 0 {
+		// More than four shifts an hour (and four in all) are a sawtooth
+		// read as steps: taking them out would remove its rises as well.
+		if k == 0 || k > max(4, int(4*v.duration())) {
 			continue
 		}
 		var f trendFit
@@ -387,13 +416,33 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 	res.LevelMiB = endLevel(th)
 
 	wu := fitWarmup(th)
+	flush := findFlush(th)
+	if flush.drops() > 0 && wu.a != 0 && wu.end > flush.t[0] {
+		// A warm-up is a rise; one that spans a flush cycle's drop was
+		// fitted to the teeth (the slow start of the first one, typically).
+		wu = warmup{end: start, t0: start, known: true}
+	}
 	warm := max(wu.end, start+cfg.Warmup.Hours())
 	res.WarmupEndS = warm * secPerHour
 	res.WindowStartS = warm * secPerHour
+	switch {
+	case cfg.Warmup > 0 && end < start+cfg.Warmup.Hours():
+		res.WarmupState = WarmingUp
+	case !wu.known && cfg.Warmup == 0:
+		res.WarmupState = WarmupUnknown
+	case wu.a == 0 && cfg.Warmup == 0:
+		res.WarmupState = WarmupNone
+	case wu.capped:
+		res.WarmupState = WarmingUp
+	default:
+		res.WarmupState = WarmupEnded
+	}
 
 	minW := cfg.MinWindow.Hours()
-	total := end - start
-	need := max(warm+minW, start+(warm-start)/(1-cfg.MinWindowFraction)) - end
+	need := warm + minW - end
+	if f := cfg.MinWindowFraction; f > 0 {
+		need = max(need, start+(warm-start)/(1-f)-end)
+	}
 	wth := th.sub(warm, end)
 	if need > 0 || wth.len() < minFitPoint {
 		res.Verdict = Inconclusive
@@ -402,15 +451,25 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		res.Reason = fmt.Sprintf("too little data after warm-up (%.0f min judged, %d points)", wth.duration()*60, wth.len())
 		setNeed(res, need)
+		// The estimate so far, for the live view: no verdict rests on it.
+		if wth.len() >= minFitPoint && wth.duration() > 0 {
+			f, _ := fitTrend(wth.t, wth.y, cfg.Alpha, nil)
+			res.Provisional = true
+			res.SlopeMiBPerHour = f.slope
+			res.SlopeCIMiBPerHour = [2]float64{f.lo, f.hi}
+			res.MannKendallS, res.MannKendallZ, res.PValue, res.EffectiveN = f.s, f.z, f.p, f.nEff
+			res.JudgedPoints = f.n
+			res.GrowthMiB = f.slope * wth.duration()
+		}
+		judgeFlush(res, flush, th, warm, end, gate, cfg)
 		return
 	}
-	_ = total
 
 	var buf []float64
 	w, buf := judgeWindow(wth, wu, cfg, buf)
 
 	// A leak that starts after a flat stretch: judge from its onset.
-	if c, ok := findOnset(w, gate, minW, cfg); ok {
+	if c, ok := findOnset(w, gate, minW); ok {
 		ow := wth.sub(c, end)
 		var o window
 		o, buf = judgeWindow(ow, wu, cfg, buf)
@@ -437,7 +496,12 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		fl, _ = fitTrend(late.t, late.y, alpha, buf)
 		res.LateSlopeMiBPerHour = fl.slope
 	}
-	rising := lateOK && fl.slope >= 0.5*f.slope && fl.lo > 0 && fl.p < 2*alpha
+	// Still rising: significantly, at half the window's slope at least, and
+	// with an interval that reaches 80% of it. A curve that is levelling off
+	// (a warm-up not recognised as one, in a short run under a big GC
+	// sawtooth) has a second half clearly slower than the whole: calling it
+	// a leak would report the warm-up's climb as the leak's slope.
+	rising := lateOK && fl.slope >= 0.5*f.slope && fl.hi >= 0.8*f.slope && fl.lo > 0 && fl.p < 2*alpha
 	flatLate := lateOK && fl.hi < gate
 
 	significant := f.slope >= gate && f.lo > 0 && f.p < alpha && f.z > 0
@@ -469,6 +533,17 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 		}
 		setNeed(res, max(n1, minW/2))
 	}
+	// A warm-up whose time constant is as long as the data allow may not
+	// be over: while its fitted tail still climbs at half the gate, a flat
+	// second half can be a pause in it, or the tail overdone. Too early for
+	// PASS (a LEAK survived every variant).
+	const dt = 1.0 / 60
+	if res.Verdict == Pass && wu.capped && (wu.at(end)-wu.at(end-dt))/dt >= gate/2 {
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("the warm-up may not be over (its fitted time constant, %.0f min, is as long as the data allow): %s", wu.tau*60, res.Reason)
+		setNeed(res, max(4.5*wu.tau-(end-start), minW/2))
+	}
+	judgeFlush(res, flush, th, warm, end, gate, cfg)
 	if res.Verdict == Pass {
 		p := median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
 		res.PlateauMiB = &p
@@ -511,4 +586,78 @@ func tail(th thinned, frac float64) []float64 {
 func endLevel(th thinned) float64 {
 	k := max(th.len()-10, 0)
 	return median(th.y[k:])
+}
+
+// judgeFlush revises a lifetime's verdict when it shows slow flush cycles
+// (see findFlush). This is the rule that keeps a window inside one rising
+// tooth from being judged (MinWindowFraction's old job): while drops are
+// recent (within two periods of the end; with one drop, the period is the
+// time its tooth takes to climb by the drop), the judged window must hold
+// two whole cycles (three drops) for any verdict, and the verdict then rests
+// on the floors and the peaks, not on a line through the teeth: PASS when
+// both are flat (their slopes' intervals under the gate), INCONCLUSIVE when
+// the line said PASS but they are not. A LEAK over two whole cycles stands:
+// a leak under flush cycles raises the floors too. Drops that stopped two
+// periods ago were a one-off (or the cycles ended): judged as before.
+func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64, cfg Config) {
+	if fl.drops() == 0 {
+		return
+	}
+	last := fl.t[fl.drops()-1]
+	period := fl.period
+	if period == 0 {
+		period = fl.climb[0]
+	}
+	if end-last > 2*period {
+		return
+	}
+	wf := fl.in(warm, end)
+	res.FlushDrops = fl.drops()
+	res.FlushPeriodS = fl.period * secPerHour
+	whole := wf.drops() - 1
+	if whole < 2 {
+		// Time to the third drop in the window, at the period seen.
+		from := warm
+		if wf.drops() > 0 {
+			from = last
+		}
+		need := from + float64(3-wf.drops())*period - end
+		prev := res.NeedMoreMinutes
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("memory drops back to a floor in slow cycles (%d drop(s)%s, no exit): the judged window holds %d whole cycle(s), two are needed to tell them from a leak; %s",
+			fl.drops(), periodText(fl.period), max(whole, 0), res.Reason)
+		res.NeedMoreMinutes = nil
+		setNeed(res, max(need, cfg.MinWindow.Hours()/2))
+		if prev != nil && *prev > *res.NeedMoreMinutes {
+			res.NeedMoreMinutes = prev
+		}
+		return
+	}
+	z := normalQuantile(1 - cfg.Alpha/2)
+	fs, fse := levelTrend(wf.t, wf.floor, wf.levelSE)
+	ps, pse := levelTrend(wf.t, wf.peak, wf.levelSE)
+	res.FloorSlopeMiBPerHour, res.PeakSlopeMiBPerHour = &fs, &ps
+	flat := math.Abs(fs)+z*fse < gate && math.Abs(ps)+z*pse < gate
+	switch {
+	case flat:
+		res.Verdict = Pass
+		res.NeedMoreMinutes = nil
+		res.Provisional = false
+		res.SlopeMiBPerHour = fs
+		res.SlopeCIMiBPerHour = [2]float64{fs - z*fse, fs + z*fse}
+		res.Reason = fmt.Sprintf("slow flush cycles%s, %d whole in the window, return to the same floor: floors %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), under the %.1f gate",
+			periodText(fl.period), whole, fs, z*fse, ps, z*pse, gate)
+	case res.Verdict == Pass:
+		res.Verdict = Inconclusive
+		res.Reason = fmt.Sprintf("slow flush cycles%s: floors move %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), not clearly under the %.1f gate",
+			periodText(fl.period), fs, z*fse, ps, z*pse, gate)
+		setNeed(res, max(fl.period, cfg.MinWindow.Hours()/2))
+	}
+}
+
+func periodText(period float64) string {
+	if period == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" every %.0f min", period*60)
 }

@@ -95,7 +95,40 @@ func fitTrend(t, y []float64, alpha float64, buf []float64) (trendFit, []float64
 	}
 	f.intercept = median(resid)
 
-	// Variance of S with the tie correction.
+	varS := mannKendallVar(y)
+	// Hamed–Rao: autocorrelation of the ranks of the Sen-detrended series.
+	factor := hamedRaoFactor(resid, alpha)
+	// Negative serial correlation would narrow the interval; never trust that.
+	factor = math.Max(factor, 1)
+	varS *= factor
+	f.nEff = float64(n) / factor
+
+	f.z, f.p = mannKendallZ(s, varS)
+	f.lo, f.hi = senInterval(slopes, varS, alpha)
+	return f, slopes
+}
+
+// mannKendallZ is the test statistic of S with variance varS (with the
+// continuity correction) and its two-sided p-value.
+func mannKendallZ(s, varS float64) (z, p float64) {
+	if varS <= 0 {
+		return 0, 1
+	}
+	switch {
+	case s > 0:
+		z = (s - 1) / math.Sqrt(varS)
+	case s < 0:
+		z = (s + 1) / math.Sqrt(varS)
+	}
+	// 2(1 − Φ(|z|)), written so that it keeps its precision far out in the
+	// tail.
+	return z, math.Erfc(math.Abs(z) / math.Sqrt2)
+}
+
+// mannKendallVar is the variance of Mann–Kendall's S under independence,
+// with the correction for ties in y.
+func mannKendallVar(y []float64) float64 {
+	n := len(y)
 	nf := float64(n)
 	varS := nf * (nf - 1) * (2*nf + 5) / 18
 	sortedY := slices.Clone(y)
@@ -110,73 +143,68 @@ func fitTrend(t, y []float64, alpha float64, buf []float64) (trendFit, []float64
 		}
 		i = j + 1
 	}
+	return varS
+}
 
-	// Hamed–Rao: autocorrelation of the ranks of the Sen-detrended series,
-	// counting only lags whose autocorrelation is significant.
-	factor := 1.0
-	if n >= 4 {
-		r := ranks(resid)
-		mean := (nf + 1) / 2
-		var den float64
-		for _, v := range r {
-			den += (v - mean) * (v - mean)
-		}
-		if den > 0 {
-			limit := normalQuantile(1-alpha/2) / math.Sqrt(nf)
-			var sum, rho1 float64
-			for k := 1; k < n-2; k++ {
-				var num float64
-				for i := 0; i+k < n; i++ {
-					num += (r[i] - mean) * (r[i+k] - mean)
-				}
-				rho := num / den
-				if k == 1 {
-					rho1 = rho
-				}
-				if math.Abs(rho) <= limit {
-					continue
-				}
-				kf := float64(k)
-				sum += (nf - kf) * (nf - kf - 1) * (nf - kf - 2) * rho
-			}
-			factor = 1 + 2*sum/(nf*(nf-1)*(nf-2))
-			// Known limit: on short, persistent series the estimated
-			// autocorrelations are biased low and the significance filter
-			// drops the long tail, so the test still rejects too often
-			// (measured: 23% at α = 0.05 for AR(1) φ = 0.8, n = 200, against
-			// 43% uncorrected; see TestHamedRao). The effect-size gate, α =
-			// 0.01 and the late-window check carry the rest. (An AR(1)
-			// floor, (1+ρ₁)/(1−ρ₁), brings it to 9% but slows detection
-			// under a GC sawtooth by ten minutes.)
-			_ = rho1
-		}
+// hamedRaoFactor is Hamed and Rao's (1998) variance correction n/n*: from
+// the autocorrelations ρ_k of the ranks of the detrended series resid, over
+// lags 1 ≤ k < n−2, counting only those significant at level alpha
+// (|ρ_k| > z(1−alpha/2)/√n),
+//
+//	n/n* = 1 + 2/(n(n−1)(n−2)) · Σ (n−k)(n−k−1)(n−k−2)·ρ_k.
+//
+// 1 for fewer than four points or a constant series.
+func hamedRaoFactor(resid []float64, alpha float64) float64 {
+	n := len(resid)
+	if n < 4 {
+		return 1
 	}
-	// Negative serial correlation would narrow the interval; never trust that.
-	factor = math.Max(factor, 1)
-	varS *= factor
-	f.nEff = nf / factor
-
-	if varS > 0 {
-		switch {
-		case s > 0:
-			f.z = (s - 1) / math.Sqrt(varS)
-		case s < 0:
-			f.z = (s + 1) / math.Sqrt(varS)
-		}
-		f.p = 2 * (1 - normalCDF(math.Abs(f.z)))
-	} else {
-		f.p = 1
+	nf := float64(n)
+	r := ranks(resid)
+	mean := (nf + 1) / 2
+	var den float64
+	for _, v := range r {
+		den += (v - mean) * (v - mean)
 	}
+	if den == 0 {
+		return 1
+	}
+	limit := normalQuantile(1-alpha/2) / math.Sqrt(nf)
+	var sum float64
+	for k := 1; k < n-2; k++ {
+		var num float64
+		for i := 0; i+k < n; i++ {
+			num += (r[i] - mean) * (r[i+k] - mean)
+		}
+		rho := num / den
+		if math.Abs(rho) <= limit {
+			continue
+		}
+		kf := float64(k)
+		sum += (nf - kf) * (nf - kf - 1) * (nf - kf - 2) * rho
+	}
+	// Known limit: on short, persistent series the estimated
+	// autocorrelations are biased low and the significance filter drops the
+	// long tail, so the test still rejects too often (measured: 23% at
+	// α = 0.05 for AR(1) φ = 0.8, n = 200, against 43% uncorrected; see
+	// TestHamedRao). The effect-size gate, α = 0.01 and the late-window check
+	// carry the rest. (An AR(1) floor, (1+ρ₁)/(1−ρ₁), brings it to 9% but
+	// slows detection under a GC sawtooth by ten minutes.)
+	return 1 + 2*sum/(nf*(nf-1)*(nf-2))
+}
 
-	// Sen's interval: order statistics of the sorted slopes around the median.
-	nSlopes := float64(len(slopes))
+// senInterval is Sen's (1968) confidence interval at level 1−alpha from the
+// sorted pairwise slopes and the variance of S: the order statistics
+// (N−C)/2 and (N+C)/2 around the median, C = z(1−alpha/2)·√varS, rounded
+// outwards (never narrower than the normal approximation allows).
+func senInterval(sorted []float64, varS, alpha float64) (lo, hi float64) {
+	nSlopes := float64(len(sorted))
 	c := normalQuantile(1-alpha/2) * math.Sqrt(math.Max(varS, 0))
 	m1 := int(math.Floor((nSlopes - c) / 2))
 	m2 := int(math.Ceil((nSlopes + c) / 2))
-	m1 = min(max(m1-1, 0), len(slopes)-1)
-	m2 = min(max(m2, 0), len(slopes)-1)
-	f.lo, f.hi = slopes[m1], slopes[m2]
-	return f, slopes
+	m1 = min(max(m1-1, 0), len(sorted)-1)
+	m2 = min(max(m2, 0), len(sorted)-1)
+	return sorted[m1], sorted[m2]
 }
 
 func sortedMedian(xs []float64) float64 {

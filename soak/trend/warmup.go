@@ -2,11 +2,17 @@ package trend
 
 import "math"
 
-// warmup is the fitted start-up transient A·exp(−(t−t0)/τ); zero A when
-// the data show none.
+// warmup is the fitted start-up transient: A·exp(−(t−t0)/τ), or with mid
+// set the S-shaped A·(1 − logistic((t−t0−mid)/τ)); zero A when the data show
+// none. A is negative for a rise.
 type warmup struct {
 	end        float64 // hours: when the warm-up is over
 	t0, a, tau float64
+	mid        float64 // hours after t0: the logistic's midpoint; 0 for the exponential
+	// known is false when there were too few points to fit at all; capped
+	// when the fitted warm-up ends about as late as the data let it (τ at
+	// its cap): it may well go on past what the data show.
+	known, capped bool
 }
 
 // at is the transient's value at t (hours).
@@ -14,8 +20,14 @@ func (w warmup) at(t float64) float64 {
 	if w.a == 0 {
 		return 0
 	}
+	if w.mid > 0 {
+		return w.a * logisticTail((t-w.t0-w.mid)/w.tau)
+	}
 	return w.a * math.Exp(-(t-w.t0)/w.tau)
 }
+
+// logisticTail is 1 − 1/(1+e^−x): what is left of an S-shaped rise at x.
+func logisticTail(x float64) float64 { return 1 / (1 + math.Exp(x)) }
 
 // fitWarmup finds where warm-up ends. It fits
 //
@@ -55,6 +67,7 @@ func fitWarmup(th thinned) warmup {
 	if tauMin >= tauMax {
 		return none
 	}
+	none.known = true
 	const tauGrid = 40
 	hinges := [][]float64{nil}
 	for frac := 0.1; frac <= 0.901; frac += 0.025 {
@@ -124,15 +137,77 @@ func fitWarmup(th thinned) warmup {
 	if sse, a := sseAt((lo + hi) / 2); sse < best {
 		best, bestTau, bestA = sse, (lo+hi)/2, a
 	}
+	wu := warmup{end: t0 + 3*bestTau, t0: t0, a: bestA, tau: bestTau}
+	// An S-shaped warm-up (slow start, fast middle, saturation: a cache
+	// filling as hosts connect) has an exponential upper tail, but a fit of
+	// the exponential from t0 takes the slow start for growth and leaves the
+	// fast middle in the slope; the logistic is fitted too and kept when it
+	// fits better. No hinge: a leak after an S-shaped plateau is still found
+	// by findOnset.
+	if lw, sse, ok := fitLogistic(x, y, ones, tauMin, tauMax, dur); ok && sse < best {
+		best = sse
+		wu = warmup{end: t0 + lw.mid + 3*lw.tau, t0: t0, a: lw.a, tau: lw.tau, mid: lw.mid}
+	}
 	if best > 0.5*noExp {
 		return none
 	}
 	sigma := math.Sqrt(best / float64(n-5))
-	if math.Abs(bestA) < 5*sigma {
+	if math.Abs(wu.a) < 5*sigma {
 		return none
 	}
-	return warmup{end: t0 + 3*bestTau, t0: t0, a: bestA, tau: bestTau}
+	wu.known = true
+	wu.capped = wu.end-t0 >= 0.9*3*tauMax
+	return wu
 }
+
+// fitLogistic fits y = a + b·t + A·(1 − logistic((t−mid)/τ)) over a grid of
+// τ and mid, refined once around the best, with the warm-up's end (mid+3τ)
+// inside the data like the exponential's.
+func fitLogistic(x, y, ones []float64, tauMin, tauMax, dur float64) (warmup, float64, bool) {
+	n := len(x)
+	g := make([]float64, n)
+	best := math.Inf(1)
+	var out warmup
+	try := func(tau, mid float64) {
+		if tau <= 0 || mid <= 0 || mid+3*tau > 3*tauMax {
+			return
+		}
+		for i := range x {
+			g[i] = logisticTail((x[i] - mid) / tau)
+		}
+		c, sse, ok := leastSquares([][]float64{ones, x, g}, y)
+		if !ok || c[2] >= 0 {
+			return
+		}
+		if sse < best {
+			best, out = sse, warmup{a: c[2], tau: tau, mid: mid}
+		}
+	}
+	const grid = 16
+	for gi := 0; gi < grid; gi++ {
+		tau := tauMin * math.Pow(tauMax/tauMin, float64(gi)/(grid-1))
+		for mi := 1; mi <= grid; mi++ {
+			try(tau, float64(mi)/grid*0.75*dur)
+		}
+	}
+	if math.IsInf(best, 1) {
+		return out, best, false
+	}
+	// One finer pass around the best grid point.
+	step := math.Pow(tauMax/tauMin, 1.0/(grid-1))
+	dm := 0.75 * dur / grid
+	t0, m0 := out.tau, out.mid
+	for _, ft := range []float64{1 / step, 1 / math.Sqrt(step), 1, math.Sqrt(step), step} {
+		for _, fm := range []float64{-1, -0.5, -0.25, 0, 0.25, 0.5, 1} {
+			try(t0*ft, m0+fm*dm)
+		}
+	}
+	return out, best, true
+}
+
+// onsetMinFraction: the rising part of a hinge must be at least this share
+// of the window, so that the last tooth of a flush cycle is no onset.
+const onsetMinFraction = 0.25
 
 // findOnset looks for a leak that starts after a flat stretch: a continuous
 // two-segment (hinge) fit whose second segment rises by more than the gate
@@ -141,7 +216,7 @@ func fitWarmup(th thinned) warmup {
 // than a line, the rising part must be long enough to judge, and the series
 // must not have dropped sharply by as much as half the rise (a flush
 // sawtooth) anywhere in the window.
-func findOnset(w window, gate, minW float64, cfg Config) (float64, bool) {
+func findOnset(w window, gate, minW float64) (float64, bool) {
 	// Without its level shifts, so that a one-off step is no onset.
 	th, _ := removeShifts(w.base)
 	n := th.len()
@@ -175,7 +250,7 @@ func findOnset(w window, gate, minW float64, cfg Config) (float64, bool) {
 	}
 	before, after := bestB[1], bestB[1]+bestB[2]
 	post := dur - bestC
-	if before > 0.25*after || after < before+gate || post < max(minW, cfg.MinWindowFraction*dur) {
+	if before > 0.25*after || after < before+gate || post < max(minW, onsetMinFraction*dur) {
 		return 0, false
 	}
 	rise := after * post

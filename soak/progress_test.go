@@ -1,0 +1,92 @@
+package soak
+
+import (
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestProgressText feeds a series to the live judgement the way the sampler
+// does (one judgement per 10-second sample) and checks the progress line at
+// fixed times: nothing computed reads "not yet", then an estimate with its
+// interval, the warm-up's state and the minutes a verdict still needs.
+func TestProgressText(t *testing.T) {
+	// Warm-up to 95% at 6 min (τ = 2 min), then a 290 MiB/hour leak.
+	tr := trend.Spec{Name: "progress", Duration: time.Hour, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
+		LeakMiBPerHour: 290, NoiseMiB: 3}.Generate(7)
+	total := 90 * time.Minute
+	live := trend.NewLive(720)
+	next := 0
+	var last *trend.Result
+	at := func(el time.Duration) string {
+		t.Helper()
+		for next < len(tr.Series) && tr.Series[next].T <= el.Seconds() {
+			live.Add(tr.Series[next])
+			if r, err := live.Judge(trend.Context{}, trend.Config{}); err == nil {
+				last = &r
+			}
+			next++
+		}
+		frames := 700 * el.Seconds()
+		l := Line{Sample: trend.Sample{Signals: map[string]float64{trend.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
+		out := progressText(l, last, el, total)
+		t.Logf("%v: %s", el, out)
+		return out
+	}
+	ci := regexp.MustCompile(`slope ([+-]\d+) MiB/h \(99% CI ([+-]\d+) to ([+-]\d+)\)`)
+	need := regexp.MustCompile(`verdict needs ~(\d+) more min`)
+	num := func(s string) float64 { v, err := strconv.ParseFloat(s, 64); require.NoError(t, err); return v }
+
+	// Before the first judgement.
+	assert.Contains(t, progressText(Line{}, nil, 0, total), "slope not yet · warm-up not yet known · verdict not yet")
+
+	// 30 s: four samples, no slope yet; no zeros pretending to be numbers.
+	l := at(30 * time.Second)
+	assert.Contains(t, l, "slope not yet")
+	assert.Contains(t, l, "warm-up not yet known")
+	assert.NotContains(t, l, "+0 MiB/h")
+	m := need.FindStringSubmatch(l)
+	require.NotNil(t, m, l)
+	assert.InDelta(t, 20, num(m[1]), 1, "a verdict needs the minimum window: %s", l)
+
+	// 3 min: enough points for an estimate (with its interval), too few
+	// to tell the warm-up.
+	l = at(3 * time.Minute)
+	c := ci.FindStringSubmatch(l)
+	require.NotNil(t, c, l)
+	assert.LessOrEqual(t, num(c[2]), num(c[1]))
+	assert.GreaterOrEqual(t, num(c[3]), num(c[1]))
+	assert.Contains(t, l, "warm-up not yet known")
+	require.Regexp(t, need, l)
+
+	// 15 min: the warm-up is over, found at about 6 min; still too little
+	// data after it for a verdict, and the line says how much more.
+	l = at(15 * time.Minute)
+	wm := regexp.MustCompile(`warm-up ended at (\d+) min`).FindStringSubmatch(l)
+	require.NotNil(t, wm, l)
+	assert.InDelta(t, 6, num(wm[1]), 2, l)
+	m = need.FindStringSubmatch(l)
+	require.NotNil(t, m, l)
+	assert.InDelta(t, num(wm[1])+20-15, num(m[1]), 2, "minutes to the minimum window after warm-up: %s", l)
+	assert.Regexp(t, ci, l)
+
+	// 40 min: LEAK, with the leak's slope inside the interval shown.
+	l = at(40 * time.Minute)
+	assert.Contains(t, l, "LEAK so far", l)
+	c = ci.FindStringSubmatch(l)
+	require.NotNil(t, c, l)
+	assert.InDelta(t, 290, num(c[1]), 0.15*290, l)
+	assert.Contains(t, l, "50m0s left")
+	assert.Contains(t, l, "700/s")
+
+	// A verdict that needs longer than the run has left says so.
+	r := trend.Result{Verdict: trend.Inconclusive, JudgedPoints: 100, CILevel: 0.99, WarmupState: trend.WarmingUp}
+	more := 30.0
+	r.NeedMoreMinutes = &more
+	assert.Contains(t, judgementText(&r, 10*time.Minute), "warming up · verdict needs ~30 more min (10 left in the run)")
+}
