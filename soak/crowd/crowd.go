@@ -25,10 +25,12 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/relaysoak/relaysoak/soak/firehose"
 )
 
 // Path is the firehose endpoint, added to a URL that has no path.
-const Path = "/xrpc/com.atproto.sync.subscribeRepos"
+const Path = firehose.Path
 
 // Behaviour is what a consumer does at a churn point: how it ends its
 // connection and how it connects again.
@@ -198,21 +200,9 @@ func New(cfg Config) (*Crowd, error) {
 	if cfg.URL == "" {
 		return nil, errors.New("crowd: Config.URL is required")
 	}
-	u, err := url.Parse(cfg.URL)
+	u, err := firehose.ParseURL(cfg.URL)
 	if err != nil {
-		return nil, fmt.Errorf("crowd: parsing URL %q: %w", cfg.URL, err)
-	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	case "ws", "wss":
-	default:
-		return nil, fmt.Errorf("crowd: URL %q: scheme must be ws or wss", cfg.URL)
-	}
-	if u.Path == "" || u.Path == "/" {
-		u.Path = Path
+		return nil, fmt.Errorf("crowd: %w", err)
 	}
 	if cfg.Consumers < 0 {
 		return nil, fmt.Errorf("crowd: consumers must not be negative, got %d", cfg.Consumers)

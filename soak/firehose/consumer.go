@@ -128,13 +128,12 @@ type Consumer struct {
 	every uint64
 }
 
-func New(cfg Config) (*Consumer, error) {
-	if cfg.URL == "" {
-		return nil, errors.New("firehose: Config.URL is required")
-	}
-	u, err := url.Parse(cfg.URL)
+// ParseURL reads a relay's subscribeRepos URL: ws or wss (http and https
+// are taken to mean them), with Path added when it has none.
+func ParseURL(raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
 	if err != nil {
-		return nil, fmt.Errorf("firehose: parsing URL %q: %w", cfg.URL, err)
+		return nil, fmt.Errorf("parsing URL %q: %w", raw, err)
 	}
 	switch u.Scheme {
 	case "http":
@@ -143,10 +142,21 @@ func New(cfg Config) (*Consumer, error) {
 		u.Scheme = "wss"
 	case "ws", "wss":
 	default:
-		return nil, fmt.Errorf("firehose: URL %q: scheme must be ws or wss", cfg.URL)
+		return nil, fmt.Errorf("URL %q: scheme must be ws or wss", raw)
 	}
 	if u.Path == "" || u.Path == "/" {
 		u.Path = Path
+	}
+	return u, nil
+}
+
+func New(cfg Config) (*Consumer, error) {
+	if cfg.URL == "" {
+		return nil, errors.New("firehose: Config.URL is required")
+	}
+	u, err := ParseURL(cfg.URL)
+	if err != nil {
+		return nil, fmt.Errorf("firehose: %w", err)
 	}
 	if cfg.VerifyWorkers <= 0 {
 		cfg.VerifyWorkers = 1
