@@ -43,6 +43,7 @@ type Fleet struct {
 	// counters, read by Stats
 	commits, identities, accountEvts, syncs atomic.Uint64
 	framesWritten, slowCut                  atomic.Uint64
+	importedN                               atomic.Int64 // identities hosted for a capture, ever
 	connections                             atomic.Int64
 	plcRequests, plcErrors                  atomic.Uint64
 	plcResets, plcCloses, plcSlow           atomic.Uint64

@@ -64,6 +64,7 @@ func (f *Fleet) HostImported(did string, doc []byte, hostIndex int) (madeUp bool
 		a = &account{did: did, host: hostIndex, imported: true}
 		a.active.Store(true)
 		f.accounts[did] = a
+		f.importedN.Add(1)
 		h.accounts = append(h.accounts, a)
 	case !a.imported:
 		f.hostsMu.Unlock()
@@ -136,6 +137,11 @@ func (p *plcDirectory) setDocument(did string, doc identity.DIDDocument, docJSON
 // IsImported says whether did is an identity hosted for a replayed capture
 // (its frames are real, signed with real keys), not one of the fleet's own.
 func (f *Fleet) IsImported(did string) bool {
+	// Asked for every delivered commit: a fleet that hosts no capture
+	// answers without the lock.
+	if f.importedN.Load() == 0 {
+		return false
+	}
 	f.hostsMu.RLock()
 	defer f.hostsMu.RUnlock()
 	a, ok := f.accounts[did]

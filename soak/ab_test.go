@@ -41,21 +41,12 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 		CPUs:    0.5,
 		Judge:   shortJudge,
 	}
-	t.Cleanup(func() { assertNothingLeft(t, id+"-A"); assertNothingLeft(t, id+"-B") })
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)
-	defer cancel()
-	out, err := Run(ctx, cfg)
-	require.NoError(t, err)
-	require.NotNil(t, out.AB)
-	ab := *out.AB
+	out, ab := soakLeakyAB(t, cfg)
 	c := ab.Comparison
-	t.Logf("%s", report.HeadlineAB(ab))
 	t.Logf("A: %s %.1f MiB/h (CI %.1f…%.1f); B: %s %.1f MiB/h (CI %.1f…%.1f); fairness %v",
 		ab.A.Judged.Verdict, c.A.SlopeMiBPerHour, c.A.SlopeCI[0], c.A.SlopeCI[1],
 		ab.B.Judged.Verdict, c.B.SlopeMiBPerHour, c.B.SlopeCI[0], c.B.SlopeCI[1], ab.Fairness)
 
-	assertLeakyMeasured(t, ab.A)
-	assertLeakyMeasured(t, ab.B)
 	require.True(t, c.Comparable, c.Sentence)
 	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
 	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict)
@@ -127,16 +118,7 @@ func TestControlConsumerDisconnectAB(t *testing.T) {
 		ConsumerMix: crowd.Mix{Resume: 0.4, OldCursor: 0.2, Slow: 0.1, Vanish: 0.3},
 		Judge:       judge,
 	}
-	t.Cleanup(func() { assertNothingLeft(t, id+"-A"); assertNothingLeft(t, id+"-B") })
-	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)
-	defer cancel()
-	out, err := Run(ctx, cfg)
-	require.NoError(t, err)
-	require.NotNil(t, out.AB)
-	ab := *out.AB
-	t.Logf("%s", report.HeadlineAB(ab))
-	assertLeakyMeasured(t, ab.A)
-	assertLeakyMeasured(t, ab.B)
+	out, ab := soakLeakyAB(t, cfg)
 	disconnects := func(l Line) (float64, bool) {
 		c, ok := l.Context["crowd_connects"]
 		return c - l.Context["crowd_connected"], ok
@@ -158,6 +140,24 @@ func TestControlConsumerDisconnectAB(t *testing.T) {
 	t.Logf("B retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
 	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's slope within ±20%% of what it retains per disconnect")
 	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
+}
+
+// soakLeakyAB runs an A/B soak of the control target, checks that nothing
+// of either arm is left in the engine afterwards and that both arms were
+// measured, and logs the comparison.
+func soakLeakyAB(t *testing.T, cfg Config) (Outcome, report.AB) {
+	t.Helper()
+	t.Cleanup(func() { assertNothingLeft(t, cfg.ID+"-A"); assertNothingLeft(t, cfg.ID+"-B") })
+	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+4*time.Minute)
+	defer cancel()
+	out, err := Run(ctx, cfg)
+	require.NoError(t, err)
+	require.NotNil(t, out.AB)
+	ab := *out.AB
+	t.Logf("%s", report.HeadlineAB(ab))
+	assertLeakyMeasured(t, ab.A)
+	assertLeakyMeasured(t, ab.B)
+	return out, ab
 }
 
 func TestFairnessWarningsNameTheMachine(t *testing.T) {
