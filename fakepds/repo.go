@@ -21,6 +21,8 @@ import (
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/multiformats/go-varint"
+
+	"github.com/relaysoak/relaysoak/internal/cborhead"
 )
 
 // account is one synthetic (or imported) identity and its repository.
@@ -117,7 +119,7 @@ func writeCAR(root cid.Cid, blks ...[]blocks.Block) []byte {
 	hdr := make([]byte, 0, 64)
 	hdr = append(hdr, 0xa2)                                            // map(2)
 	hdr = append(hdr, 0x65, 'r', 'o', 'o', 't', 's', 0x81, 0xd8, 0x2a) // "roots": [tag 42
-	hdr = appendCBORBytesHeader(hdr, len(rootBytes)+1)
+	hdr = cborhead.AppendHead(hdr, cborhead.Bytes, uint64(len(rootBytes)+1))
 	hdr = append(hdr, 0x00)
 	hdr = append(hdr, rootBytes...)
 	hdr = append(hdr, 0x67, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x01)
@@ -132,17 +134,6 @@ func writeCAR(root cid.Cid, blks ...[]blocks.Block) []byte {
 		}
 	}
 	return buf.Bytes()
-}
-
-func appendCBORBytesHeader(b []byte, n int) []byte {
-	switch {
-	case n < 24:
-		return append(b, 0x40|byte(n))
-	case n < 256:
-		return append(b, 0x58, byte(n))
-	default:
-		return append(b, 0x59, byte(n>>8), byte(n))
-	}
 }
 
 func newBlock(data []byte) (blocks.Block, error) {

@@ -200,8 +200,12 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	if err != nil {
 		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
 	}
-	if rig, err := judgeRig(filepath.Join(dir, RigSamplesFile), cfg.Judge); err == nil {
-		sum.Notes = append(sum.Notes, fmt.Sprintf("the rig's own memory (%s): %s, %.1f MiB/h, level %.0f MiB", rig.CarriedBy, rig.Verdict, rig.SlopeMiBPerHour, rig.LevelMiB))
+	if rc, err := readRigCost(filepath.Join(dir, RigSamplesFile), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
+		sec, warnings := rc.section()
+		sum.Sections = append(sum.Sections, sec)
+		sum.Warnings = append(sum.Warnings, warnings...)
+	} else {
+		sum.Notes = append(sum.Notes, "the rig's own cost: "+err.Error())
 	}
 	if err := report.Write(dir, sum); err != nil {
 		return sum, err

@@ -278,8 +278,6 @@ func judgeFile(path string, cfg trend.Config) (trend.Report, error) {
 	return trend.JudgeSignals(run.Signals, run.Context, cfg)
 }
 
-func judgeRig(path string, cfg trend.Config) (trend.Report, error) { return judgeFile(path, cfg) }
-
 // RunFormat is run.json's format version: 2 records the load's every
 // effective setting and the recipe; 1 (no "format") had neither.
 const RunFormat = 2

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"runtime/metrics"
 	"strings"
 	"sync"
 	"time"
@@ -124,14 +125,14 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 	if r.Relay != nil {
 		// A relay the rig runs: its process and cgroup are on this host.
 		pid := func() int { return r.Relay.PID(context.Background()) }
-		ps = append(ps, probe.Proc{PID: pid}, probe.Cgroup{PID: pid})
+		ps = append(ps, probe.Proc{PID: pid}, probe.Cgroup{PID: pid}, probe.CPU{PID: pid})
 	}
 	if names := r.Target.MemoryMetrics(); len(names) > 0 {
 		ps = append(ps, probe.Metrics{URL: r.Target.MetricsURL(), Names: names})
 	}
 	return &sampler{
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,
-		self: []probe.Probe{probe.Proc{PID: os.Getpid}},
+		self: []probe.Probe{probe.Proc{PID: os.Getpid}, probe.CPU{PID: os.Getpid}},
 		live: trend.NewLive(720), errs: map[string]string{},
 	}, nil
 }
@@ -247,17 +248,26 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 			s.mu.Unlock()
 		}
 	}
-	// The rig's own memory, the same way.
-	self := trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}}
+	// The rig's own memory, the same way, and its CPU and heap beside it:
+	// the report's Rig section reads them.
+	self := Line{Sample: trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, FramesSent: &frames},
+		Context: map[string]float64{}}
 	for _, p := range s.self {
 		if vals, err := p.Read(pctx); err == nil {
 			for k, v := range vals {
 				if memorySignals[k] {
 					self.Signals[k] = v
+				} else {
+					self.Context[k] = v
 				}
 			}
 		}
 	}
+	rt := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/goal:bytes"}}
+	metrics.Read(rt)
+	self.Context["goroutines"] = float64(rt[0].Value.Uint64())
+	self.Context["heap_live_bytes"] = float64(rt[1].Value.Uint64())
+	self.Context["heap_goal_bytes"] = float64(rt[2].Value.Uint64())
 	s.selfOut.Write(self)
 }
 

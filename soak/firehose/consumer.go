@@ -18,6 +18,8 @@ import (
 	"github.com/bluesky-social/indigo/events"
 	"github.com/gorilla/websocket"
 	lru "github.com/hashicorp/golang-lru/v2"
+
+	"github.com/relaysoak/relaysoak/internal/cborhead"
 )
 
 // Path is the firehose endpoint on a relay.
@@ -287,9 +289,13 @@ func (c *Consumer) session(ctx context.Context) error {
 	}
 }
 
+// handle counts one frame. Frames are walked, not decoded (package
+// cborhead): kind, seq, account and time are all delivery and lag need,
+// and a full decode of every frame cost the rig more than the relay's
+// stream is worth measuring. The commits chosen for verification, and
+// error frames, are decoded in full.
 func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
-	var evt events.XRPCStreamEvent
-	err := evt.Deserialize(bytes.NewReader(data))
+	fr, err := cborhead.Peek(data)
 	c.mu.Lock()
 	c.st.Frames++
 	if err != nil {
@@ -297,19 +303,18 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		c.mu.Unlock()
 		return
 	}
-	var did, purge string
-	var seq int64
+	did, purge := fr.DID, ""
 	isCommit, captured := false, false
 	switch {
-	case evt.Error != nil:
+	case fr.Op == -1:
 		c.st.ErrorFrames++
-		c.st.LastErrorFrame = evt.Error.Error + ": " + evt.Error.Message
-	case evt.RepoCommit != nil:
+		c.st.LastErrorFrame = errorFrameText(data)
+	case fr.Op != 1:
+		c.st.Unknown++
+	case fr.Kind == "#commit":
 		isCommit = true
-		cm := evt.RepoCommit
 		c.st.Commits++
-		did, seq = cm.Repo, cm.Seq
-		if cm.PrevData != nil {
+		if fr.PrevData {
 			c.st.CommitsWithPrevData++
 		}
 		if c.cfg.Captured != nil && c.cfg.Captured(did) {
@@ -317,27 +322,27 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 			// there is no lag to read from it.
 			captured = true
 			c.st.CapturedCommits++
-		} else if t, err := time.Parse(time.RFC3339Nano, cm.Time); err == nil {
+		} else if t, err := time.Parse(time.RFC3339Nano, fr.Time); err == nil {
 			c.lag.Observe(arrival.Sub(t))
 		} else {
 			c.st.BadTime++
 		}
-	case evt.RepoSync != nil:
+	case fr.Kind == "#sync":
 		c.st.Sync++
-		did, seq = evt.RepoSync.Did, evt.RepoSync.Seq
-	case evt.RepoIdentity != nil:
+	case fr.Kind == "#identity":
 		c.st.Identity++
-		did, seq = evt.RepoIdentity.Did, evt.RepoIdentity.Seq
 		purge = did
-	case evt.RepoAccount != nil:
+	case fr.Kind == "#account":
 		c.st.Account++
-		did, seq = evt.RepoAccount.Did, evt.RepoAccount.Seq
-	case evt.RepoInfo != nil:
+	case fr.Kind == "#info":
 		c.st.Info++
+		did = ""
 	default:
 		c.st.Unknown++
+		did = ""
 	}
-	if seq > 0 {
+	if fr.HasSeq && fr.Op == 1 {
+		seq := fr.Seq
 		if c.st.FirstSeq < 0 {
 			c.st.FirstSeq = seq
 		}
@@ -367,6 +372,16 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		case <-ctx.Done():
 		}
 	}
+	if !captured && !sample {
+		return
+	}
+	var evt events.XRPCStreamEvent
+	if err := evt.Deserialize(bytes.NewReader(data)); err != nil || evt.RepoCommit == nil {
+		c.mu.Lock()
+		c.st.DecodeErrors++
+		c.mu.Unlock()
+		return
+	}
 	if captured {
 		// Real frames are few and the point of the replay: never skipped.
 		select {
@@ -376,9 +391,6 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 			c.st.VerifySkipped++
 			c.mu.Unlock()
 		}
-		return
-	}
-	if !sample {
 		return
 	}
 	if c.cfg.VerifyEvery <= 1 {
@@ -398,6 +410,15 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		c.st.VerifySkipped++
 		c.mu.Unlock()
 	}
+}
+
+// errorFrameText is an error frame's name and message.
+func errorFrameText(data []byte) string {
+	var evt events.XRPCStreamEvent
+	if err := evt.Deserialize(bytes.NewReader(data)); err != nil || evt.Error == nil {
+		return "(an error frame that does not decode)"
+	}
+	return evt.Error.Error + ": " + evt.Error.Message
 }
 
 // countHost is called with c.mu held.

@@ -76,6 +76,49 @@ func (p Proc) Read(context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
+// CPU reads a process's CPU time, user and system, in seconds
+// ("cpu_seconds") from /proc/<pid>/stat: not memory, but what a run's cost
+// is read against (the rig must not crowd out the relay it measures).
+type CPU struct {
+	PID  func() int
+	Root string // the proc mount (default /proc)
+}
+
+func (c CPU) Name() string { return "cpu" }
+
+// clockTicks is USER_HZ, the unit of /proc/<pid>/stat's times: 100 on
+// every Linux a relay runs on.
+const clockTicks = 100
+
+func (c CPU) Read(context.Context) (map[string]float64, error) {
+	pid := c.PID()
+	if pid <= 0 {
+		return nil, fmt.Errorf("cpu probe: process is not running")
+	}
+	path := filepath.Join(orDefault(c.Root, "/proc"), strconv.Itoa(pid), "stat")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu probe: %w", err)
+	}
+	// The command name may hold spaces and parentheses: fields are counted
+	// from the last ')'.
+	s := string(b)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 || i+2 > len(s) {
+		return nil, fmt.Errorf("cpu probe: %s: no command name in %q", path, s)
+	}
+	f := strings.Fields(s[i+2:])
+	if len(f) < 13 {
+		return nil, fmt.Errorf("cpu probe: %s: %d fields after the command name, want at least 13", path, len(f))
+	}
+	utime, err1 := strconv.ParseFloat(f[11], 64)
+	stime, err2 := strconv.ParseFloat(f[12], 64)
+	if err1 != nil || err2 != nil {
+		return nil, fmt.Errorf("cpu probe: %s: utime %q, stime %q are not numbers", path, f[11], f[12])
+	}
+	return map[string]float64{"cpu_seconds": (utime + stime) / clockTicks}, nil
+}
+
 // Cgroup reads the memory cgroup of a process: usage, working set (usage −
 // inactive_file, what docker stats and the kubelet show) and OOM kills.
 // It finds the cgroup from /proc/<pid>/cgroup and handles v1 and v2.
@@ -175,7 +218,7 @@ func SignalName(metric string) string {
 }
 
 func (m Metrics) Read(ctx context.Context) (map[string]float64, error) {
-	got, err := firehose.Scrape(ctx, m.URL)
+	got, err := firehose.Scrape(ctx, m.URL, m.Names...)
 	if err != nil {
 		return nil, fmt.Errorf("metrics probe: %w", err)
 	}

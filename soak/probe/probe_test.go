@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -57,4 +59,34 @@ func TestMetricsRenamesGauges(t *testing.T) {
 	assert.ErrorContains(t, err, "serves none of")
 	_, err = Metrics{URL: "http://127.0.0.1:1/metrics", Names: []string{"x"}}.Read(context.Background())
 	assert.ErrorContains(t, err, "metrics probe")
+}
+
+func TestCPUReadsThisProcess(t *testing.T) {
+	p := CPU{PID: os.Getpid}
+	before, err := p.Read(context.Background())
+	require.NoError(t, err)
+	// Burn a little CPU: the reading must move.
+	deadline := time.Now().Add(300 * time.Millisecond)
+	x := 0
+	for time.Now().Before(deadline) {
+		x++
+	}
+	after, err := p.Read(context.Background())
+	require.NoError(t, err)
+	assert.Greater(t, after["cpu_seconds"], before["cpu_seconds"], "300 ms of spinning (%d loops) shows in utime", x)
+	assert.Less(t, after["cpu_seconds"]-before["cpu_seconds"], 5.0)
+}
+
+func TestCPUCommandNameWithParentheses(t *testing.T) {
+	root := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(root, "7"), 0o755))
+	stat := "7 (relay (x) y) S 1 7 7 0 -1 4194560 100 0 0 0 250 50 0 0 20 0 12 0 100 1000 10 18446744073709551615\n"
+	require.NoError(t, os.WriteFile(filepath.Join(root, "7", "stat"), []byte(stat), 0o644))
+	got, err := CPU{PID: func() int { return 7 }, Root: root}.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 3.0, got["cpu_seconds"], "utime 250 + stime 50 ticks")
+
+	require.NoError(t, os.WriteFile(filepath.Join(root, "7", "stat"), []byte("7 (short) S 1"), 0o644))
+	_, err = CPU{PID: func() int { return 7 }, Root: root}.Read(context.Background())
+	assert.ErrorContains(t, err, "fields after the command name")
 }

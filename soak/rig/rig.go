@@ -517,7 +517,7 @@ func (r *Rig) scrapeLoop(ctx context.Context) {
 }
 
 func (r *Rig) scrapeOnce(ctx context.Context) {
-	m, err := firehose.Scrape(ctx, r.Target.MetricsURL())
+	m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), "atproto_identity_resolve_did")
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -654,7 +654,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	}
 	var rep Report
 	var errs []error
-	if m, err := firehose.Scrape(ctx, r.Target.MetricsURL()); err == nil {
+	if m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), "repo_commits_received_counter", "atproto_identity_resolve_did"); err == nil {
 		rep.RelayReceived, _ = m.Sum("repo_commits_received_counter", nil)
 		v, _ := m.Sum("atproto_identity_resolve_did", nil)
 		r.mu.Lock()
