@@ -1,0 +1,40 @@
+// Package attribute says which load factor drives a relay's memory growth,
+// in bytes retained per unit of that factor. From one run's samples of
+// memory and of the cumulative count of each factor (frames delivered, DID
+// resolutions caused, upstream host reconnects, downstream consumer
+// reconnects), and the Plan that raised one factor at a time, it fits
+//
+//	memory ≈ level + β_time·t + Σ βᵢ·countᵢ(t) + noise
+//
+// after the warm-up, robustly, with intervals that allow for autocorrelated
+// noise, and gives a verdict: the factor(s) that explain the growth, growth
+// with time alone (a timer or a cache with no bound on age), no growth, or
+// inconclusive.
+//
+// It must not know how load is made, any relay's names (counters arrive as
+// Factor-keyed counts), nor how samples are taken: callers pass numbers.
+//
+// # Method
+//
+// Plan: baseline, then each factor raised alone (×Multiplier), each followed
+// by a repeat of the baseline: B F1 B F2 B F3 B F4 B. The raised phases sit at
+// different times, so no factor's count is a linear function of time or of
+// another's; the repeated baseline lets the time term be estimated from
+// stretches where nothing is raised, and a leak that follows time shows the
+// same slope in every phase. Phase length is the least whole minute for which
+// the plan's own design (at the configured noise, its autocorrelation and the
+// sample interval) gives every factor a 95% interval no wider than ±half of
+// MinDetectMiBPerHour (so a factor growing memory that fast at baseline load
+// is named with ≈97.5% power).
+//
+// Fit: ordinary least squares on centred, unit-norm columns (QR by
+// Gram–Schmidt, twice); a column that is constant (factor never exercised) or
+// a combination of the earlier ones (intercept, time, factors in order) is
+// dropped and reported. One Huber pass (k = 2 MADs of the residuals)
+// down-weights spikes, e.g. a sample at a GC peak. Intervals use Newey–West
+// (HAC, Bartlett kernel) standard errors with the Andrews (1991) AR(1)
+// plug-in lag, which grows with the residuals' persistence; a fixed short
+// lag leaves intervals too narrow on memory series. A moving-block bootstrap
+// would need a block length chosen the same way and costs hundreds of
+// refits; HAC is one pass.
+package attribute
