@@ -90,7 +90,7 @@ func (r Result) Sentence() string {
 		s := fmt.Sprintf("growth follows %s: %s", strings.Join(named, " and "), strings.Join(parts, "; "))
 		return s + "; " + strings.Join(rest, "; ") + "."
 	case VerdictTime:
-		tt, _ := r.Term(Time)
+		tt := *r.TimeAlone
 		return fmt.Sprintf("memory grows with time, not with any factor: %s — look for a timer or a cache with no bound on age; %s.", perUnit(tt), strings.Join(rest, "; "))
 	case VerdictNone:
 		s := fmt.Sprintf("nothing grows: fitted growth %s over %.0f min (floor %.3g MiB)", humanBytes(r.GrowthBytes, r.GrowthBytes), window, r.MinGrowthMiB)
