@@ -23,7 +23,9 @@ type FitConfig struct {
 	// Level of the intervals. Default 0.95.
 	Level float64
 	// MinGrowthMiB: fitted growth over the judged window smaller than this is
-	// "none". Default 1 MiB.
+	// "none". Default 4 MiB: twice the noise a relay's memory shows around
+	// its trend (sd ≈ 2 MiB, the plan's NoiseMiB); less is not told from a
+	// sawtooth in 200 flat test runs.
 	MinGrowthMiB float64
 	// MinShare: a significant factor is named only if it explains at least
 	// this share of the fitted growth. Default 0.2: growth with time alone
@@ -41,7 +43,7 @@ func (c FitConfig) withDefaults() FitConfig {
 		c.Level = 0.95
 	}
 	if c.MinGrowthMiB <= 0 {
-		c.MinGrowthMiB = 1
+		c.MinGrowthMiB = 4
 	}
 	if c.MinShare <= 0 {
 		c.MinShare = 0.2
@@ -115,6 +117,7 @@ type Result struct {
 	// Downweighted is how many samples the Huber pass down-weighted.
 	Downweighted int     `json:"downweighted"`
 	MinGrowthMiB float64 `json:"min_growth_mib"`
+	growthFirm   bool
 }
 
 // Term returns f's term, if any.
@@ -367,6 +370,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	// count also rises with time): its own interval says whether memory grows.
 	gse := math.Sqrt(math.Max(gVar, 0))
 	res.GrowthLo, res.GrowthHi = res.GrowthBytes-z*gse, res.GrowthBytes+z*gse
+	res.growthFirm = res.GrowthBytes > zFirm*gse
 	// Joint Wald test that no factor matters (HAC covariance, χ²).
 	if len(fk) > 0 {
 		sub := make([][]float64, len(fk))
@@ -416,7 +420,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 // judge sets the verdict from the terms.
 func judge(res *Result, c FitConfig, floor float64, collinear []string) {
 	terms := res.Terms
-	if res.GrowthBytes < floor || res.GrowthLo <= 0 {
+	if res.GrowthBytes < floor || !res.growthFirm {
 		res.Verdict = VerdictNone
 		if len(collinear) > 0 {
 			res.Reason = fmt.Sprintf("not separable: %v", collinear)
@@ -441,7 +445,7 @@ func judge(res *Result, c FitConfig, floor float64, collinear []string) {
 		res.Verdict = VerdictFactor
 		return
 	}
-	if res.FactorsWald <= res.FactorsWaldCritical && res.TimeAlone != nil {
+	if ta := res.TimeAlone; res.FactorsWald <= res.FactorsWaldCritical && ta != nil && ta.Firm && ta.BytesPerUnit > 0 && ta.Growth >= floor {
 		res.Verdict = VerdictTime
 		return
 	}
