@@ -28,8 +28,8 @@ type FitConfig struct {
 	// sawtooth in 200 flat test runs.
 	MinGrowthMiB float64
 	// MinShare: a significant factor is named only if it explains at least
-	// this share of the fitted growth. Default 0.2: growth with time alone
-	// leaks 10–20% into some factor's count now and then (each count also
+	// this share of the fitted growth. Default 0.25: growth with time alone
+	// leaks 10–22% into some factor's count now and then (each count also
 	// rises with time), and a factor explaining less is not where to look.
 	MinShare float64
 	// MinPoints after the warm-up. Default 30.
@@ -46,7 +46,7 @@ func (c FitConfig) withDefaults() FitConfig {
 		c.MinGrowthMiB = 4
 	}
 	if c.MinShare <= 0 {
-		c.MinShare = 0.2
+		c.MinShare = 0.25
 	}
 	if c.MinPoints <= 0 {
 		c.MinPoints = 30
