@@ -6,6 +6,7 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
 )
 
 // Observations are one run's samples: at each time, memory and the
@@ -423,13 +424,13 @@ func judge(res *Result, c FitConfig, floor float64, collinear []string) {
 	if res.GrowthBytes < floor || !res.growthFirm {
 		res.Verdict = VerdictNone
 		if len(collinear) > 0 {
-			res.Reason = fmt.Sprintf("not separable: %v", collinear)
+			res.Reason = "not separable: " + strings.Join(collinear, ", ")
 		}
 		return
 	}
 	if len(collinear) > 0 {
 		res.Verdict = VerdictInconclusive
-		res.Reason = fmt.Sprintf("memory grows but %v could not be separated from time or the other factors (their rates never changed independently)", collinear)
+		res.Reason = fmt.Sprintf("memory grows but %s could not be separated from time or the other factors (their rates never changed independently)", strings.Join(collinear, " and "))
 		return
 	}
 	for i := range terms {

@@ -58,7 +58,7 @@ func explainsNone(t Term) string {
 	}
 	if t.Factor == Time {
 		v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)) * 3600)
-		return fmt.Sprintf("time alone explains none (%s to %s %s/hour)", num(t.Lo*3600/v), num(t.Hi*3600/v), unit)
+		return fmt.Sprintf("time explains none (%s to %s %s/hour)", num(t.Lo*3600/v), num(t.Hi*3600/v), unit)
 	}
 	v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)))
 	what := "explain none"
