@@ -1,0 +1,56 @@
+package attribute
+
+// Factor names one load factor whose cumulative count the rig records exactly.
+type Factor string
+
+const (
+	// Frames is commits delivered to consumers.
+	Frames Factor = "frames"
+	// Resolutions is DID resolutions caused (identity events, key rotations,
+	// new accounts, moves, or the relay's own resolver counter).
+	Resolutions Factor = "resolutions"
+	// HostReconnects is upstream host reconnects (outages).
+	HostReconnects Factor = "host_reconnects"
+	// ConsumerReconnects is downstream consumer reconnects, cut-offs, resets.
+	ConsumerReconnects Factor = "consumer_reconnects"
+	// Time is the model's own regressor, in seconds: growth that follows
+	// time and no factor.
+	Time Factor = "time"
+)
+
+// AllFactors are the four load factors in the order plans raise them.
+var AllFactors = []Factor{Frames, Resolutions, HostReconnects, ConsumerReconnects}
+
+// unit is the singular word for one count of f.
+func (f Factor) unit() string {
+	switch f {
+	case Frames:
+		return "frame"
+	case Resolutions:
+		return "resolution"
+	case HostReconnects:
+		return "host reconnect"
+	case ConsumerReconnects:
+		return "consumer reconnect"
+	case Time:
+		return "s"
+	}
+	return string(f)
+}
+
+// label is how f is named in sentences and tables.
+func (f Factor) label() string {
+	switch f {
+	case Frames:
+		return "frames"
+	case Resolutions:
+		return "DID resolutions"
+	case HostReconnects:
+		return "host reconnects"
+	case ConsumerReconnects:
+		return "consumer reconnects"
+	case Time:
+		return "time"
+	}
+	return string(f)
+}

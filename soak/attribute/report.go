@@ -1,0 +1,174 @@
+package attribute
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/relaysoak/relaysoak/internal/atomicfile"
+)
+
+// humanBytes writes b with two or three significant figures in B, KiB or
+// MiB, choosing the unit from scale (so an interval shares its estimate's).
+func humanBytes(b, scale float64) string {
+	v, unit := unitFor(scale)
+	return fmt.Sprintf("%s %s", num(b/v), unit)
+}
+
+func unitFor(scale float64) (float64, string) {
+	a := math.Abs(scale)
+	switch {
+	case a >= 1<<20:
+		return 1 << 20, "MiB"
+	case a >= 1<<10:
+		return 1 << 10, "KiB"
+	}
+	return 1, "B"
+}
+
+func num(x float64) string {
+	a := math.Abs(x)
+	switch {
+	case a >= 100:
+		return fmt.Sprintf("%.0f", x)
+	case a >= 10:
+		return fmt.Sprintf("%.1f", x)
+	case a == 0:
+		return "0"
+	}
+	return fmt.Sprintf("%.2g", x)
+}
+
+// perUnit is "1.1 KiB retained per resolution (CI 0.9–1.3)".
+func perUnit(t Term) string {
+	scale := math.Max(math.Abs(t.BytesPerUnit), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))/2)
+	v, unit := unitFor(scale)
+	if t.Factor == Time {
+		v, unit = unitFor(math.Max(math.Abs(t.BytesPerHour), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))*1800))
+		return fmt.Sprintf("%s %s/hour (CI %s to %s)", num(t.BytesPerHour/v), unit, num(t.Lo*3600/v), num(t.Hi*3600/v))
+	}
+	return fmt.Sprintf("%s %s retained per %s (CI %s to %s)", num(t.BytesPerUnit/v), unit, t.Factor.unit(), num(t.Lo/v), num(t.Hi/v))
+}
+
+// explainsNone is "frames explain none (−2 to +3 B/frame)".
+func explainsNone(t Term) string {
+	if t.Dropped != "" {
+		return fmt.Sprintf("%s not judged (%s)", t.Factor.label(), t.Dropped)
+	}
+	if t.Factor == Time {
+		v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)) * 3600)
+		return fmt.Sprintf("time explains none (%s to %s %s/hour)", num(t.Lo*3600/v), num(t.Hi*3600/v), unit)
+	}
+	v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)))
+	what := "explain none"
+	if t.Significant {
+		what = "explain little"
+	}
+	return fmt.Sprintf("%s %s (%s to %s %s/%s)", t.Factor.label(), what, num(t.Lo/v), num(t.Hi/v), unit, t.Factor.unit())
+}
+
+// Sentence says what an operator should act on.
+func (r Result) Sentence() string {
+	var rest []string
+	for _, t := range r.Terms {
+		if !t.Named && !(r.Verdict == VerdictTime && t.Factor == Time) {
+			rest = append(rest, explainsNone(t))
+		}
+	}
+	window := (r.WindowEndS - r.WindowStartS) / 60
+	switch r.Verdict {
+	case VerdictFactor:
+		var named []string
+		var parts []string
+		for _, t := range r.Terms {
+			if t.Named {
+				named = append(named, t.Factor.label())
+				parts = append(parts, fmt.Sprintf("%s (%.0f%% of the growth)", perUnit(t), 100*t.Share))
+			}
+		}
+		s := fmt.Sprintf("growth follows %s: %s", strings.Join(named, " and "), strings.Join(parts, "; "))
+		return s + "; " + strings.Join(rest, "; ") + "."
+	case VerdictTime:
+		tt := *r.TimeAlone
+		return fmt.Sprintf("memory grows with time, not with any factor: %s — look for a timer or a cache with no bound on age; %s.", perUnit(tt), strings.Join(rest, "; "))
+	case VerdictNone:
+		s := fmt.Sprintf("nothing grows: fitted growth %s over %.0f min (floor %.3g MiB)", humanBytes(r.GrowthBytes, r.GrowthBytes), window, r.MinGrowthMiB)
+		if r.Reason != "" {
+			s += " — " + r.Reason
+		}
+		return s + "; " + strings.Join(rest, "; ") + "."
+	}
+	return "inconclusive: " + r.Reason + "."
+}
+
+// Markdown is the report's attribution section.
+func Markdown(r Result, p Plan) string {
+	var b strings.Builder
+	b.WriteString("## Leak attribution\n\n")
+	fmt.Fprintf(&b, "**%s** — %s\n\n", r.Verdict, r.Sentence())
+	fmt.Fprintf(&b, "| term | retained per unit | %.0f%% interval | growth explained | share | significant |\n|---|---|---|---|---|---|\n", 100*r.Level)
+	for _, t := range r.Terms {
+		if t.Dropped != "" {
+			fmt.Fprintf(&b, "| %s | — | — | — | — | dropped: %s |\n", t.Factor.label(), t.Dropped)
+			continue
+		}
+		scale := math.Max(math.Abs(t.BytesPerUnit), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))/2)
+		unit := "/" + t.Factor.unit()
+		est, lo, hi := t.BytesPerUnit, t.Lo, t.Hi
+		if t.Factor == Time {
+			est, lo, hi, scale, unit = est*3600, lo*3600, hi*3600, scale*3600, "/hour"
+		}
+		v, u := unitFor(scale)
+		sig := "no"
+		if t.Significant {
+			sig = "yes"
+		}
+		if t.Named {
+			sig += " (named)"
+		}
+		note := ""
+		if t.Note != "" {
+			note = " — " + t.Note
+		}
+		fmt.Fprintf(&b, "| %s | %s %s%s | %s to %s | %s | %.0f%% | %s%s |\n", t.Factor.label(), num(est/v), u, unit, num(lo/v), num(hi/v),
+			humanBytes(t.Growth, t.Growth), 100*t.Share, sig, note)
+	}
+	fmt.Fprintf(&b, "\n%d samples from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d samples down-weighted.\n",
+		r.Points, r.WindowStartS/60, r.WindowEndS/60, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted)
+	b.WriteString("\n```\n" + p.Text() + "```\n")
+	return b.String()
+}
+
+type jsonPhase struct {
+	Name       string  `json:"name"`
+	Raised     Factor  `json:"raised,omitempty"`
+	Multiplier float64 `json:"multiplier"`
+	DurationS  float64 `json:"duration_s"`
+}
+
+type jsonPlan struct {
+	WarmupS float64     `json:"warmup_s"`
+	TotalS  float64     `json:"total_s"`
+	Phases  []jsonPhase `json:"phases"`
+	Need    string      `json:"phase_length_reason,omitempty"`
+}
+
+type jsonDoc struct {
+	Result
+	Sentence string   `json:"sentence"`
+	Plan     jsonPlan `json:"plan"`
+}
+
+// WriteJSON writes r and p to path (attribution.json), all or nothing.
+func WriteJSON(path string, r Result, p Plan) error {
+	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), Need: p.Need}}
+	for _, ph := range p.Phases {
+		doc.Plan.Phases = append(doc.Plan.Phases, jsonPhase{Name: ph.Name, Raised: ph.Raised, Multiplier: ph.Multiplier, DurationS: ph.Duration.Seconds()})
+	}
+	b, err := json.MarshalIndent(doc, "", "  ")
+	if err != nil {
+		return fmt.Errorf("attribution json: %w", err)
+	}
+	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
