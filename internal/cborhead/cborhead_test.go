@@ -36,7 +36,7 @@ func commitFrame(t testing.TB, seq int64, n int, prevData bool) []byte {
 	c := &comatproto.SyncSubscribeRepos_Commit{
 		Repo: "did:plc:abcdefghijklmnopqrstuvwx", Rev: "3lbq7yq4zsc2a", Seq: seq,
 		Time: "2026-11-28T03:00:00.123Z", Blocks: lexutil.LexBytes(bytes.Repeat([]byte{0xa5}, n)),
-		Ops: []*comatproto.SyncSubscribeRepos_RepoOp{{Action: "create", Path: "app.bsky.feed.post/3lbq7yq4zsc2a"}},
+		Ops:   []*comatproto.SyncSubscribeRepos_RepoOp{{Action: "create", Path: "app.bsky.feed.post/3lbq7yq4zsc2a"}},
 		Blobs: []lexutil.LexLink{}, Commit: lexutil.LexLink(testCID),
 	}
 	if prevData {
@@ -49,12 +49,12 @@ func commitFrame(t testing.TB, seq int64, n int, prevData bool) []byte {
 func sampleFrames(t testing.TB) map[string][]byte {
 	msg := "the message"
 	return map[string][]byte{
-		"commit":         commitFrame(t, 5_000_000_123, 1500, true),
-		"commit, first":  commitFrame(t, 7, 300, false),
-		"identity":       encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#identity"}, &comatproto.SyncSubscribeRepos_Identity{Did: "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz", Seq: 1 << 40, Time: "2026-11-28T03:00:01Z"}),
-		"account":        encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#account"}, &comatproto.SyncSubscribeRepos_Account{Did: "did:plc:yyyyyyyyyyyyyyyyyyyyyyyy", Seq: 24, Time: "2026-11-28T03:00:02Z", Active: true}),
-		"info":           encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#info"}, &comatproto.SyncSubscribeRepos_Info{Name: "OutdatedCursor", Message: &msg}),
-		"error":          encode(t, events.EventHeader{Op: events.EvtKindErrorFrame}, &events.ErrorFrame{Error: "ConsumerTooSlow", Message: msg}),
+		"commit":        commitFrame(t, 5_000_000_123, 1500, true),
+		"commit, first": commitFrame(t, 7, 300, false),
+		"identity":      encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#identity"}, &comatproto.SyncSubscribeRepos_Identity{Did: "did:plc:zzzzzzzzzzzzzzzzzzzzzzzz", Seq: 1 << 40, Time: "2026-11-28T03:00:01Z"}),
+		"account":       encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#account"}, &comatproto.SyncSubscribeRepos_Account{Did: "did:plc:yyyyyyyyyyyyyyyyyyyyyyyy", Seq: 24, Time: "2026-11-28T03:00:02Z", Active: true}),
+		"info":          encode(t, events.EventHeader{Op: events.EvtKindMessage, MsgType: "#info"}, &comatproto.SyncSubscribeRepos_Info{Name: "OutdatedCursor", Message: &msg}),
+		"error":         encode(t, events.EventHeader{Op: events.EvtKindErrorFrame}, &events.ErrorFrame{Error: "ConsumerTooSlow", Message: msg}),
 	}
 }
 

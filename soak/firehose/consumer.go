@@ -22,6 +22,9 @@ import (
 	"github.com/relaysoak/relaysoak/internal/cborhead"
 )
 
+// maxKeptBuffer is the largest read buffer kept between frames.
+const maxKeptBuffer = 1 << 20
+
 // Path is the firehose endpoint on a relay.
 const Path = "/xrpc/com.atproto.sync.subscribeRepos"
 
@@ -276,16 +279,27 @@ func (c *Consumer) session(ctx context.Context) error {
 
 	stop := context.AfterFunc(ctx, func() { conn.Close() })
 	defer stop()
+	// One buffer for every frame: handle keeps nothing of it (a decoded
+	// commit owns copies), and reading into it spares the collector a
+	// frame's worth of garbage per frame.
+	var buf bytes.Buffer
 	for {
-		mt, data, err := conn.ReadMessage()
+		mt, r, err := conn.NextReader()
 		if err != nil {
+			return fmt.Errorf("reading firehose %s: %w", u.String(), err)
+		}
+		if buf.Cap() > maxKeptBuffer {
+			buf = bytes.Buffer{} // one huge frame does not pin its size for the rest of the run
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
 			return fmt.Errorf("reading firehose %s: %w", u.String(), err)
 		}
 		arrival := c.cfg.Now()
 		if mt != websocket.BinaryMessage {
 			continue
 		}
-		c.handle(ctx, data, arrival)
+		c.handle(ctx, buf.Bytes(), arrival)
 	}
 }
 

@@ -43,3 +43,13 @@ func TestProfileNeeds(t *testing.T) {
 	assert.Equal(t, []string{"plc.directory"}, n.PLCNames)
 	assert.True(t, n.TLSHosts)
 }
+
+func TestOpenFilesFit(t *testing.T) {
+	assert.NoError(t, openFilesFit(15000, 1, 20000, 20000), "15,000 hosts fit under this machine's 20,000")
+	err := openFilesFit(15000, 2, 20000, 20000) // an A/B soak: two relays dial every host
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "15000 hosts need about 31024 open files")
+	assert.Contains(t, err.Error(), "at most 9488 hosts")
+	assert.Contains(t, err.Error(), "ulimit -Hn")
+	assert.NoError(t, checkOpenFiles(10, 1), "a small fleet fits anywhere")
+}

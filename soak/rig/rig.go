@@ -186,12 +186,18 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		if cfg.External != nil {
 			return nil, errors.New("rig: an external relay cannot share another rig's fleet")
 		}
+		if err := checkOpenFiles(len(cfg.Share.Fleet.HostNames()), 2); err != nil {
+			return nil, err
+		}
 		r.CA, r.Fleet, r.shared = cfg.Share.CA, cfg.Share.Fleet, true
 		r.needs = profileNeeds(cfg.Relay.Profile)
 		if r.needs.TLSHosts != (r.Fleet.PDSScheme() == "https") {
 			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", cfg.Relay.Profile.Name())
 		}
 		return r, r.startRelay(ctx)
+	}
+	if err := checkOpenFiles(max(cfg.Fleet.Hosts, 1), 1); err != nil {
+		return nil, err
 	}
 	if cfg.External != nil {
 		caDir := cfg.CADir
