@@ -38,10 +38,46 @@ type host struct {
 	downUntil atomic.Int64 // unix ns: an outage (outage.go) refuses subscribers until then
 }
 
+// subscriber is one connection's queue. The queue grows as frames wait
+// and is let go once written: thousands of subscribers idle most of the
+// time, and a channel sized to the bound would cost each its full size
+// (4 KiB at 512 frames) for the whole run.
 type subscriber struct {
-	ch   chan *frame   // pointers: a queue of thousands costs kilobytes, not frames
-	cut  chan struct{} // closed when the subscriber is dropped for being slow
-	drop chan struct{} // closed by an outage: the connection just ends
+	mu    sync.Mutex
+	queue []*frame      // frames published and not yet taken, oldest first
+	max   int           // past it, the subscriber is cut off
+	wake  chan struct{} // holds a token while the queue has frames
+	cut   chan struct{} // closed when the subscriber is dropped for being slow
+	drop  chan struct{} // closed by an outage: the connection just ends
+}
+
+// offer queues f; false when the queue is full.
+func (s *subscriber) offer(f *frame) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if len(s.queue) >= s.max {
+		return false
+	}
+	s.queue = append(s.queue, f)
+	select {
+	case s.wake <- struct{}{}:
+	default:
+	}
+	return true
+}
+
+// take moves the queued frames into into[:0] and returns it.
+func (s *subscriber) take(into []*frame) []*frame {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	into = append(into[:0], s.queue...)
+	if cap(s.queue) > 64 {
+		s.queue = nil // a burst's queue is not kept for the rest of the run
+	} else {
+		clear(s.queue)
+		s.queue = s.queue[:0]
+	}
+	return into
 }
 
 func newHost(i int, name string, historyFrames int, startSeq int64) *host {
@@ -79,9 +115,7 @@ func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Tim
 	f := &frame{seq: seq, at: now.UnixNano(), data: data}
 	h.appendHistory(f, maxAge)
 	for s := range h.subs {
-		select {
-		case s.ch <- f:
-		default:
+		if !s.offer(f) {
 			delete(h.subs, s)
 			close(s.cut)
 		}
@@ -136,7 +170,7 @@ func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber
 			outdated = cursor < h.seq
 		}
 	}
-	s = &subscriber{ch: make(chan *frame, queue), cut: make(chan struct{}), drop: make(chan struct{})}
+	s = &subscriber{max: queue, wake: make(chan struct{}, 1), cut: make(chan struct{}), drop: make(chan struct{})}
 	h.subs[s] = struct{}{}
 	return s, backlog, outdated, nil
 }
@@ -230,26 +264,42 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	if len(backlog) > 0 {
 		last = backlog[len(backlog)-1].seq
 	}
+	var batch []*frame
+	cutOff := func() {
+		f.slowCut.Add(1)
+		writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
+	}
 	for {
 		select {
 		case <-s.cut: // a cut wins over frames still queued
-			f.slowCut.Add(1)
-			writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
+			cutOff()
 			return
 		default:
 		}
 		select {
-		case fr := <-s.ch:
-			if fr.seq <= last {
-				continue // already sent from the backlog
+		case <-s.wake:
+			batch = s.take(batch)
+			for i, fr := range batch {
+				batch[i] = nil // written frames are not held by this goroutine
+				select {
+				case <-s.cut: // a cut wins over frames still to write
+					cutOff()
+					return
+				default:
+				}
+				if fr.seq <= last {
+					continue // already sent from the backlog
+				}
+				if err := send(fr.data); err != nil {
+					return
+				}
+				f.framesWritten.Add(1)
 			}
-			if err := send(fr.data); err != nil {
-				return
+			if cap(batch) > 64 {
+				batch = nil
 			}
-			f.framesWritten.Add(1)
 		case <-s.cut:
-			f.slowCut.Add(1)
-			writeErrorFrame(conn, "ConsumerTooSlow", fmt.Sprintf("%s: subscriber fell %d frames behind", h.name, f.cfg.SendQueue))
+			cutOff()
 			return
 		case <-gone:
 			return
