@@ -266,7 +266,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	rt := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(rt)
 	self.Context["goroutines"] = float64(rt[0].Value.Uint64())
-	self.Context["heap_live_bytes"] = float64(rt[1].Value.Uint64())
+	self.Context["heap_objects_bytes"] = float64(rt[1].Value.Uint64())
 	self.Context["heap_goal_bytes"] = float64(rt[2].Value.Uint64())
 	s.selfOut.Write(self)
 }
