@@ -271,18 +271,12 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	}
 	for {
 		select {
-		case <-s.cut: // a cut wins over frames still queued
-			cutOff()
-			return
-		default:
-		}
-		select {
 		case <-s.wake:
 			batch = s.take(batch)
 			for i, fr := range batch {
 				batch[i] = nil // written frames are not held by this goroutine
 				select {
-				case <-s.cut: // a cut wins over frames still to write
+				case <-s.cut: // a cut wins over frames still queued
 					cutOff()
 					return
 				default:
