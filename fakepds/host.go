@@ -220,17 +220,39 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	// Subscribe before the handshake completes: once the client sees the
 	// upgrade, no frame published after it can be missed.
 	s, backlog, outdated, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
+	conn, err := upgrader.Upgrade(w, r, nil)
+	if err != nil {
+		if s != nil {
+			h.unsubscribe(s)
+		}
+		return // the upgrader has answered already
+	}
+	// The stream runs on its own goroutine so that this handler returns:
+	// net/http's connection keeps its 4 KiB read and write buffers for as
+	// long as the handler runs, though the hijacked socket no longer uses
+	// them (8 KiB a host, 120 MiB at 15,000 hosts).
+	go f.stream(conn, h, s, streamStart{cursor: cursor, backlog: backlog, outdated: outdated, subErr: subErr})
+}
+
+// streamStart is what a subscription began with.
+type streamStart struct {
+	cursor   int64
+	backlog  []*frame
+	outdated bool
+	subErr   error
+}
+
+// stream writes a subscriber's backlog and then its live frames until
+// either side goes.
+func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamStart) {
 	if s != nil {
 		defer h.unsubscribe(s)
 	}
-	conn, err := upgrader.Upgrade(w, r, nil)
-	if err != nil {
-		return // the upgrader has answered already
-	}
 	defer conn.Close()
+	cursor, backlog := st.cursor, st.backlog
 	f.connections.Add(1)
 	defer f.connections.Add(-1)
-	if subErr == errFutureCursor {
+	if st.subErr == errFutureCursor {
 		writeErrorFrame(conn, "FutureCursor", fmt.Sprintf("cursor %d is ahead of %s's head %d", cursor, h.name, h.headSeq()))
 		return
 	}
@@ -250,7 +272,7 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
 		return conn.WriteMessage(websocket.BinaryMessage, data)
 	}
-	if outdated {
+	if st.outdated {
 		if err := send(infoFrame("OutdatedCursor", fmt.Sprintf("cursor %d is older than %s's history; sending from seq %d", cursor, h.name, oldestSeq(backlog, h)))); err != nil {
 			return
 		}
