@@ -2,11 +2,12 @@ package fakepds
 
 import (
 	"context"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"net"
 	"strings"
+
+	"golang.org/x/net/dns/dnsmessage"
 )
 
 // DNS answers A queries for the fleet's names with one IPv4 address. It is
@@ -51,66 +52,53 @@ func (d *DNS) Serve(ctx context.Context, pc net.PacketConn) error {
 	}
 }
 
-const (
-	dnsTypeA     = 1
-	dnsClassIN   = 1
-	dnsNXDomain  = 3
-	dnsNotImpl   = 4
-	dnsHeaderLen = 12
-)
-
 // answer builds the response to one query; malformed packets get none.
-func (d *DNS) answer(q []byte) ([]byte, bool) {
-	if len(q) < dnsHeaderLen || q[2]&0x80 != 0 { // too short, or itself a response
+func (d *DNS) answer(query []byte) ([]byte, bool) {
+	var p dnsmessage.Parser
+	qh, err := p.Start(query)
+	if err != nil || qh.Response {
 		return nil, false
 	}
-	if binary.BigEndian.Uint16(q[4:6]) != 1 {
+	q, err := p.Question()
+	if err != nil {
+		return nil, false
+	}
+	if _, err := p.Question(); err != dnsmessage.ErrSectionDone {
 		return nil, false // one question per query is all resolvers send
 	}
-	// The question: labels, then type and class.
-	var labels []string
-	i := dnsHeaderLen
-	for {
-		if i >= len(q) {
-			return nil, false
-		}
-		l := int(q[i])
-		i++
-		if l == 0 {
-			break
-		}
-		if l > 63 || i+l > len(q) {
-			return nil, false
-		}
-		labels = append(labels, string(q[i:i+l]))
-		i += l
-	}
-	if i+4 > len(q) {
-		return nil, false
-	}
-	qtype, qclass := binary.BigEndian.Uint16(q[i:]), binary.BigEndian.Uint16(q[i+2:])
-	question := q[dnsHeaderLen : i+4]
 
-	resp := make([]byte, dnsHeaderLen, dnsHeaderLen+len(question)+16)
-	copy(resp, q[:2])              // ID
-	resp[2] = 0x84 | (q[2] & 0x79) // QR, AA; opcode and RD as asked
-	binary.BigEndian.PutUint16(resp[4:], 1)
-	resp = append(resp, question...)
+	rh := dnsmessage.Header{ID: qh.ID, Response: true, Authoritative: true,
+		OpCode: qh.OpCode, RecursionDesired: qh.RecursionDesired}
+	name := strings.ToLower(strings.TrimSuffix(q.Name.String(), "."))
+	answerA := false
 	switch {
-	case q[2]&0x78 != 0: // an opcode other than QUERY
-		resp[3] = dnsNotImpl
-	case !d.names[strings.ToLower(strings.Join(labels, "."))]:
-		resp[3] = dnsNXDomain
-	case qtype == dnsTypeA && qclass == dnsClassIN:
-		binary.BigEndian.PutUint16(resp[6:], 1)
-		resp = append(resp, 0xc0, dnsHeaderLen) // the name: a pointer to the question's
-		resp = binary.BigEndian.AppendUint16(resp, dnsTypeA)
-		resp = binary.BigEndian.AppendUint16(resp, dnsClassIN)
-		resp = binary.BigEndian.AppendUint32(resp, 60) // TTL, seconds
-		resp = binary.BigEndian.AppendUint16(resp, 4)
-		resp = append(resp, d.ip[:]...)
+	case qh.OpCode != 0: // anything but QUERY
+		rh.RCode = dnsmessage.RCodeNotImplemented
+	case !d.names[name]:
+		rh.RCode = dnsmessage.RCodeNameError
+	case q.Type == dnsmessage.TypeA && q.Class == dnsmessage.ClassINET:
+		answerA = true
 	}
 	// A known name asked for another type (AAAA): no error, no records, so a
 	// resolver asking A and AAAA together settles on the A answer.
-	return resp, true
+
+	b := dnsmessage.NewBuilder(make([]byte, 0, 512), rh)
+	b.EnableCompression() // the answer's name points at the question's
+	if err := b.StartQuestions(); err != nil {
+		return nil, false
+	}
+	if err := b.Question(q); err != nil {
+		return nil, false
+	}
+	if answerA {
+		if err := b.StartAnswers(); err != nil {
+			return nil, false
+		}
+		rr := dnsmessage.ResourceHeader{Name: q.Name, Type: dnsmessage.TypeA, Class: dnsmessage.ClassINET, TTL: 60}
+		if err := b.AResource(rr, dnsmessage.AResource{A: d.ip}); err != nil {
+			return nil, false
+		}
+	}
+	resp, err := b.Finish()
+	return resp, err == nil
 }
