@@ -8,7 +8,6 @@
 package pki
 
 import (
-	"container/list"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -25,6 +24,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
 )
 
 // File names inside the directory the caller names.
@@ -56,16 +57,19 @@ type CA struct {
 	certPath string
 	validity time.Duration
 
-	mu     sync.Mutex
-	max    int
-	order  *list.List               // most recently used at the front
-	leaves map[string]*list.Element // name -> element holding *leafEntry
+	leaves *lru.Cache[string, *tls.Certificate] // by server name
+
+	mu     sync.Mutex // makes counting a mint and caching it one step
 	minted uint64
 }
 
-type leafEntry struct {
-	name string
-	cert *tls.Certificate
+// newCA holds an already made or loaded CA; cfg has its defaults filled in.
+func newCA(cfg Config, cert *x509.Certificate, der []byte, key *ecdsa.PrivateKey, certPath string) (*CA, error) {
+	leaves, err := lru.New[string, *tls.Certificate](cfg.CacheSize)
+	if err != nil {
+		return nil, fmt.Errorf("pki: leaf cache of %d: %w", cfg.CacheSize, err)
+	}
+	return &CA{cert: cert, certDER: der, key: key, certPath: certPath, validity: cfg.Validity, leaves: leaves}, nil
 }
 
 // New makes a fresh CA and writes it to cfg.Dir.
@@ -120,10 +124,7 @@ func New(cfg Config) (*CA, error) {
 	if err := os.WriteFile(keyPath, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600); err != nil {
 		return nil, fmt.Errorf("pki: writing %s: %w", keyPath, err)
 	}
-	return &CA{
-		cert: cert, certDER: der, key: key, certPath: certPath, validity: cfg.Validity,
-		max: cfg.CacheSize, order: list.New(), leaves: map[string]*list.Element{},
-	}, nil
+	return newCA(cfg, cert, der, key, certPath)
 }
 
 // CertPath is the absolute path of ca.pem, to mount into the relay container
@@ -168,17 +169,11 @@ func (ca *CA) TLSConfig() *tls.Config {
 
 // Leaf returns the certificate for name, minting and caching it when needed.
 func (ca *CA) Leaf(name string) (*tls.Certificate, error) {
-	ca.mu.Lock()
-	if el, ok := ca.leaves[name]; ok {
-		ca.order.MoveToFront(el)
-		c := el.Value.(*leafEntry).cert
-		ca.mu.Unlock()
+	if c, ok := ca.leaves.Get(name); ok {
 		return c, nil
 	}
-	ca.mu.Unlock()
-
 	// Minting outside the lock: two handshakes for a new name may both mint;
-	// the second simply replaces the first, both leaves are valid.
+	// the second is served the first's leaf, both are valid.
 	c, err := ca.mint(name)
 	if err != nil {
 		return nil, err
@@ -186,21 +181,15 @@ func (ca *CA) Leaf(name string) (*tls.Certificate, error) {
 	ca.mu.Lock()
 	defer ca.mu.Unlock()
 	ca.minted++
-	if el, ok := ca.leaves[name]; ok {
-		ca.order.MoveToFront(el)
-		return el.Value.(*leafEntry).cert, nil
+	if prev, ok := ca.leaves.Get(name); ok {
+		return prev, nil
 	}
-	ca.leaves[name] = ca.order.PushFront(&leafEntry{name: name, cert: c})
-	for ca.order.Len() > ca.max {
-		last := ca.order.Back()
-		ca.order.Remove(last)
-		delete(ca.leaves, last.Value.(*leafEntry).name)
-	}
+	ca.leaves.Add(name, c)
 	return c, nil
 }
 
 // Cached is the number of leaves currently cached.
-func (ca *CA) Cached() int { ca.mu.Lock(); defer ca.mu.Unlock(); return ca.order.Len() }
+func (ca *CA) Cached() int { return ca.leaves.Len() }
 
 func (ca *CA) mint(name string) (*tls.Certificate, error) {
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -278,8 +267,5 @@ func Open(cfg Config) (*CA, error) {
 	if cfg.Validity <= 0 {
 		cfg.Validity = time.Until(cert.NotAfter)
 	}
-	return &CA{
-		cert: cert, certDER: cb.Bytes, key: key, certPath: certPath, validity: cfg.Validity,
-		max: cfg.CacheSize, order: list.New(), leaves: map[string]*list.Element{},
-	}, nil
+	return newCA(cfg, cert, cb.Bytes, key, certPath)
 }
