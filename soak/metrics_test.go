@@ -11,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/loghist"
 	"github.com/relaysoak/relaysoak/soak/firehose"
 )
 
@@ -24,7 +25,7 @@ func fakeRigMetrics() rigMetrics {
 	return rigMetrics{
 		Fleet: fakepds.NewCollector(fleet),
 		Firehose: func() firehose.Stats {
-			return firehose.Stats{Commits: 99, Lag: firehose.LagSummary{Count: 4, Mean: 250 * time.Millisecond,
+			return firehose.Stats{Commits: 99, Lag: loghist.Summary{Count: 4, Mean: 250 * time.Millisecond,
 				P50: 200 * time.Millisecond, P90: 300 * time.Millisecond, P99: 1500 * time.Millisecond, P999: 2 * time.Second}}
 		},
 		Memory:   func() map[string]float64 { return map[string]float64{"rss_anon": 300 << 20, "vmrss": 310 << 20} },

@@ -20,6 +20,7 @@ import (
 	lru "github.com/hashicorp/golang-lru/v2"
 
 	"github.com/relaysoak/relaysoak/internal/cborhead"
+	"github.com/relaysoak/relaysoak/internal/loghist"
 )
 
 // maxKeptBuffer is the largest read buffer kept between frames.
@@ -68,8 +69,8 @@ type Config struct {
 	// commit signed just before a key rotation is checked with the key it
 	// was signed with, not with the key the directory has moved on to.
 	MaxIdentities int
-	// Lag configures the lag histogram.
-	Lag HistogramConfig
+	// Lag configures the lag histogram (default 100 µs to 1 h at 2%).
+	Lag loghist.Config
 	// ReconnectDelay between attempts after the connection drops (default 1s).
 	// The consumer resumes from the last seq it saw.
 	ReconnectDelay time.Duration
@@ -103,7 +104,10 @@ type Stats struct {
 	// CapturedVerified and CapturedFailed their verification (every one).
 	CapturedCommits, CapturedVerified, CapturedFailed uint64
 
-	Lag LagSummary
+	// Lag is fleet emission to relay emission. Negative lags (the relay
+	// emitted before the fleet's clock said the commit existed: clock skew
+	// or a wrong `time`) are counted apart, in Lag.Negative.
+	Lag loghist.Summary
 
 	FirstSeq, LastSeq int64
 	SeqGaps           uint64 // events missing between consecutive seqs (dropped by the relay for us, or lost in a reconnect)
@@ -123,7 +127,7 @@ func (s Stats) Delivery(commitsIn uint64) float64 {
 type Consumer struct {
 	cfg  Config
 	url  *url.URL
-	lag  *Histogram
+	lag  *loghist.Histogram
 	work chan workItem
 	idc  *lru.Cache[string, *identity.Identity]
 	wg   sync.WaitGroup
@@ -191,7 +195,7 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firehose: identity cache: %w", err)
 	}
-	c := &Consumer{cfg: cfg, url: u, lag: NewHistogram(cfg.Lag), idc: idc,
+	c := &Consumer{cfg: cfg, url: u, lag: loghist.New(cfg.Lag), idc: idc,
 		work: make(chan workItem, cfg.VerifyQueue)}
 	c.st.ByHost = map[string]HostCounts{}
 	c.st.FirstSeq = -1

@@ -193,24 +193,6 @@ func TestHostTableIsBounded(t *testing.T) {
 	assert.Equal(t, uint64(2), s.ByHost[OtherHost].Commits)
 }
 
-func TestHistogram(t *testing.T) {
-	h := NewHistogram(HistogramConfig{})
-	assert.Zero(t, h.Quantile(0.5))
-	for i := 1; i <= 1000; i++ {
-		h.Observe(time.Duration(i) * time.Millisecond)
-	}
-	h.Observe(-time.Second)
-	h.Observe(5 * time.Hour) // above Max: overflow, reported as the max seen
-	s := h.Summary()
-	assert.Equal(t, uint64(1001), s.Count)
-	assert.Equal(t, uint64(1), s.Negative)
-	assert.InEpsilon(t, float64(500*time.Millisecond), float64(s.P50), 0.021)
-	assert.InEpsilon(t, float64(990*time.Millisecond), float64(s.P99), 0.021)
-	assert.Equal(t, 5*time.Hour, s.Max)
-	assert.Equal(t, 5*time.Hour, h.Quantile(1))
-	assert.Less(t, len(h.buckets), 1200, "fixed size, whatever the run's length")
-}
-
 func TestMetricsParse(t *testing.T) {
 	text := `# HELP repo_commits_received_counter The total number of commits received
 # TYPE repo_commits_received_counter counter
