@@ -103,17 +103,18 @@ func TestRehostedPacerIsAccurateAndCatchesUp(t *testing.T) {
 }
 
 func TestLatenessPercentiles(t *testing.T) {
-	var l lateness
+	l := newLateness()
 	for i := 1; i <= 1000; i++ {
 		l.observe(time.Duration(i) * time.Millisecond)
 	}
-	s := l.summary()
+	s := l.run.Summary()
 	assert.Equal(t, uint64(1000), s.Count)
 	assert.InEpsilon(t, 500*time.Millisecond, s.P50, 0.06)
 	assert.InEpsilon(t, 990*time.Millisecond, s.P99, 0.06)
 	assert.Equal(t, time.Second, s.Max)
 	assert.InEpsilon(t, 500.5*float64(time.Millisecond), float64(s.Mean), 0.001)
 	l.observe(-time.Second) // early: counts as on time
-	assert.Equal(t, uint64(1001), l.take().Count)
-	assert.Zero(t, l.summary().Count, "take empties the window")
+	assert.Equal(t, uint64(1001), l.window.Take().Count)
+	assert.Zero(t, l.window.Summary().Count, "take empties the window")
+	assert.Equal(t, uint64(1001), l.run.Summary().Count, "and not the run")
 }

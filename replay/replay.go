@@ -157,11 +157,10 @@ type Replayer struct {
 	sched Schedule
 	pick  *alias
 
-	start   time.Time
-	win     *windows
-	sent    atomic.Int64 // frames published
-	late    lateness     // whole run
-	winLate lateness     // current window
+	start time.Time
+	win   *windows
+	sent  atomic.Int64 // frames published
+	late  lateness
 
 	mu        sync.Mutex
 	rep       Report
@@ -223,7 +222,7 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 	if cfg.ThenRehosted && (cfg.Mode != Verbatim || cfg.Speed > 0) {
 		return nil, errors.New("replay: ThenRehosted follows a verbatim capture played at Rate (Mode verbatim, Speed 0), so the schedule runs on unbroken")
 	}
-	r := &Replayer{cfg: cfg, fleet: fleet, hosts: fleet.HostNames(), abandoned: map[int]bool{}}
+	r := &Replayer{cfg: cfg, fleet: fleet, hosts: fleet.HostNames(), late: newLateness(), abandoned: map[int]bool{}}
 	if len(r.hosts) == 0 {
 		return nil, errors.New("replay: the fleet has no hosts")
 	}
@@ -290,7 +289,7 @@ func (r *Replayer) Report() Report {
 	if !r.start.IsZero() {
 		rep.Elapsed = time.Since(r.start)
 	}
-	rep.Lateness = r.late.summary()
+	rep.Lateness = r.late.run.Summary()
 	rep.Windows = append([]Window(nil), r.rep.Windows...)
 	rep.Abandoned = append([]string(nil), r.rep.Abandoned...)
 	rep.FirstErrors = append([]string(nil), r.rep.FirstErrors...)
@@ -328,7 +327,7 @@ func (w *windows) tick(el time.Duration, final bool) {
 		}
 		sent := w.r.sent.Load()
 		win := Window{Index: w.index, Start: start, End: end, Frames: sent - w.lastSent,
-			Target: w.r.sched.Due(end) - w.r.sched.Due(start), Lateness: w.r.winLate.take()}
+			Target: w.r.sched.Due(end) - w.r.sched.Due(start), Lateness: w.r.late.window.Take()}
 		win.Rate = float64(win.Frames) / (end - start).Seconds()
 		w.lastSent = sent
 		w.index++
@@ -424,7 +423,6 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 				now := time.Now()
 				for i := 0; i < n; i++ {
 					r.late.observe(now.Sub(t.due))
-					r.winLate.observe(now.Sub(t.due))
 				}
 				r.sent.Add(int64(n))
 				inflight.Add(-1)
@@ -599,9 +597,7 @@ func (r *Replayer) runVerbatim(ctx context.Context, byPDS map[string]int) error 
 			r.noteError(fmt.Errorf("capture %s frame %d: %w", r.cfg.Capture, rd.Frames(), err))
 			continue
 		}
-		late := time.Since(r.start) - due
-		r.late.observe(late)
-		r.winLate.observe(late)
+		r.late.observe(time.Since(r.start) - due)
 		r.sent.Add(1)
 		n++
 		r.mu.Lock()
