@@ -88,7 +88,7 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 	// Most commits come from accounts the relay had seen, so its prevData
 	// and MST-inversion checks ran on them.
 	assert.Greater(t, float64(fh.CommitsWithPrevData), 0.9*float64(fh.Commits))
-	assert.Less(t, float64(rep.LogCounts[rig.LogFirstCommit]), 0.1*float64(fh.Commits))
+	assert.Less(t, float64(rep.LogCounts[relay.IndigoLogFirstCommit]), 0.1*float64(fh.Commits))
 
 	// Identity churn happened and reached the relay.
 	assert.NotZero(t, fs.Identity)
@@ -97,12 +97,12 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 	// Nothing went wrong in the relay, apart from the planted commit's warning.
 	// The planted commit's wrong prevData also fails the MST inversion
 	// check: both warnings, once each, name the planted account.
-	if !assert.Zero(t, rep.LogCounts[rig.LogFailedHandling]) {
-		lines, _ := rig.GrepLog(rep.LogPath, 10, rig.LogFailedHandling)
-		t.Logf("the relay's %q lines:\n%s", rig.LogFailedHandling, strings.Join(lines, "\n"))
+	if !assert.Zero(t, rep.LogCounts[relay.IndigoLogFailedHandling]) {
+		lines, _ := rig.GrepLog(rep.LogPath, 10, relay.IndigoLogFailedHandling)
+		t.Logf("the relay's %q lines:\n%s", relay.IndigoLogFailedHandling, strings.Join(lines, "\n"))
 	}
-	assert.Zero(t, rep.LogCounts[rig.LogSkippedSig])
-	for _, pattern := range []string{rig.LogBadPrevData, rig.LogBadInversion} {
+	assert.Zero(t, rep.LogCounts[relay.IndigoLogSkippedSig])
+	for _, pattern := range []string{relay.IndigoLogBadPrevData, relay.IndigoLogBadInversion} {
 		assert.Equal(t, 1, rep.LogCounts[pattern], "%q: exactly the planted commit", pattern)
 		lines, err := rig.GrepLog(rep.LogPath, 5, pattern, did)
 		require.NoError(t, err)

@@ -75,6 +75,17 @@ type GenericSpec struct {
 	// (the lines after it, to a blank line, are its stack).
 	LogPatterns []string `yaml:"log_patterns"`
 	LeakPattern string   `yaml:"leak_pattern"`
+	// Counters names the relay's counters of commits received and DID
+	// resolutions, when it keeps them (the report cross-checks delivery
+	// and follows the resolver with them).
+	Counters GenericCounters `yaml:"counters"`
+}
+
+// GenericCounters is Counters in a GenericSpec.
+type GenericCounters struct {
+	CommitsReceived  string            `yaml:"commits_received"`
+	Resolutions      string            `yaml:"resolutions"`
+	ResolutionErrors map[string]string `yaml:"resolution_errors"`
 }
 
 // Onboarding modes of a generic profile.
@@ -235,6 +246,12 @@ func (g *Generic) LogPatterns() []string {
 		out = append(out, g.spec.LeakPattern)
 	}
 	return out
+}
+
+// Counters are the file's.
+func (g *Generic) Counters() Counters {
+	c := g.spec.Counters
+	return Counters{CommitsReceived: c.CommitsReceived, Resolutions: c.Resolutions, ResolutionErrors: c.ResolutionErrors}
 }
 
 // Leak is one entry of an allocator leak report.

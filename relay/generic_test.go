@@ -29,6 +29,9 @@ func TestGenericProfileFromYAML(t *testing.T) {
 	assert.Equal(t, 3001, g.HealthPort())
 	assert.Equal(t, NetworkNeeds{PLCNames: []string{"plc.directory"}, UpstreamNames: []string{"bsky.network"}, TLSHosts: true}, g.NetworkNeeds())
 	assert.Equal(t, []string{"failed to resolve", "error(gpa): memory address"}, g.LogPatterns())
+	assert.Equal(t, Counters{CommitsReceived: "relay_commits_received_total", Resolutions: "relay_did_resolutions_total",
+		ResolutionErrors: map[string]string{"result": "error"}}, CountersOf(g))
+	assert.Equal(t, Counters{}, CountersOf(Zlay(nil)), "a profile naming no counters has none")
 
 	args, env := g.Command(Wiring{PLCURL: "https://plc.directory", UpstreamURL: "https://bsky.network", CACertFile: g.CACertMount()})
 	assert.Equal(t, []string{"--upstream", "https://bsky.network"}, args)

@@ -284,14 +284,14 @@ func dockerClient(ctx context.Context) (*testcontainers.DockerClient, error) {
 }
 
 // disableRyuk must run before any testcontainers call: the reaper image
-// cannot be pulled here, and the setting is read once.
+// cannot be pulled here, and the setting is read once. Every way into the
+// engine here (New, dockerClient) calls it first, so importing this
+// package changes nothing.
 func disableRyuk() {
 	if os.Getenv("TESTCONTAINERS_RYUK_DISABLED") != "true" {
 		os.Setenv("TESTCONTAINERS_RYUK_DISABLED", "true")
 	}
 }
-
-func init() { disableRyuk() }
 
 // EnsureGoImage builds a Go main package (a directory, e.g.
 // ./testdata/standin) static with cgo off, then its FROM scratch image, as

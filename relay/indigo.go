@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -45,6 +46,41 @@ func (p *Indigo) StopGrace() time.Duration { return 30 * time.Second }
 
 // PprofPath: indigo serves Go's heap profile on its metrics port.
 func (p *Indigo) PprofPath() string { return "/debug/pprof/heap" }
+
+// DefaultImage is indigo's relay at the version go.mod pins, built here
+// the first time.
+func (p *Indigo) DefaultImage(ctx context.Context, log io.Writer) (string, error) {
+	tag, built, err := EnsureIndigoImage(ctx, ImageConfig{Log: log})
+	if err != nil {
+		return "", err
+	}
+	if built && log != nil {
+		fmt.Fprintf(log, "relaysoak: built image %s\n", tag)
+	}
+	return tag, nil
+}
+
+// Lines of indigo's log the report counts: it counts none of these in a
+// metric.
+const (
+	IndigoLogFailedHandling = "failed handling event"
+	IndigoLogBadPrevData    = "commit with miss-matching prevData"
+	IndigoLogBadInversion   = "failed to invert commit MST"
+	IndigoLogSkippedSig     = "skipping commit signature validation"
+	IndigoLogFirstCommit    = "not verifying prevData or MST inversion for first commit from account"
+)
+
+// LogPatterns: the validation failures and skips above.
+func (p *Indigo) LogPatterns() []string {
+	return []string{IndigoLogFailedHandling, IndigoLogBadPrevData, IndigoLogBadInversion, IndigoLogSkippedSig, IndigoLogFirstCommit}
+}
+
+// Counters: indigo counts commits received per host and DID resolutions
+// by directory and status.
+func (p *Indigo) Counters() Counters {
+	return Counters{CommitsReceived: "repo_commits_received_counter", Resolutions: "atproto_identity_resolve_did",
+		ResolutionErrors: map[string]string{"status": "error"}}
+}
 
 func (p *Indigo) MemoryMetrics() []string {
 	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"time"
 
-	"github.com/testcontainers/testcontainers-go"
 )
 
 // PID is the relay process's host PID (0 when it is not running): the
@@ -27,7 +26,7 @@ func (r *Runner) PID(ctx context.Context) int {
 // ImageID is the engine's ID (digest) of a local image, "" when unknown: a
 // run records it so it can be repeated with the same bytes.
 func ImageID(ctx context.Context, image string) string {
-	cli, err := testcontainers.NewDockerClientWithOpts(ctx)
+	cli, err := dockerClient(ctx)
 	if err != nil {
 		return ""
 	}

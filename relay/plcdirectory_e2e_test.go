@@ -111,8 +111,8 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 	assert.Zero(t, fh.DecodeErrors)
 	assert.Zero(t, fh.ErrorFrames)
 	assert.Zero(t, fh.VerifyFailed, "%v", fh.Failures)
-	assert.Zero(t, rep.LogCounts[rig.LogFailedHandling])
-	assert.Zero(t, rep.LogCounts[rig.LogSkippedSig], "strict validation never skips a signature check")
+	assert.Zero(t, rep.LogCounts[relay.IndigoLogFailedHandling])
+	assert.Zero(t, rep.LogCounts[relay.IndigoLogSkippedSig], "strict validation never skips a signature check")
 
 	// The baseline for TestEndToEndIndigoPLCFaults: without fault settings
 	// the relay's resolver never fails.

@@ -2,6 +2,7 @@ package relay
 
 import (
 	"context"
+	"io"
 	"time"
 )
 
@@ -104,4 +105,46 @@ type NetworkNeeder interface {
 // leak report printed at shutdown, for one).
 type LogPatterner interface {
 	LogPatterns() []string
+}
+
+// DefaultImager is a profile whose relay the rig can build here when no
+// image is named (indigo's, from the version pinned in go.mod).
+type DefaultImager interface {
+	// DefaultImage returns the image's tag, building it when missing;
+	// progress goes to log.
+	DefaultImage(ctx context.Context, log io.Writer) (string, error)
+}
+
+// Counters names the Prometheus counters in which a relay counts what the
+// rig cross-checks; "" where it counts none. Each is summed over its
+// labels.
+type Counters struct {
+	// CommitsReceived counts #commit frames the relay received from hosts.
+	CommitsReceived string
+	// Resolutions counts DID resolutions (attempts, whatever their
+	// outcome); ResolutionErrors are the labels that select the failed
+	// ones among them.
+	Resolutions      string
+	ResolutionErrors map[string]string
+}
+
+// Counted is a profile whose relay keeps any of the Counters.
+type Counted interface {
+	Counters() Counters
+}
+
+// CountersOf is p's Counters, none when p names none.
+func CountersOf(p Profile) Counters {
+	if c, ok := p.(Counted); ok {
+		return c.Counters()
+	}
+	return Counters{}
+}
+
+// LogPatternsOf is p's LogPatterns, none when p has none.
+func LogPatternsOf(p Profile) []string {
+	if lp, ok := p.(LogPatterner); ok {
+		return lp.LogPatterns()
+	}
+	return nil
 }

@@ -40,9 +40,10 @@ type Config struct {
 	StopGrace time.Duration
 	// NanoCPUs limits CPU (1e9 = one core); default unlimited.
 	NanoCPUs int64
-	// PLCURL where the relay resolves DIDs; default https://plc.test.
-	PLCURL string
-	// UpstreamURL of the fake upstream relay; default https://relay.test.
+	// PLCURL where the relay resolves DIDs, and UpstreamURL the upstream
+	// relay face it may learn hosts from; "" tells the relay neither (the
+	// caller knows the network it built: the rig fills in its own names).
+	PLCURL      string
 	UpstreamURL string
 	// CACertFile is the run's CA certificate on the host (pki.CA.CertPath),
 	// mounted read-only at Profile.CACertMount. Required when PLCURL or
@@ -159,12 +160,6 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if cfg.Memory <= 0 {
 		cfg.Memory = 2 << 30
 	}
-	if cfg.PLCURL == "" {
-		cfg.PLCURL = "https://plc.test"
-	}
-	if cfg.UpstreamURL == "" {
-		cfg.UpstreamURL = "https://relay.test"
-	}
 	if cfg.HealthTimeout <= 0 {
 		cfg.HealthTimeout = 60 * time.Second
 	}
@@ -208,12 +203,13 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("relay: making data dir: %w", err)
 	}
 	if r.cfg.Image == "" {
-		tag, built, err := EnsureIndigoImage(ctx, ImageConfig{Log: cfg.Log})
-		if err != nil {
-			return nil, fmt.Errorf("relay: default image: %w", err)
+		di, ok := cfg.Profile.(DefaultImager)
+		if !ok {
+			return nil, fmt.Errorf("relay: Config.Image is required: the %s profile has no default image (name one, e.g. --relay-image myrelay:dev)", cfg.Profile.Name())
 		}
-		if built {
-			fmt.Fprintf(cfg.Log, "relaysoak: built image %s\n", tag)
+		tag, err := di.DefaultImage(ctx, cfg.Log)
+		if err != nil {
+			return nil, fmt.Errorf("relay: default image of the %s profile: %w", cfg.Profile.Name(), err)
 		}
 		r.cfg.Image = tag
 	}

@@ -50,6 +50,9 @@ func (p *leakyRelay) StopSignal() string       { return "SIGTERM" }
 func (p *leakyRelay) StopGrace() time.Duration { return 5 * time.Second }
 func (p *leakyRelay) MemoryMetrics() []string  { return []string{"process_resident_memory_bytes"} }
 
+// Counters: the target imitates indigo's counters on purpose.
+func (p *leakyRelay) Counters() relay.Counters { return (&relay.Indigo{}).Counters() }
+
 func (p *leakyRelay) Onboard(context.Context, relay.Controller, []relay.Host) error { return nil }
 
 func (p *leakyRelay) Command(w relay.Wiring) ([]string, map[string]string) {

@@ -35,7 +35,7 @@ func setupRun(f *flags) func([]string) int {
 	plcScheme := f.Choice("plc-scheme", "https", []string{"https", "http"}, "scheme of the PLC the relay resolves DIDs at (https uses the run's CA)")
 	churn := churnFlags(f)
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
-	lenient := f.Bool("lenient", false, "run indigo with --lenient-sync-validation (default strict)")
+	lenient := f.Bool("lenient", false, "run indigo with lenient sync validation (default strict)")
 	minDelivery := f.Float("min-delivery", 0.99, 0, 1, "delivery below this fails the run (exit status 3)")
 	return func([]string) int {
 		if *runDir == "" {
@@ -113,7 +113,7 @@ func printReport(rep rig.Report, rate float64, d time.Duration) {
 	fmt.Printf("run: %.0f frames/s for %s into %d fleet accounts\n", rate, d, fs.Accounts)
 	fmt.Printf("delivery: %.4f  (%d commits out of the relay / %d emitted by the fleet)\n", rep.Delivery, fh.Commits, fs.Commits)
 	if rep.RelayMetricsErr == "" {
-		fmt.Printf("relay received: %.0f commits (repo_commits_received_counter, all hosts)\n", rep.RelayReceived)
+		fmt.Printf("relay received: %.0f commits (its own counter, all hosts)\n", rep.RelayReceived)
 	} else {
 		fmt.Printf("relay received: unknown (%s)\n", rep.RelayMetricsErr)
 	}

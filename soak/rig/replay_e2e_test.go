@@ -62,9 +62,9 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 	assert.Equal(t, uint64(1), fh.Account)
 	assert.Zero(t, fh.ErrorFrames)
 	assert.Zero(t, fh.DecodeErrors)
-	assert.Zero(t, res.LogCounts[rig.LogFailedHandling], "no 'failed handling event'")
-	assert.Zero(t, res.LogCounts[rig.LogSkippedSig], "every signature was checked")
-	assert.Zero(t, res.LogCounts[rig.LogBadPrevData])
+	assert.Zero(t, res.LogCounts[relay.IndigoLogFailedHandling], "no 'failed handling event'")
+	assert.Zero(t, res.LogCounts[relay.IndigoLogSkippedSig], "every signature was checked")
+	assert.Zero(t, res.LogCounts[relay.IndigoLogBadPrevData])
 	require.NotNil(t, res.Exit)
 	assert.True(t, res.Exit.Expected, "relay died during the run: %s", res.Exit)
 }

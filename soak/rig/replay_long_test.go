@@ -87,7 +87,7 @@ func TestLongProductionShapeRehosted(t *testing.T) {
 	assert.Zero(t, rep.Errors, "%v", rep.FirstErrors)
 	assert.GreaterOrEqual(t, res.Delivery, 0.99)
 	assert.Zero(t, res.Firehose.VerifyFailed, "%v", res.Firehose.Failures)
-	for _, p := range []string{rig.LogFailedHandling, rig.LogBadPrevData, rig.LogBadInversion, rig.LogSkippedSig} {
+	for _, p := range []string{relay.IndigoLogFailedHandling, relay.IndigoLogBadPrevData, relay.IndigoLogBadInversion, relay.IndigoLogSkippedSig} {
 		if !assert.Zero(t, res.LogCounts[p], "relay warning %q", p) {
 			lines, _ := rig.GrepLog(res.LogPath, 10, p)
 			t.Logf("first lines with %q:\n%s", p, strings.Join(lines, "\n"))

@@ -143,8 +143,8 @@ type Rig struct {
 	bg       sync.WaitGroup
 
 	mu          sync.Mutex
-	resolves    []Point // atproto_identity_resolve_did over time, bounded
-	resolveErrs []Point // its status="error" series, bounded
+	resolves    []Point // the profile's resolutions counter over time, bounded
+	resolveErrs []Point // its failed resolutions, bounded
 	scrapeErr   string
 }
 
@@ -523,7 +523,11 @@ func (r *Rig) scrapeLoop(ctx context.Context) {
 }
 
 func (r *Rig) scrapeOnce(ctx context.Context) {
-	m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), "atproto_identity_resolve_did")
+	c := relay.CountersOf(r.profile())
+	if c.Resolutions == "" {
+		return
+	}
+	m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), c.Resolutions)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -531,11 +535,22 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 		return
 	}
 	now := time.Now()
-	v, _ := m.Sum("atproto_identity_resolve_did", nil)
+	v, _ := m.Sum(c.Resolutions, nil)
 	r.resolves = appendBounded(r.resolves, Point{At: now, Value: v})
 	// Failed resolutions on their own: PLC faults must show there.
-	e, _ := m.Sum("atproto_identity_resolve_did", map[string]string{"status": "error"})
-	r.resolveErrs = appendBounded(r.resolveErrs, Point{At: now, Value: e})
+	if len(c.ResolutionErrors) > 0 {
+		e, _ := m.Sum(c.Resolutions, c.ResolutionErrors)
+		r.resolveErrs = appendBounded(r.resolveErrs, Point{At: now, Value: e})
+	}
+}
+
+// profile is the relay's profile: the runner's (which fills in the
+// default), or the one configured for an external relay (nil when none).
+func (r *Rig) profile() relay.Profile {
+	if r.Relay != nil {
+		return r.Relay.Profile()
+	}
+	return r.cfg.Relay.Profile
 }
 
 // appendBounded appends p, thinning the older half of s (every other
@@ -555,15 +570,16 @@ func appendBounded(s []Point, p Point) []Point {
 	return s
 }
 
-// ResolveErrors is the relay's failed DID resolutions
-// (atproto_identity_resolve_did{status="error"}) over the run so far.
+// ResolveErrors is the relay's failed DID resolutions over the run so far
+// (none when its profile names no such counter).
 func (r *Rig) ResolveErrors() []Point {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]Point(nil), r.resolveErrs...)
 }
 
-// Resolves is the relay's DID-resolution counter over the run so far.
+// Resolves is the relay's DID-resolution counter over the run so far (none
+// when its profile names no such counter).
 func (r *Rig) Resolves() []Point {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -627,8 +643,9 @@ type Report struct {
 	Firehose firehose.Stats
 	// Delivery is commits out of the relay ÷ commits the fleet emitted.
 	Delivery float64
-	// RelayReceived is the relay's repo_commits_received_counter summed
-	// over hosts: the cross-check (received by the relay ÷ emitted).
+	// RelayReceived is the relay's own count of commits received (its
+	// profile's CommitsReceived counter), summed over hosts: the
+	// cross-check (received by the relay ÷ emitted). 0 when it keeps none.
 	RelayReceived   float64
 	RelayMetricsErr string
 	Exit            *relay.Exit
@@ -637,37 +654,33 @@ type Report struct {
 	LogPath   string
 }
 
-// Patterns the soak reads in an indigo relay's log (the relay counts none
-// of them in a metric).
-var (
-	LogFailedHandling  = "failed handling event"
-	LogBadPrevData     = "commit with miss-matching prevData"
-	LogBadInversion    = "failed to invert commit MST"
-	LogSkippedSig      = "skipping commit signature validation"
-	LogFirstCommit     = "not verifying prevData or MST inversion for first commit from account"
-	DefaultLogPatterns = []string{LogFailedHandling, LogBadPrevData, LogBadInversion, LogSkippedSig, LogFirstCommit}
-)
-
 // Finish scrapes the relay's counters, stops the relay (keeping its
 // complete log), stops the consumer and reports. The rig must still be
-// closed. Patterns default to DefaultLogPatterns.
+// closed. Patterns default to the profile's LogPatterns.
 func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 	if len(patterns) == 0 {
-		patterns = DefaultLogPatterns
-		if lp, ok := r.cfg.Relay.Profile.(relay.LogPatterner); ok {
-			patterns = append(append([]string(nil), patterns...), lp.LogPatterns()...)
-		}
+		patterns = relay.LogPatternsOf(r.profile())
 	}
 	var rep Report
 	var errs []error
-	if m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), "repo_commits_received_counter", "atproto_identity_resolve_did"); err == nil {
-		rep.RelayReceived, _ = m.Sum("repo_commits_received_counter", nil)
-		v, _ := m.Sum("atproto_identity_resolve_did", nil)
-		r.mu.Lock()
-		r.resolves = append(r.resolves, Point{At: time.Now(), Value: v})
-		r.mu.Unlock()
-	} else {
-		rep.RelayMetricsErr = err.Error()
+	if c := relay.CountersOf(r.profile()); c.CommitsReceived != "" || c.Resolutions != "" {
+		var names []string
+		for _, n := range []string{c.CommitsReceived, c.Resolutions} {
+			if n != "" {
+				names = append(names, n)
+			}
+		}
+		if m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), names...); err == nil {
+			rep.RelayReceived, _ = m.Sum(c.CommitsReceived, nil)
+			if c.Resolutions != "" {
+				v, _ := m.Sum(c.Resolutions, nil)
+				r.mu.Lock()
+				r.resolves = append(r.resolves, Point{At: time.Now(), Value: v})
+				r.mu.Unlock()
+			}
+		} else {
+			rep.RelayMetricsErr = err.Error()
+		}
 	}
 	exit, err := r.Target.Stop(ctx)
 	if err != nil {
