@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"time"
-
 )
 
 // PID is the relay process's host PID (0 when it is not running): the
