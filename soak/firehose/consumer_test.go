@@ -193,35 +193,6 @@ func TestHostTableIsBounded(t *testing.T) {
 	assert.Equal(t, uint64(2), s.ByHost[OtherHost].Commits)
 }
 
-func TestMetricsParse(t *testing.T) {
-	text := `# HELP repo_commits_received_counter The total number of commits received
-# TYPE repo_commits_received_counter counter
-repo_commits_received_counter{pds="pds0001.test"} 10
-repo_commits_received_counter{pds="pds0002.test"} 32
-# TYPE atproto_identity_resolve_did counter
-atproto_identity_resolve_did{status="success"} 7
-atproto_identity_resolve_did{status="error"} 1
-# TYPE process_resident_memory_bytes gauge
-process_resident_memory_bytes 3.2e+07
-`
-	m, err := ParseMetrics(strings.NewReader(text))
-	require.NoError(t, err)
-	sum, ok := m.Sum("repo_commits_received_counter", nil)
-	assert.True(t, ok)
-	assert.Equal(t, 42.0, sum)
-	sum, _ = m.Sum("atproto_identity_resolve_did", map[string]string{"status": "success"})
-	assert.Equal(t, 7.0, sum)
-	rss, ok := m.Sum("process_resident_memory_bytes", nil)
-	assert.True(t, ok)
-	assert.Equal(t, 3.2e7, rss)
-	_, ok = m.Sum("absent", nil)
-	assert.False(t, ok)
-	assert.Equal(t, map[string]float64{"pds0001.test": 10, "pds0002.test": 32}, m.ByLabel("repo_commits_received_counter", "pds"))
-
-	_, err = ParseMetrics(strings.NewReader("this is { not prometheus"))
-	assert.Error(t, err)
-}
-
 // A commit signed just before a key rotation reaches the consumer after the
 // directory already has the new key: like the relay, the consumer keeps the
 // identity it had until the #identity event passes on the stream.

@@ -16,7 +16,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/relaysoak/relaysoak/soak/firehose"
+	"github.com/relaysoak/relaysoak/internal/promtext"
 )
 
 // Probe reads one source. Names of the returned values are signal names
@@ -218,7 +218,7 @@ func SignalName(metric string) string {
 }
 
 func (m Metrics) Read(ctx context.Context) (map[string]float64, error) {
-	got, err := firehose.Scrape(ctx, m.URL, m.Names...)
+	got, err := promtext.Scrape(ctx, m.URL, m.Names...)
 	if err != nil {
 		return nil, fmt.Errorf("metrics probe: %w", err)
 	}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/fakepds/pki"
+	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/firehose"
@@ -527,7 +528,7 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 	if c.Resolutions == "" {
 		return
 	}
-	m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), c.Resolutions)
+	m, err := promtext.Scrape(ctx, r.Target.MetricsURL(), c.Resolutions)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -670,7 +671,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 				names = append(names, n)
 			}
 		}
-		if m, err := firehose.Scrape(ctx, r.Target.MetricsURL(), names...); err == nil {
+		if m, err := promtext.Scrape(ctx, r.Target.MetricsURL(), names...); err == nil {
 			rep.RelayReceived, _ = m.Sum(c.CommitsReceived, nil)
 			if c.Resolutions != "" {
 				v, _ := m.Sum(c.Resolutions, nil)

@@ -1,4 +1,4 @@
-package relay_test
+package rig_test
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package firehose
+package promtext
 
 import (
 	"fmt"
@@ -32,9 +32,9 @@ func relayPage(hosts int) string {
 
 func TestParseMetricsOnlyNamedFamilies(t *testing.T) {
 	page := relayPage(50)
-	all, err := ParseMetrics(strings.NewReader(page))
+	all, err := Parse(strings.NewReader(page))
 	require.NoError(t, err)
-	some, err := ParseMetrics(strings.NewReader(page), "repo_commits_received_counter", "process_resident_memory_bytes", "events_latency")
+	some, err := Parse(strings.NewReader(page), "repo_commits_received_counter", "process_resident_memory_bytes", "events_latency")
 	require.NoError(t, err)
 	for _, name := range []string{"repo_commits_received_counter", "process_resident_memory_bytes", "events_latency"} {
 		want, ok := all.Sum(name, nil)
@@ -49,9 +49,9 @@ func TestParseMetricsOnlyNamedFamilies(t *testing.T) {
 
 	// A page broken in a family nobody asked for still yields the others.
 	broken := "garbage { line\n" + page
-	_, err = ParseMetrics(strings.NewReader(broken))
+	_, err = Parse(strings.NewReader(broken))
 	assert.Error(t, err)
-	some, err = ParseMetrics(strings.NewReader(broken), "atproto_identity_resolve_did")
+	some, err = Parse(strings.NewReader(broken), "atproto_identity_resolve_did")
 	require.NoError(t, err)
 	e, _ := some.Sum("atproto_identity_resolve_did", map[string]string{"status": "error"})
 	assert.Equal(t, 1.0, e)
@@ -64,7 +64,7 @@ func BenchmarkParseRelayPage(b *testing.B) {
 	b.Run("all", func(b *testing.B) {
 		b.SetBytes(int64(len(page)))
 		for b.Loop() {
-			if _, err := ParseMetrics(strings.NewReader(page)); err != nil {
+			if _, err := Parse(strings.NewReader(page)); err != nil {
 				b.Fatal(err)
 			}
 		}
@@ -72,9 +72,38 @@ func BenchmarkParseRelayPage(b *testing.B) {
 	b.Run("named", func(b *testing.B) {
 		b.SetBytes(int64(len(page)))
 		for b.Loop() {
-			if _, err := ParseMetrics(strings.NewReader(page), "atproto_identity_resolve_did", "process_resident_memory_bytes"); err != nil {
+			if _, err := Parse(strings.NewReader(page), "atproto_identity_resolve_did", "process_resident_memory_bytes"); err != nil {
 				b.Fatal(err)
 			}
 		}
 	})
+}
+
+func TestMetricsParse(t *testing.T) {
+	text := `# HELP repo_commits_received_counter The total number of commits received
+# TYPE repo_commits_received_counter counter
+repo_commits_received_counter{pds="pds0001.test"} 10
+repo_commits_received_counter{pds="pds0002.test"} 32
+# TYPE atproto_identity_resolve_did counter
+atproto_identity_resolve_did{status="success"} 7
+atproto_identity_resolve_did{status="error"} 1
+# TYPE process_resident_memory_bytes gauge
+process_resident_memory_bytes 3.2e+07
+`
+	m, err := Parse(strings.NewReader(text))
+	require.NoError(t, err)
+	sum, ok := m.Sum("repo_commits_received_counter", nil)
+	assert.True(t, ok)
+	assert.Equal(t, 42.0, sum)
+	sum, _ = m.Sum("atproto_identity_resolve_did", map[string]string{"status": "success"})
+	assert.Equal(t, 7.0, sum)
+	rss, ok := m.Sum("process_resident_memory_bytes", nil)
+	assert.True(t, ok)
+	assert.Equal(t, 3.2e7, rss)
+	_, ok = m.Sum("absent", nil)
+	assert.False(t, ok)
+	assert.Equal(t, map[string]float64{"pds0001.test": 10, "pds0002.test": 32}, m.ByLabel("repo_commits_received_counter", "pds"))
+
+	_, err = Parse(strings.NewReader("this is { not prometheus"))
+	assert.Error(t, err)
 }

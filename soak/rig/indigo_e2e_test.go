@@ -1,4 +1,4 @@
-package relay_test
+package rig_test
 
 import (
 	"context"
@@ -15,7 +15,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
 
-// The end-to-end check: 50 hosts, 50 frames/s for 60 s into the
+// End to end: 50 hosts, 50 frames/s for 60 s into the
 // real indigo relay, strict validation, identity churn on, DIDs resolved
 // over https with the run's CA.
 func TestEndToEndIndigoStrict(t *testing.T) {

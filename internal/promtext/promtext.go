@@ -1,4 +1,7 @@
-package firehose
+// Package promtext reads Prometheus text exposition: one scrape, only the
+// families asked for, summed by labels. It is the one parser of relay
+// metrics here; it must not know any relay's metric names (profiles do).
+package promtext
 
 import (
 	"bufio"
@@ -15,20 +18,20 @@ import (
 	"github.com/prometheus/common/model"
 )
 
-// MaxMetricsBytes bounds one scrape: a relay with thousands of hosts prints
+// MaxBytes bounds one scrape: a relay with thousands of hosts prints
 // several labelled series per host, a few MB at most.
-const MaxMetricsBytes = 64 << 20
+const MaxBytes = 64 << 20
 
 // Metrics is one scrape of a Prometheus text endpoint.
 type Metrics map[string]*dto.MetricFamily
 
-// ParseMetrics reads Prometheus text format, at most MaxMetricsBytes of it:
+// Parse reads Prometheus text format, at most MaxBytes of it:
 // only the families named, when names are given. A relay with thousands of
 // hosts serves megabytes of per-host series; parsing them all every few
 // seconds cost the rig a quarter of its CPU, while picking out a few
 // families' lines costs a scan of the bytes.
-func ParseMetrics(r io.Reader, names ...string) (Metrics, error) {
-	r = io.LimitReader(r, MaxMetricsBytes)
+func Parse(r io.Reader, names ...string) (Metrics, error) {
+	r = io.LimitReader(r, MaxBytes)
 	if len(names) > 0 {
 		var err error
 		if r, err = onlyFamilies(r, names); err != nil {
@@ -108,7 +111,7 @@ func Scrape(ctx context.Context, url string, names ...string) (Metrics, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, fmt.Errorf("scraping %s: status %s", url, resp.Status)
 	}
-	m, err := ParseMetrics(resp.Body, names...)
+	m, err := Parse(resp.Body, names...)
 	if err != nil {
 		return nil, fmt.Errorf("scraping %s: %w", url, err)
 	}

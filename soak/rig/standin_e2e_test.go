@@ -1,4 +1,4 @@
-package relay_test
+package rig_test
 
 import (
 	"context"
@@ -13,14 +13,14 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/soak/firehose"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
 
 // zlay and rsky-relay cannot be built here; their profiles are tested
-// against testdata/standin, which behaves like them where the profiles
+// against relay/testdata/standin, which behaves like them where the profiles
 // touch them: hosts from listHosts over https, wss:// hosts, DIDs at
 // https://plc.directory, their ports and metric names.
 
@@ -38,7 +38,7 @@ func buildStandin(t *testing.T) string {
 	standinImage.once.Do(func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 		defer cancel()
-		_, standinImage.err = relay.EnsureGoImage(ctx, "./testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
+		_, standinImage.err = relay.EnsureGoImage(ctx, "../../relay/testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
 	})
 	require.NoError(t, standinImage.err)
 	return standinTag
@@ -61,7 +61,7 @@ func TestZlayProfileAgainstStandIn(t *testing.T) {
 
 	require.NoError(t, rg.Write(ctx, 30, 15*time.Second))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
-	m, err := firehose.Scrape(ctx, rg.Relay.MetricsURL())
+	m, err := promtext.Scrape(ctx, rg.Relay.MetricsURL())
 	require.NoError(t, err)
 	for _, name := range prof.MemoryMetrics() {
 		v, ok := m.Sum(name, nil)
@@ -141,7 +141,7 @@ func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
 	})
 	require.NoError(t, rg.Write(ctx, 30, 10*time.Second))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
-	m, err := firehose.Scrape(ctx, rg.Relay.MetricsURL())
+	m, err := promtext.Scrape(ctx, rg.Relay.MetricsURL())
 	require.NoError(t, err)
 	polls, _ := m.Sum("relay_plc_export_polls_total", nil)
 	assert.GreaterOrEqual(t, polls, 1.0, "PLC /export polled at plc.directory")
