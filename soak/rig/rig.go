@@ -4,8 +4,11 @@
 // a replay for the load and reports delivery, lag and what the relay
 // logged.
 //
-// It must not know a relay's habits (package relay's profiles do) nor how
-// frames are made (package fakepds does).
+// It must not know a relay's habits (package relay's profiles do: which
+// counters and log lines to read are asked of them) nor how frames are
+// made (package fakepds does). It lives under soak because a run is a
+// part of a soak: package soak samples, judges and reports around it, and
+// the top level still reads captures → replay → fakepds → relay → soak.
 package rig
 
 import (
