@@ -92,7 +92,7 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	if metricsSrv != nil {
 		defer metricsSrv.Close()
 	}
-	fmt.Fprintf(cfg.Out, "relaysoak: A/B: A is %s, B is %s, both fed by one fleet of %d hosts\n", a.rig.Target.Image(), b.rig.Target.Image(), cfg.Hosts)
+	fmt.Fprintf(cfg.Out, "relaysoak: A/B: A is %s, B is %s, both fed by one fleet of %d hosts\n", a.rig.Target().Image(), b.rig.Target().Image(), cfg.Hosts)
 
 	cpu0, cpuErr := readHostCPU()
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)

@@ -82,12 +82,12 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	a.rig = r
-	a.ev("relay_ready", map[string]any{"image": r.Target.Image(), "firehose": r.Target.FirehoseURL()})
-	if r.Relay != nil {
-		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay.Image())
+	a.ev("relay_ready", map[string]any{"image": r.Target().Image(), "firehose": r.Target().FirehoseURL()})
+	if r.Relay() != nil {
+		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay().Image())
 	}
 	if cfg.Consumers > 0 {
-		a.crowd, err = crowd.New(crowd.Config{URL: r.Target.FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
+		a.crowd, err = crowd.New(crowd.Config{URL: r.Target().FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
 			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed})
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrNotStarted, err)
@@ -123,7 +123,7 @@ func (a *arm) runCrowd(loadCtx context.Context) {
 // onExit handles the relay's death during the load: as Kubernetes would,
 // start it again and go on (cfg.Restart), or stop the run.
 func (a *arm) onExit(loadCtx context.Context) (stop bool, reason string) {
-	e := a.rig.Target.Exit()
+	e := a.rig.Target().Exit()
 	a.s.noteExit(e)
 	a.ev("relay_exit", exitDetail(e))
 	who := "relay"
@@ -133,7 +133,7 @@ func (a *arm) onExit(loadCtx context.Context) (stop bool, reason string) {
 	if !a.cfg.Restart {
 		return true, who + " died"
 	}
-	if err := a.rig.Target.Restart(loadCtx); err != nil {
+	if err := a.rig.Target().Restart(loadCtx); err != nil {
 		a.ev("relay_restart_failed", err.Error())
 		return true, who + " died and could not be restarted: " + err.Error()
 	}
@@ -159,7 +159,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		id = cfg.ID + "/" + a.name
 	}
 	sum := report.Summary{
-		RunID: id, Relay: r.Target.Image(), Started: started, Duration: time.Since(started),
+		RunID: id, Relay: r.Target().Image(), Started: started, Duration: time.Since(started),
 		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
 		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
 		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,

@@ -67,8 +67,8 @@ func (c rigCollector) Collect(ch chan<- prometheus.Metric) {
 // latest memory sample and slope, and the run's fleet and consumer live.
 func (s *sampler) metrics() rigMetrics {
 	return rigMetrics{
-		Fleet:    s.rig.Fleet.Collector(),
-		Firehose: s.rig.Firehose.Stats,
+		Fleet:    s.rig.Collector(),
+		Firehose: func() firehose.Stats { return s.rig.Counts().Firehose },
 		Memory:   func() map[string]float64 { return s.latest().Signals }, // a fresh map per sample, never written after
 		SlopeMiB: func() float64 { v, _ := s.slope(); return v },
 	}

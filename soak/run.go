@@ -233,9 +233,9 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 func waitLoad(ctx, loadCtx context.Context, arms ...*arm) (reason string, interrupted bool) {
 	for {
 		var exA, exB <-chan struct{} // a nil channel never fires
-		exA = arms[0].rig.Target.Exited()
+		exA = arms[0].rig.Target().Exited()
 		if len(arms) > 1 {
-			exB = arms[1].rig.Target.Exited()
+			exB = arms[1].rig.Target().Exited()
 		}
 		var which *arm
 		select {
@@ -377,8 +377,8 @@ type heapProfiles struct {
 
 func newHeapProfiles(r *rig.Rig, dir string) *heapProfiles {
 	h := &heapProfiles{dir: dir}
-	if r.Relay != nil {
-		h.url = r.Relay.PprofURL()
+	if r.Relay() != nil {
+		h.url = r.Relay().PprofURL()
 	}
 	return h
 }

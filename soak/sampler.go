@@ -122,13 +122,13 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 		return nil, err
 	}
 	var ps []probe.Probe
-	if r.Relay != nil {
+	if r.Relay() != nil {
 		// A relay the rig runs: its process and cgroup are on this host.
-		pid := func() int { return r.Relay.PID(context.Background()) }
+		pid := func() int { return r.Relay().PID(context.Background()) }
 		ps = append(ps, probe.Proc{PID: pid}, probe.Cgroup{PID: pid}, probe.CPU{PID: pid})
 	}
-	if names := r.Target.MemoryMetrics(); len(names) > 0 {
-		ps = append(ps, probe.Metrics{URL: r.Target.MetricsURL(), Names: names})
+	if names := r.Target().MemoryMetrics(); len(names) > 0 {
+		ps = append(ps, probe.Metrics{URL: r.Target().MetricsURL(), Names: names})
 	}
 	return &sampler{
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,
@@ -166,7 +166,7 @@ func (s *sampler) run(ctx context.Context, ev func(string, any)) {
 
 func (s *sampler) context() trend.Context {
 	el := time.Since(s.started).Seconds()
-	st := s.rig.Fleet.Stats()
+	st := s.rig.Counts().Fleet
 	rate := 0.0
 	if el > 0 {
 		rate = float64(st.Commits+st.Identity+st.Account+st.Sync) / el
@@ -202,8 +202,8 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 			}
 		}
 	}
-	fs := s.rig.Fleet.Stats()
-	hs := s.rig.Firehose.Stats()
+	c := s.rig.Counts()
+	fs, hs := c.Fleet, c.Firehose
 	frames := float64(fs.Commits + fs.Identity + fs.Account + fs.Sync)
 	line.FramesSent = &frames
 	line.Context["commits_sent"] = float64(fs.Commits)

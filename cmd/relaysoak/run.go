@@ -81,7 +81,8 @@ func setupRun(f *flags) func([]string) int {
 				case <-wctx.Done():
 					return
 				case <-progress.C:
-					fst, fh := rg.Fleet.Stats(), rg.Firehose.Stats()
+					c := rg.Counts()
+					fst, fh := c.Fleet, c.Firehose
 					fmt.Fprintf(os.Stderr, "relaysoak: emitted %d commits, relay delivered %d, lag p50 %s p99 %s\n",
 						fst.Commits, fh.Commits, fh.Lag.P50.Round(time.Millisecond), fh.Lag.P99.Round(time.Millisecond))
 				}

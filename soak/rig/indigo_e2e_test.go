@@ -40,7 +40,7 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 		case <-ctx.Done():
 			return
 		}
-		did, err := rg.Fleet.PlantBadPrevData(ctx)
+		did, err := rg.Fleet().PlantBadPrevData(ctx)
 		assert.NoError(t, err)
 		planted <- did
 	}()
@@ -132,18 +132,18 @@ func TestRelayKilledMidRun(t *testing.T) {
 	})
 	go func() {
 		// Kill once the relay has delivered something.
-		for rg.Firehose.Stats().Commits < 100 {
+		for rg.Counts().Firehose.Commits < 100 {
 			select {
 			case <-ctx.Done():
 				return
 			case <-time.After(50 * time.Millisecond):
 			}
 		}
-		assert.NoError(t, rg.Relay.Kill(ctx, "SIGKILL"))
+		assert.NoError(t, rg.Relay().Kill(ctx, "SIGKILL"))
 	}()
 	require.NoError(t, rg.Write(ctx, 50, time.Minute))
 	select {
-	case <-rg.Relay.Exited():
+	case <-rg.Relay().Exited():
 	default:
 		t.Fatal("the writer ran its course: the kill was not noticed")
 	}
@@ -173,7 +173,7 @@ func TestRelayOOMKilled(t *testing.T) {
 	})
 	require.NoError(t, rg.Write(ctx, 200, 90*time.Second))
 	select {
-	case <-rg.Relay.Exited():
+	case <-rg.Relay().Exited():
 	default:
 		t.Fatal("the relay survived 90 s with GOGC=off in 32 MiB")
 	}

@@ -16,7 +16,7 @@ func TestCheckNamed(t *testing.T) {
 	f, err := fakepds.New(fakepds.Config{Hosts: 1, PLCAliases: []string{"plc.directory"}})
 	require.NoError(t, err)
 	defer f.Close()
-	r := &Rig{Fleet: f}
+	r := &Rig{fleet: f}
 	assert.NoError(t, r.checkNamed("PLC", "https://plc.directory"))
 	assert.NoError(t, r.checkNamed("PLC", "https://PLC.test:443"))
 	err = r.checkNamed("upstream", "https://bsky.network")

@@ -53,7 +53,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 
 	// Sample the fleet's own PLC counter, as a Prometheus scrape would.
 	reg := prometheus.NewRegistry()
-	require.NoError(t, reg.Register(rg.Fleet.Collector()))
+	require.NoError(t, reg.Register(rg.Collector()))
 	var (
 		mu      sync.Mutex
 		samples []rig.Point

@@ -31,7 +31,7 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}},
 		MetricsEvery: 2 * time.Second,
 	})
-	r, err := replay.New(rg.Fleet, replay.Config{Mode: replay.Verbatim, Capture: capPath, Rate: 50, Weights: replay.Weights{Kind: "capture"}})
+	r, err := replay.New(rg.Fleet(), replay.Config{Mode: replay.Verbatim, Capture: capPath, Rate: 50, Weights: replay.Weights{Kind: "capture"}})
 	require.NoError(t, err)
 	rep, err := r.Run(ctx)
 	require.NoError(t, err)
@@ -42,7 +42,7 @@ func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
 	// a moment to pass them on after the last commit.
 	deadline := time.Now().Add(20 * time.Second)
 	for time.Now().Before(deadline) {
-		if s := rg.Firehose.Stats(); s.Identity >= 1 && s.Account >= 1 {
+		if s := rg.Counts().Firehose; s.Identity >= 1 && s.Account >= 1 {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)

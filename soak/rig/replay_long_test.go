@@ -35,10 +35,10 @@ func rehostedThroughIndigo(t *testing.T, rate float64, hosts int, d time.Duratio
 	var relayWindows []uint64
 	last := uint64(0)
 	outOf := func() uint64 {
-		s := rg.Firehose.Stats()
+		s := rg.Counts().Firehose
 		return s.Commits + s.Identity + s.Account + s.Sync
 	}
-	r, err := replay.New(rg.Fleet, replay.Config{Rate: rate, Duration: d, Churn: &p.Churn, OnWindow: func(w replay.Window) {
+	r, err := replay.New(rg.Fleet(), replay.Config{Rate: rate, Duration: d, Churn: &p.Churn, OnWindow: func(w replay.Window) {
 		time.Sleep(2 * time.Second) // the relay's own lag, then count
 		n := outOf()
 		relayWindows = append(relayWindows, n-last)

@@ -28,6 +28,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/internal/promtext"
@@ -131,11 +133,11 @@ func (e *External) Stop(context.Context) (*relay.Exit, error) { return nil, nil 
 // Rig is one assembled run.
 type Rig struct {
 	cfg      Config
-	CA       *pki.CA
-	Fleet    *fakepds.Fleet
-	Relay    *relay.Runner // nil for an external relay
-	Target   Target        // Relay, or the external relay
-	Firehose *firehose.Consumer
+	ca       *pki.CA
+	fleet    *fakepds.Fleet
+	relay    *relay.Runner // nil for an external relay
+	target   Target        // relay, or the external relay
+	firehose *firehose.Consumer
 
 	servers  []*http.Server
 	dns      net.PacketConn
@@ -151,6 +153,29 @@ type Rig struct {
 	resolveErrs []Point // its failed resolutions, bounded
 	scrapeErr   string
 }
+
+// Counts is what the fleet emitted and the rig's consumer received so far.
+type Counts struct {
+	Fleet    fakepds.Stats
+	Firehose firehose.Stats
+}
+
+// Counts reads both sides' counters now.
+func (r *Rig) Counts() Counts { return Counts{Fleet: r.fleet.Stats(), Firehose: r.firehose.Stats()} }
+
+// Collector exports the fleet's counters to Prometheus.
+func (r *Rig) Collector() prometheus.Collector { return r.fleet.Collector() }
+
+// Target is the relay under test.
+func (r *Rig) Target() Target { return r.target }
+
+// Relay is the relay's container, nil for an external relay: what only a
+// container has (its PID, a signal, its pprof endpoint).
+func (r *Rig) Relay() *relay.Runner { return r.relay }
+
+// Fleet is the fake network, for what a run plants in it on purpose
+// (tests' faults) and for the replay that loads it.
+func (r *Rig) Fleet() *fakepds.Fleet { return r.fleet }
 
 // Point is one sample of a counter.
 type Point struct {
@@ -190,12 +215,12 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		if cfg.External != nil {
 			return nil, errors.New("rig: an external relay cannot share another rig's fleet")
 		}
-		if err := checkOpenFiles(len(cfg.Share.Fleet.HostNames()), 2); err != nil {
+		if err := checkOpenFiles(len(cfg.Share.fleet.HostNames()), 2); err != nil {
 			return nil, err
 		}
-		r.CA, r.Fleet, r.shared = cfg.Share.CA, cfg.Share.Fleet, true
+		r.ca, r.fleet, r.shared = cfg.Share.ca, cfg.Share.fleet, true
 		r.needs = profileNeeds(cfg.Relay.Profile)
-		if r.needs.TLSHosts != (r.Fleet.PDSScheme() == "https") {
+		if r.needs.TLSHosts != (r.fleet.PDSScheme() == "https") {
 			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", cfg.Relay.Profile.Name())
 		}
 		return r, r.startRelay(ctx)
@@ -208,9 +233,9 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		if caDir == "" {
 			caDir = cfg.RunDir
 		}
-		r.CA, err = pki.Open(pki.Config{Dir: caDir})
+		r.ca, err = pki.Open(pki.Config{Dir: caDir})
 	} else {
-		r.CA, err = pki.New(pki.Config{Dir: cfg.RunDir})
+		r.ca, err = pki.New(pki.Config{Dir: cfg.RunDir})
 	}
 	if err != nil {
 		return nil, err
@@ -235,7 +260,7 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if fc.Logger == nil {
 		fc.Logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	r.Fleet, err = fakepds.New(fc)
+	r.fleet, err = fakepds.New(fc)
 	if err != nil {
 		return nil, fmt.Errorf("rig: fleet: %w", err)
 	}
@@ -252,7 +277,7 @@ func (r *Rig) startRelay(ctx context.Context) (err error) {
 	cfg, needs := r.cfg, r.needs
 	rc := cfg.Relay
 	rc.RunDir = cfg.RunDir
-	rc.CACertFile = r.CA.CertPath()
+	rc.CACertFile = r.ca.CertPath()
 	// A relay told where its PLC and upstream are gets the fleet's own
 	// names; one that names them itself (https://plc.directory) must name
 	// one the fleet answers to, or it would resolve nothing.
@@ -260,10 +285,10 @@ func (r *Rig) startRelay(ctx context.Context) (err error) {
 		rc.PLCURL = "https://" + needs.PLCNames[0]
 	}
 	if rc.PLCURL == "" {
-		rc.PLCURL = cfg.PLCScheme + "://" + r.Fleet.PLCName()
+		rc.PLCURL = cfg.PLCScheme + "://" + r.fleet.PLCName()
 	}
 	if rc.UpstreamURL == "" {
-		rc.UpstreamURL = "https://" + r.Fleet.UpstreamName()
+		rc.UpstreamURL = "https://" + r.fleet.UpstreamName()
 	}
 	if err := r.checkNamed("PLC", rc.PLCURL); err != nil {
 		return err
@@ -274,32 +299,32 @@ func (r *Rig) startRelay(ctx context.Context) (err error) {
 	if rc.Log == nil {
 		rc.Log = cfg.Log
 	}
-	r.Relay, err = relay.New(ctx, rc)
+	r.relay, err = relay.New(ctx, rc)
 	if err != nil {
 		return err
 	}
-	r.Target = r.Relay
-	gw := r.Relay.Gateway().String()
+	r.target = r.relay
+	gw := r.relay.Gateway().String()
 	if err := r.listen(net.JoinHostPort(gw, "80"), net.JoinHostPort(gw, "443")); err != nil {
 		return err
 	}
 	// Hosts are dialled as the DID documents name them: wss:// on 443 with
 	// a certificate minted for each name when the fleet says https.
-	tlsHosts := r.Fleet.PDSScheme() == "https"
+	tlsHosts := r.fleet.PDSScheme() == "https"
 	var hosts []relay.Host
-	for _, h := range r.Fleet.HostNames() {
+	for _, h := range r.fleet.HostNames() {
 		hosts = append(hosts, relay.Host{Name: h, TLS: tlsHosts})
 	}
-	r.connBase = r.Fleet.Stats().Connections
-	if err := r.Relay.Start(ctx, relay.StartOptions{
-		Names: r.Fleet.Names(), Hosts: hosts}); err != nil {
+	r.connBase = r.fleet.Stats().Connections
+	if err := r.relay.Start(ctx, relay.StartOptions{
+		Names: r.fleet.Names(), Hosts: hosts}); err != nil {
 		return err
 	}
 	if err := r.consume(60 * time.Second); err != nil {
 		return err
 	}
 	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
-		r.Relay.Image(), len(hosts), r.Relay.Gateway(), r.Relay.FirehoseURL())
+		r.relay.Image(), len(hosts), r.relay.Gateway(), r.relay.FirehoseURL())
 	return nil
 }
 
@@ -364,13 +389,13 @@ func (r *Rig) checkNamed(what, rawURL string) error {
 	if err != nil || u.Hostname() == "" {
 		return fmt.Errorf("rig: the relay's %s URL %q is not a URL: %v", what, rawURL, err)
 	}
-	for _, n := range r.Fleet.Names() {
+	for _, n := range r.fleet.Names() {
 		if strings.EqualFold(n, u.Hostname()) {
 			return nil
 		}
 	}
 	return fmt.Errorf("rig: the relay's %s URL %s names %s, which the fleet does not answer to (its names: %s; add it to Fleet.PLCAliases or Fleet.UpstreamAliases)",
-		what, rawURL, u.Hostname(), strings.Join(r.Fleet.Names(), ", "))
+		what, rawURL, u.Hostname(), strings.Join(r.fleet.Names(), ", "))
 }
 
 // attach wires the fleet to a relay running elsewhere: the fleet listens
@@ -382,7 +407,7 @@ func (r *Rig) attach(ctx context.Context) error {
 		return errors.New("rig: an external relay needs its firehose URL (--target-url)")
 	}
 	cfg.External.never = make(chan struct{})
-	r.Target = cfg.External
+	r.target = cfg.External
 	if cfg.FleetAddr == "" {
 		return errors.New("rig: an external relay needs an address for the fleet (--fleet-listen) that it can reach")
 	}
@@ -396,7 +421,7 @@ func (r *Rig) attach(ctx context.Context) error {
 	hostsPath := filepath.Join(cfg.RunDir, "hosts-for-relay")
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Map every fleet name to the fleet (%s), e.g. append to the relay's /etc/hosts.\n", host)
-	for _, n := range append(r.Fleet.Names(), r.Fleet.HostNames()...) {
+	for _, n := range append(r.fleet.Names(), r.fleet.HostNames()...) {
 		fmt.Fprintf(&b, "%s %s\n", host, n)
 	}
 	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
@@ -407,18 +432,18 @@ func (r *Rig) attach(ctx context.Context) error {
 			return err
 		}
 	}
-	plc := fmt.Sprintf("PLC http://%s", r.Fleet.PLCName())
+	plc := fmt.Sprintf("PLC http://%s", r.fleet.PLCName())
 	at := cfg.FleetAddr
 	if cfg.FleetTLSAddr != "" {
-		plc = fmt.Sprintf("PLC https://%s trusting %s", r.Fleet.PLCName(), r.CA.CertPath())
+		plc = fmt.Sprintf("PLC https://%s trusting %s", r.fleet.PLCName(), r.ca.CertPath())
 		at += " (TLS at " + cfg.FleetTLSAddr + ")"
 	}
 	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s; the relay needs: the names in %s, %s, and the hosts as ws:// rows\n",
-		len(r.Fleet.HostNames()), at, hostsPath, plc)
+		len(r.fleet.HostNames()), at, hostsPath, plc)
 	if err := r.consume(3 * time.Minute); err != nil {
 		return err
 	}
-	fmt.Fprintf(cfg.Log, "relaysoak: external relay connected to %d hosts; firehose %s\n", r.Fleet.Stats().Connections, cfg.External.Firehose)
+	fmt.Fprintf(cfg.Log, "relaysoak: external relay connected to %d hosts; firehose %s\n", r.fleet.Stats().Connections, cfg.External.Firehose)
 	return nil
 }
 
@@ -427,9 +452,9 @@ func (r *Rig) attach(ctx context.Context) error {
 // frames are not written into the void.
 func (r *Rig) consume(connectWithin time.Duration) error {
 	var err error
-	r.Firehose, err = firehose.New(firehose.Config{
-		URL: r.Target.FirehoseURL(), Origin: r.Fleet.HostOfDID, Directory: r.Fleet.Directory(),
-		VerifyEvery: r.cfg.VerifyEvery, Captured: r.Fleet.IsImported,
+	r.firehose, err = firehose.New(firehose.Config{
+		URL: r.target.FirehoseURL(), Origin: r.fleet.HostOfDID, Directory: r.fleet.Directory(),
+		VerifyEvery: r.cfg.VerifyEvery, Captured: r.fleet.IsImported,
 	})
 	if err != nil {
 		return err
@@ -437,20 +462,20 @@ func (r *Rig) consume(connectWithin time.Duration) error {
 	bctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
 	r.bg.Add(2)
-	go func() { defer r.bg.Done(); r.Firehose.Run(bctx) }()
+	go func() { defer r.bg.Done(); r.firehose.Run(bctx) }()
 	go func() { defer r.bg.Done(); r.scrapeLoop(bctx) }()
 	deadline := time.Now().Add(30 * time.Second)
-	for r.Firehose.Stats().Connects == 0 {
+	for r.firehose.Stats().Connects == 0 {
 		if time.Now().After(deadline) {
-			return fmt.Errorf("rig: could not subscribe to the relay's firehose at %s: %s", r.Target.FirehoseURL(), r.Firehose.Stats().LastError)
+			return fmt.Errorf("rig: could not subscribe to the relay's firehose at %s: %s", r.target.FirehoseURL(), r.firehose.Stats().LastError)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	want := r.connBase + len(r.Fleet.HostNames())
+	want := r.connBase + len(r.fleet.HostNames())
 	deadline = time.Now().Add(connectWithin)
-	for r.Fleet.Stats().Connections < want {
+	for r.fleet.Stats().Connections < want {
 		if time.Now().After(deadline) {
-			msg := fmt.Sprintf("rig: the relay connected to %d of %d hosts within %s%s", r.Fleet.Stats().Connections-r.connBase, want-r.connBase, connectWithin, r.tlsErrs.explain())
+			msg := fmt.Sprintf("rig: the relay connected to %d of %d hosts within %s%s", r.fleet.Stats().Connections-r.connBase, want-r.connBase, connectWithin, r.tlsErrs.explain())
 			if r.needs.CATrustLimit != "" {
 				msg += "; its profile says: " + r.needs.CATrustLimit
 			}
@@ -476,10 +501,10 @@ func (r *Rig) listen(plain, withTLS string) error {
 		if err != nil {
 			return fmt.Errorf("rig: the fleet cannot listen on %s: %w", p.addr, err)
 		}
-		srv := &http.Server{Handler: r.Fleet, ReadHeaderTimeout: 10 * time.Second}
+		srv := &http.Server{Handler: r.fleet, ReadHeaderTimeout: 10 * time.Second}
 		r.servers = append(r.servers, srv)
 		if p.tls {
-			srv.TLSConfig = r.CA.TLSConfig()
+			srv.TLSConfig = r.ca.TLSConfig()
 			r.tlsErrs.mu.Lock()
 			r.tlsErrs.out = r.cfg.Log
 			r.tlsErrs.mu.Unlock()
@@ -499,7 +524,7 @@ func (r *Rig) serveDNS(addr, fleetHost string) error {
 	if ip == nil || ip.IsUnspecified() {
 		return fmt.Errorf("rig: --fleet-dns-listen answers with the fleet's IP, so --fleet-listen must name one (e.g. 172.30.77.10:80), not %q", r.cfg.FleetAddr)
 	}
-	d, err := r.Fleet.NewDNS(ip)
+	d, err := r.fleet.NewDNS(ip)
 	if err != nil {
 		return fmt.Errorf("rig: %w", err)
 	}
@@ -509,7 +534,7 @@ func (r *Rig) serveDNS(addr, fleetHost string) error {
 	}
 	r.dns = pc
 	go d.Serve(context.Background(), pc) // ends when Close closes pc
-	fmt.Fprintf(r.cfg.Log, "relaysoak: fleet DNS at %s answers %d names with %s\n", pc.LocalAddr(), len(r.Fleet.HostNames())+len(r.Fleet.Names()), ip)
+	fmt.Fprintf(r.cfg.Log, "relaysoak: fleet DNS at %s answers %d names with %s\n", pc.LocalAddr(), len(r.fleet.HostNames())+len(r.fleet.Names()), ip)
 	return nil
 }
 
@@ -531,7 +556,7 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 	if c.Resolutions == "" {
 		return
 	}
-	m, err := promtext.Scrape(ctx, r.Target.MetricsURL(), c.Resolutions)
+	m, err := promtext.Scrape(ctx, r.target.MetricsURL(), c.Resolutions)
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if err != nil {
@@ -551,8 +576,8 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 // profile is the relay's profile: the runner's (which fills in the
 // default), or the one configured for an external relay (nil when none).
 func (r *Rig) profile() relay.Profile {
-	if r.Relay != nil {
-		return r.Relay.Profile()
+	if r.relay != nil {
+		return r.relay.Profile()
 	}
 	return r.cfg.Relay.Profile
 }
@@ -597,7 +622,7 @@ func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
 	defer cancel()
 	go func() {
 		select {
-		case <-r.Target.Exited():
+		case <-r.target.Exited():
 			cancel()
 		case <-ctx.Done():
 		}
@@ -610,7 +635,7 @@ func (r *Rig) Write(ctx context.Context, rate float64, d time.Duration) error {
 // the replay's choice — until it ends (cfg.Duration, or the capture) or
 // ctx ends. A relay that dies does not stop it: the caller decides.
 func (r *Rig) Load(ctx context.Context, cfg replay.Config) (replay.Report, error) {
-	rp, err := replay.New(r.Fleet, cfg)
+	rp, err := replay.New(r.fleet, cfg)
 	if err != nil {
 		return replay.Report{}, fmt.Errorf("rig: %w", err)
 	}
@@ -621,15 +646,15 @@ func (r *Rig) Load(ctx context.Context, cfg replay.Config) (replay.Report, error
 // nothing arrives for quiet, or max passes.
 func (r *Rig) Drain(ctx context.Context, quiet, max time.Duration) {
 	deadline := time.Now().Add(max)
-	last, lastChange := r.Firehose.Stats().Commits, time.Now()
+	last, lastChange := r.firehose.Stats().Commits, time.Now()
 	for time.Now().Before(deadline) && ctx.Err() == nil {
 		select {
-		case <-r.Target.Exited():
+		case <-r.target.Exited():
 			return
 		default:
 		}
-		got := r.Firehose.Stats().Commits
-		if got >= r.Fleet.Stats().Commits {
+		got := r.firehose.Stats().Commits
+		if got >= r.fleet.Stats().Commits {
 			return
 		}
 		if got != last {
@@ -674,7 +699,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 				names = append(names, n)
 			}
 		}
-		if m, err := promtext.Scrape(ctx, r.Target.MetricsURL(), names...); err == nil {
+		if m, err := promtext.Scrape(ctx, r.target.MetricsURL(), names...); err == nil {
 			rep.RelayReceived, _ = m.Sum(c.CommitsReceived, nil)
 			if c.Resolutions != "" {
 				v, _ := m.Sum(c.Resolutions, nil)
@@ -686,7 +711,7 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 			rep.RelayMetricsErr = err.Error()
 		}
 	}
-	exit, err := r.Target.Stop(ctx)
+	exit, err := r.target.Stop(ctx)
 	if err != nil {
 		errs = append(errs, err)
 	}
@@ -695,10 +720,10 @@ func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
 		r.cancel()
 		r.bg.Wait()
 	}
-	rep.Fleet = r.Fleet.Stats()
-	rep.Firehose = r.Firehose.Stats()
+	rep.Fleet = r.fleet.Stats()
+	rep.Firehose = r.firehose.Stats()
 	rep.Delivery = rep.Firehose.Delivery(rep.Fleet.Commits)
-	if rep.LogPath = r.Target.LogPath(); rep.LogPath != "" {
+	if rep.LogPath = r.target.LogPath(); rep.LogPath != "" {
 		rep.LogCounts, err = CountLog(rep.LogPath, patterns)
 		if err != nil {
 			errs = append(errs, err)
@@ -763,8 +788,8 @@ func (r *Rig) Close(ctx context.Context) error {
 		r.bg.Wait()
 		r.cancel = nil
 	}
-	if r.Relay != nil {
-		if err := r.Relay.Close(ctx); err != nil {
+	if r.relay != nil {
+		if err := r.relay.Close(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}
@@ -776,12 +801,12 @@ func (r *Rig) Close(ctx context.Context) error {
 		r.dns.Close()
 		r.dns = nil
 	}
-	if r.Fleet != nil && !r.shared {
-		if err := r.Fleet.Close(); err != nil {
+	if r.fleet != nil && !r.shared {
+		if err := r.fleet.Close(); err != nil {
 			errs = append(errs, err)
 		}
 	}
-	r.Fleet = nil
+	r.fleet = nil
 	return errors.Join(errs...)
 }
 

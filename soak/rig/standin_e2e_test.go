@@ -57,11 +57,11 @@ func TestZlayProfileAgainstStandIn(t *testing.T) {
 		Fleet: fakepds.Config{Hosts: 10},
 		Relay: relay.Config{Image: img, Profile: prof, Memory: 256 << 20},
 	})
-	assert.Equal(t, "https", rg.Fleet.PDSScheme(), "zlay dials wss:// only")
+	assert.Equal(t, "https", rg.Fleet().PDSScheme(), "zlay dials wss:// only")
 
 	require.NoError(t, rg.Write(ctx, 30, 15*time.Second))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
-	m, err := promtext.Scrape(ctx, rg.Relay.MetricsURL())
+	m, err := promtext.Scrape(ctx, rg.Relay().MetricsURL())
 	require.NoError(t, err)
 	for _, name := range prof.MemoryMetrics() {
 		v, ok := m.Sum(name, nil)
@@ -141,7 +141,7 @@ func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
 	})
 	require.NoError(t, rg.Write(ctx, 30, 10*time.Second))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
-	m, err := promtext.Scrape(ctx, rg.Relay.MetricsURL())
+	m, err := promtext.Scrape(ctx, rg.Relay().MetricsURL())
 	require.NoError(t, err)
 	polls, _ := m.Sum("relay_plc_export_polls_total", nil)
 	assert.GreaterOrEqual(t, polls, 1.0, "PLC /export polled at plc.directory")
