@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -23,6 +22,8 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // testNet serves a fleet on loopback; every fleet name resolves to it, the
@@ -41,14 +42,15 @@ func startNet(t testing.TB, cfg Config) *testNet {
 	srv := httptest.NewServer(f)
 	t.Cleanup(func() { f.Close(); srv.Close() })
 	addr := srv.Listener.Addr().String()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
+	client := testkit.ClientAt(addr)
+	client.Timeout = 10 * time.Second
+	dialer := testkit.DialerAt(addr)
+	dialer.HandshakeTimeout = 5 * time.Second
 	return &testNet{
 		fleet:  f,
 		srv:    srv,
-		client: &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 10 * time.Second},
-		dialer: &websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 5 * time.Second},
+		client: client,
+		dialer: dialer,
 	}
 }
 

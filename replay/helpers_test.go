@@ -3,7 +3,6 @@ package replay
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"github.com/relaysoak/relaysoak/captures"
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/internal/sharedfiles"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // sharedCapture imports the shared dump into a capture in a temp dir.
@@ -68,14 +68,15 @@ func startNet(t testing.TB, cfg fakepds.Config) *testNet {
 	srv := httptest.NewServer(f)
 	t.Cleanup(func() { f.Close(); srv.Close() })
 	addr := srv.Listener.Addr().String()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
+	client := testkit.ClientAt(addr)
+	client.Timeout = 10 * time.Second
+	dialer := testkit.DialerAt(addr)
+	dialer.HandshakeTimeout = 5 * time.Second
 	return &testNet{
 		fleet:  f,
 		addr:   addr,
-		client: &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 10 * time.Second},
-		dialer: &websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 5 * time.Second},
+		client: client,
+		dialer: dialer,
 	}
 }
 
