@@ -8,7 +8,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,7 +29,6 @@ import (
 // way a hosts file does for a relay in a container.
 type testNet struct {
 	fleet  *Fleet
-	srv    *httptest.Server
 	client *http.Client
 	dialer *websocket.Dialer
 }
@@ -39,18 +37,12 @@ func startNet(t testing.TB, cfg Config) *testNet {
 	t.Helper()
 	f, err := New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() { f.Close(); srv.Close() })
-	addr := srv.Listener.Addr().String()
-	client := testkit.ClientAt(addr)
-	client.Timeout = 10 * time.Second
-	dialer := testkit.DialerAt(addr)
-	dialer.HandshakeTimeout = 5 * time.Second
+	vh := testkit.ServeVirtualHosts(t, f)
+	t.Cleanup(func() { f.Close() }) // runs first: the fleet ends before its server
 	return &testNet{
 		fleet:  f,
-		srv:    srv,
-		client: client,
-		dialer: dialer,
+		client: vh.Client,
+		dialer: vh.Dialer,
 	}
 }
 

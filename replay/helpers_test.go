@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -56,7 +55,6 @@ func captureFrames(t testing.TB, path string) []captures.Record {
 // testNet serves a fleet on loopback; every name resolves to it.
 type testNet struct {
 	fleet  *fakepds.Fleet
-	addr   string
 	client *http.Client
 	dialer *websocket.Dialer
 }
@@ -65,18 +63,12 @@ func startNet(t testing.TB, cfg fakepds.Config) *testNet {
 	t.Helper()
 	f, err := fakepds.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() { f.Close(); srv.Close() })
-	addr := srv.Listener.Addr().String()
-	client := testkit.ClientAt(addr)
-	client.Timeout = 10 * time.Second
-	dialer := testkit.DialerAt(addr)
-	dialer.HandshakeTimeout = 5 * time.Second
+	vh := testkit.ServeVirtualHosts(t, f)
+	t.Cleanup(func() { f.Close() }) // runs first: the fleet ends before its server
 	return &testNet{
 		fleet:  f,
-		addr:   addr,
-		client: client,
-		dialer: dialer,
+		client: vh.Client,
+		dialer: vh.Dialer,
 	}
 }
 

@@ -1,9 +1,6 @@
 package testkit
 
 import (
-	"context"
-	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -55,22 +52,4 @@ func (fc *FrameCounter) Close() {
 		c.Close()
 	}
 	fc.wg.Wait()
-}
-
-// DialerAt is a websocket dialer that connects to addr whatever host the
-// URL names, so virtual hosts need no DNS.
-func DialerAt(addr string) *websocket.Dialer {
-	return &websocket.Dialer{NetDialContext: dialAt(addr)}
-}
-
-// ClientAt is an HTTP client that connects to addr whatever host the URL
-// names, as DialerAt does for websockets.
-func ClientAt(addr string) *http.Client {
-	return &http.Client{Transport: &http.Transport{DialContext: dialAt(addr)}}
-}
-
-func dialAt(addr string) func(ctx context.Context, network, _ string) (net.Conn, error) {
-	return func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
 }

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/http/httptest"
-	"strings"
 	"testing"
 	"time"
 
@@ -70,7 +68,7 @@ func TestImageOnceBuildsOnce(t *testing.T) {
 func TestCountFramesCountsEveryHostsFrames(t *testing.T) {
 	const perConn = 5
 	var up websocket.Upgrader
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	vh := ServeVirtualHosts(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path != "/stream" {
 			http.NotFound(w, r)
 			return
@@ -88,10 +86,7 @@ func TestCountFramesCountsEveryHostsFrames(t *testing.T) {
 		// Hold the connection open until the counter closes it.
 		c.ReadMessage()
 	}))
-	defer srv.Close()
-	addr := strings.TrimPrefix(srv.URL, "http://")
-
-	fc := CountFrames(t, addr, "/stream", []string{"a.test", "b.test", "c.test"})
+	fc := CountFrames(t, vh.Addr, "/stream", []string{"a.test", "b.test", "c.test"})
 	assert.Eventually(t, func() bool { return fc.Frames() == 3*perConn }, 5*time.Second, 10*time.Millisecond)
 	fc.Close()
 	assert.Equal(t, int64(3*perConn), fc.Frames(), "no frame counted twice")
@@ -110,4 +105,15 @@ func TestChildTalksInLines(t *testing.T) {
 	assert.Equal(t, "echo ping", c.ReadLine(t))
 	assert.Positive(t, c.PID())
 	c.Stop()
+}
+
+func TestVirtualHostsAnswerForAnyName(t *testing.T) {
+	vh := ServeVirtualHosts(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, r.Host) }))
+	for _, host := range []string{"pds-1.test", "plc.directory"} {
+		resp, err := vh.Client.Get("http://" + host + "/")
+		require.NoError(t, err, "no DNS is needed for %s", host)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		assert.Equal(t, host, string(body), "the request keeps the name it was sent to")
+	}
 }
