@@ -5,13 +5,12 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // BenchmarkSignedCommit: one commit prepared (record, MST update, diff
@@ -36,35 +35,6 @@ func BenchmarkSignedCommit(b *testing.B) {
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "commits/s")
 }
 
-// consumers connects one websocket reader per host and counts frames.
-func consumers(b *testing.B, addr string, names []string) (*atomic.Int64, func()) {
-	var got atomic.Int64
-	d := &websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) { return net.Dial(network, addr) }}
-	var conns []*websocket.Conn
-	var wg sync.WaitGroup
-	for _, h := range names {
-		c, _, err := d.Dial("ws://"+h+"/xrpc/com.atproto.sync.subscribeRepos", nil)
-		require.NoError(b, err)
-		conns = append(conns, c)
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, _, err := c.NextReader(); err != nil {
-					return
-				}
-				got.Add(1)
-			}
-		}()
-	}
-	return &got, func() {
-		for _, c := range conns {
-			c.Close()
-		}
-		wg.Wait()
-	}
-}
-
 // BenchmarkFanout2750: frames published and written to 2,750 connected
 // consumers (one per host, as a relay holds). Commits are prepared outside
 // the timer: this measures sequencing, history and websocket writes.
@@ -76,8 +46,8 @@ func BenchmarkFanout2750(b *testing.B) {
 	srv := &http.Server{Handler: f}
 	go srv.Serve(ln)
 	defer srv.Close()
-	got, stop := consumers(b, ln.Addr().String(), f.HostNames())
-	defer stop()
+	got := testkit.CountFrames(b, ln.Addr().String(), "/xrpc/com.atproto.sync.subscribeRepos", f.HostNames())
+	defer got.Close()
 	frame := make([]byte, 1500)
 	b.SetBytes(int64(len(frame)))
 	b.ResetTimer()
@@ -85,7 +55,7 @@ func BenchmarkFanout2750(b *testing.B) {
 		h := f.hosts[i%len(f.hosts)]
 		h.publish(time.Minute, func(int64, time.Time) ([]byte, error) { return frame, nil })
 	}
-	for got.Load() < int64(b.N) {
+	for got.Frames() < int64(b.N) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")

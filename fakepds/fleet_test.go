@@ -7,9 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -23,13 +21,14 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // testNet serves a fleet on loopback; every fleet name resolves to it, the
 // way a hosts file does for a relay in a container.
 type testNet struct {
 	fleet  *Fleet
-	srv    *httptest.Server
 	client *http.Client
 	dialer *websocket.Dialer
 }
@@ -38,17 +37,12 @@ func startNet(t testing.TB, cfg Config) *testNet {
 	t.Helper()
 	f, err := New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() { f.Close(); srv.Close() })
-	addr := srv.Listener.Addr().String()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
+	vh := testkit.ServeVirtualHosts(t, f)
+	t.Cleanup(func() { f.Close() }) // runs first: the fleet ends before its server
 	return &testNet{
 		fleet:  f,
-		srv:    srv,
-		client: &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 10 * time.Second},
-		dialer: &websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 5 * time.Second},
+		client: vh.Client,
+		dialer: vh.Dialer,
 	}
 }
 

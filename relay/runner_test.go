@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/internal/promtext"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // requireDocker fails (never skips) when the engine is missing: without it
@@ -34,16 +35,9 @@ func defaultImage(t *testing.T) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
-	tag, _, err := EnsureIndigoImage(ctx, ImageConfig{Log: testWriter{t}})
+	tag, _, err := EnsureIndigoImage(ctx, ImageConfig{Log: testkit.LogWriter{T: t}})
 	require.NoError(t, err)
 	return tag
-}
-
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
 }
 
 // newRunner makes a Runner for a test, with a CA in the run dir, and
@@ -64,7 +58,7 @@ func newRunner(t *testing.T, cfg Config) *Runner {
 		cfg.CACertFile = ca.CertPath()
 	}
 	if cfg.Log == nil {
-		cfg.Log = testWriter{t}
+		cfg.Log = testkit.LogWriter{T: t}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -79,15 +73,7 @@ func newRunner(t *testing.T, cfg Config) *Runner {
 
 func assertNoContainersLeft(t *testing.T, runID string) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cli, err := dockerClient(ctx)
-	require.NoError(t, err)
-	defer cli.Close()
-	list, err := cli.ContainerList(ctx, client.ContainerListOptions{All: true,
-		Filters: client.Filters{}.Add("label", Label+".run="+runID)})
-	require.NoError(t, err)
-	assert.Empty(t, list.Items, "containers left behind by run %s", runID)
+	testkit.AssertNoneLeft(t, Label+".run="+runID, testkit.Containers)
 }
 
 func TestIndigoImageIsReused(t *testing.T) {

@@ -5,36 +5,36 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // benchFleet serves a fleet of 2,750 hosts with one websocket consumer per
 // host connected (as a relay holds), counting frames.
-func benchFleet(b *testing.B, cfg fakepds.Config) (*fakepds.Fleet, *atomic.Int64) {
+func benchFleet(b *testing.B, cfg fakepds.Config) (*fakepds.Fleet, *testkit.FrameCounter) {
 	f, err := fakepds.New(cfg)
 	require.NoError(b, err)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	require.NoError(b, err)
 	srv := &http.Server{Handler: f}
 	go srv.Serve(ln)
-	got, stop := benchConsumers(b, ln.Addr().String(), f.HostNames())
+	got := testkit.CountFrames(b, ln.Addr().String(), "/xrpc/com.atproto.sync.subscribeRepos", f.HostNames())
 	b.Cleanup(func() {
-		stop()
+		got.Close()
 		srv.Close()
 		f.Close()
 	})
 	return f, got
 }
 
-func waitFor(got *atomic.Int64, n int64) {
+func waitFor(got *testkit.FrameCounter, n int64) {
 	deadline := time.Now().Add(10 * time.Second)
-	for got.Load() < n && time.Now().Before(deadline) {
+	for got.Frames() < n && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 }
@@ -79,7 +79,7 @@ func BenchmarkRehosted2750(b *testing.B) {
 	waitFor(got, 5500)
 	a, err := newAlias(ZipfWeights(2750, DefaultZipfS))
 	require.NoError(b, err)
-	base := got.Load()
+	base := got.Frames()
 	b.ResetTimer()
 	var frames int64
 	for i := 0; i < b.N; i++ {

@@ -3,9 +3,7 @@ package replay
 import (
 	"bytes"
 	"context"
-	"net"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"sync"
 	"testing"
@@ -20,6 +18,7 @@ import (
 	"github.com/relaysoak/relaysoak/captures"
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/internal/sharedfiles"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // sharedCapture imports the shared dump into a capture in a temp dir.
@@ -56,7 +55,6 @@ func captureFrames(t testing.TB, path string) []captures.Record {
 // testNet serves a fleet on loopback; every name resolves to it.
 type testNet struct {
 	fleet  *fakepds.Fleet
-	addr   string
 	client *http.Client
 	dialer *websocket.Dialer
 }
@@ -65,17 +63,12 @@ func startNet(t testing.TB, cfg fakepds.Config) *testNet {
 	t.Helper()
 	f, err := fakepds.New(cfg)
 	require.NoError(t, err)
-	srv := httptest.NewServer(f)
-	t.Cleanup(func() { f.Close(); srv.Close() })
-	addr := srv.Listener.Addr().String()
-	dial := func(ctx context.Context, network, _ string) (net.Conn, error) {
-		return (&net.Dialer{}).DialContext(ctx, network, addr)
-	}
+	vh := testkit.ServeVirtualHosts(t, f)
+	t.Cleanup(func() { f.Close() }) // runs first: the fleet ends before its server
 	return &testNet{
 		fleet:  f,
-		addr:   addr,
-		client: &http.Client{Transport: &http.Transport{DialContext: dial}, Timeout: 10 * time.Second},
-		dialer: &websocket.Dialer{NetDialContext: dial, HandshakeTimeout: 5 * time.Second},
+		client: vh.Client,
+		dialer: vh.Dialer,
 	}
 }
 

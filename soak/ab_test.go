@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
@@ -30,10 +31,10 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 		bytesPerFrame = 1200
 		rate          = 200.0 // ≈ 824 MiB/h for B
 	)
-	img := leakyRelayImage(t)
+	img := leakyImage.Require(t)
 	id := fmt.Sprintf("ab-%d", time.Now().UnixNano())
 	cfg := Config{
-		RunsDir: t.TempDir(), ID: id, Out: testLog{t},
+		RunsDir: t.TempDir(), ID: id, Out: testkit.LogWriter{T: t},
 		Hosts: 20, Rate: rate, Duration: 150 * time.Second, SampleEvery: 2 * time.Second,
 		Churn:      replay.NoChurn, // every frame a commit: frames sent = frames each target receives
 		RelayImage: img, Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "0"}},
@@ -100,7 +101,7 @@ func TestControlLeakPerFrameAB(t *testing.T) {
 // disconnect; A, under the same churn, PASS.
 func TestControlConsumerDisconnectAB(t *testing.T) {
 	const perDisconnect = 32 << 10 // × about 10 disconnects/s ≈ 1.1 GiB/h
-	img := leakyRelayImage(t)
+	img := leakyImage.Require(t)
 	id := fmt.Sprintf("consumers-%d", time.Now().UnixNano())
 	// The Go runtime of either target grows for the first minute while the
 	// consumers' connections and buffers reach their steady churn (A
@@ -117,7 +118,7 @@ func TestControlConsumerDisconnectAB(t *testing.T) {
 		return &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_DISCONNECT": strconv.Itoa(n)}}
 	}
 	cfg := Config{
-		RunsDir: t.TempDir(), ID: id, Out: testLog{t},
+		RunsDir: t.TempDir(), ID: id, Out: testkit.LogWriter{T: t},
 		Hosts: 10, Rate: 50, Duration: 180 * time.Second, SampleEvery: 2 * time.Second, Churn: replay.NoChurn,
 		RelayImage: img, Profile: leak(0), Compare: &Compare{RelayImage: img, Profile: leak(perDisconnect)},
 		Consumers: 20, ConsumerChurn: 2 * time.Second, ConsumerSlowFor: 12 * time.Second,

@@ -6,17 +6,15 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -71,37 +69,22 @@ func (p *leakyRelay) Command(w relay.Wiring) ([]string, map[string]string) {
 
 const leakyRelayTag = "relaysoak/leakyrelay:test"
 
-var leakyImage struct {
-	once sync.Once
-	err  error
-}
-
-// leakyRelayImage builds the target (static, CGO off) and its FROM scratch
-// image once per test binary; the image is reused while the binary is the
+// leakyImage is the target (static, CGO off) in its FROM scratch image,
+// built once per test binary; the image is reused while the binary is the
 // same. Docker is required: a missing engine fails the test, never skips it.
-func leakyRelayImage(t *testing.T) string {
-	t.Helper()
-	leakyImage.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		var built bool
-		built, leakyImage.err = relay.EnsureGoImage(ctx, "./testdata/leakyrelay", relay.ScratchImage{Tag: leakyRelayTag, Ports: []int{2470, 2471}})
-		if built {
-			t.Logf("built image %s", leakyRelayTag)
-		}
-	})
-	require.NoError(t, leakyImage.err)
-	return leakyRelayTag
-}
+var leakyImage = &testkit.ImageOnce{Tag: leakyRelayTag, Timeout: 5 * time.Minute,
+	Build: func(ctx context.Context) (bool, error) {
+		return relay.EnsureGoImage(ctx, "./testdata/leakyrelay", relay.ScratchImage{Tag: leakyRelayTag, Ports: []int{2470, 2471}})
+	}}
 
 // soakLeaky runs one soak of the target and checks that nothing of the run
 // is left in the engine afterwards.
 func soakLeaky(t *testing.T, cfg Config) Outcome {
 	t.Helper()
-	cfg.RelayImage = leakyRelayImage(t)
+	cfg.RelayImage = leakyImage.Require(t)
 	cfg.RunsDir = t.TempDir()
 	cfg.ID = fmt.Sprintf("control-%d", time.Now().UnixNano())
-	cfg.Out = testLog{t}
+	cfg.Out = testkit.LogWriter{T: t}
 	t.Cleanup(func() { assertNothingLeft(t, cfg.ID) })
 	ctx, cancel := context.WithTimeout(context.Background(), cfg.Duration+3*time.Minute)
 	defer cancel()
@@ -284,17 +267,5 @@ func TestLongControlLeakVariants(t *testing.T) {
 // assertNothingLeft checks that the run left no container or network.
 func assertNothingLeft(t *testing.T, runID string) {
 	t.Helper()
-	for _, what := range [][]string{{"ps", "-aq"}, {"network", "ls", "-q"}} {
-		args := append(what, "--filter", "label="+relay.Label+".run="+runID)
-		out, err := exec.Command("docker", args...).Output()
-		assert.NoError(t, err, "docker %v", args)
-		assert.Empty(t, strings.TrimSpace(string(out)), "docker %v: left behind by run %s", args, runID)
-	}
-}
-
-type testLog struct{ t *testing.T }
-
-func (w testLog) Write(p []byte) (int, error) {
-	w.t.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
+	testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers, testkit.Networks)
 }

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
@@ -32,7 +33,7 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 		require.NoError(t, err)
 	}
 	out, err := Run(context.Background(), Config{RunsDir: t.TempDir(), ID: "long-prod", Hosts: 2750, Rate: 700, Duration: d,
-		MemLimit: 6 << 30, SampleEvery: 10 * time.Second, Out: testWriter{t}})
+		MemLimit: 6 << 30, SampleEvery: 10 * time.Second, Out: testkit.LogWriter{T: t}})
 	require.NoError(t, err)
 	s := out.Summary
 	j := s.Judged
@@ -48,14 +49,6 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("rig's own memory: %s, %.1f MiB/h, level %.0f MiB — %s", rigRep.Verdict, rigRep.SlopeMiBPerHour, rigRep.LevelMiB, rigRep.Reason)
 	assert.Equal(t, trend.Pass, rigRep.Verdict, "the rig must not leak: %s", rigRep.Reason)
-}
-
-// testWriter sends progress lines to the test log.
-type testWriter struct{ t *testing.T }
-
-func (w testWriter) Write(p []byte) (int, error) {
-	w.t.Log(string(p))
-	return len(p), nil
 }
 
 // The indigo relay against itself, an hour after warm-up, in one A/B run:
@@ -78,7 +71,7 @@ func TestLongABIndigoItself(t *testing.T) {
 		runs = t.TempDir()
 	}
 	out, err := Run(context.Background(), Config{RunsDir: runs, ID: "long-ab", Hosts: 200, Rate: 100, Duration: d,
-		MemLimit: 4 << 30, Compare: &Compare{}, Out: testWriter{t}})
+		MemLimit: 4 << 30, Compare: &Compare{}, Out: testkit.LogWriter{T: t}})
 	require.NoError(t, err)
 	require.NotNil(t, out.AB)
 	ab := *out.AB

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/sharedfiles"
+	"github.com/relaysoak/relaysoak/internal/testkit"
+	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
@@ -30,10 +32,7 @@ func requireDocker(t *testing.T, runID string) {
 	t.Helper()
 	out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
 	require.NoError(t, err, "the soak tests need a running Docker engine: %s", out)
-	t.Cleanup(func() {
-		out, _ := exec.Command("docker", "ps", "-aq", "--filter", "label=org.relaysoak.run="+runID).Output()
-		assert.Empty(t, strings.TrimSpace(string(out)), "containers of run %s left behind", runID)
-	})
+	t.Cleanup(func() { testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers) })
 }
 
 func freeAddr(t *testing.T) string {

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/report"
 )
@@ -101,12 +102,7 @@ func TestComposeUpRunsASoak(t *testing.T) {
 
 	// compose-down leaves no container, network or volume of the project.
 	down()
-	ps, err := exec.Command("docker", "ps", "-aq", "--filter", "label=com.docker.compose.project="+project).Output()
-	require.NoError(t, err)
-	assert.Empty(t, strings.TrimSpace(string(ps)))
-	vols, err := exec.Command("docker", "volume", "ls", "-q", "--filter", "label=com.docker.compose.project="+project).Output()
-	require.NoError(t, err)
-	assert.Empty(t, strings.TrimSpace(string(vols)))
+	testkit.AssertNoneLeft(t, "com.docker.compose.project="+project, testkit.Containers, testkit.Volumes)
 }
 
 func tail(s string, n int) string {

@@ -22,6 +22,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/internal/sharedfiles"
+	"github.com/relaysoak/relaysoak/internal/testkit"
+	"github.com/relaysoak/relaysoak/relay"
 )
 
 // badRow is one bad input to one subcommand and what the contract says of it.
@@ -236,13 +238,13 @@ func snapshot(t *testing.T, dir string) map[string][]byte {
 // leftovers counts the rig's labelled containers and networks.
 func leftovers(t *testing.T) string {
 	t.Helper()
-	var b strings.Builder
-	for _, what := range [][]string{{"ps", "-aq"}, {"network", "ls", "-q"}} {
-		out, err := exec.Command("docker", append(what, "--filter", "label=org.relaysoak=true")...).Output()
-		require.NoError(t, err, "docker %v (the contract test checks nothing is left behind)", what)
-		b.Write(out)
+	var ids []string
+	for _, k := range []testkit.Kind{testkit.Containers, testkit.Networks} {
+		out, err := testkit.Left(k, relay.Label+"=true")
+		require.NoError(t, err, "docker %v (the contract test checks nothing is left behind)", k)
+		ids = append(ids, out)
 	}
-	return b.String()
+	return strings.Join(ids, "\n")
 }
 
 // cleanEnv is the environment without any RELAYSOAK_ variable, so the

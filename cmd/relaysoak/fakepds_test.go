@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,9 +14,10 @@ import (
 	comatproto "github.com/bluesky-social/indigo/api/atproto"
 	"github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/bluesky-social/indigo/events"
-	"github.com/gorilla/websocket"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
 // buildBinary builds relaysoak once per test binary.
@@ -58,8 +58,7 @@ func TestFakePDSCommandServesValidFrames(t *testing.T) {
 		}
 	}()
 
-	d := websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) { return net.Dial(network, addr) }}
-	conn, _, err := d.Dial("ws://pds0001.test/xrpc/com.atproto.sync.subscribeRepos", nil)
+	conn, _, err := testkit.DialerAt(addr).Dial("ws://pds0001.test/xrpc/com.atproto.sync.subscribeRepos", nil)
 	require.NoError(t, err)
 	defer conn.Close()
 	commits := 0

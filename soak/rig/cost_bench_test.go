@@ -1,16 +1,13 @@
 package rig
 
 import (
-	"bufio"
 	"context"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
-	"os/exec"
 	"runtime/pprof"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -20,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/firehose"
 	"github.com/relaysoak/relaysoak/soak/probe"
@@ -32,45 +30,33 @@ import (
 // firehose the child's consumer reads — so the child's CPU and memory are
 // the rig's alone. No container: the relay is not what is measured here.
 
-func TestMain(m *testing.M) {
-	if os.Getenv("RIG_BENCH_CHILD") != "" {
-		os.Exit(rigChild())
-	}
-	os.Exit(m.Run())
-}
+func TestMain(m *testing.M) { testkit.MainOrChild(m, "RIG_BENCH_CHILD", rigChild) }
 
 // rigChild serves a fleet of RIG_HOSTS hosts, prints its address, waits
 // for the firehose URL on stdin, then consumes it and writes RIG_RATE
 // frames/s until killed.
-func rigChild() int {
+func rigChild() error {
 	hosts, _ := strconv.Atoi(os.Getenv("RIG_HOSTS"))
 	rate, _ := strconv.ParseFloat(os.Getenv("RIG_RATE"), 64)
 	f, err := fakepds.New(fakepds.Config{Hosts: hosts, AccountsPerHost: 2})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err := testkit.ServeForParent(f); err != nil {
+		return err
+	}
+	url, err := testkit.FromParent()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
-	go http.Serve(ln, f)
-	fmt.Println(ln.Addr().String())
-	in := bufio.NewReader(os.Stdin)
-	url, err := in.ReadString('\n')
-	if err != nil {
-		return 1
-	}
-	c, err := firehose.New(firehose.Config{URL: strings.TrimSpace(url), Origin: f.HostOfDID, Directory: f.Directory(),
+	c, err := firehose.New(firehose.Config{URL: url, Origin: f.HostOfDID, Directory: f.Directory(),
 		VerifyEvery: 100, Captured: f.IsImported})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	go c.Run(context.Background())
 	if path := os.Getenv("RIG_CPUPROFILE"); path != "" {
-		go profileCPU(path, 60*time.Second, 30*time.Second)
+		go testkit.ProfileCPU(path, 60*time.Second, 30*time.Second)
 	}
 	if path := os.Getenv("RIG_HEAPPROFILE"); path != "" {
 		go func() {
@@ -90,24 +76,10 @@ func rigChild() int {
 	}()
 	rp, err := replay.New(f, replay.Config{Rate: rate})
 	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
+		return err
 	}
 	rp.Run(context.Background())
-	return 0
-}
-
-// profileCPU profiles the steady state: after the warm-up, for d.
-func profileCPU(path string, after, d time.Duration) {
-	time.Sleep(after)
-	fh, err := os.Create(path)
-	if err != nil {
-		return
-	}
-	pprof.StartCPUProfile(fh)
-	time.Sleep(d)
-	pprof.StopCPUProfile()
-	fh.Close()
+	return nil
 }
 
 // BenchmarkRigCost runs the whole rig at production shape (2,750 hosts ×
@@ -135,28 +107,18 @@ func BenchmarkRigCost(b *testing.B) {
 		window = time.Duration(n) * time.Second
 	}
 	for range b.N {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), "RIG_BENCH_CHILD=1", fmt.Sprintf("RIG_HOSTS=%d", hosts), fmt.Sprintf("RIG_RATE=%g", rate))
-		stdin, err := cmd.StdinPipe()
-		require.NoError(b, err)
-		stdout, err := cmd.StdoutPipe()
-		require.NoError(b, err)
-		cmd.Stderr = os.Stderr
-		require.NoError(b, cmd.Start())
-		defer cmd.Process.Kill()
-		out := bufio.NewReader(stdout)
-		addr, err := out.ReadString('\n')
-		require.NoError(b, err)
+		child := testkit.StartChild(b, "RIG_BENCH_CHILD=1", fmt.Sprintf("RIG_HOSTS=%d", hosts), fmt.Sprintf("RIG_RATE=%g", rate))
+		addr := child.ReadLine(b)
 		names := make([]string, hosts)
 		for j := range names {
 			names[j] = fakepds.HostName(j, "test")
 		}
-		relay := startFanIn(b, strings.TrimSpace(addr), names)
-		fmt.Fprintln(stdin, relay.url)
+		relay := startFanIn(b, addr, names)
+		child.Tell(relay.url)
 		var delivered atomic.Int64
 		go func() {
 			for {
-				line, err := out.ReadString('\n')
+				line, err := child.Stdout.ReadString('\n')
 				if err != nil {
 					return
 				}
@@ -166,7 +128,7 @@ func BenchmarkRigCost(b *testing.B) {
 				}
 			}
 		}()
-		pid := func() int { return cmd.Process.Pid }
+		pid := child.PID
 		read := func() (cpu, rss float64) {
 			c, err := probe.CPU{PID: pid}.Read(context.Background())
 			require.NoError(b, err)
@@ -197,8 +159,7 @@ func BenchmarkRigCost(b *testing.B) {
 		b.ReportMetric(frames/el, "frames/s")
 		b.ReportMetric(float64(delivered.Load()-got0)/frames*100, "delivered_%")
 		b.ReportMetric(float64(relay.conns.Load()), "hosts_connected")
-		cmd.Process.Kill()
-		cmd.Wait()
+		child.Stop()
 		relay.close()
 	}
 }
@@ -235,7 +196,7 @@ func startFanIn(b *testing.B, fleetAddr string, names []string) *fanIn {
 	go srv.Serve(srvLn)
 	fi.url = "ws://" + srvLn.Addr().String() + firehose.Path
 
-	d := &websocket.Dialer{NetDial: func(network, _ string) (net.Conn, error) { return net.Dial(network, fleetAddr) }}
+	d := testkit.DialerAt(fleetAddr)
 	var conns []*websocket.Conn
 	var wg sync.WaitGroup
 	for _, h := range names {

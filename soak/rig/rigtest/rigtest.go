@@ -4,24 +4,19 @@ package rigtest
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
-// LogWriter sends progress lines to the test log.
-type LogWriter struct{ T testing.TB }
-
-func (w LogWriter) Write(p []byte) (int, error) {
-	w.T.Log(strings.TrimRight(string(p), "\n"))
-	return len(p), nil
-}
+// LogWriter sends progress lines to the test log: the kit's writer, named
+// here too for the rig tests that already hold this package.
+type LogWriter = testkit.LogWriter
 
 // Start assembles the rig and checks afterwards that no container of the
 // run is left. A missing Docker engine fails the test: a skip would read as
@@ -32,13 +27,11 @@ func Start(t testing.TB, ctx context.Context, cfg rig.Config) *rig.Rig {
 		cfg.RunDir = t.TempDir()
 	}
 	if cfg.Log == nil {
-		cfg.Log = LogWriter{t}
+		cfg.Log = LogWriter{T: t}
 	}
 	runID := filepath.Base(cfg.RunDir)
 	t.Cleanup(func() {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
-		assert.NoError(t, err)
-		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
+		testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers)
 	})
 	r, err := rig.Start(ctx, cfg)
 	if r != nil {
