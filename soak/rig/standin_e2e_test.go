@@ -2,10 +2,7 @@ package rig_test
 
 import (
 	"context"
-	"os/exec"
 	"path/filepath"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +11,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/internal/promtext"
+	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
@@ -26,30 +24,18 @@ import (
 
 const standinTag = "relaysoak/standin:test"
 
-var standinImage struct {
-	once sync.Once
-	err  error
-}
-
-// buildStandin builds the stand-in (static) and its FROM scratch image once
+// standin is the stand-in (static) in its FROM scratch image, built once
 // per test binary. Docker is required: a missing engine fails the test.
-func buildStandin(t *testing.T) string {
-	t.Helper()
-	standinImage.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		_, standinImage.err = relay.EnsureGoImage(ctx, "../../relay/testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
-	})
-	require.NoError(t, standinImage.err)
-	return standinTag
-}
+var standin = testkit.ImageOnce{Tag: standinTag, Build: func(ctx context.Context) (bool, error) {
+	return relay.EnsureGoImage(ctx, "../../relay/testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
+}}
 
 // The zlay profile: the stand-in reaches the fleet over TLS only (the CA
 // mounted over the system bundle, no SSL_CERT_FILE), learns every host
 // from the upstream face, resolves at plc.directory, delivers, serves
 // zlay's memory gauges, and its leak report is read back after Stop.
 func TestZlayProfileAgainstStandIn(t *testing.T) {
-	img := buildStandin(t)
+	img := standin.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	prof := relay.Zlay(map[string]string{"STANDIN_FLAVOUR": "zlay", "STANDIN_LEAKS": "2"})
@@ -99,20 +85,18 @@ func TestZlayProfileAgainstStandIn(t *testing.T) {
 // refuse the run's CA, and the rig says so, naming the failed handshakes
 // and the profile's reason, instead of reporting zero frames.
 func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
-	img := buildStandin(t)
+	img := standin.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cfg := rig.Config{
 		RunDir: t.TempDir(),
 		Fleet:  fakepds.Config{Hosts: 3},
 		Relay:  relay.Config{Image: img, Profile: relay.Rsky(map[string]string{"STANDIN_FLAVOUR": "rsky"}), Memory: 256 << 20},
-		Log:    rigtest.LogWriter{T: t},
+		Log:    testkit.LogWriter{T: t},
 	}
 	runID := filepath.Base(cfg.RunDir)
 	t.Cleanup(func() {
-		out, err := exec.Command("docker", "ps", "-aq", "--filter", "label="+relay.Label+".run="+runID).Output()
-		assert.NoError(t, err)
-		assert.Empty(t, strings.TrimSpace(string(out)), "containers left behind by run %s", runID)
+		testkit.AssertNoneLeft(t, relay.Label+".run="+runID)
 	})
 	r, err := rig.Start(ctx, cfg)
 	if r != nil {
@@ -131,7 +115,7 @@ func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
 // /export polled at plc.directory, frames delivered, metrics on
 // RELAY_METRICS_LISTEN.
 func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
-	img := buildStandin(t)
+	img := standin.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{

@@ -14,10 +14,6 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// LogWriter sends progress lines to the test log: the kit's writer, named
-// here too for the rig tests that already hold this package.
-type LogWriter = testkit.LogWriter
-
 // Start assembles the rig and checks afterwards that no container of the
 // run is left. A missing Docker engine fails the test: a skip would read as
 // a pass.
@@ -27,7 +23,7 @@ func Start(t testing.TB, ctx context.Context, cfg rig.Config) *rig.Rig {
 		cfg.RunDir = t.TempDir()
 	}
 	if cfg.Log == nil {
-		cfg.Log = LogWriter{T: t}
+		cfg.Log = testkit.LogWriter{T: t}
 	}
 	runID := filepath.Base(cfg.RunDir)
 	t.Cleanup(func() {
