@@ -11,7 +11,8 @@ BIN := bin/relaysoak
 SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR CPUS COMPARE_PROFILE COMPARE_MEM_LIMIT \
 	CAPTURE CAPTURE_MODE WEIGHTS ZIPF_S RAMP_UP BURST_FACTOR BURST_LENGTH BURST_EVERY OUTAGE_EVERY OUTAGE_LENGTH RELAY_GIVE_UP SEED REPEAT \
 	CHURN_IDENTITY CHURN_KEY_ROTATION CHURN_NEW_ACCOUNT CHURN_MOVE CHURN_STATUS CHURN_SYNC NO_CHURN \
-	CONSUMERS CONSUMER_CHURN CONSUMER_RESUME CONSUMER_OLD_CURSOR CONSUMER_SLOW CONSUMER_VANISH CONSUMER_SLOW_FOR
+	CONSUMERS CONSUMER_CHURN CONSUMER_RESUME CONSUMER_OLD_CURSOR CONSUMER_SLOW CONSUMER_VANISH CONSUMER_SLOW_FOR \
+	ATTRIBUTE_PHASE ATTRIBUTE_WARMUP
 given = $(filter command line,$(origin $(1)))
 flag_of = --$(subst _,-,$(shell echo $(1) | tr A-Z a-z))
 soak_flags = $(foreach v,$(SOAK_VARS),$(if $(call given,$(v)),$(call flag_of,$(v))='$($(v))'))
@@ -19,7 +20,7 @@ soak_flags = $(foreach v,$(SOAK_VARS),$(if $(call given,$(v)),$(call flag_of,$(v
 # line or RELAYSOAK_VAR in the environment (both win over it).
 default_flag = $(if $(or $(call given,$(1)),$(RELAYSOAK_$(1))),,$(call flag_of,$(1))=$(2))
 
-.PHONY: build test test-long soak soak-ab soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
+.PHONY: build test test-long soak soak-ab soak-attribute soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
@@ -51,6 +52,15 @@ soak: build
 # CPUS=1 limits each to a core. Exit status: 1 when B grows materially more.
 soak-ab: build
 	$(BIN) soak $(soak_flags) $(if $(call given,A),--relay-image='$(A)') --compare='$(if $(call given,B),$(B),$(error B=<image> is required: make soak-ab B=myrelay:new [A=myrelay:old]))'
+
+# Which load makes the relay grow, in bytes per event: frames, DID
+# resolutions, host reconnects and consumer reconnects raised one at a
+# time on a plan that is printed first (at most 100 minutes), then
+# attribution.json, a section of the report and a plot per factor. The
+# factors are raised ×2.5 at most, so the base load is reduced by default:
+# make soak-attribute [HOSTS=500 RATE=200]
+soak-attribute: build
+	$(BIN) soak --attribute $(call default_flag,HOSTS,500) $(call default_flag,RATE,200) $(soak_flags)
 
 # A diagnostic build (leak tracking costs it memory and speed, e.g. a Zig
 # relay built with -Duse_gpa=true): less load, more memory, and a long stop

@@ -43,6 +43,7 @@ type Fleet struct {
 	// counters, read by Stats
 	commits, identities, accountEvts, syncs atomic.Uint64
 	framesWritten, slowCut                  atomic.Uint64
+	subscribes                              atomic.Uint64
 	importedN                               atomic.Int64 // identities hosted for a capture, ever
 	connections                             atomic.Int64
 	plcRequests, plcErrors                  atomic.Uint64
@@ -64,7 +65,8 @@ type Stats struct {
 	PLCRequests, PLCErrors           uint64 // DID document requests served; PLC requests failed on purpose
 	// PLC connections reset or closed on purpose, answers trickled (fault settings).
 	PLCResets, PLCCloses, PLCSlow uint64
-	Connections                   int // subscribers connected now
+	Connections                   int    // subscribers connected now
+	Subscribes                    uint64 // subscriptions accepted: a relay's reconnects after outages count here
 	SlowConsumersCut              uint64
 	Accounts                      int
 }
@@ -213,6 +215,7 @@ func (f *Fleet) Stats() Stats {
 		PLCCloses:        f.plcCloses.Load(),
 		PLCSlow:          f.plcSlow.Load(),
 		Connections:      int(f.connections.Load()),
+		Subscribes:       f.subscribes.Load(),
 		SlowConsumersCut: f.slowCut.Load(),
 		Accounts:         n,
 	}

@@ -251,6 +251,7 @@ func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamSt
 	defer conn.Close()
 	cursor, backlog := st.cursor, st.backlog
 	f.connections.Add(1)
+	f.subscribes.Add(1)
 	defer f.connections.Add(-1)
 	if st.subErr == errFutureCursor {
 		writeErrorFrame(conn, "FutureCursor", fmt.Sprintf("cursor %d is ahead of %s's head %d", cursor, h.name, h.headSeq()))

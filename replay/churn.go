@@ -38,39 +38,62 @@ var DefaultChurn = Churn{Identity: 5, KeyRotation: 0.1, NewAccount: 2, Move: 0.5
 // NoChurn is commits only.
 var NoChurn = &Churn{}
 
-func (c Churn) validate() error {
+func (c Churn) validate(perSecond bool) error {
+	unit := "events per 1,000 frames"
+	if perSecond {
+		unit = "events per second"
+	}
 	for name, v := range map[string]float64{"identity": c.Identity, "new account": c.NewAccount, "move": c.Move, "status": c.Status, "sync": c.Sync} {
 		if v < 0 || math.IsNaN(v) || math.IsInf(v, 0) {
-			return fmt.Errorf("replay: churn %s rate must be a non-negative number of events per 1,000 frames, got %g", name, v)
+			return fmt.Errorf("replay: churn %s rate must be a non-negative number of %s, got %g", name, unit, v)
 		}
 	}
 	if c.KeyRotation < 0 || c.KeyRotation > 1 {
 		return fmt.Errorf("replay: key rotation must be a fraction of identity events in [0,1], got %g", c.KeyRotation)
 	}
-	if c.Identity+c.NewAccount+c.Move+c.Status+c.Sync > 1000 {
+	if !perSecond && c.total() > 1000 {
 		return fmt.Errorf("replay: churn adds up to more than 1,000 events per 1,000 frames")
 	}
 	return nil
 }
 
-// pick draws the next event: a commit, or a churn event at its rate.
-func (c Churn) pick(rng *rand.Rand) fakepds.Event {
-	r := rng.Float64() * 1000
-	for _, k := range []struct {
-		ev   fakepds.Event
-		rate float64
-	}{
+type churnKind struct {
+	ev   fakepds.Event
+	rate float64
+}
+
+func (c Churn) kinds() []churnKind {
+	return []churnKind{
 		{fakepds.EventIdentity, c.Identity * (1 - c.KeyRotation)},
 		{fakepds.EventKeyRotation, c.Identity * c.KeyRotation},
 		{fakepds.EventNewAccount, c.NewAccount},
 		{fakepds.EventMove, c.Move},
 		{fakepds.EventStatus, c.Status},
 		{fakepds.EventSync, c.Sync},
-	} {
+	}
+}
+
+// total is every kind's rate together.
+func (c Churn) total() float64 { return c.Identity + c.NewAccount + c.Move + c.Status + c.Sync }
+
+// pick draws the next event: a commit, or a churn event at its rate per
+// 1,000 frames.
+func (c Churn) pick(rng *rand.Rand) fakepds.Event {
+	return c.draw(rng.Float64()*1000, fakepds.EventCommit)
+}
+
+// pickChurn draws a churn event (never a commit) in proportion to the
+// kinds' rates.
+func (c Churn) pickChurn(rng *rand.Rand) fakepds.Event {
+	return c.draw(rng.Float64()*c.total(), fakepds.EventSync)
+}
+
+func (c Churn) draw(r float64, otherwise fakepds.Event) fakepds.Event {
+	for _, k := range c.kinds() {
 		if r < k.rate {
 			return k.ev
 		}
 		r -= k.rate
 	}
-	return fakepds.EventCommit
+	return otherwise
 }

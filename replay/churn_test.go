@@ -14,7 +14,7 @@ import (
 // frames, a zero rate that kind never, the rest commits.
 func TestChurnPicksEachKindAtItsRate(t *testing.T) {
 	c := Churn{Identity: 50, KeyRotation: 0.2, NewAccount: 20, Move: 0, Status: 10, Sync: 30}
-	require.NoError(t, c.validate())
+	require.NoError(t, c.validate(false))
 	rng := rand.New(rand.NewPCG(1, 2))
 	const n = 400_000
 	got := map[fakepds.Event]float64{}
@@ -34,7 +34,7 @@ func TestChurnPicksEachKindAtItsRate(t *testing.T) {
 	for i := 0; i < 1000; i++ {
 		require.Equal(t, fakepds.EventCommit, none.pick(rng))
 	}
-	assert.Error(t, Churn{Identity: -1}.validate())
-	assert.Error(t, Churn{KeyRotation: 2}.validate())
-	assert.Error(t, Churn{Identity: 600, Sync: 600}.validate())
+	assert.Error(t, Churn{Identity: -1}.validate(false))
+	assert.Error(t, Churn{KeyRotation: 2}.validate(false))
+	assert.Error(t, Churn{Identity: 600, Sync: 600}.validate(false))
 }

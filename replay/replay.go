@@ -73,6 +73,14 @@ type Config struct {
 	// Churn is the rate of each event besides commits in re-hosted
 	// traffic (nil: DefaultChurn; NoChurn: commits only).
 	Churn *Churn
+	// ChurnPerSecond reads Churn's rates as events per second, paced on a
+	// clock of their own, instead of per 1,000 frames: raising the frame
+	// rate then leaves DID resolutions where they were, as an attribution
+	// plan needs.
+	ChurnPerSecond bool `json:",omitempty"`
+	// Stages vary frames, churn and outages over the run (an attribution
+	// plan's phases); none is the baseline throughout.
+	Stages []Stage `json:",omitempty"`
 	// Speed > 0 plays a verbatim capture with its own timing, Speed times
 	// as fast (2: twice as fast), instead of at Rate.
 	Speed float64
@@ -154,12 +162,14 @@ type Replayer struct {
 	cfg   Config
 	fleet Fleet
 	hosts []string
-	sched Schedule
+	sched Pacer // frames: the Schedule, staged
+	churn Pacer // churn events per second, staged; nil unless ChurnPerSecond
 	pick  *alias
 
 	start time.Time
 	win   *windows
-	sent  atomic.Int64 // frames published
+	sent  atomic.Int64 // frames published on the frames' schedule
+	extra atomic.Int64 // frames of churn paced on its own clock
 	late  lateness
 
 	mu        sync.Mutex
@@ -216,7 +226,10 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 		c := DefaultChurn
 		cfg.Churn = &c
 	}
-	if err := cfg.Churn.validate(); err != nil {
+	if err := cfg.Churn.validate(cfg.ChurnPerSecond); err != nil {
+		return nil, err
+	}
+	if err := validateStages(cfg.Stages); err != nil {
 		return nil, err
 	}
 	if cfg.ThenRehosted && (cfg.Mode != Verbatim || cfg.Speed > 0) {
@@ -226,9 +239,13 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 	if len(r.hosts) == 0 {
 		return nil, errors.New("replay: the fleet has no hosts")
 	}
-	r.sched = Schedule{Target: cfg.Rate, RampUp: cfg.RampUp, Burst: cfg.Burst}
-	if err := r.sched.validate(); err != nil {
+	base := Schedule{Target: cfg.Rate, RampUp: cfg.RampUp, Burst: cfg.Burst}
+	if err := base.validate(); err != nil {
 		return nil, err
+	}
+	r.sched = staged{base: base, stages: cfg.Stages, of: stageFrames}
+	if total := cfg.Churn.total(); cfg.ChurnPerSecond && total > 0 {
+		r.churn = staged{base: Schedule{Target: total, RampUp: cfg.RampUp}, stages: cfg.Stages, of: stageChurn}
 	}
 	r.rep = Report{Mode: cfg.Mode, Rate: cfg.Rate, ByKind: map[string]int64{}}
 	r.win = &windows{r: r, next: cfg.Window}
@@ -285,7 +302,7 @@ func (r *Replayer) Report() Report {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	rep := r.rep
-	rep.Frames = r.sent.Load()
+	rep.Frames = r.sent.Load() + r.extra.Load()
 	if !r.start.IsZero() {
 		rep.Elapsed = time.Since(r.start)
 	}
@@ -374,7 +391,10 @@ func (r *Replayer) runOutages(ctx context.Context, rng *rand.Rand) {
 		return
 	}
 	for {
-		wait := time.Duration(rng.ExpFloat64() * float64(o.Every))
+		// The stage in force when the wait starts sets its mean: close
+		// enough when stages are long against Every.
+		m := stageMultiplier(r.cfg.Stages, stageOutages, r.clock())
+		wait := time.Duration(rng.ExpFloat64() * float64(o.Every) / m)
 		select {
 		case <-ctx.Done():
 			return
@@ -402,6 +422,7 @@ type ticket struct {
 	ev   fakepds.Event
 	host int
 	due  time.Time
+	own  bool // churn on its own clock: its frames are not the frames' schedule's
 }
 
 // runRehosted hands host picks to writers at the schedule's pace.
@@ -424,6 +445,10 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 				for i := 0; i < n; i++ {
 					r.late.observe(now.Sub(t.due))
 				}
+				if t.own {
+					r.extra.Add(int64(n))
+					continue
+				}
 				r.sent.Add(int64(n))
 				inflight.Add(-1)
 			}
@@ -440,6 +465,7 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 	defer ocancel()
 	go r.runOutages(octx, rand.New(rand.NewPCG(uint64(r.cfg.Seed), 2)))
 	win := r.win
+	var churned int64 // churn events handed out on their own clock
 	for {
 		el := r.clock()
 		win.tick(el, false)
@@ -448,12 +474,27 @@ func (r *Replayer) runRehosted(ctx context.Context) error {
 		// more (a first #sync) is paid back by the next due frames.
 		for n := r.sent.Load() + inflight.Load(); float64(n) < due; n++ {
 			inflight.Add(1)
-			t := ticket{ev: r.cfg.Churn.pick(rng), host: r.pickHost(rng), due: r.start.Add(scheduledAt(n, el, due, rate))}
+			ev := fakepds.EventCommit
+			if r.churn == nil {
+				ev = r.cfg.Churn.pick(rng)
+			}
+			t := ticket{ev: ev, host: r.pickHost(rng), due: r.start.Add(scheduledAt(n, el, due, rate))}
 			select {
 			case tickets <- t:
 			case <-ctx.Done():
 				inflight.Add(-1)
 				return nil
+			}
+		}
+		if r.churn != nil {
+			cdue, crate := r.churn.Due(el), r.churn.Rate(el)
+			for ; float64(churned) < cdue; churned++ {
+				t := ticket{ev: r.cfg.Churn.pickChurn(rng), host: r.pickHost(rng), due: r.start.Add(scheduledAt(churned, el, cdue, crate)), own: true}
+				select {
+				case tickets <- t:
+				case <-ctx.Done():
+					return nil
+				}
 			}
 		}
 		select {

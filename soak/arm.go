@@ -87,8 +87,12 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay().Image())
 	}
 	if cfg.Consumers > 0 {
-		a.crowd, err = crowd.New(crowd.Config{URL: r.Target().FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
-			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed})
+		cc := crowd.Config{URL: r.Target().FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed}
+		if ld.attr != nil {
+			cc.ChurnScale = ld.attr.consumerChurnScale
+		}
+		a.crowd, err = crowd.New(cc)
 		if err != nil {
 			return fmt.Errorf("%w: %v", ErrNotStarted, err)
 		}
@@ -199,6 +203,13 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	sum.Judged, err = judgeFile(filepath.Join(dir, report.SamplesFile), cfg.Judge)
 	if err != nil {
 		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
+	}
+	if ld.attr != nil {
+		if sec, err := ld.attr.section(dir, sum.Judged); err != nil {
+			sum.Notes = append(sum.Notes, "attribution: "+err.Error())
+		} else {
+			sum.Sections = append(sum.Sections, sec)
+		}
 	}
 	if rc, err := readRigCost(filepath.Join(dir, RigSamplesFile), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
 		sec, warnings := rc.section()

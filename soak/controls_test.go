@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -17,6 +18,7 @@ import (
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -268,4 +270,53 @@ func TestLongControlLeakVariants(t *testing.T) {
 func assertNothingLeft(t *testing.T, runID string) {
 	t.Helper()
 	testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers, testkit.Networks)
+}
+
+// Positive control of attribution: a target retaining bytes per frame and
+// per DID lookup at once, under a plan that raises each factor in turn.
+// Attribution must name those two, each within 20% of what the target
+// retains, and give every other factor an interval that includes 0 and
+// explains less growth than the smaller named one. The control target has
+// no warm-up, so the phases are short (10 minutes in all; long tier).
+func TestLongControlAttribution(t *testing.T) {
+	if os.Getenv("RELAYSOAK_LONG") == "" {
+		t.Skip("long tier: set RELAYSOAK_LONG=1 (make test-long)")
+	}
+	const perFrame, perLookup = 1024, 64 << 10
+	out := soakLeaky(t, Config{
+		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second,
+		Attribute: &attribute.PlanConfig{PhaseLength: time.Minute, Warmup: time.Minute},
+		Profile: &leakyRelay{Env: map[string]string{
+			"LEAK_BYTES_PER_FRAME": strconv.Itoa(perFrame), "RESOLVER_LEAK_BYTES": strconv.Itoa(perLookup)}},
+		Judge: shortJudge,
+	})
+	b, err := os.ReadFile(filepath.Join(out.Dir, AttributionFile))
+	require.NoError(t, err)
+	var res attribute.Result
+	require.NoError(t, json.Unmarshal(b, &res))
+	t.Logf("%s: %s", res.Verdict, res.Sentence())
+	require.Equal(t, attribute.VerdictFactor, res.Verdict, res.Reason)
+	assert.ElementsMatch(t, []attribute.Factor{attribute.Frames, attribute.Resolutions}, res.Named())
+	want := map[attribute.Factor]float64{attribute.Frames: perFrame, attribute.Resolutions: perLookup}
+	smallest := math.Inf(1)
+	for f, w := range want {
+		term, ok := res.Term(f)
+		require.True(t, ok, f)
+		t.Logf("%s: %.0f B per unit (%.0f to %.0f), retained %.0f", f, term.BytesPerUnit, term.Lo, term.Hi, w)
+		assert.InEpsilon(t, w, term.BytesPerUnit, 0.20, "%s within 20%% of what the target retains", f)
+		smallest = math.Min(smallest, term.Growth)
+	}
+	for _, f := range []attribute.Factor{attribute.HostReconnects, attribute.ConsumerReconnects} {
+		term, ok := res.Term(f)
+		require.True(t, ok, f)
+		t.Logf("%s: %.0f B per unit (%.0f to %.0f) over %.0f", f, term.BytesPerUnit, term.Lo, term.Hi, term.Delta)
+		assert.True(t, term.Lo <= 0 && term.Hi >= 0, "%s's interval includes 0", f)
+		assert.Less(t, (term.Hi-term.Lo)*term.Delta, smallest, "%s's interval is narrower than what the named factors explain", f)
+	}
+	for _, f := range attribute.AllFactors {
+		assert.FileExists(t, filepath.Join(out.Dir, "attribution-"+string(f)+".png"))
+	}
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "Leak attribution")
 }

@@ -35,6 +35,7 @@ type load struct {
 	replay  replay.Config
 	shape   *fakepds.Shape
 	capture *CaptureInfo
+	attr    *attribution // an attribution run's plan, nil otherwise
 	cleanup func()
 
 	mu      sync.Mutex
@@ -115,6 +116,9 @@ func (l *load) run(loadCtx context.Context, a *arm, samplers ...*sampler) {
 		for _, s := range samplers {
 			s.noteWindow(w)
 		}
+	}
+	if l.attr != nil {
+		l.attr.started(time.Now())
 	}
 	rep, err := a.rig.Load(loadCtx, rc)
 	l.mu.Lock()

@@ -1,10 +1,7 @@
 package soak
 
 import (
-	"bufio"
-	"encoding/json"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -38,28 +35,17 @@ type rigCost struct {
 // every account).
 func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, error) {
 	var c rigCost
-	f, err := os.Open(path)
-	if err != nil {
-		return c, err
-	}
-	defer f.Close()
 	var (
 		start, end   *Line
 		firstFrameAt = -1.0
 	)
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for n := 1; sc.Scan(); n++ {
-		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return c, fmt.Errorf("%s:%d: %w", path, n, err)
-		}
+	err := eachLine(path, func(l Line) error {
 		if l.ElapsedS == nil {
-			continue
+			return nil
 		}
 		c.PeakMiB = max(c.PeakMiB, l.Signals[trend.SignalRssAnon]/(1<<20))
 		if _, ok := l.Context["cpu_seconds"]; !ok {
-			continue
+			return nil
 		}
 		if firstFrameAt < 0 && l.FramesSent != nil && *l.FramesSent > 0 {
 			firstFrameAt = *l.ElapsedS
@@ -68,9 +54,10 @@ func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, 
 			start = &l
 		}
 		end = &l
-	}
-	if err := sc.Err(); err != nil {
-		return c, fmt.Errorf("%s: %w", path, err)
+		return nil
+	})
+	if err != nil {
+		return c, err
 	}
 	if end == nil {
 		return c, fmt.Errorf("%s: no sample with the rig's CPU time", path)

@@ -18,6 +18,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -94,6 +95,12 @@ type Config struct {
 
 	// SampleEvery is the memory sampling interval (default 10 s).
 	SampleEvery time.Duration
+	// Attribute, when set, makes the soak an attribution run: the load
+	// factors raised one at a time on a plan (printed before the run;
+	// Duration becomes its length), and memory growth regressed on what
+	// the rig did, per factor (the report's attribution section and
+	// attribution.json). Zero fields are the plan's defaults.
+	Attribute *attribute.PlanConfig
 	// VerifyEvery: verify every Nth delivered commit (default 100; 1 = all).
 	VerifyEvery int
 	// MetricsListen serves the rig's own Prometheus metrics ("" = off).
@@ -176,6 +183,10 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if cfg.ID != filepath.Base(cfg.ID) || cfg.ID == "." || cfg.ID == ".." || strings.ContainsAny(cfg.ID, `/\`) {
 		return Outcome{}, fmt.Errorf("%w: run ID %q must be one path element (no '/', no '..')", ErrNotStarted, cfg.ID)
 	}
+	cfg, plan, err := attributionPlan(cfg)
+	if err != nil {
+		return Outcome{}, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
 	if cfg.Compare != nil {
 		return runAB(ctx, cfg)
 	}
@@ -186,6 +197,11 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		return out, fmt.Errorf("%w: the load: %v", ErrNotStarted, err)
 	}
 	defer ld.cleanup()
+	if plan != nil {
+		if err := ld.attribute(*plan, cfg.Hosts); err != nil {
+			return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+		}
+	}
 	started := time.Now()
 	a, err := newArm(cfg, dir, "", started)
 	if err != nil {

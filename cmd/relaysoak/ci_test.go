@@ -103,6 +103,8 @@ func TestMakefileHasTheCITargets(t *testing.T) {
 		{[]string{"soak-diag", "HOSTS=20", "STOP_GRACE=10m"}, []string{"--hosts='20'", "--rate=100", "--stop-grace='10m'"}},
 		{[]string{"soak-ci", "ID=n1", "RATE=7"}, []string{"scripts/soak-ci.sh bin/relaysoak", "--rate='7'", "--id='n1'", "RELAYSOAK_ID='n1'"}},
 		{[]string{"soak", "HOSTS=5"}, []string{"--hosts='5'"}},
+		{[]string{"soak-attribute"}, []string{"--attribute", "--hosts=500", "--rate=200"}},
+		{[]string{"soak-attribute", "RATE=50", "ATTRIBUTE_PHASE=3m"}, []string{"--attribute", "--hosts=500", "--rate='50'", "--attribute-phase='3m'"}},
 	} {
 		cmd := exec.Command("make", append([]string{"-n", "-C", repoRoot}, c.args...)...)
 		// Stray shell variables never become flags; RELAYSOAK_* are

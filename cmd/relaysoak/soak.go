@@ -17,6 +17,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
@@ -64,6 +65,10 @@ func setupSoak(f *flags) func([]string) int {
 	mixVanish := f.Float("consumer-vanish", dm.Vanish, 0, 1000, "weight of vanishing without a close frame (TCP reset) mid-stream")
 	slowFor := f.Duration("consumer-slow-for", time.Minute, time.Second, time.Hour,
 		"how long a slow consumer stops reading: long enough for the relay to cut it off (indigo's 16,384-event queue lasts about 23 s at 700 frames/s)")
+	attr := f.Bool("attribute", false, "an attribution run: raise frames, DID resolutions, host reconnects and consumer reconnects one at a time on a plan (printed first; it sets the duration) and report how many bytes each retains")
+	attrPhase := f.Duration("attribute-phase", 0, time.Minute, 6*time.Hour, "with --attribute: each phase's length")
+	f.Zero("derived from the noise the judge must see through")
+	attrWarmup := f.Duration("attribute-warmup", 10*time.Minute, time.Minute, 6*time.Hour, "with --attribute: the warm-up before the first phase (not judged)")
 	plc := plcFlags(f)
 	verifyEvery := f.Int("verify-every", 100, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
 	f.Zero("every commit, as 1")
@@ -144,6 +149,10 @@ func setupSoak(f *flags) func([]string) int {
 			ve = 1
 		}
 		sc := sched()
+		var attribution *attribute.PlanConfig
+		if *attr {
+			attribution = &attribute.PlanConfig{PhaseLength: *attrPhase, Warmup: *attrWarmup}
+		}
 		tclog.SetDefault(tclog.NewNoopLogger())
 		rigGC()
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -157,7 +166,7 @@ func setupSoak(f *flags) func([]string) int {
 			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
 			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-			Compare: cmp, CPUs: *cpus,
+			Compare: cmp, CPUs: *cpus, Attribute: attribution,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
 		})
 		if err != nil {

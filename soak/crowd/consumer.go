@@ -108,7 +108,13 @@ func (w *consumer) plan() (Behaviour, time.Time) {
 	if w.c.cfg.Churn <= 0 {
 		return 0, time.Time{}
 	}
-	d := time.Duration(w.rng.ExpFloat64() * float64(w.c.cfg.Churn))
+	mean := float64(w.c.cfg.Churn)
+	if scale := w.c.cfg.ChurnScale; scale != nil {
+		if m := scale(); m > 0 {
+			mean /= m
+		}
+	}
+	d := time.Duration(w.rng.ExpFloat64() * mean)
 	return w.c.pick(w.rng), time.Now().Add(d)
 }
 

@@ -90,6 +90,10 @@ type Config struct {
 	// an exponential distribution, so the crowd's reconnects are a Poisson
 	// stream); 0: consumers never reconnect on purpose.
 	Churn time.Duration
+	// ChurnScale, when set, divides Churn as each churn point is drawn:
+	// an attribution plan raises the consumers' reconnect rate in its
+	// phase.
+	ChurnScale func() float64
 	// Mix weighs the behaviours at each churn point (default DefaultMix).
 	Mix Mix
 	// BacklogFrames is how far behind the last seq seen an OldCursor

@@ -1,0 +1,244 @@
+package soak
+
+import (
+	"bufio"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/attribute"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// AttributionFile is the attribution run's result, beside report.md.
+const AttributionFile = "attribution.json"
+
+// The samples' counters an attribution run regresses memory on, one per
+// factor: what the rig counted as it happened.
+var factorColumns = map[attribute.Factor]string{
+	attribute.Frames:             "commits_delivered",
+	attribute.Resolutions:        "plc_requests", // the relay's lookups, counted where they land
+	attribute.HostReconnects:     "host_subscribes",
+	attribute.ConsumerReconnects: "crowd_connects",
+}
+
+// Baselines an attribution run gives the factors it raises when the run's
+// settings leave them at none: each must happen at baseline too, or its
+// phase has nothing to multiply.
+const (
+	attributionOutageEvery   = 30 * time.Second
+	attributionOutageLength  = 10 * time.Second
+	attributionConsumers     = 4
+	attributionConsumerChurn = 20 * time.Second
+)
+
+// attributionPlan lays out an attribution run's plan, prints it, and fills
+// what the plan needs: its duration, and outages and consumer churn at a
+// baseline when none is set. cfg has its defaults.
+func attributionPlan(cfg Config) (Config, *attribute.Plan, error) {
+	if cfg.Attribute == nil {
+		return cfg, nil, nil
+	}
+	if cfg.Compare != nil {
+		return cfg, nil, errors.New("an attribution run soaks one relay: it cannot be an A/B soak (drop --compare or --attribute)")
+	}
+	if cfg.CaptureMode == replay.Verbatim {
+		return cfg, nil, errors.New("an attribution run varies the frame rate: it needs re-hosted traffic (drop --capture-mode verbatim)")
+	}
+	pc := *cfg.Attribute
+	if pc.SampleInterval == 0 {
+		pc.SampleInterval = cfg.SampleEvery
+	}
+	plan, err := attribute.NewPlan(pc)
+	if err != nil {
+		return cfg, nil, err
+	}
+	cfg.Duration = plan.Total()
+	for _, ph := range plan.Phases {
+		switch ph.Raised {
+		case attribute.HostReconnects:
+			if cfg.Outages.Every == 0 {
+				cfg.Outages.Every = attributionOutageEvery
+				if cfg.Outages.Length == 0 {
+					cfg.Outages.Length = attributionOutageLength
+				}
+			}
+		case attribute.ConsumerReconnects:
+			if cfg.Consumers == 0 {
+				cfg.Consumers = attributionConsumers
+			}
+			if cfg.ConsumerChurn == 0 {
+				cfg.ConsumerChurn = attributionConsumerChurn
+			}
+		}
+	}
+	fmt.Fprint(cfg.Out, plan.Text())
+	return cfg, &plan, nil
+}
+
+// attribution is the plan as the load runs it: replay stages for frames,
+// churn and outages, and the consumers' churn scaled on the same clock.
+type attribution struct {
+	plan attribute.Plan
+
+	mu    sync.Mutex
+	start time.Time // of the load; zero before it starts
+}
+
+// attribute makes the load follow plan: churn at its baseline rate per
+// second (what it was per 1,000 frames at the base rate), so raising the
+// frame rate does not raise resolutions, and a stage per phase.
+func (l *load) attribute(plan attribute.Plan, hosts int) error {
+	rc := l.replay
+	c := *rc.Churn
+	perSecond := rc.Rate / 1000
+	c.Identity *= perSecond
+	c.NewAccount *= perSecond
+	c.Move *= perSecond
+	c.Status *= perSecond
+	c.Sync *= perSecond
+	rc.Churn, rc.ChurnPerSecond = &c, true
+	rc.Stages = nil
+	for i, sp := range plan.Spans() {
+		st := replay.Stage{Start: time.Duration(sp.StartS * float64(time.Second))}
+		m := plan.Phases[i].Multiplier
+		switch sp.Raised {
+		case attribute.Frames:
+			st.Frames = m
+		case attribute.Resolutions:
+			st.Churn = m
+		case attribute.HostReconnects:
+			st.Outages = m
+		}
+		rc.Stages = append(rc.Stages, st)
+	}
+	rp, err := replay.New(nullFleet{hosts: hosts}, rc)
+	if err != nil {
+		return fmt.Errorf("attribution plan: %w", err)
+	}
+	l.replay = rp.Config()
+	l.attr = &attribution{plan: plan}
+	return nil
+}
+
+// started marks the load's start: the plan's clock.
+func (a *attribution) started(t time.Time) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.start = t
+}
+
+// consumerChurnScale multiplies the consumers' reconnect rate during the
+// phase that raises it.
+func (a *attribution) consumerChurnScale() float64 {
+	a.mu.Lock()
+	start := a.start
+	a.mu.Unlock()
+	if start.IsZero() {
+		return 1
+	}
+	el := time.Since(start).Seconds()
+	for i, sp := range a.plan.Spans() {
+		if el >= sp.StartS && el < sp.EndS && sp.Raised == attribute.ConsumerReconnects {
+			return a.plan.Phases[i].Multiplier
+		}
+	}
+	return 1
+}
+
+// observations reads an attribution run's samples: memory (the signal
+// that carried the verdict) and each factor's counter, from the load's
+// start.
+func observations(path, signal string) (attribute.Observations, error) {
+	obs := attribute.Observations{Counts: map[attribute.Factor][]float64{}}
+	t0 := -1.0
+	err := eachLine(path, func(l Line) error {
+		if l.ElapsedS == nil || l.FramesSent == nil || *l.FramesSent == 0 {
+			return nil // before the load: the plan's clock has not started
+		}
+		mem, ok := l.Signals[signal]
+		if !ok {
+			return nil
+		}
+		counts := map[attribute.Factor]float64{}
+		for f, col := range factorColumns {
+			v, ok := l.Context[col]
+			if !ok {
+				return nil
+			}
+			counts[f] = v
+		}
+		if t0 < 0 {
+			t0 = *l.ElapsedS
+		}
+		obs.T = append(obs.T, *l.ElapsedS-t0)
+		obs.Memory = append(obs.Memory, mem)
+		for f, v := range counts {
+			obs.Counts[f] = append(obs.Counts[f], v)
+		}
+		return nil
+	})
+	return obs, err
+}
+
+// section fits the run's samples to the plan and writes attribution.json
+// and a plot per factor beside the report.
+func (a *attribution) section(dir string, judged trend.Report) (report.Section, error) {
+	signal := judged.CarriedBy
+	if signal == "" {
+		signal = trend.SignalRssAnon
+	}
+	obs, err := observations(filepath.Join(dir, report.SamplesFile), signal)
+	if err != nil {
+		return report.Section{}, err
+	}
+	res, err := attribute.Fit(obs, attribute.FitConfig{WarmupEndS: a.plan.Warmup.Seconds()})
+	if err != nil {
+		return report.Section{}, fmt.Errorf("attribution of %s: %w", signal, err)
+	}
+	if err := attribute.WriteJSON(filepath.Join(dir, AttributionFile), res, a.plan); err != nil {
+		return report.Section{}, err
+	}
+	md := strings.TrimPrefix(attribute.Markdown(res, a.plan), "## Leak attribution\n\n")
+	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.\n\n", signal, AttributionFile) + md
+	if files, err := attribute.Plot(obs, res, a.plan, a.plan.Spans(), dir); err != nil {
+		md += "\nNo plots: " + err.Error() + "\n"
+	} else {
+		for _, f := range files {
+			md += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(f), filepath.Base(f))
+		}
+	}
+	return report.Section{Title: "Leak attribution", Markdown: md}, nil
+}
+
+// eachLine calls fn with each sample line of a JSON-lines file, in order;
+// a malformed line is an error naming its place.
+func eachLine(path string, fn func(Line) error) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 64<<10), 4<<20)
+	for n := 1; sc.Scan(); n++ {
+		var l Line
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			return fmt.Errorf("%s:%d: %w", path, n, err)
+		}
+		if err := fn(l); err != nil {
+			return err
+		}
+	}
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return nil
+}
