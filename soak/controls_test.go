@@ -284,7 +284,8 @@ func TestLongControlAttribution(t *testing.T) {
 	}
 	const perFrame, perLookup = 1024, 64 << 10
 	out := soakLeaky(t, Config{
-		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second,
+		// Duration is the plan's (1 + 9 × 1 min); soakLeaky bounds the run by it.
+		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second, Duration: 10 * time.Minute,
 		Attribute: &attribute.PlanConfig{PhaseLength: time.Minute, Warmup: time.Minute},
 		Profile: &leakyRelay{Env: map[string]string{
 			"LEAK_BYTES_PER_FRAME": strconv.Itoa(perFrame), "RESOLVER_LEAK_BYTES": strconv.Itoa(perLookup)}},
