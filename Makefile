@@ -29,8 +29,8 @@ build:
 # would compete and make each other's numbers meaningless. The control
 # target's own tests are named: ./... leaves testdata out.
 test:
-	$(GO) vet ./... ./soak/testdata/leakyrelay
-	$(GO) test -p 1 -timeout 28m -count=1 -skip '^TestLong' ./... ./soak/testdata/leakyrelay
+	$(GO) vet ./... ./soak/testdata/testrelay
+	$(GO) test -p 1 -timeout 28m -count=1 -skip '^TestLong' ./... ./soak/testdata/testrelay
 
 # Runs of 10 minutes and more (production shape); the nightly workflow runs
 # it in parts (LONG_RUN picks tests, LONG_PKGS packages) to fit its jobs.

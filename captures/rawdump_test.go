@@ -30,7 +30,7 @@ func decompressFile(t *testing.T, path string) []byte {
 	return out
 }
 
-// The acceptance check of the issue: import the shared dump, export it, and
+// Import the shared dump (real frames from the network), export it, and
 // get the same frame bytes back (compared decompressed).
 func TestImportExportRoundTripSharedCapture(t *testing.T) {
 	shared := sharedCapture(t)

@@ -10,7 +10,8 @@ import (
 
 // marshalRecord encodes a generated record as DAG-CBOR. Records here hold
 // only strings, string lists and nested maps, so a direct encoder does the
-// job at a fraction of the generic encoder's cost (it ran once per commit).
+// job at a fraction of the generic encoder's cost, on a path run for every
+// record of every commit.
 func marshalRecord(rec map[string]any) ([]byte, error) {
 	var buf bytes.Buffer
 	buf.Grow(256)

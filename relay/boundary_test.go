@@ -16,7 +16,7 @@ import (
 // metrics, log lines or flags, each with its reason.
 var indigoAllowed = map[string]string{
 	"docker-compose.yml": "it is the indigo relay's service definition",
-	"soak/testdata/leakyrelay/": "the control target imitates indigo's metrics on purpose, so the rig's " +
+	"soak/testdata/testrelay/": "the control target imitates indigo's metrics on purpose, so the rig's " +
 		"cross-checks run against it as against indigo",
 }
 

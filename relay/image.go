@@ -143,7 +143,7 @@ func EnsureIndigoImage(ctx context.Context, cfg ImageConfig) (tag string, built 
 // its entrypoint: how images are made here without a registry (test targets
 // use it; the default relay's image is made the same way).
 type ScratchImage struct {
-	// Tag of the image, e.g. relaysoak/leakyrelay:test. Required.
+	// Tag of the image, e.g. relaysoak/testrelay:test. Required.
 	Tag string
 	// Binary is a static executable on the host. Required.
 	Binary string
@@ -294,7 +294,7 @@ func disableRyuk() {
 }
 
 // EnsureGoImage builds a Go main package (a directory, e.g.
-// ./testdata/standin) static with cgo off, then its FROM scratch image, as
+// ./testdata/testrelay) static with cgo off, then its FROM scratch image, as
 // EnsureScratchImage does: test targets are built this way.
 func EnsureGoImage(ctx context.Context, pkgDir string, img ScratchImage) (built bool, err error) {
 	dir, err := os.MkdirTemp("", "relaysoak-image-")

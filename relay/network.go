@@ -3,7 +3,8 @@ package relay
 // Profiles of relays that cannot be built here (no Zig toolchain, no crates
 // registry). They are data: what the relays' sources say about their ports,
 // settings, names and metrics. Their wiring is tested against a stand-in
-// (testdata/standin), never against the relays themselves.
+// (soak/testdata/testrelay with FLAVOUR=zlay or rsky), never against the
+// relays themselves.
 
 // Zlay is the profile of zlay: firehose on 3000, metrics and health on
 // 3001, hosts learnt once at start from listHosts on RELAY_UPSTREAM (the

@@ -2,7 +2,7 @@ package soak
 
 import (
 	"bufio"
-	"context"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -10,8 +10,6 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -33,15 +31,21 @@ const (
 	BDir = "b"
 )
 
-// runAB runs two relays, each in its own container and network, fed the
-// same frames at the same moments by one fleet (every host serves both
-// subscribers the identical stream), each sampled by the same probes; it
-// judges each on its own, then B against A.
-func runAB(ctx context.Context, cfg Config) (Outcome, error) {
-	dir := filepath.Join(cfg.RunsDir, cfg.ID)
-	out := Outcome{Dir: dir}
+// armSpec is one arm to start: its settings, directory and name.
+type armSpec struct {
+	cfg       Config
+	dir, name string
+	fairness  []string // warnings known before the run (the first arm's)
+}
+
+// armSpecs is the soak's arms: the run itself, or with Compare A and B,
+// which differ only in what Compare sets, in a/ and b/ of the run directory.
+func armSpecs(cfg Config, dir string) ([]armSpec, error) {
+	if cfg.Compare == nil {
+		return []armSpec{{cfg: cfg, dir: dir}}, nil
+	}
 	if cfg.External != nil {
-		return out, fmt.Errorf("%w: an A/B soak starts both relays itself; a relay at --target-url cannot be one of them", ErrNotStarted)
+		return nil, errors.New("an A/B soak starts both relays itself; a relay at --target-url cannot be one of them")
 	}
 	ca, cb := cfg, cfg
 	ca.Compare, cb.Compare = nil, nil
@@ -52,94 +56,14 @@ func runAB(ctx context.Context, cfg Config) (Outcome, error) {
 	if cfg.Compare.MemLimit > 0 {
 		cb.MemLimit = cfg.Compare.MemLimit
 	}
-	ld, err := prepareLoad(ctx, cfg, cfg.Out)
-	if err != nil {
-		return out, fmt.Errorf("%w: the load: %v", ErrNotStarted, err)
-	}
-	defer ld.cleanup()
-	started := time.Now()
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
-	}
-	if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, ld); err != nil {
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
-	}
 	var fairness []string
 	if n := runtime.NumCPU(); cfg.CPUs > 0 && 2*cfg.CPUs > float64(n) {
 		fairness = append(fairness, fmt.Sprintf("the CPU limits (2 × %.2g cores) are more than the machine's %d cores: the limits do not keep the relays apart", cfg.CPUs, n))
 	}
-	a, err := newArm(ca, filepath.Join(dir, ADir), "A", started)
-	if err != nil {
-		return out, err
-	}
-	defer a.close(context.WithoutCancel(ctx))
-	b, err := newArm(cb, filepath.Join(dir, BDir), "B", started)
-	if err != nil {
-		return out, err
-	}
-	defer b.close(context.WithoutCancel(ctx)) // before a's: b serves a's fleet
-	if err := a.start(ctx, nil, ld, started); err != nil {
-		return out, err
-	}
-	if err := b.start(ctx, a, ld, started); err != nil {
-		return out, err
-	}
-	// The rig's metrics follow A (the rig itself is one process either way).
-	metricsSrv, err := serveMetrics(cfg.MetricsListen, a.s)
-	if err != nil {
-		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
-	}
-	if metricsSrv != nil {
-		defer metricsSrv.Close()
-	}
-	fmt.Fprintf(cfg.Out, "relaysoak: A/B: A is %s, B is %s, both fed by one fleet of %d hosts\n", a.rig.Target().Image(), b.rig.Target().Image(), cfg.Hosts)
-
-	cpu0, cpuErr := readHostCPU()
-	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
-	defer stopLoad()
-	var wg sync.WaitGroup
-	wg.Add(6)
-	go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
-	go func() { defer wg.Done(); b.runCrowd(loadCtx) }()
-	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s, b.s) }()
-	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
-	go func() { defer wg.Done(); b.s.run(loadCtx, b.ev) }()
-	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s, b.s) }()
-	stopReason, interrupted := waitLoad(ctx, loadCtx, a, b)
-	stopLoad()
-	wg.Wait()
-	busy := -1.0
-	if cpu1, err := readHostCPU(); err == nil && cpuErr == nil {
-		busy = cpu1.busySince(cpu0)
-	}
-	a.ev("load_stopped", stopReason)
-	b.ev("load_stopped", stopReason)
-
-	// Both drain and stop at once, as they ran.
-	var sa, sb sumErr
-	var fw sync.WaitGroup
-	fw.Add(2)
-	go func() { defer fw.Done(); sa.s, sa.err = a.finish(ctx, started, stopReason, interrupted, ld) }()
-	go func() { defer fw.Done(); sb.s, sb.err = b.finish(ctx, started, stopReason, interrupted, ld) }()
-	fw.Wait()
-	ab := report.NewAB(cfg.ID, sa.s, sb.s, ADir, BDir, append(fairness, fairnessWarnings(sa.s, sb.s, busy)...))
-	out.AB = &ab
-	out.Summary = sb.s
-	for _, e := range []error{sa.err, sb.err} {
-		if e != nil {
-			return out, e
-		}
-	}
-	if err := report.WriteAB(dir, ab); err != nil {
-		return out, err
-	}
-	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.HeadlineAB(ab), filepath.Join(dir, report.ReportFile))
-	return out, nil
-}
-
-type sumErr struct {
-	s   report.Summary
-	err error
+	return []armSpec{
+		{cfg: ca, dir: filepath.Join(dir, ADir), name: "A", fairness: fairness},
+		{cfg: cb, dir: filepath.Join(dir, BDir), name: "B"},
+	}, nil
 }
 
 // fairnessWarnings say when the machine, rather than the build, may explain

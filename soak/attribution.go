@@ -26,7 +26,7 @@ var factorColumns = map[attribute.Factor]string{
 	attribute.Frames:             "commits_delivered",
 	attribute.Resolutions:        "plc_requests", // the relay's lookups, counted where they land
 	attribute.HostReconnects:     "host_subscribes",
-	attribute.ConsumerReconnects: "crowd_connects",
+	attribute.ConsumerReconnects: "crowd_disconnects", // consumer-side leaks keep what a subscriber held when it goes
 }
 
 // Baselines an attribution run gives the factors it raises when the run's

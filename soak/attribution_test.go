@@ -92,9 +92,9 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
 	require.NoError(t, err)
 	enc := json.NewEncoder(f)
-	rates := map[string]float64{"commits_delivered": 200, "plc_requests": 1, "host_subscribes": 2.0 / 60, "crowd_connects": 12.0 / 60}
+	rates := map[string]float64{"commits_delivered": 200, "plc_requests": 1, "host_subscribes": 2.0 / 60, "crowd_disconnects": 12.0 / 60}
 	raised := map[attribute.Factor]string{attribute.Frames: "commits_delivered", attribute.Resolutions: "plc_requests",
-		attribute.HostReconnects: "host_subscribes", attribute.ConsumerReconnects: "crowd_connects"}
+		attribute.HostReconnects: "host_subscribes", attribute.ConsumerReconnects: "crowd_disconnects"}
 	counts := map[string]float64{}
 	rng := rand.New(rand.NewPCG(3, 4))
 	spans := plan.Spans()

@@ -176,7 +176,10 @@ type Outcome struct {
 // for the duration, samples memory into samples.jsonl as it goes, and ends
 // — at the deadline, when ctx is cancelled (Ctrl-C), or when the relay dies
 // without --restart — with a verdict and a report. Files written before a
-// failure are kept. With Compare set it is an A/B soak (see runAB).
+// failure are kept. With Compare set it is an A/B soak: the same start-up
+// with two arms, each relay in its own container and network, fed the same
+// frames at the same moments by one fleet and sampled by the same probes;
+// each is judged on its own, then B against A.
 func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	cfg = cfg.withDefaults()
 	// The run directory is always inside the runs directory.
@@ -187,11 +190,13 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err != nil {
 		return Outcome{}, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
-	if cfg.Compare != nil {
-		return runAB(ctx, cfg)
-	}
 	dir := filepath.Join(cfg.RunsDir, cfg.ID)
 	out := Outcome{Dir: dir}
+	specs, err := armSpecs(cfg, dir)
+	if err != nil {
+		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+	}
+	ab := len(specs) > 1
 	ld, err := prepareLoad(ctx, cfg, cfg.Out)
 	if err != nil {
 		return out, fmt.Errorf("%w: the load: %v", ErrNotStarted, err)
@@ -203,15 +208,38 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		}
 	}
 	started := time.Now()
-	a, err := newArm(cfg, dir, "", started)
-	if err != nil {
-		return out, err
+	if ab {
+		// The A/B run's own run.json, beside a/ and b/ (each has its own).
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
+		}
+		if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, ld); err != nil {
+			return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
+		}
 	}
-	defer a.close(context.WithoutCancel(ctx))
-	if err := a.start(ctx, nil, ld, started); err != nil {
-		return out, err
+	var arms []*arm
+	for _, sp := range specs {
+		a, err := newArm(sp.cfg, sp.dir, sp.name, started)
+		if err != nil {
+			return out, err
+		}
+		// Deferred closes run last first: B before A, whose fleet B shares.
+		defer a.close(context.WithoutCancel(ctx))
+		arms = append(arms, a)
 	}
-	metricsSrv, err := serveMetrics(cfg.MetricsListen, a.s)
+	samplers := make([]*sampler, len(arms))
+	for i, a := range arms {
+		var share *arm
+		if i > 0 {
+			share = arms[0]
+		}
+		if err := a.start(ctx, share, ld, started); err != nil {
+			return out, err
+		}
+		samplers[i] = a.s
+	}
+	// The rig's metrics follow the first arm (the rig is one process either way).
+	metricsSrv, err := serveMetrics(cfg.MetricsListen, arms[0].s)
 	if err != nil {
 		return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
@@ -219,28 +247,61 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		defer metricsSrv.Close()
 		fmt.Fprintf(cfg.Out, "relaysoak: rig metrics at http://%s/metrics, its profiler at /debug/pprof/\n", metricsSrv.Addr)
 	}
+	if ab {
+		fmt.Fprintf(cfg.Out, "relaysoak: A/B: A is %s, B is %s, both fed by one fleet of %d hosts\n",
+			arms[0].rig.Target().Image(), arms[1].rig.Target().Image(), cfg.Hosts)
+	}
 
-	// The load, the sampler and the progress run until the deadline, an
-	// interrupt or the relay's death.
+	// The load, the samplers and the progress run until the deadline, an
+	// interrupt or a relay's death.
+	cpu0, cpuErr := readHostCPU()
 	loadCtx, stopLoad := context.WithTimeout(ctx, cfg.Duration)
 	defer stopLoad()
 	var wg sync.WaitGroup
-	wg.Add(4)
-	go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
-	go func() { defer wg.Done(); ld.run(loadCtx, a, a.s) }()
-	go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
-	go func() { defer wg.Done(); progress(loadCtx, cfg, started, a.s) }()
-
-	stopReason, interrupted := waitLoad(ctx, loadCtx, a)
+	for _, a := range arms {
+		wg.Add(2)
+		go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
+		go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
+	}
+	wg.Add(2)
+	go func() { defer wg.Done(); ld.run(loadCtx, arms[0], samplers...) }()
+	go func() { defer wg.Done(); progress(loadCtx, cfg, started, samplers...) }()
+	stopReason, interrupted := waitLoad(ctx, loadCtx, arms...)
 	stopLoad()
 	wg.Wait()
-	a.ev("load_stopped", stopReason)
-	sum, err := a.finish(ctx, started, stopReason, interrupted, ld)
-	if err != nil {
-		return Outcome{Dir: dir, Summary: sum}, err
+	busy := -1.0
+	if cpu1, err := readHostCPU(); err == nil && cpuErr == nil {
+		busy = cpu1.busySince(cpu0)
 	}
-	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(sum), filepath.Join(dir, report.ReportFile))
-	return Outcome{Dir: dir, Summary: sum}, nil
+
+	// The arms drain and stop at once, as they ran.
+	sums := make([]report.Summary, len(arms))
+	errs := make([]error, len(arms))
+	for i, a := range arms {
+		a.ev("load_stopped", stopReason)
+		wg.Add(1)
+		go func() { defer wg.Done(); sums[i], errs[i] = a.finish(ctx, started, stopReason, interrupted, ld) }()
+	}
+	wg.Wait()
+	out.Summary = sums[len(sums)-1]
+	if !ab {
+		if errs[0] != nil {
+			return out, errs[0]
+		}
+		fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(out.Summary), filepath.Join(dir, report.ReportFile))
+		return out, nil
+	}
+	fairness := specs[0].fairness
+	abr := report.NewAB(cfg.ID, sums[0], sums[1], ADir, BDir, append(fairness, fairnessWarnings(sums[0], sums[1], busy)...))
+	out.AB = &abr
+	if err := errors.Join(errs...); err != nil {
+		return out, err
+	}
+	if err := report.WriteAB(dir, abr); err != nil {
+		return out, err
+	}
+	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.HeadlineAB(abr), filepath.Join(dir, report.ReportFile))
+	return out, nil
 }
 
 // waitLoad waits for the end of the load: the deadline, an interrupt, or a

@@ -74,7 +74,7 @@ func writeFixtures(t *testing.T, dir string) {
 	require.NoError(t, os.Mkdir(filepath.Join(dir, "adir"), 0o755))
 }
 
-// namedRows are the cases seen by hand (issue 12), each by name.
+// namedRows are bad command lines operators have typed, each by name.
 func namedRows() []badRow {
 	return []badRow{
 		{name: "soak sample-every negative", args: []string{"soak", "--sample-every=-1s"}, code: exitUsage, names: "--sample-every"},
@@ -359,7 +359,7 @@ func TestReadmeMatchesTheBinary(t *testing.T) {
 	assert.NotRegexp(t, `(?m)^\s*(HOSTS|RATE|DURATION|MEM_LIMIT)=\S+ (bin/relaysoak|relaysoak|make)`, readme, "settings are RELAYSOAK_* in the environment, or make's command line")
 }
 
-// What the issue saw: a CSV with several memory spellings and a frame
+// A CSV with several memory spellings and a frame
 // counter is judged on rssanon, with fleet_sent as the frames; one with no
 // memory-like column is bad usage, listing its columns.
 func TestAnalyzeJudgesOnlyMemory(t *testing.T) {

@@ -52,7 +52,7 @@ type listed struct {
 // and dependencies, testdata included (the control target is a package
 // too).
 func goList(t *testing.T) map[string]listed {
-	cmd := exec.Command("go", "list", "-json", "./...", "./soak/testdata/leakyrelay")
+	cmd := exec.Command("go", "list", "-json", "./...", "./soak/testdata/testrelay")
 	cmd.Dir = "../.."
 	out, err := cmd.StdoutPipe()
 	require.NoError(t, err)

@@ -11,7 +11,8 @@ const (
 	Resolutions Factor = "resolutions"
 	// HostReconnects is upstream host reconnects (outages).
 	HostReconnects Factor = "host_reconnects"
-	// ConsumerReconnects is downstream consumer reconnects, cut-offs, resets.
+	// ConsumerReconnects is downstream consumer reconnects, cut-offs, resets:
+	// counted as the sessions that ended, each followed by a reconnect.
 	ConsumerReconnects Factor = "consumer_reconnects"
 	// Time is the model's own regressor, in seconds: growth that follows
 	// time and no factor.

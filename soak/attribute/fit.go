@@ -401,7 +401,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	tt := &terms[len(fs)]
 	tt.BytesPerHour = tt.BytesPerUnit * 3600
 	floor := c.MinGrowthMiB * (1 << 20)
-	// Share: β·Δcount over Σ|β·Δcount| — the β·Δcount / Σ when no
+	// Share: β·Δcount over Σ|β·Δcount| — the plain β·Δcount / Σ when no
 	// term is negative (the usual case), and still within [−1, 1] when terms
 	// cancel (a factor's fit below 0 offset by time above it), where the signed
 	// sum would give shares of ±1000%. Zero when the growth is under the floor.

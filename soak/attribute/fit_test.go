@@ -13,7 +13,7 @@ import (
 )
 
 // Leaks of about 140 MiB/hour at each factor's baseline rate (the relay in
-// the notes leaked 240–290 MiB/hour): big enough for the ±20% the issue asks,
+// the notes leaked 240–290 MiB/hour): big enough to be found within ±20%,
 // at the default plan's precision (±18.5 MiB/hour per factor).
 var simLeak = map[Factor]float64{
 	Frames:             200,       // B/frame: 137 MiB/hour at 200 frames/s

@@ -167,10 +167,13 @@ type Counts struct {
 }
 
 // Columns are the counts under the names a soak's samples give them, all
-// prefixed crowd_ so that none is taken for the rig's own frame counter.
+// prefixed crowd_ so that none is taken for the rig's own frame counter,
+// and crowd_disconnects: sessions ended (connects less those connected),
+// when a relay frees or keeps what a subscriber held.
 func (n Counts) Columns() map[string]float64 {
 	return map[string]float64{
 		"crowd_connects":       float64(n.Connects),
+		"crowd_disconnects":    float64(max(int64(n.Connects)-n.Connected, 0)),
 		"crowd_cursor_resumes": float64(n.CursorResumes),
 		"crowd_old_cursors":    float64(n.OldCursors),
 		"crowd_cut_off":        float64(n.CutOff),

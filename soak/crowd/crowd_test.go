@@ -364,17 +364,18 @@ func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
 
 // Every count is a column, under a name of its own.
 func TestColumnsNameEveryCount(t *testing.T) {
-	n := crowd.Counts{Connects: 1, CursorResumes: 2, OldCursors: 3, CutOff: 4, SlowNotCut: 5, Resets: 6,
+	n := crowd.Counts{Connects: 21, CursorResumes: 2, OldCursors: 3, CutOff: 4, SlowNotCut: 5, Resets: 6,
 		Frames: 7, Replayed: 8, Errors: 9, Connected: 10, LastError: "x"}
 	cols := n.Columns()
-	assert.Equal(t, reflect.TypeFor[crowd.Counts]().NumField()-1, len(cols), "every field but LastError")
+	assert.Equal(t, reflect.TypeFor[crowd.Counts]().NumField(), len(cols), "every field but LastError, and disconnects")
+	assert.Equal(t, 11.0, cols["crowd_disconnects"], "connects less those connected")
 	seen := map[float64]bool{}
 	for name, v := range cols {
 		assert.True(t, strings.HasPrefix(name, "crowd_"), name)
 		assert.False(t, seen[v], "%s repeats a value", name)
 		seen[v] = true
 	}
-	assert.Len(t, seen, 10)
+	assert.Len(t, seen, 11)
 }
 
 // Over wss, a vanish still resets the TCP connection under TLS, and the

@@ -18,16 +18,17 @@ import (
 )
 
 // zlay and rsky-relay cannot be built here; their profiles are tested
-// against relay/testdata/standin, which behaves like them where the profiles
-// touch them: hosts from listHosts over https, wss:// hosts, DIDs at
-// https://plc.directory, their ports and metric names.
+// against the test relay (soak/testdata/testrelay) in their flavours: it
+// behaves like them where the profiles touch them: hosts from listHosts over
+// https, wss:// hosts, DIDs at https://plc.directory, their ports and metric
+// names.
 
-const standinTag = "relaysoak/standin:test"
+const standinTag = "relaysoak/testrelay:test"
 
 // standin is the stand-in (static) in its FROM scratch image, built once
 // per test binary. Docker is required: a missing engine fails the test.
 var standin = testkit.ImageOnce{Tag: standinTag, Build: func(ctx context.Context) (bool, error) {
-	return relay.EnsureGoImage(ctx, "../../relay/testdata/standin", relay.ScratchImage{Tag: standinTag, Ports: []int{3000, 3001, 9000, 9100}})
+	return relay.EnsureGoImage(ctx, "../testdata/testrelay", relay.ScratchImage{Tag: standinTag, Ports: []int{2470, 2471, 3000, 3001, 9000, 9100}})
 }}
 
 // The zlay profile: the stand-in reaches the fleet over TLS only (the CA
@@ -38,7 +39,7 @@ func TestZlayProfileAgainstStandIn(t *testing.T) {
 	img := standin.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
-	prof := relay.Zlay(map[string]string{"STANDIN_FLAVOUR": "zlay", "STANDIN_LEAKS": "2"})
+	prof := relay.Zlay(map[string]string{"FLAVOUR": "zlay", "LEAK_REPORTS": "2"})
 	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet: fakepds.Config{Hosts: 10},
 		Relay: relay.Config{Image: img, Profile: prof, Memory: 256 << 20},
@@ -91,7 +92,7 @@ func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
 	cfg := rig.Config{
 		RunDir: t.TempDir(),
 		Fleet:  fakepds.Config{Hosts: 3},
-		Relay:  relay.Config{Image: img, Profile: relay.Rsky(map[string]string{"STANDIN_FLAVOUR": "rsky"}), Memory: 256 << 20},
+		Relay:  relay.Config{Image: img, Profile: relay.Rsky(map[string]string{"FLAVOUR": "rsky"}), Memory: 256 << 20},
 		Log:    testkit.LogWriter{T: t},
 	}
 	runID := filepath.Base(cfg.RunDir)
@@ -111,7 +112,7 @@ func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
 }
 
 // The rsky profile with a build that trusts the run's CA (the stand-in's
-// STANDIN_TRUST_SYSTEM=1): hosts from RELAY_DISCOVERY_UPSTREAMS, wss://,
+// TRUST_SYSTEM=1): hosts from RELAY_DISCOVERY_UPSTREAMS, wss://,
 // /export polled at plc.directory, frames delivered, metrics on
 // RELAY_METRICS_LISTEN.
 func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
@@ -121,7 +122,7 @@ func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
 	rg := rigtest.Start(t, ctx, rig.Config{
 		Fleet: fakepds.Config{Hosts: 5},
 		Relay: relay.Config{Image: img, Memory: 256 << 20,
-			Profile: relay.Rsky(map[string]string{"STANDIN_FLAVOUR": "rsky", "STANDIN_TRUST_SYSTEM": "1"})},
+			Profile: relay.Rsky(map[string]string{"FLAVOUR": "rsky", "TRUST_SYSTEM": "1"})},
 	})
 	require.NoError(t, rg.Write(ctx, 30, 10*time.Second))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)

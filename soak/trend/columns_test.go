@@ -11,11 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// issueCSV is the file of the issue's done-when: memory in the spellings of
+// operatorCSV is a samples file as operators bring them: memory in the spellings of
 // /proc and of a Prometheus export, a file-page column, and the fleet's
 // frame counter rising 100 frames/s, which would be judged a huge leak if
 // it were taken for memory.
-func issueCSV() string {
+func operatorCSV() string {
 	var b strings.Builder
 	b.WriteString("seconds,vmrss,rssanon,rssfile,prom_rss,heap_inuse,fleet_sent\n")
 	for i := range 400 {
@@ -27,7 +27,7 @@ func issueCSV() string {
 }
 
 func TestReadCSVJudgesTheMemoryColumnNotTheFrameCounter(t *testing.T) {
-	run, err := ReadCSV(strings.NewReader(issueCSV()), "m.csv", "")
+	run, err := ReadCSV(strings.NewReader(operatorCSV()), "m.csv", "")
 	require.NoError(t, err)
 	assert.Equal(t, "rssanon", run.Choice.Signal)
 	assert.Equal(t, KindRssAnon, run.Choice.Kind)
@@ -58,7 +58,7 @@ func keys(m map[string]Series) []string {
 // JudgeSignals alone knows only the rig's own names and would take prom_rss
 // (the first non-heap name); JudgeRun follows the choice.
 func TestJudgeRunFollowsTheChoice(t *testing.T) {
-	run, err := ReadCSV(strings.NewReader(issueCSV()), "m.csv", "")
+	run, err := ReadCSV(strings.NewReader(operatorCSV()), "m.csv", "")
 	require.NoError(t, err)
 	plain, err := JudgeSignals(run.Signals, run.Context, Config{})
 	require.NoError(t, err)

@@ -18,11 +18,10 @@ type Config struct {
 	// MinWindow is the least post-warm-up data judged at all. Default 20 min.
 	MinWindow time.Duration
 	// MinWindowFraction, when set, is the least share of the (post-restart)
-	// run that the judged window must cover. Default 0: off. It used to be
-	// 0.25, to keep a late warm-up end from leaving a window inside one slow
-	// flush cycle; flush recognition does that now (two whole cycles in the
-	// window once drops are seen) without delaying every verdict after a
-	// long warm-up.
+	// run that the judged window must cover. Default 0: off. A late warm-up
+	// end cannot leave the window inside one slow flush cycle anyway: flush
+	// recognition wants two whole cycles in the window once drops are seen,
+	// and a fixed share would delay every verdict after a long warm-up.
 	MinWindowFraction float64
 	// Warmup is a warm-up that is always skipped, whatever the data say.
 	// Default 0: the warm-up is found from the data.

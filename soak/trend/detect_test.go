@@ -15,7 +15,8 @@ import (
 // that would plateau at 1.5 GiB after its warm-up, sampled every 10 s, judged
 // on growing prefixes of its series a minute apart. It reports the minutes of
 // post-warm-up data (after 3τ) until the first LEAK, and the slope then; the
-// goal is at most 30 minutes whatever the warm-up (issue 15). The slope at
+// goal is at most 30 minutes whatever the warm-up, so an afternoon's soak
+// gives a verdict. The slope at
 // the first call is rougher than later on (single draws +55% under a big GC
 // sawtooth, when the warm-up's tail is still in a short window): the median
 // over the seeds is held to 25%.

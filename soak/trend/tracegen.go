@@ -265,7 +265,7 @@ func Library(seed int64) []Trace {
 	}
 	add(Spec{Name: "leak-100-ar1", Duration: 3 * h, BaseMiB: base(), LeakMiBPerHour: 100, AR1Phi: 0.95, AR1MiB: u(5, 15), NoiseMiB: 2})
 	add(Spec{Name: "leak-100-gaps-outliers", Duration: 3 * h, BaseMiB: base(), LeakMiBPerHour: 100, Gaps: 2, GapLen: mins(5, 20), Spikes: 5, SpikeMiB: 500, NoiseMiB: noise()})
-	// The harder shapes of issue 15. A leak that starts while an S-shaped
+	// Shapes that fool simple judges. A leak that starts while an S-shaped
 	// warm-up is still rising (a cache filling as hosts connect).
 	for _, r := range []float64{100, 290} {
 		w := mins(5, 15)

@@ -1,7 +1,12 @@
-// Command leakyrelay is a stand-in relay built for tests only: its purpose is
-// a known leak. It is the rig's positive control: a target whose memory
-// growth is set by configuration, so the soak's verdict and measured slope can
-// be checked against the truth.
+// Command testrelay is the project's one stand-in relay, built for tests
+// only. It has two uses, chosen by FLAVOUR:
+//
+//   - (unset) the rig's positive control: a target whose memory growth is
+//     set by configuration (the leaks below), so the soak's verdict, measured
+//     slope and attribution can be checked against the truth;
+//   - zlay or rsky: it behaves like those relays at the edges their profiles
+//     touch, so the profiles' wiring can be tested where neither relay can
+//     be built (no Zig toolchain, no crates registry). The leaks apply too.
 //
 // At the edges the rig touches it behaves like a relay: it learns its hosts
 // from the upstream's com.atproto.sync.listHosts (paged, over HTTPS trusting
@@ -14,7 +19,22 @@
 // unmapped: outside the Go heap, so the garbage collector cannot blur it, and
 // counted exactly in RssAnon.
 //
-// Settings (environment):
+// FLAVOUR=zlay: firehose on RELAY_PORT (3000); /metrics, /_health and
+// /_readyz on RELAY_METRICS_PORT (3001) with zlay's memory gauges; hosts once
+// at start from listHosts at https://$RELAY_UPSTREAM, dialled wss://; DIDs
+// resolved at the hard-coded https://plc.directory; trusts the system bundle
+// (Go reads /etc/ssl/certs/ca-certificates.crt when SSL_CERT_FILE is unset,
+// as Zig's standard library does); on SIGTERM prints LEAK_REPORTS allocator
+// leak reports in the form of Zig's GeneralPurposeAllocator.
+//
+// FLAVOUR=rsky: firehose on :9000; /metrics and /_health on
+// RELAY_METRICS_LISTEN (:9100); hosts from paged listHosts on each of
+// RELAY_DISCOVERY_UPSTREAMS (host names, every 5 min), dialled wss://; DIDs
+// at https://plc.directory, whose /export it polls every 60 s; its roots are
+// compiled in, so it trusts no private CA unless TRUST_SYSTEM=1 stands for
+// a build that does.
+//
+// Settings of the control (environment; the leaks apply to every flavour):
 //
 //	API_LISTEN            firehose and health (default :2470)
 //	METRICS_LISTEN        /metrics (default :2471)
@@ -37,13 +57,17 @@
 //	                      subscribers goes, for any reason (closed, reset,
 //	                      cut off as too slow, shutdown): the consumer-side
 //	                      leak of a subscriber's buffers kept after it left
+//	LEAK_BYTES_PER_RECONNECT
+//	                      bytes retained each time it subscribes to a host
+//	                      again after losing it (an outage): the upstream-side
+//	                      leak of a connection's state kept after it ended
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
 //	                      ConsumerTooSlow, a close frame, the connection closed
 //
 // Subscribers' disconnects are counted in
-// leakyrelay_subscriber_disconnects_total{reason}, reason one of closed (a
+// testrelay_subscriber_disconnects_total{reason}, reason one of closed (a
 // close frame or a clean end of the connection), reset, too_slow, shutdown
 // or error.
 //
@@ -66,6 +90,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"runtime"
 	"strconv"
 	"strings"
 	"sync"
@@ -77,6 +102,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 const firehosePath = "/xrpc/com.atproto.sync.subscribeRepos"
@@ -89,32 +115,48 @@ var (
 	didResolutions = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "atproto_identity_resolve_did", Help: "DID resolutions at the PLC"}, []string{"directory", "status"})
 	framesReceived = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "leakyrelay_frames_received_total", Help: "frames received from all hosts"})
+		Name: "testrelay_frames_received_total", Help: "frames received from all hosts"})
 	framesSent = prometheus.NewCounter(prometheus.CounterOpts{
-		Name: "leakyrelay_frames_sent_total", Help: "frames written to subscribers"})
+		Name: "testrelay_frames_sent_total", Help: "frames written to subscribers"})
 	retainedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "leakyrelay_retained_bytes", Help: "bytes retained on purpose (never freed)"})
+		Name: "testrelay_retained_bytes", Help: "bytes retained on purpose (never freed)"})
 	connectedHosts = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "leakyrelay_connected_hosts", Help: "upstream hosts subscribed now"})
+		Name: "testrelay_connected_hosts", Help: "upstream hosts subscribed now"})
 	subscribers = prometheus.NewGauge(prometheus.GaugeOpts{
-		Name: "leakyrelay_subscribers", Help: "firehose subscribers connected now"})
+		Name: "testrelay_subscribers", Help: "firehose subscribers connected now"})
 	subscriberDisconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "leakyrelay_subscriber_disconnects_total", Help: "firehose subscribers gone, by reason"}, []string{"reason"})
+		Name: "testrelay_subscriber_disconnects_total", Help: "firehose subscribers gone, by reason"}, []string{"reason"})
+	hostReconnects = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "testrelay_host_reconnects_total", Help: "upstream hosts subscribed to again after losing them"})
+
+	// The zlay and rsky flavours' own names, registered for those flavours.
+	flavourResolutions = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "relay_did_resolutions_total", Help: "DID resolutions, by status"}, []string{"status"})
+	hostDialFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_host_dial_failures_total", Help: "failed dials of upstream hosts"})
+	exportPolls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "relay_plc_export_polls_total", Help: "polls of the PLC's /export"})
 )
 
 func main() {
 	log := slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	if err := run(log); err != nil {
-		log.Error("leakyrelay failed", "err", err)
+		log.Error("testrelay failed", "err", err)
 		os.Exit(1)
 	}
 }
 
 type settings struct {
+	flavour                  string // "", zlay or rsky
 	apiListen, metricsListen string
-	upstream, hostScheme     string
+	upstreams                []string // base URLs whose listHosts name the hosts
+	hostScheme               string
 	hosts                    []string
 	caFile, plcURL           string
+	noRoots                  bool          // trust no CA at all (rsky's compiled-in roots)
+	discoverEvery            time.Duration // 0: hosts learnt once, at start
+	exportEvery              time.Duration // 0: the PLC's /export is not polled
+	leakReports              int           // zlay's allocator leak reports printed at exit
 	leakPerFrame             int
 	leakAfter                time.Duration
 	warmupBytes              int64
@@ -123,30 +165,58 @@ type settings struct {
 	sawPeriod                time.Duration
 	resolverLeak             int
 	leakPerDisconnect        int
+	leakPerReconnect         int
 	subscriberQueue          int
 }
 
+// plcDirectory is where zlay and rsky-relay resolve DIDs: hard-coded.
+const plcDirectory = "https://plc.directory"
+
 func loadSettings() (settings, error) {
-	s := settings{
-		apiListen:     envOr("API_LISTEN", ":2470"),
-		metricsListen: envOr("METRICS_LISTEN", ":2471"),
-		upstream:      os.Getenv("UPSTREAM_URL"),
-		hostScheme:    envOr("HOST_SCHEME", "ws"),
-		caFile:        os.Getenv("CA_FILE"),
-		plcURL:        strings.TrimRight(os.Getenv("PLC_URL"), "/"),
-	}
-	for _, h := range strings.Split(os.Getenv("HOSTS"), ",") {
-		if h = strings.TrimSpace(h); h != "" {
-			s.hosts = append(s.hosts, h)
-		}
-	}
-	if s.upstream == "" && len(s.hosts) == 0 {
-		return s, errors.New("set UPSTREAM_URL (hosts from its listHosts) or HOSTS")
-	}
-	if s.hostScheme != "ws" && s.hostScheme != "wss" {
-		return s, fmt.Errorf("HOST_SCHEME must be ws or wss, got %q", s.hostScheme)
-	}
+	s := settings{flavour: os.Getenv("FLAVOUR")}
 	var err error
+	switch s.flavour {
+	case "":
+		s.apiListen, s.metricsListen = envOr("API_LISTEN", ":2470"), envOr("METRICS_LISTEN", ":2471")
+		s.hostScheme = envOr("HOST_SCHEME", "ws")
+		s.caFile = os.Getenv("CA_FILE")
+		s.plcURL = strings.TrimRight(os.Getenv("PLC_URL"), "/")
+		if u := os.Getenv("UPSTREAM_URL"); u != "" {
+			s.upstreams = []string{u}
+		}
+		for _, h := range strings.Split(os.Getenv("HOSTS"), ",") {
+			if h = strings.TrimSpace(h); h != "" {
+				s.hosts = append(s.hosts, h)
+			}
+		}
+		if len(s.upstreams) == 0 && len(s.hosts) == 0 {
+			return s, errors.New("set UPSTREAM_URL (hosts from its listHosts) or HOSTS")
+		}
+		if s.hostScheme != "ws" && s.hostScheme != "wss" {
+			return s, fmt.Errorf("HOST_SCHEME must be ws or wss, got %q", s.hostScheme)
+		}
+	case "zlay":
+		s.apiListen, s.metricsListen = ":"+envOr("RELAY_PORT", "3000"), ":"+envOr("RELAY_METRICS_PORT", "3001")
+		s.upstreams = []string{"https://" + envOr("RELAY_UPSTREAM", "bsky.network")}
+		s.hostScheme, s.plcURL = "wss", plcDirectory
+		if v := os.Getenv("LEAK_REPORTS"); v != "" {
+			if s.leakReports, err = strconv.Atoi(v); err != nil || s.leakReports < 0 {
+				return s, fmt.Errorf("LEAK_REPORTS: want a number of reports, got %q", v)
+			}
+		}
+	case "rsky":
+		s.apiListen, s.metricsListen = ":9000", envOr("RELAY_METRICS_LISTEN", ":9100")
+		for _, u := range strings.Split(envOr("RELAY_DISCOVERY_UPSTREAMS", "bsky.network"), ",") {
+			if u = strings.TrimSpace(u); u != "" {
+				s.upstreams = append(s.upstreams, "https://"+u)
+			}
+		}
+		s.hostScheme, s.plcURL = "wss", plcDirectory
+		s.noRoots = os.Getenv("TRUST_SYSTEM") != "1"
+		s.discoverEvery, s.exportEvery = 5*time.Minute, time.Minute
+	default:
+		return s, fmt.Errorf("FLAVOUR must be unset, zlay or rsky, got %q", s.flavour)
+	}
 	if s.leakPerFrame, err = sizeEnv("LEAK_BYTES_PER_FRAME"); err != nil {
 		return s, err
 	}
@@ -154,6 +224,9 @@ func loadSettings() (settings, error) {
 		return s, err
 	}
 	if s.leakPerDisconnect, err = sizeEnv("LEAK_BYTES_PER_DISCONNECT"); err != nil {
+		return s, err
+	}
+	if s.leakPerReconnect, err = sizeEnv("LEAK_BYTES_PER_RECONNECT"); err != nil {
 		return s, err
 	}
 	s.subscriberQueue = 4096
@@ -182,12 +255,13 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts,
-		subscribers, subscriberDisconnects)
+		subscribers, subscriberDisconnects, hostReconnects)
+	registerFlavourMetrics(cfg.flavour)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	started := time.Now()
 
-	hc, err := httpClient(cfg.caFile)
+	hc, tlsCfg, err := httpClient(cfg.caFile, cfg.noRoots)
 	if err != nil {
 		return err
 	}
@@ -220,6 +294,8 @@ func run(log *slog.Logger) error {
 	api.HandleFunc(firehosePath, func(w http.ResponseWriter, r *http.Request) { h.serve(ctx, w, r) })
 	metrics := http.NewServeMux()
 	metrics.Handle("/metrics", promhttp.Handler())
+	metrics.HandleFunc("/_health", health) // zlay and rsky serve health beside metrics
+	metrics.HandleFunc("/_readyz", health)
 	servers := []*http.Server{
 		{Addr: cfg.apiListen, Handler: api, ReadHeaderTimeout: 10 * time.Second},
 		{Addr: cfg.metricsListen, Handler: metrics, ReadHeaderTimeout: 10 * time.Second},
@@ -233,21 +309,32 @@ func run(log *slog.Logger) error {
 		}()
 	}
 
-	hosts := cfg.hosts
-	if len(hosts) == 0 {
-		if hosts, err = listHosts(ctx, hc, cfg.upstream); err != nil {
+	f := &follower{cfg: cfg, hub: h, res: res, mem: mem, started: started, log: log,
+		dialer: &websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: tlsCfg}}
+	switch {
+	case len(cfg.hosts) > 0:
+		f.followAll(ctx, cfg.hosts)
+	case cfg.flavour == "":
+		// The control needs its hosts before it says it is ready.
+		hosts, err := listHosts(ctx, hc, cfg.upstreams[0])
+		if err != nil {
 			return err
 		}
+		f.followAll(ctx, hosts)
+	case cfg.discoverEvery == 0: // zlay: once, at start; a failure is logged
+		f.discover(ctx, hc)
+	default: // rsky: in the background, again and again
+		go every(ctx, cfg.discoverEvery, func() { f.discover(ctx, hc) })
 	}
-	f := &follower{cfg: cfg, hub: h, res: res, mem: mem, started: started, log: log}
-	for _, host := range hosts {
-		go f.follow(ctx, host)
+	if cfg.exportEvery > 0 {
+		go every(ctx, cfg.exportEvery, func() { pollExport(ctx, hc, log) })
 	}
 	ready.Store(true)
-	log.Info("leakyrelay ready", "hosts", len(hosts), "leak_bytes_per_frame", cfg.leakPerFrame,
+	log.Info("testrelay ready", "flavour", cfg.flavour, "hosts", f.count(), "leak_bytes_per_frame", cfg.leakPerFrame,
 		"leak_after", cfg.leakAfter.String(), "warmup_bytes", cfg.warmupBytes, "sawtooth_bytes", cfg.sawBytes,
 		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak,
-		"leak_bytes_per_disconnect", cfg.leakPerDisconnect, "subscriber_queue", cfg.subscriberQueue)
+		"leak_bytes_per_disconnect", cfg.leakPerDisconnect, "leak_bytes_per_reconnect", cfg.leakPerReconnect,
+		"subscriber_queue", cfg.subscriberQueue)
 
 	select {
 	case <-ctx.Done():
@@ -260,8 +347,95 @@ func run(log *slog.Logger) error {
 	for _, s := range servers {
 		s.Shutdown(sctx)
 	}
-	log.Info("leakyrelay stopped", "retained_bytes", mem.total.Load(), "frames_received", f.frames.Load())
+	log.Info("testrelay stopped", "retained_bytes", mem.total.Load(), "frames_received", f.frames.Load())
+	// Zig's GeneralPurposeAllocator reports each leak on stderr after
+	// teardown: the address line, then its stack trace.
+	for i := range cfg.leakReports {
+		fmt.Fprintf(os.Stderr, "error(gpa): memory address 0x7f%08x leaked:\n", 0x1000*(i+1))
+		fmt.Fprintf(os.Stderr, "/src/resolver.zig:%d:31: 0x10b2c in resolveDid (zlay)\n", 100+i)
+		fmt.Fprintf(os.Stderr, "/src/http_pool.zig:42:17: 0x10c40 in acquire (zlay)\n\n")
+	}
 	return nil
+}
+
+// registerFlavourMetrics registers the names zlay or rsky-relay serve.
+func registerFlavourMetrics(flavour string) {
+	switch flavour {
+	case "zlay":
+		gauge := func(name string, f func() float64) {
+			prometheus.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: name, Help: "as zlay names it"}, f))
+		}
+		memStats := func(f func(*runtime.MemStats) uint64) func() float64 {
+			return func() float64 { var ms runtime.MemStats; runtime.ReadMemStats(&ms); return float64(f(&ms)) }
+		}
+		gauge("relay_process_rss_bytes", func() float64 { return 1024 * procStatusKB("VmRSS") })
+		gauge("relay_malloc_arena_bytes", memStats(func(ms *runtime.MemStats) uint64 { return ms.HeapInuse }))
+		gauge("relay_malloc_mmap_bytes", memStats(func(ms *runtime.MemStats) uint64 { return ms.HeapSys - ms.HeapInuse }))
+		gauge("relay_smaps_rss_kb", func() float64 { return procStatusKB("VmRSS") })
+		gauge("relay_smaps_anon_kb", func() float64 { return procStatusKB("RssAnon") })
+		gauge("relay_heap_rss_kb", memStats(func(ms *runtime.MemStats) uint64 { return ms.HeapInuse / 1024 }))
+		gauge("relay_hosts", func() float64 { return float64(knownHosts.Load()) })
+		prometheus.MustRegister(prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "relay_frames_received_total", Help: "as zlay names it"},
+			func() float64 { return readCounter(framesReceived) }))
+	case "rsky":
+		prometheus.MustRegister(exportPolls,
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "relay_upstream_events_total", Help: "as rsky-relay names it"},
+				func() float64 { return readCounter(framesReceived) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "relay_frames_emitted_total", Help: "as rsky-relay names it"},
+				func() float64 { return readCounter(framesSent) }))
+	default:
+		return
+	}
+	prometheus.MustRegister(flavourResolutions, hostDialFailures)
+}
+
+func readCounter(c prometheus.Counter) float64 {
+	var m dto.Metric
+	if c.Write(&m) != nil {
+		return 0
+	}
+	return m.GetCounter().GetValue()
+}
+
+func procStatusKB(field string) float64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(b), "\n") {
+		if rest, ok := strings.CutPrefix(line, field+":"); ok {
+			v, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return v
+		}
+	}
+	return 0
+}
+
+func every(ctx context.Context, d time.Duration, f func()) {
+	for {
+		f()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(d):
+		}
+	}
+}
+
+// pollExport reads a page of the PLC's /export, as rsky-relay does.
+func pollExport(ctx context.Context, hc *http.Client, log *slog.Logger) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, plcDirectory+"/export?count=1000&after=", nil)
+	if err != nil {
+		return
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		log.Warn("PLC export failed", "err", err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body)
+	resp.Body.Close()
+	exportPolls.Inc()
 }
 
 // follower subscribes to upstream hosts and passes their frames on.
@@ -270,17 +444,46 @@ type follower struct {
 	hub     *hub
 	res     *resolver
 	mem     *arena
+	dialer  *websocket.Dialer
 	started time.Time
 	log     *slog.Logger
 	frames  atomic.Int64
+	known   sync.Map // host name → struct{}: each followed once
+}
+
+// knownHosts is how many hosts are followed (zlay's relay_hosts).
+var knownHosts atomic.Int64
+
+func (f *follower) followAll(ctx context.Context, hosts []string) {
+	for _, h := range hosts {
+		if _, seen := f.known.LoadOrStore(h, struct{}{}); !seen {
+			knownHosts.Add(1)
+			go f.follow(ctx, h)
+		}
+	}
+}
+
+func (f *follower) count() int64 { return knownHosts.Load() }
+
+// discover learns hosts from every upstream's listHosts and follows the new
+// ones; an upstream that cannot be read is logged, as the relays do.
+func (f *follower) discover(ctx context.Context, hc *http.Client) {
+	for _, u := range f.cfg.upstreams {
+		hosts, err := listHostsOnce(ctx, hc, u)
+		if err != nil {
+			f.log.Warn("listHosts failed", "upstream", u, "err", err)
+		}
+		f.followAll(ctx, hosts)
+	}
 }
 
 // follow keeps one host subscribed until ctx ends, resuming from the last
 // seq seen on reconnect, as a relay does.
 func (f *follower) follow(ctx context.Context, host string) {
 	var cursor int64
+	connected := false
 	for ctx.Err() == nil {
-		err := f.session(ctx, host, &cursor)
+		err := f.session(ctx, host, &cursor, &connected)
 		if ctx.Err() != nil {
 			return
 		}
@@ -293,17 +496,26 @@ func (f *follower) follow(ctx context.Context, host string) {
 	}
 }
 
-func (f *follower) session(ctx context.Context, host string, cursor *int64) error {
+// session is one subscription to host; connected records that some session
+// got through, so every later one is a reconnect.
+func (f *follower) session(ctx context.Context, host string, cursor *int64, connected *bool) error {
 	u := url.URL{Scheme: f.cfg.hostScheme, Host: host, Path: firehosePath}
 	if *cursor > 0 {
 		u.RawQuery = "cursor=" + strconv.FormatInt(*cursor, 10)
 	}
-	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	conn, _, err := d.DialContext(ctx, u.String(), nil)
+	conn, _, err := f.dialer.DialContext(ctx, u.String(), nil)
 	if err != nil {
+		hostDialFailures.Inc()
 		return fmt.Errorf("dialling %s: %w", u.String(), err)
 	}
 	defer conn.Close()
+	if *connected {
+		hostReconnects.Inc()
+		if f.cfg.leakPerReconnect > 0 {
+			f.mem.retain(f.cfg.leakPerReconnect)
+		}
+	}
+	*connected = true
 	conn.SetReadLimit(5_000_000)
 	connectedHosts.Inc()
 	defer connectedHosts.Dec()
@@ -585,6 +797,7 @@ func (r *resolver) run(ctx context.Context, workers int) {
 						}
 					}
 					didResolutions.WithLabelValues("plc", status).Inc()
+					flavourResolutions.WithLabelValues(map[string]string{"success": "ok", "error": "error"}[status]).Inc()
 					if r.leak > 0 {
 						r.mem.retain(r.leak)
 					}
@@ -679,22 +892,31 @@ func listHostsOnce(ctx context.Context, hc *http.Client, upstream string) ([]str
 }
 
 // httpClient trusts caFile when given (the run's CA; a scratch image has no
-// roots), else the system roots.
-func httpClient(caFile string) (*http.Client, error) {
+// roots), no CA at all with noRoots (an empty pool stands for compiled-in
+// roots, which hold no private CA either), else the system roots. The TLS
+// settings are returned for dialling hosts too.
+func httpClient(caFile string, noRoots bool) (*http.Client, *tls.Config, error) {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.MaxIdleConnsPerHost = 16
-	if caFile != "" {
+	tlsCfg := &tls.Config{MinVersion: tls.VersionTLS12}
+	switch {
+	case noRoots:
+		tlsCfg.RootCAs = x509.NewCertPool()
+	case caFile != "":
 		pem, err := os.ReadFile(caFile)
 		if err != nil {
-			return nil, fmt.Errorf("CA_FILE: %w", err)
+			return nil, nil, fmt.Errorf("CA_FILE: %w", err)
 		}
 		pool := x509.NewCertPool()
 		if !pool.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("CA_FILE %s holds no PEM certificate", caFile)
+			return nil, nil, fmt.Errorf("CA_FILE %s holds no PEM certificate", caFile)
 		}
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+		tlsCfg.RootCAs = pool
 	}
-	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, nil
+	// A copy: the transport adds "h2" to its config's ALPN list, and a
+	// websocket dialled with that list would be offered HTTP/2.
+	tr.TLSClientConfig = tlsCfg.Clone()
+	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, tlsCfg, nil
 }
 
 // arena hands out memory the garbage collector never sees: anonymous

@@ -1,7 +1,7 @@
 package main
 
 // These tests run only when the package is named (go test
-// ./soak/testdata/leakyrelay): ./... skips testdata. They drive the hub with
+// ./soak/testdata/testrelay): ./... skips testdata. They drive the hub with
 // the soak's consumer crowd, as a soak does.
 
 import (
