@@ -157,42 +157,40 @@ func (c Cgroup) Read(context.Context) (map[string]float64, error) {
 			}
 		}
 	}
-	out := map[string]float64{}
-	if v1Path != "" {
-		dir := filepath.Join(sys, "memory", v1Path)
-		usage, err := readNumber(filepath.Join(dir, "memory.usage_in_bytes"))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup probe (v1): %w", err)
-		}
-		stat, err := readKV(filepath.Join(dir, "memory.stat"))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup probe (v1): %w", err)
-		}
-		out["cgroup_usage"] = usage
-		out["cgroup_working_set"] = max(0, usage-stat["total_inactive_file"])
-		if oc, err := readKV(filepath.Join(dir, "memory.oom_control")); err == nil {
-			out["cgroup_oom_kills"] = oc["oom_kill"]
-		}
-		return out, nil
-	}
-	if v2Path != "" {
-		dir := filepath.Join(sys, v2Path)
-		usage, err := readNumber(filepath.Join(dir, "memory.current"))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup probe (v2): %w", err)
-		}
-		stat, err := readKV(filepath.Join(dir, "memory.stat"))
-		if err != nil {
-			return nil, fmt.Errorf("cgroup probe (v2): %w", err)
-		}
-		out["cgroup_usage"] = usage
-		out["cgroup_working_set"] = max(0, usage-stat["inactive_file"])
-		if ev, err := readKV(filepath.Join(dir, "memory.events")); err == nil {
-			out["cgroup_oom_kills"] = ev["oom_kill"]
-		}
-		return out, nil
+	switch {
+	case v1Path != "":
+		return readCgroupMemory(cgroupFiles{version: "v1", dir: filepath.Join(sys, "memory", v1Path),
+			usage: "memory.usage_in_bytes", inactive: "total_inactive_file", oom: "memory.oom_control"})
+	case v2Path != "":
+		return readCgroupMemory(cgroupFiles{version: "v2", dir: filepath.Join(sys, v2Path),
+			usage: "memory.current", inactive: "inactive_file", oom: "memory.events"})
 	}
 	return nil, fmt.Errorf("cgroup probe: %s names no memory cgroup", cgFile)
+}
+
+// cgroupFiles names where one cgroup version keeps the memory figures.
+type cgroupFiles struct {
+	version, dir string
+	usage, oom   string // files: the usage in bytes; the one counting oom_kill
+	inactive     string // memory.stat's key for inactive file pages
+}
+
+// readCgroupMemory reads usage, working set (usage less inactive file
+// pages, as the kubelet counts it) and OOM kills (when the file is there).
+func readCgroupMemory(f cgroupFiles) (map[string]float64, error) {
+	usage, err := readNumber(filepath.Join(f.dir, f.usage))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup probe (%s): %w", f.version, err)
+	}
+	stat, err := readKV(filepath.Join(f.dir, "memory.stat"))
+	if err != nil {
+		return nil, fmt.Errorf("cgroup probe (%s): %w", f.version, err)
+	}
+	out := map[string]float64{"cgroup_usage": usage, "cgroup_working_set": max(0, usage-stat[f.inactive])}
+	if oc, err := readKV(filepath.Join(f.dir, f.oom)); err == nil {
+		out["cgroup_oom_kills"] = oc["oom_kill"]
+	}
+	return out, nil
 }
 
 // Metrics reads gauges from a Prometheus endpoint and renames them to
