@@ -19,6 +19,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -300,7 +301,18 @@ type attributionControl struct {
 	name string
 	env  map[string]string
 	want map[attribute.Factor]float64
+	mix  crowd.Mix // the consumers' (zero: the default)
 }
+
+// promptDisconnects leaves slow readers out of the consumers' mix. The crowd
+// counts a slow reader's session as ended when it finds out, at the end of
+// its spell (60 s); a relay that cut it off did so earlier. At 45-s phases
+// that moves part of the consumer phase's disconnects into the next phase:
+// with slow readers the fit found 79% of what the target retains, without
+// them 99.9%. Every other way of leaving is seen by both sides at once. At
+// the default 9-minute phases the same shift is a far smaller share of a
+// phase, so real attribution runs keep the slow readers.
+var promptDisconnects = crowd.Mix{Resume: 0.5, OldCursor: 0.25, Vanish: 0.25}
 
 // The retained sizes put each named factor at 1–3 GiB/hour at its baseline
 // (20 hosts, 100 frames/s; the plan's baselines: churn per second at the
@@ -311,15 +323,15 @@ type attributionControl struct {
 // 36%, DID lookups not at all, host reconnects blamed for 0.5 MiB each).
 var attributionControls = []attributionControl{
 	{"frames", map[string]string{"LEAK_BYTES_PER_FRAME": "8KiB"},
-		map[attribute.Factor]float64{attribute.Frames: 8 << 10}},
+		map[attribute.Factor]float64{attribute.Frames: 8 << 10}, crowd.Mix{}},
 	{"resolutions", map[string]string{"RESOLVER_LEAK_BYTES": "512KiB"},
-		map[attribute.Factor]float64{attribute.Resolutions: 512 << 10}},
+		map[attribute.Factor]float64{attribute.Resolutions: 512 << 10}, crowd.Mix{}},
 	{"host reconnects", map[string]string{"LEAK_BYTES_PER_RECONNECT": "16MiB"},
-		map[attribute.Factor]float64{attribute.HostReconnects: 16 << 20}},
+		map[attribute.Factor]float64{attribute.HostReconnects: 16 << 20}, crowd.Mix{}},
 	{"consumer reconnects", map[string]string{"LEAK_BYTES_PER_DISCONNECT": "4MiB"},
-		map[attribute.Factor]float64{attribute.ConsumerReconnects: 4 << 20}},
+		map[attribute.Factor]float64{attribute.ConsumerReconnects: 4 << 20}, promptDisconnects},
 	{"frames and resolutions", map[string]string{"LEAK_BYTES_PER_FRAME": "8KiB", "RESOLVER_LEAK_BYTES": "512KiB"},
-		map[attribute.Factor]float64{attribute.Frames: 8 << 10, attribute.Resolutions: 512 << 10}},
+		map[attribute.Factor]float64{attribute.Frames: 8 << 10, attribute.Resolutions: 512 << 10}, crowd.Mix{}},
 }
 
 // controlWarmup is the attribution controls' warm-up (not judged).
@@ -329,9 +341,10 @@ func (c attributionControl) run(t *testing.T, phase time.Duration) {
 	out := soakLeaky(t, Config{
 		// Duration is the plan's (a warm-up and 9 phases); soakLeaky bounds the run by it.
 		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second, Duration: controlWarmup + 9*phase,
-		Attribute: &attribute.PlanConfig{PhaseLength: phase, Warmup: controlWarmup},
-		Profile:   &leakyRelay{Env: c.env},
-		Judge:     shortJudge,
+		Attribute:   &attribute.PlanConfig{PhaseLength: phase, Warmup: controlWarmup},
+		Profile:     &leakyRelay{Env: c.env},
+		ConsumerMix: c.mix,
+		Judge:       shortJudge,
 	})
 	b, err := os.ReadFile(filepath.Join(out.Dir, AttributionFile))
 	require.NoError(t, err)
@@ -359,7 +372,12 @@ func (c attributionControl) run(t *testing.T, phase time.Duration) {
 		}
 		term, ok := res.Term(f)
 		require.True(t, ok, f)
-		assert.True(t, term.Lo <= 0 && term.Hi >= 0, "%s's interval (%.0f to %.0f) includes 0", f, term.Lo, term.Hi)
+		// Includes 0 at the level the verdict names factors at: the
+		// family-wise (Bonferroni) interval over the model's terms, which
+		// is what "firm" means. The five controls have about twenty null
+		// terms; at 95% each, one of them excludes 0 by chance alone in
+		// most runs.
+		assert.False(t, term.Firm, "%s's family-wise interval includes 0 (95%%: %.0f to %.0f)", f, term.Lo, term.Hi)
 		assert.Less(t, (term.Hi-term.Lo)*term.Delta, smallest, "%s's interval is narrower than what the named factors explain", f)
 	}
 	for _, f := range attribute.AllFactors {
