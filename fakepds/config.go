@@ -46,6 +46,12 @@ type Config struct {
 	// MaxRecords bounds each repository (default 48 records): past it each
 	// commit also deletes the account's oldest record, as real users do.
 	MaxRecords int
+	// StartRecords is how many records each synthetic account starts with
+	// (default MaxRecords, about where repositories settle): the fleet's
+	// memory is then level from the start, not filling for the hour in
+	// which churn renews the population. Negative: accounts start empty,
+	// as a brand-new account on a PDS does.
+	StartRecords int
 
 	// MoveDelay is how long a move keeps an account inactive between
 	// hosts (default 3 s), so a relay drains the old host's queue first.
@@ -155,6 +161,12 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if c.MaxRecords <= 0 {
 		c.MaxRecords = 48
+	}
+	switch {
+	case c.StartRecords == 0 || c.StartRecords > c.MaxRecords:
+		c.StartRecords = c.MaxRecords
+	case c.StartRecords < 0:
+		c.StartRecords = 0
 	}
 	if c.MoveDelay <= 0 {
 		c.MoveDelay = 3 * time.Second

@@ -123,8 +123,8 @@ func New(cfg Config) (*Fleet, error) {
 }
 
 // createAccount makes the next synthetic account on host hi: keys from the
-// seed, a signed PLC genesis operation, an empty repository. Its first event
-// will be a #sync.
+// seed, a signed PLC genesis operation, a repository of StartRecords
+// records. Its first event will be a #sync.
 func (f *Fleet) createAccount(hi int) (*account, error) {
 	f.hostsMu.Lock()
 	k := f.nextAcct
@@ -151,6 +151,9 @@ func (f *Fleet) createAccount(hi int) (*account, error) {
 		return nil, fmt.Errorf("genesis of account %d: %w", k, err)
 	}
 	a.did = didFromSignedBytes(signed)
+	if err := f.fill(a, k); err != nil {
+		return nil, err
+	}
 	if err := f.plc.append(a, op, signed); err != nil {
 		return nil, err
 	}
@@ -159,6 +162,22 @@ func (f *Fleet) createAccount(hi int) (*account, error) {
 	h.accounts = append(h.accounts, a)
 	f.hostsMu.Unlock()
 	return a, nil
+}
+
+// fill writes StartRecords records into a new account's repository, drawn
+// as its commits would be (the shape's collections), without signing or
+// publishing: the #sync the account owes announces the result.
+func (f *Fleet) fill(a *account, k int) error {
+	rng := rand.New(rand.NewPCG(uint64(f.cfg.Seed), uint64(k)))
+	for len(a.records) < f.cfg.StartRecords {
+		for _, op := range f.nextOps(a, rng) {
+			if err := a.apply(op); err != nil {
+				return fmt.Errorf("fill the repository of %s: %w", a.did, err)
+			}
+		}
+	}
+	canonicalRoot(&a.tree)
+	return nil
 }
 
 // HostNames lists every PDS host's name, in order.

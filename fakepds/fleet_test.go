@@ -19,6 +19,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	"github.com/bluesky-social/indigo/events"
 	"github.com/gorilla/websocket"
+	"github.com/ipfs/go-cid"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -225,6 +226,26 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	assert.Greater(t, counts["#identity"], 5)
 	assert.Greater(t, counts["#account"], 2)
 	assert.Greater(t, counts["#sync"], 2)
+}
+
+// Synthetic accounts start with StartRecords records (MaxRecords by
+// default), so the fleet's memory does not climb as churn renews them;
+// TestEveryCommitVerifiesThroughChurn checks that a relay accepts the #sync
+// and commits that follow such a start.
+func TestAccountsStartWithTheirRecords(t *testing.T) {
+	for _, tc := range []struct {
+		start, want int
+	}{{0, 10}, {4, 4}, {-1, 0}, {99, 10}} {
+		f, err := New(Config{Hosts: 2, AccountsPerHost: 2, MaxRecords: 10, StartRecords: tc.start})
+		require.NoError(t, err)
+		require.Len(t, f.accounts, 4)
+		for _, a := range f.accounts {
+			count := 0
+			require.NoError(t, a.tree.Walk(func(k []byte, _ cid.Cid) error { count++; return nil }))
+			assert.Len(t, a.records, tc.want, "StartRecords %d", tc.start)
+			assert.Equal(t, len(a.records)+btoi(a.profile != nil), count, "StartRecords %d: the tree holds the records", tc.start)
+		}
+	}
 }
 
 func TestPLCAuditLogVerifies(t *testing.T) {

@@ -289,6 +289,23 @@ func (a *account) syncEvent(ctx context.Context) (*comatproto.SyncSubscribeRepos
 	}, nil
 }
 
+// apply writes one op into the tree and the record list, with no commit.
+func (a *account) apply(op writeOp) error {
+	var val *cid.Cid
+	if op.action != "delete" {
+		c, err := cidOfCBOR(op.data)
+		if err != nil {
+			return fmt.Errorf("record %s: %w", op.path, err)
+		}
+		val = &c
+	}
+	if _, err := repo.ApplyOp(&a.tree, op.path, val); err != nil {
+		return fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
+	}
+	a.noteRecord(op)
+	return nil
+}
+
 func (a *account) noteRecord(op writeOp) {
 	if op.path == profilePath {
 		if op.action == "delete" {

@@ -21,7 +21,8 @@ const (
 	// then its #identity, so a relay must resolve the DID again.
 	EventKeyRotation
 	// EventNewAccount: an account created on the given host the way a PDS
-	// does (#identity, #account, #sync of its empty repository); the
+	// does (#identity, #account, #sync of its repository, StartRecords
+	// records); the
 	// host's oldest synthetic account is deleted when over its share.
 	EventNewAccount
 	// EventMove: an account migrates to the given host (another, if it is
@@ -128,8 +129,8 @@ func (f *Fleet) churnNewAccount(ctx context.Context, hi int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// One in, one out: the population stays at AccountsPerHost a host, so
-	// the fleet's memory plateaus once repositories have filled.
+	// One in, one out: the population stays at AccountsPerHost a host, and
+	// with repositories born full the fleet's memory stays level.
 	limit := f.cfg.AccountsPerHost
 	f.hostsMu.RLock()
 	var oldest *account
