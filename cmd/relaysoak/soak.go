@@ -69,6 +69,9 @@ func setupSoak(f *flags) func([]string) int {
 	attrPhase := f.Duration("attribute-phase", 0, time.Minute, 6*time.Hour, "with --attribute: each phase's length")
 	f.Zero("derived from the noise the judge must see through")
 	attrWarmup := f.Duration("attribute-warmup", 10*time.Minute, time.Minute, 6*time.Hour, "with --attribute: the warm-up before the first phase (not judged)")
+	attrNoise := f.Float("attribute-noise", attribute.DefaultNoiseMiB, 0.1, 10_000, "with --attribute: the relay's memory noise around its trend, MiB (a previous attribution report's residual sd): it sets the phase length")
+	attrDetect := f.Float("attribute-detect", attribute.DefaultMinDetectMiBPerHour, 1, 100_000, "with --attribute: the slowest growth per factor, MiB/hour at its baseline, the plan must attribute")
+	attrMax := f.Duration("attribute-max", attribute.DefaultMaxTotal, 10*time.Minute, 48*time.Hour, "with --attribute: the longest the plan may take, warm-up included")
 	plc := plcFlags(f)
 	verifyEvery := f.Int("verify-every", 100, -1, 1_000_000, "verify every Nth commit the relay emits (1: all, -1: none)")
 	f.Zero("every commit, as 1")
@@ -151,7 +154,8 @@ func setupSoak(f *flags) func([]string) int {
 		sc := sched()
 		var attribution *attribute.PlanConfig
 		if *attr {
-			attribution = &attribute.PlanConfig{PhaseLength: *attrPhase, Warmup: *attrWarmup}
+			attribution = &attribute.PlanConfig{PhaseLength: *attrPhase, Warmup: *attrWarmup,
+				NoiseMiB: *attrNoise, MinDetectMiBPerHour: *attrDetect, MaxTotal: *attrMax}
 		}
 		tclog.SetDefault(tclog.NewNoopLogger())
 		rigGC()

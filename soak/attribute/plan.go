@@ -22,6 +22,12 @@ type Plan struct {
 	Phases []Phase
 	// Need says how the phase length was chosen, for the printed plan.
 	Need string
+	// NoiseMiB, NoiseAR and HalfWidthMiBPerHour are what the plan assumed
+	// and promised (every factor's 95% half-width, as MiB/hour at its
+	// baseline), so the report can say when the run was noisier.
+	NoiseMiB            float64
+	NoiseAR             float64
+	HalfWidthMiBPerHour float64
 }
 
 // Span is one phase as it happened (or is planned), in seconds since the
@@ -170,7 +176,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	nPhases := 2*len(c.Factors) + 1
 	room := c.MaxTotal - c.Warmup
 	maxLen := (room / time.Duration(nPhases)).Truncate(time.Minute)
-	p := Plan{Warmup: c.Warmup}
+	p := Plan{Warmup: c.Warmup, NoiseMiB: c.NoiseMiB, NoiseAR: c.NoiseAR}
 	length := c.PhaseLength
 	if length == 0 {
 		if maxLen < minPhase {
@@ -185,7 +191,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 		if hwMax > target {
 			// The half-width falls about as L^-3/2: extrapolate what is needed.
 			need := time.Duration(float64(maxLen) * math.Pow(hwMax/target, 2.0/3)).Round(time.Minute)
-			return Plan{}, fmt.Errorf("attribution plan: detecting %.3g MiB/hour per factor at %.3g MiB noise (AR %.2g, %s samples) needs phases of about %s; %d phases plus a %s warm-up would take %s, over the %s cap (the longest that fits, %s, gives ±%.3g MiB/hour): raise MinDetect, the multiplier or the cap",
+			return Plan{}, fmt.Errorf("attribution plan: detecting %.3g MiB/hour per factor at %.3g MiB noise (AR %.2g, %s samples) needs phases of about %s; %d phases plus a %s warm-up would take %s, over the %s cap (the longest that fits, %s, gives ±%.3g MiB/hour): raise the growth to detect, the multiplier or the cap",
 				c.MinDetectMiBPerHour, c.NoiseMiB, c.NoiseAR, c.SampleInterval, mins(need), nPhases, mins(c.Warmup),
 				mins(c.Warmup+time.Duration(nPhases)*need), mins(c.MaxTotal), mins(maxLen), hwMax)
 		}
@@ -206,6 +212,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 		return Plan{}, fmt.Errorf("attribution plan: %d phases of %s plus a %s warm-up take %s, over the %s cap",
 			nPhases, mins(length), mins(c.Warmup), mins(c.Warmup+time.Duration(nPhases)*length), mins(c.MaxTotal))
 	}
+	p.HalfWidthMiBPerHour = planHalfWidth(c.Factors, c.Multiplier, c.Warmup, length, c.SampleInterval, c.NoiseMiB, c.NoiseAR)
 	base := 0
 	addBase := func() {
 		base++

@@ -136,8 +136,26 @@ func Markdown(r Result, p Plan) string {
 	}
 	fmt.Fprintf(&b, "\n%d samples from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d samples down-weighted.\n",
 		r.Points, r.WindowStartS/60, r.WindowEndS/60, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted)
+	if k := WiderThanPlanned(r, p); k >= 1.5 {
+		fmt.Fprintf(&b, "\n**Noisier than planned.** The plan assumed %.3g MiB of noise (lag-1 autocorrelation %.2f) and promised every factor ±%.3g MiB/hour at its baseline (95%%); memory's residuals had %s (%.2f), so these intervals are about %.1f× wider. A plan for %.0f MiB of noise chooses longer phases, or says they do not fit its cap.\n",
+			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(r.ResidualSDBytes/(1<<20)))
+	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	return b.String()
+}
+
+// WiderThanPlanned is how many times wider the run's intervals are than the
+// plan promised, from the noise it assumed and the noise the fit found (sd
+// and the AR(1) variance inflation); 0 when the plan made no promise.
+func WiderThanPlanned(r Result, p Plan) float64 {
+	if p.NoiseMiB <= 0 || p.HalfWidthMiBPerHour <= 0 || r.ResidualSDBytes <= 0 {
+		return 0
+	}
+	infl := func(phi float64) float64 {
+		phi = min(max(phi, 0), maxRho)
+		return (1 + phi) / (1 - phi)
+	}
+	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(infl(r.ResidualAR1)/infl(p.NoiseAR))
 }
 
 type jsonPhase struct {
@@ -152,6 +170,12 @@ type jsonPlan struct {
 	TotalS  float64     `json:"total_s"`
 	Phases  []jsonPhase `json:"phases"`
 	Need    string      `json:"phase_length_reason,omitempty"`
+	// What the plan assumed and promised, and how much wider the run's
+	// intervals came out.
+	NoiseMiB            float64 `json:"noise_mib,omitempty"`
+	NoiseAR             float64 `json:"noise_ar1,omitempty"`
+	HalfWidthMiBPerHour float64 `json:"half_width_mib_per_hour,omitempty"`
+	WiderThanPlanned    float64 `json:"wider_than_planned,omitempty"`
 }
 
 type jsonDoc struct {
@@ -162,7 +186,8 @@ type jsonDoc struct {
 
 // WriteJSON writes r and p to path (attribution.json), all or nothing.
 func WriteJSON(path string, r Result, p Plan) error {
-	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), Need: p.Need}}
+	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), Need: p.Need,
+		NoiseMiB: p.NoiseMiB, NoiseAR: p.NoiseAR, HalfWidthMiBPerHour: p.HalfWidthMiBPerHour, WiderThanPlanned: WiderThanPlanned(r, p)}}
 	for _, ph := range p.Phases {
 		doc.Plan.Phases = append(doc.Plan.Phases, jsonPhase{Name: ph.Name, Raised: ph.Raised, Multiplier: ph.Multiplier, DurationS: ph.Duration.Seconds()})
 	}
