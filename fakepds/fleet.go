@@ -43,7 +43,7 @@ type Fleet struct {
 	// counters, read by Stats
 	commits, identities, accountEvts, syncs atomic.Uint64
 	framesWritten, slowCut                  atomic.Uint64
-	subscribes                              atomic.Uint64
+	subscribes, pastHistory                 atomic.Uint64
 	importedN                               atomic.Int64 // identities hosted for a capture, ever
 	connections                             atomic.Int64
 	plcRequests, plcErrors                  atomic.Uint64
@@ -67,8 +67,13 @@ type Stats struct {
 	PLCResets, PLCCloses, PLCSlow uint64
 	Connections                   int    // subscribers connected now
 	Subscribes                    uint64 // subscriptions accepted: a relay's reconnects after outages count here
-	SlowConsumersCut              uint64
-	Accounts                      int
+	// PastHistory counts frames never offered to a subscriber: its cursor
+	// was older than its host's history (HistoryFrames, HistoryAge), so
+	// the frames between are gone. They count against delivery though the
+	// relay never saw them.
+	PastHistory      uint64
+	SlowConsumersCut uint64
+	Accounts         int
 }
 
 // New builds a fleet from cfg: hosts, accounts, keys and DIDs derived from
@@ -235,6 +240,7 @@ func (f *Fleet) Stats() Stats {
 		PLCSlow:          f.plcSlow.Load(),
 		Connections:      int(f.connections.Load()),
 		Subscribes:       f.subscribes.Load(),
+		PastHistory:      f.pastHistory.Load(),
 		SlowConsumersCut: f.slowCut.Load(),
 		Accounts:         n,
 	}

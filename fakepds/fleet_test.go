@@ -248,6 +248,36 @@ func TestAccountsStartWithTheirRecords(t *testing.T) {
 	}
 }
 
+// Moves pile accounts onto some hosts; new accounts on the hosts they left
+// must still be matched by a deletion somewhere, or the fleet grows with
+// every move (it did: 480 accounts an hour at production shape).
+func TestPopulationStaysAtItsSizeThroughMovesAndNewAccounts(t *testing.T) {
+	f, err := New(Config{Hosts: 5, AccountsPerHost: 2, MaxRecords: 4, MoveDelay: time.Millisecond})
+	require.NoError(t, err)
+	t.Cleanup(func() { f.Close() })
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	m := mix{EventMove: 500, EventNewAccount: 500}
+	first := map[string]bool{}
+	for did := range f.accounts {
+		first[did] = true
+	}
+	for range 400 {
+		require.NoError(t, writeMix(ctx, f, rng, m))
+	}
+	time.Sleep(50 * time.Millisecond) // moves in flight land
+	born := 0
+	f.hostsMu.RLock()
+	for did := range f.accounts {
+		if !first[did] {
+			born++
+		}
+	}
+	f.hostsMu.RUnlock()
+	assert.Greater(t, born, 5, "new accounts replaced old ones")
+	assert.Equal(t, 10, f.Stats().Accounts, "the population stays at hosts × accounts per host")
+}
+
 func TestPLCAuditLogVerifies(t *testing.T) {
 	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, MoveDelay: time.Millisecond})
 	m := mix{EventKeyRotation: 500, EventMove: 300}

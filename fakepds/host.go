@@ -28,6 +28,7 @@ type host struct {
 
 	mu       sync.Mutex
 	seq      int64    // last seq handed out
+	startSeq int64    // seq before this process's first frame: no frame at or below it was sent by this fleet
 	history  []*frame // ring, oldest at histHead; grows up to maxHist
 	histHead int
 	histLen  int
@@ -82,12 +83,13 @@ func (s *subscriber) take(into []*frame) []*frame {
 
 func newHost(i int, name string, historyFrames int, startSeq int64) *host {
 	return &host{
-		name:    name,
-		index:   i,
-		seq:     startSeq,
-		history: make([]*frame, min(8, historyFrames)),
-		maxHist: historyFrames,
-		subs:    map[*subscriber]struct{}{},
+		name:     name,
+		index:    i,
+		seq:      startSeq,
+		startSeq: startSeq,
+		history:  make([]*frame, min(8, historyFrames)),
+		maxHist:  historyFrames,
+		subs:     map[*subscriber]struct{}{},
 	}
 }
 
@@ -151,12 +153,13 @@ func (h *host) appendHistory(f *frame, maxAge time.Duration) {
 
 // subscribe registers a subscriber and returns the frames after cursor it
 // must send first. outdated is true when the cursor is older than the
-// history (the oldest frames it still holds are returned then).
-func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []*frame, outdated bool, err error) {
+// history (the oldest frames it still holds are returned then); skipped is
+// how many frames after the cursor are gone.
+func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []*frame, outdated bool, skipped uint64, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if hasCursor && cursor > h.seq {
-		return nil, nil, false, errFutureCursor
+		return nil, nil, false, 0, errFutureCursor
 	}
 	if hasCursor {
 		n := len(h.history)
@@ -169,10 +172,17 @@ func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber
 		if h.histLen == 0 || h.history[h.histHead].seq > cursor+1 {
 			outdated = cursor < h.seq
 		}
+		if outdated {
+			next := h.seq + 1 // seqs are consecutive on a host
+			if len(backlog) > 0 {
+				next = backlog[0].seq
+			}
+			skipped = uint64(next - max(cursor, h.startSeq) - 1)
+		}
 	}
 	s = &subscriber{max: queue, wake: make(chan struct{}, 1), cut: make(chan struct{}), drop: make(chan struct{})}
 	h.subs[s] = struct{}{}
-	return s, backlog, outdated, nil
+	return s, backlog, outdated, skipped, nil
 }
 
 func (h *host) unsubscribe(s *subscriber) {
@@ -219,7 +229,7 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	}
 	// Subscribe before the handshake completes: once the client sees the
 	// upgrade, no frame published after it can be missed.
-	s, backlog, outdated, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
+	s, backlog, outdated, skipped, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		if s != nil {
@@ -227,6 +237,7 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 		}
 		return // the upgrader has answered already
 	}
+	f.pastHistory.Add(skipped)
 	// The stream runs on its own goroutine so that this handler returns:
 	// net/http's connection keeps its 4 KiB read and write buffers for as
 	// long as the handler runs, though the hijacked socket no longer uses

@@ -53,15 +53,23 @@ func TestCursorReplayFutureAndOutdated(t *testing.T) {
 	// oldest frames held, then live.
 	writeN(t, n.fleet, 0, 20)
 	head = h.headSeq()
-	s = n.subscribe(t, h.name, "?cursor=1")
+	assert.Zero(t, n.fleet.Stats().PastHistory, "cursors within the history skip nothing")
+	s = n.subscribe(t, h.name, fmt.Sprintf("?cursor=%d", head-12))
 	ev = next(t, s)
 	require.NotNil(t, ev.info, "first frame must be #info")
 	assert.Equal(t, "OutdatedCursor", ev.info.Name)
 	first := next(t, s).seq
 	assert.Equal(t, head-7, first, "history holds the last 8 frames")
+	assert.EqualValues(t, 4, n.fleet.Stats().PastHistory, "frames after the cursor and before the history: never offered")
 	for want := first + 1; want <= head; want++ {
 		assert.Equal(t, want, next(t, s).seq)
 	}
+
+	// A cursor from before this fleet's first frame counts only the frames
+	// it did send: 28 so far, the last 8 still held.
+	s = n.subscribe(t, h.name, "?cursor=1")
+	require.NotNil(t, next(t, s).info)
+	assert.EqualValues(t, 4+20, n.fleet.Stats().PastHistory)
 }
 
 func TestSlowConsumerIsCutAndMemoryStaysBounded(t *testing.T) {

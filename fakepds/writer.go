@@ -109,9 +109,8 @@ func (f *Fleet) updatePLC(a *account) error {
 }
 
 // churnNewAccount creates an account the way a PDS does (#identity,
-// #account, then a #sync of its empty repository) and, when the host is
-// over its share, deletes the host's oldest synthetic account, so the
-// fleet's size stays bounded.
+// #account, then a #sync of its repository) and deletes a surplus one
+// (surplusAccount), so the fleet's size stays bounded.
 func (f *Fleet) churnNewAccount(ctx context.Context, hi int) (int, error) {
 	a, err := f.createAccount(hi)
 	if err != nil {
@@ -129,24 +128,55 @@ func (f *Fleet) churnNewAccount(ctx context.Context, hi int) (int, error) {
 	if err != nil {
 		return 0, err
 	}
-	// One in, one out: the population stays at AccountsPerHost a host, and
-	// with repositories born full the fleet's memory stays level.
-	limit := f.cfg.AccountsPerHost
+	// One in, one out: the synthetic population stays at AccountsPerHost
+	// a host, and with repositories born full the fleet's memory stays
+	// level.
 	f.hostsMu.RLock()
-	var oldest *account
-	if h := f.hosts[hi]; len(h.accounts) > limit {
-		for _, c := range h.accounts {
-			if !c.imported && c != a {
-				oldest = c
-				break
-			}
-		}
-	}
+	oldest := f.surplusAccount(hi, a)
 	f.hostsMu.RUnlock()
 	if oldest != nil {
 		return 4, f.deleteAccount(oldest)
 	}
 	return 3, nil
+}
+
+// surplusAccount is the synthetic account to delete now that born was
+// created on host hi: that host's oldest when the host is over its share;
+// otherwise, when the fleet is over its total, the oldest on the host with
+// the most. Moves pile accounts onto some hosts and new accounts refill the
+// hosts they left, so a per-host rule alone lets the fleet grow with every
+// move. nil when the fleet is within its size. Callers hold hostsMu.
+func (f *Fleet) surplusAccount(hi int, born *account) *account {
+	limit := f.cfg.AccountsPerHost
+	synthetic := func(h *host) int {
+		n := 0
+		for _, c := range h.accounts {
+			if !c.imported {
+				n++
+			}
+		}
+		return n
+	}
+	h := f.hosts[hi]
+	if synthetic(h) <= limit {
+		total, most := 0, -1
+		for _, x := range f.hosts {
+			n := synthetic(x)
+			total += n
+			if n > most {
+				h, most = x, n
+			}
+		}
+		if total <= limit*len(f.hosts) {
+			return nil
+		}
+	}
+	for _, c := range h.accounts {
+		if !c.imported && c != born {
+			return c
+		}
+	}
+	return nil
 }
 
 // deletedDIDRetention is how long a deleted account's document stays
@@ -175,7 +205,8 @@ func (f *Fleet) deleteAccount(a *account) error {
 	// The directory keeps the document a while, as plc.directory keeps a
 	// deleted account's DID: a relay that first hears of the account from
 	// this very #account event must still resolve it.
-	time.AfterFunc(deletedDIDRetention, func() { f.plc.remove(a.did) })
+	did := a.did // not a: the timer would keep the whole repository alive
+	time.AfterFunc(deletedDIDRetention, func() { f.plc.remove(did) })
 	return nil
 }
 

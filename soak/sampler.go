@@ -213,6 +213,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	line.Context["connections"] = float64(fs.Connections)
 	line.Context["plc_requests"] = float64(fs.PLCRequests)
 	line.Context["host_subscribes"] = float64(fs.Subscribes)
+	line.Context["frames_past_history"] = float64(fs.PastHistory)
 	line.Context["verify_failed"] = float64(hs.VerifyFailed)
 	if s.crowd != nil {
 		// Consumer-side load, to read memory against: connects, resumes,

@@ -45,18 +45,21 @@ type Summary struct {
 
 	Judged trend.Report `json:"verdict"`
 
-	FramesSent    uint64         `json:"frames_sent"`
-	CommitsSent   uint64         `json:"commits_sent"`
-	CommitsOut    uint64         `json:"commits_delivered"`
-	Delivery      float64        `json:"delivery"`
-	RelayReceived float64        `json:"relay_commits_received,omitempty"`
-	LagP50Ms      float64        `json:"lag_p50_ms,omitempty"`
-	LagP99Ms      float64        `json:"lag_p99_ms,omitempty"`
-	PLCRequests   uint64         `json:"plc_requests,omitempty"`
-	Restarts      int            `json:"restarts,omitempty"`
-	Exits         []string       `json:"exits,omitempty"` // how the relay died, each time
-	LogWarnings   map[string]int `json:"log_warnings,omitempty"`
-	Notes         []string       `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
+	FramesSent    uint64  `json:"frames_sent"`
+	CommitsSent   uint64  `json:"commits_sent"`
+	CommitsOut    uint64  `json:"commits_delivered"`
+	Delivery      float64 `json:"delivery"`
+	RelayReceived float64 `json:"relay_commits_received,omitempty"`
+	// PastHistory: frames the relay never saw because its cursor, on
+	// reconnecting to a host, was older than the host's kept history.
+	PastHistory uint64         `json:"frames_past_history,omitempty"`
+	LagP50Ms    float64        `json:"lag_p50_ms,omitempty"`
+	LagP99Ms    float64        `json:"lag_p99_ms,omitempty"`
+	PLCRequests uint64         `json:"plc_requests,omitempty"`
+	Restarts    int            `json:"restarts,omitempty"`
+	Exits       []string       `json:"exits,omitempty"` // how the relay died, each time
+	LogWarnings map[string]int `json:"log_warnings,omitempty"`
+	Notes       []string       `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
 	// Warnings say, at the top, why the verdict may be less trustworthy
 	// (the rig fell short of the rate asked…).
 	Warnings []string `json:"warnings,omitempty"`
@@ -250,6 +253,9 @@ func Markdown(s Summary) string {
 	row("commits delivered", fmt.Sprintf("%d of %d (%.2f%%)", s.CommitsOut, s.CommitsSent, s.Delivery*100))
 	if s.RelayReceived > 0 {
 		row("relay's own count of commits received", fmt.Sprintf("%.0f", s.RelayReceived))
+	}
+	if s.PastHistory > 0 && s.FramesSent > 0 {
+		row("frames the relay never saw", fmt.Sprintf("%d (%.2f%% of frames sent): on reconnecting, its cursor was older than the host's kept history; they count against delivery", s.PastHistory, 100*float64(s.PastHistory)/float64(s.FramesSent)))
 	}
 	if c := s.Captured; c != nil {
 		row("captured commits (real frames)", fmt.Sprintf("%d delivered, %d verified, %d failed (every one checked)", c.Delivered, c.Verified, c.Failed))

@@ -137,3 +137,12 @@ func TestMarkdownOfATooShortRun(t *testing.T) {
 	assert.Contains(t, md, "| late-window slope | not yet |")
 	assert.Contains(t, md, "more minutes needed")
 }
+
+// Frames lost to a host's history are named beside delivery, with their
+// share; a run that lost none has no such row.
+func TestMarkdownNamesFramesPastHistory(t *testing.T) {
+	s := Summary{RunID: "r", Duration: time.Hour, FramesSent: 1_000_000, CommitsSent: 970_000, CommitsOut: 960_000, Delivery: 0.9897}
+	assert.NotContains(t, Markdown(s), "never saw")
+	s.PastHistory = 12_345
+	assert.Contains(t, Markdown(s), "| frames the relay never saw | 12345 (1.23% of frames sent)")
+}
