@@ -22,8 +22,7 @@ const (
 	EventKeyRotation
 	// EventNewAccount: an account created on the given host the way a PDS
 	// does (#identity, #account, #sync of its repository, StartRecords
-	// records); the
-	// host's oldest synthetic account is deleted when over its share.
+	// records); a surplus synthetic account is deleted (surplusAccount).
 	EventNewAccount
 	// EventMove: an account migrates to the given host (another, if it is
 	// there already): deactivated at once, announced there MoveDelay later.
