@@ -176,7 +176,7 @@ func (f *Fleet) fill(a *account, k int) error {
 	rng := rand.New(rand.NewPCG(uint64(f.cfg.Seed), uint64(k)))
 	for len(a.records) < f.cfg.StartRecords {
 		for _, op := range f.nextOps(a, rng) {
-			if err := a.apply(op); err != nil {
+			if _, _, err := a.apply(op); err != nil {
 				return fmt.Errorf("fill the repository of %s: %w", a.did, err)
 			}
 		}

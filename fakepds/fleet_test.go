@@ -265,7 +265,6 @@ func TestPopulationStaysAtItsSizeThroughMovesAndNewAccounts(t *testing.T) {
 	for range 400 {
 		require.NoError(t, writeMix(ctx, f, rng, m))
 	}
-	time.Sleep(50 * time.Millisecond) // moves in flight land
 	born := 0
 	f.hostsMu.RLock()
 	for did := range f.accounts {

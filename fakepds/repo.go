@@ -165,27 +165,18 @@ func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) 
 	var recordBlocks []blocks.Block
 	evtOps := make([]*comatproto.SyncSubscribeRepos_RepoOp, 0, len(ops))
 	for _, op := range ops {
-		var val *cid.Cid
-		if op.action != "delete" {
-			blk, err := newBlock(op.data)
-			if err != nil {
-				return nil, fmt.Errorf("record %s: %w", op.path, err)
-			}
-			recordBlocks = append(recordBlocks, blk)
-			c := blk.Cid()
-			val = &c
-		}
-		applied, err := repo.ApplyOp(&a.tree, op.path, val)
+		blk, prev, err := a.apply(op)
 		if err != nil {
-			return nil, fmt.Errorf("apply %s %s to %s: %w", op.action, op.path, a.did, err)
+			return nil, fmt.Errorf("%s: %w", a.did, err)
 		}
 		rop := &comatproto.SyncSubscribeRepos_RepoOp{Action: op.action, Path: op.path}
-		if val != nil {
-			l := lexutil.LexLink(*val)
+		if blk != nil {
+			recordBlocks = append(recordBlocks, blk)
+			l := lexutil.LexLink(blk.Cid())
 			rop.Cid = &l
 		}
-		if applied.Prev != nil {
-			l := lexutil.LexLink(*applied.Prev)
+		if prev != nil {
+			l := lexutil.LexLink(*prev)
 			rop.Prev = &l
 		}
 		evtOps = append(evtOps, rop)
@@ -200,9 +191,6 @@ func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) 
 	cblk, err := a.signCommit(&cmt)
 	if err != nil {
 		return nil, err
-	}
-	for _, op := range ops {
-		a.noteRecord(op)
 	}
 	evt := &comatproto.SyncSubscribeRepos_Commit{
 		Repo:   a.did,
@@ -289,21 +277,24 @@ func (a *account) syncEvent(ctx context.Context) (*comatproto.SyncSubscribeRepos
 	}, nil
 }
 
-// apply writes one op into the tree and the record list, with no commit.
-func (a *account) apply(op writeOp) error {
+// apply writes one op into the tree and the record list: the step a
+// commit and a new account's fill share. blk is the record's block (nil for
+// a delete); prev the CID the path held before, if any.
+func (a *account) apply(op writeOp) (blk blocks.Block, prev *cid.Cid, err error) {
 	var val *cid.Cid
 	if op.action != "delete" {
-		c, err := cidOfCBOR(op.data)
-		if err != nil {
-			return fmt.Errorf("record %s: %w", op.path, err)
+		if blk, err = newBlock(op.data); err != nil {
+			return nil, nil, fmt.Errorf("record %s: %w", op.path, err)
 		}
+		c := blk.Cid()
 		val = &c
 	}
-	if _, err := repo.ApplyOp(&a.tree, op.path, val); err != nil {
-		return fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
+	applied, err := repo.ApplyOp(&a.tree, op.path, val)
+	if err != nil {
+		return nil, nil, fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
 	}
 	a.noteRecord(op)
-	return nil
+	return blk, applied.Prev, nil
 }
 
 func (a *account) noteRecord(op writeOp) {

@@ -269,7 +269,7 @@ func planHalfWidth(factors []Factor, mult float64, warm, length, dt time.Duratio
 	if err != nil {
 		return math.Inf(1)
 	}
-	infl := (1 + phi) / (1 - phi)
+	infl := arInflation(phi)
 	worst := 0.0
 	for f := range k {
 		j := 2 + f
@@ -278,3 +278,7 @@ func planHalfWidth(factors []Factor, mult float64, warm, length, dt time.Duratio
 	}
 	return worst
 }
+
+// arInflation is how much AR(1) noise with lag-1 autocorrelation phi widens
+// the variance of a slowly varying regressor's coefficient over white noise.
+func arInflation(phi float64) float64 { return (1 + phi) / (1 - phi) }

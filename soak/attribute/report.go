@@ -151,11 +151,8 @@ func WiderThanPlanned(r Result, p Plan) float64 {
 	if p.NoiseMiB <= 0 || p.HalfWidthMiBPerHour <= 0 || r.ResidualSDBytes <= 0 {
 		return 0
 	}
-	infl := func(phi float64) float64 {
-		phi = min(max(phi, 0), maxRho)
-		return (1 + phi) / (1 - phi)
-	}
-	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(infl(r.ResidualAR1)/infl(p.NoiseAR))
+	phi := min(max(r.ResidualAR1, 0), maxRho)
+	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(phi)/arInflation(p.NoiseAR))
 }
 
 type jsonPhase struct {
