@@ -306,7 +306,7 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 }
 
 func (f *Fleet) emitSync(ctx context.Context, a *account) error {
-	evt, err := a.syncEvent(ctx)
+	evt, err := a.syncEvent()
 	if err != nil {
 		return err
 	}
@@ -330,23 +330,31 @@ func (f *Fleet) emitAccount(a *account) error {
 }
 
 // writeCommit makes and publishes one commit for a, preceded by the #sync a
-// fresh fleet owes each account.
-func (f *Fleet) writeCommit(ctx context.Context, a *account, rng *rand.Rand, opt commitOptions) error {
+// fresh fleet owes the account, and says how many frames it emitted (none
+// when a was deactivated or deleted since it was picked).
+func (f *Fleet) writeCommit(ctx context.Context, a *account, rng *rand.Rand, opt commitOptions) (int, error) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	if !a.active.Load() {
-		return nil // deactivated or deleted since it was picked
+		return 0, nil
 	}
+	n := 0
 	if a.needSync {
 		if err := f.emitSync(ctx, a); err != nil {
-			return err
+			return 0, err
 		}
+		n++
 	}
-	evt, err := a.commit(ctx, f.nextOps(a, rng), opt)
+	sc := getScratch()
+	defer putScratch(sc) // the frame is a copy: the event's blocks are free once it is published
+	evt, err := a.commit(f.nextOps(a, rng), opt, sc)
 	if err != nil {
-		return err
+		return n, err
 	}
-	return f.publishEvent(a, "#commit", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt)
+	if err := f.publishEvent(a, "#commit", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt); err != nil {
+		return n, err
+	}
+	return n + 1, nil
 }
 
 // PlantBadPrevData publishes one commit whose prevData is wrong, to prove a
@@ -365,7 +373,8 @@ func (f *Fleet) PlantBadPrevData(ctx context.Context) (string, error) {
 		}
 	}
 	a.mu.Unlock()
-	return a.did, f.writeCommit(ctx, a, rand.New(rand.NewPCG(1, 2)), commitOptions{wrongPrevData: true})
+	_, err := f.writeCommit(ctx, a, rand.New(rand.NewPCG(1, 2)), commitOptions{wrongPrevData: true})
+	return a.did, err
 }
 
 // pickAccount picks an active account on a uniformly chosen host.

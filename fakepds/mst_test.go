@@ -2,11 +2,18 @@ package fakepds
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/repo"
+	"github.com/bluesky-social/indigo/atproto/repo/mst"
+	blocks "github.com/ipfs/go-block-format"
+	"github.com/ipfs/go-cid"
+	"github.com/ipfs/go-datastore"
+	dssync "github.com/ipfs/go-datastore/sync"
+	blockstore "github.com/ipfs/go-ipfs-blockstore"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -26,10 +33,10 @@ func TestYoungRepositoriesInvertExactly(t *testing.T) {
 		require.NoError(t, err)
 		for i := 0; i < 12; i++ {
 			if i == 0 || rng.IntN(5) == 0 {
-				_, err := a.syncEvent(ctx)
+				_, err := a.syncEvent()
 				require.NoError(t, err)
 			}
-			evt, err := a.commit(ctx, a.nextOps(1, rng, 4), commitOptions{})
+			evt, err := a.commit(a.nextOps(1, rng, 4), commitOptions{}, new(commitScratch))
 			require.NoError(t, err)
 			evt.Time = wireTime(time.Now())
 			total++
@@ -40,4 +47,89 @@ func TestYoungRepositoriesInvertExactly(t *testing.T) {
 		}
 	}
 	assert.Zero(t, failed, "of %d commits", total)
+}
+
+// The fleet encodes a commit's MST nodes itself (commitScratch.writeNodes)
+// to reuse its buffers; the blocks and root must be the library's, byte
+// for byte, or a relay's inversion check fails. Two trees get the same
+// writes; one is written by indigo's WriteDiffBlocks, the other by the
+// fleet, one scratch reused throughout as in a run.
+func TestNodeBlocksMatchTheLibrary(t *testing.T) {
+	ctx := context.Background()
+	rng := rand.New(rand.NewPCG(3, 4))
+	lib, ours := mst.NewEmptyTree(), mst.NewEmptyTree()
+	sc := new(commitScratch)
+	var keys []string
+	nodes := 0
+	for step := 0; step < 3000; step++ {
+		var key string
+		var val *cid.Cid
+		if len(keys) > 0 && rng.IntN(3) == 0 {
+			i := rng.IntN(len(keys))
+			key = keys[i]
+			keys = append(keys[:i], keys[i+1:]...)
+		} else {
+			key = fmt.Sprintf("app.bsky.feed.like/%013d", rng.Int64N(1e12))
+			keys = append(keys, key)
+			c, err := cidOfCBOR([]byte(key))
+			require.NoError(t, err)
+			val = &c
+		}
+		for _, tr := range []*mst.Tree{&lib, &ours} {
+			_, err := repo.ApplyOp(tr, key, val)
+			require.NoError(t, err, "step %d: %s", step, key)
+			canonicalRoot(tr)
+		}
+		bs := newCountingStore()
+		want, err := lib.WriteDiffBlocks(ctx, bs)
+		require.NoError(t, err)
+		sc.nodes, sc.arena = sc.nodes[:0], sc.arena[:0]
+		got, err := sc.writeNodes(ours.Root, false)
+		require.NoError(t, err)
+		require.Equal(t, want.String(), got.String(), "root after step %d", step)
+		require.Len(t, sc.nodes, bs.puts, "diff blocks after step %d", step)
+		for _, b := range sc.nodes {
+			lb, err := bs.Get(ctx, b.cid)
+			require.NoError(t, err, "step %d: block %s is not in the library's diff", step, b.cid)
+			require.Equal(t, lb.RawData(), b.data)
+			want, err := cidOfCBOR(b.data)
+			require.NoError(t, err)
+			require.Equal(t, want, b.cid, "a node's CID is its bytes' hash")
+		}
+		nodes += len(sc.nodes)
+	}
+	assert.Greater(t, nodes, 3000, "commits changed nodes")
+
+	// All nodes, as a whole repository's CAR carries them.
+	all, err := mst.LoadTreeFromMap(map[string]cid.Cid{})
+	require.NoError(t, err)
+	for _, k := range keys {
+		c, _ := cidOfCBOR([]byte(k))
+		_, err := repo.ApplyOp(all, k, &c)
+		require.NoError(t, err)
+	}
+	bs := newCountingStore()
+	want, err := all.WriteDiffBlocks(ctx, bs)
+	require.NoError(t, err)
+	sc.nodes = sc.nodes[:0]
+	got, err := sc.writeNodes(all.Root, true)
+	require.NoError(t, err)
+	assert.Equal(t, want.String(), got.String())
+	assert.Len(t, sc.nodes, bs.puts)
+}
+
+// countingStore is an in-memory blockstore that counts the blocks the
+// library writes.
+type countingStore struct {
+	blockstore.Blockstore
+	puts int
+}
+
+func newCountingStore() *countingStore {
+	return &countingStore{Blockstore: blockstore.NewBlockstore(dssync.MutexWrap(datastore.NewMapDatastore()))}
+}
+
+func (c *countingStore) Put(ctx context.Context, b blocks.Block) error {
+	c.puts++
+	return c.Blockstore.Put(ctx, b)
 }

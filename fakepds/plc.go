@@ -14,8 +14,6 @@ import (
 	"github.com/bluesky-social/indigo/atproto/atdata"
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-multihash"
 )
 
 // deriveKey makes a secp256k1 key from the fleet's seed and a label, so the
@@ -146,14 +144,6 @@ func didFromSignedBytes(b []byte) string {
 	sum := sha256.Sum256(b)
 	enc := strings.ToLower(base32.StdEncoding.WithPadding(base32.NoPadding).EncodeToString(sum[:]))
 	return "did:plc:" + enc[:24]
-}
-
-func cidOfCBOR(b []byte) (cid.Cid, error) {
-	h, err := multihash.Sum(b, multihash.SHA2_256, -1)
-	if err != nil {
-		return cid.Undef, err
-	}
-	return cid.NewCidV1(cid.DagCBOR, h), nil
 }
 
 // plcEntry is one operation in the directory's log.

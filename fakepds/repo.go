@@ -2,9 +2,7 @@ package fakepds
 
 import (
 	"bytes"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
@@ -18,11 +16,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
 	"github.com/bluesky-social/indigo/atproto/syntax"
 	lexutil "github.com/bluesky-social/indigo/lex/util"
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
-	"github.com/multiformats/go-varint"
-
-	"github.com/relaysoak/relaysoak/internal/cborhead"
 )
 
 // account is one synthetic (or imported) identity and its repository.
@@ -63,87 +57,6 @@ func (a *account) setStatus(status string) {
 	a.active.Store(status == "")
 }
 
-// blockList collects the blocks an MST write produces, in order; it is the
-// smallest blockstore WriteDiffBlocks accepts.
-type blockList struct{ blks []blocks.Block }
-
-func (b *blockList) Put(_ context.Context, blk blocks.Block) error {
-	b.blks = append(b.blks, blk)
-	return nil
-}
-func (b *blockList) PutMany(ctx context.Context, bs []blocks.Block) error {
-	b.blks = append(b.blks, bs...)
-	return nil
-}
-func (b *blockList) DeleteBlock(context.Context, cid.Cid) error { return errors.ErrUnsupported }
-func (b *blockList) Has(_ context.Context, c cid.Cid) (bool, error) {
-	for _, blk := range b.blks {
-		if blk.Cid() == c {
-			return true, nil
-		}
-	}
-	return false, nil
-}
-func (b *blockList) Get(_ context.Context, c cid.Cid) (blocks.Block, error) {
-	for _, blk := range b.blks {
-		if blk.Cid() == c {
-			return blk, nil
-		}
-	}
-	return nil, fmt.Errorf("block %s not found", c)
-}
-func (b *blockList) GetSize(ctx context.Context, c cid.Cid) (int, error) {
-	blk, err := b.Get(ctx, c)
-	if err != nil {
-		return 0, err
-	}
-	return len(blk.RawData()), nil
-}
-func (b *blockList) AllKeysChan(context.Context) (<-chan cid.Cid, error) {
-	return nil, errors.ErrUnsupported
-}
-func (b *blockList) HashOnRead(bool) {}
-
-// writeCAR writes a CARv1: the header naming root, then each block.
-func writeCAR(root cid.Cid, blks ...[]blocks.Block) []byte {
-	size := 64
-	for _, list := range blks {
-		for _, b := range list {
-			size += 48 + len(b.RawData())
-		}
-	}
-	buf := bytes.NewBuffer(make([]byte, 0, size))
-	// Header {roots:[root], version:1} in DAG-CBOR, written by hand: it is
-	// the same handful of bytes every time and go-car's encoder allocates a lot.
-	rootBytes := root.Bytes()
-	hdr := make([]byte, 0, 64)
-	hdr = append(hdr, 0xa2)                                            // map(2)
-	hdr = append(hdr, 0x65, 'r', 'o', 'o', 't', 's', 0x81, 0xd8, 0x2a) // "roots": [tag 42
-	hdr = cborhead.AppendHead(hdr, cborhead.Bytes, uint64(len(rootBytes)+1))
-	hdr = append(hdr, 0x00)
-	hdr = append(hdr, rootBytes...)
-	hdr = append(hdr, 0x67, 'v', 'e', 'r', 's', 'i', 'o', 'n', 0x01)
-	buf.Write(varint.ToUvarint(uint64(len(hdr))))
-	buf.Write(hdr)
-	for _, list := range blks {
-		for _, b := range list {
-			cb := b.Cid().Bytes()
-			buf.Write(varint.ToUvarint(uint64(len(cb) + len(b.RawData()))))
-			buf.Write(cb)
-			buf.Write(b.RawData())
-		}
-	}
-	return buf.Bytes()
-}
-
-func newBlock(data []byte) (blocks.Block, error) {
-	c, err := cidOfCBOR(data)
-	if err != nil {
-		return nil, err
-	}
-	return blocks.NewBlockWithCid(data, c)
-}
-
 // writeOp is one change to a repository.
 type writeOp struct {
 	action string // create, update, delete
@@ -157,12 +70,12 @@ type commitOptions struct {
 }
 
 // commit applies ops to the account's repository and returns the signed
-// #commit event (seq and time are set when it is sequenced).
-// Callers hold a.mu.
-func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) (*comatproto.SyncSubscribeRepos_Commit, error) {
+// #commit event (seq and time are set when it is sequenced). The event's
+// blocks live in sc until the frame is encoded. Callers hold a.mu.
+func (a *account) commit(ops []writeOp, opt commitOptions, sc *commitScratch) (*comatproto.SyncSubscribeRepos_Commit, error) {
 	prevData := a.dataCID
 	since := a.rev
-	var recordBlocks []blocks.Block
+	var recordBlocks []block
 	evtOps := make([]*comatproto.SyncSubscribeRepos_RepoOp, 0, len(ops))
 	for _, op := range ops {
 		blk, prev, err := a.apply(op)
@@ -170,9 +83,9 @@ func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) 
 			return nil, fmt.Errorf("%s: %w", a.did, err)
 		}
 		rop := &comatproto.SyncSubscribeRepos_RepoOp{Action: op.action, Path: op.path}
-		if blk != nil {
+		if blk.cid.Defined() {
 			recordBlocks = append(recordBlocks, blk)
-			l := lexutil.LexLink(blk.Cid())
+			l := lexutil.LexLink(blk.cid)
 			rop.Cid = &l
 		}
 		if prev != nil {
@@ -182,8 +95,7 @@ func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) 
 		evtOps = append(evtOps, rop)
 	}
 	canonicalRoot(&a.tree)
-	var diff blockList
-	root, err := a.tree.WriteDiffBlocks(ctx, &diff)
+	root, err := sc.writeNodes(a.tree.Root, false)
 	if err != nil {
 		return nil, fmt.Errorf("write MST of %s: %w", a.did, err)
 	}
@@ -192,11 +104,12 @@ func (a *account) commit(ctx context.Context, ops []writeOp, opt commitOptions) 
 	if err != nil {
 		return nil, err
 	}
+	sc.car = appendCAR(sc.car[:0], cblk.cid, []block{cblk}, sc.nodes, recordBlocks)
 	evt := &comatproto.SyncSubscribeRepos_Commit{
 		Repo:   a.did,
 		Rev:    cmt.Rev,
-		Commit: lexutil.LexLink(cblk.Cid()),
-		Blocks: writeCAR(cblk.Cid(), []blocks.Block{cblk}, diff.blks, recordBlocks),
+		Commit: lexutil.LexLink(cblk.cid),
+		Blocks: sc.car,
 		Ops:    evtOps,
 		Blobs:  []lexutil.LexLink{},
 	}
@@ -239,28 +152,30 @@ func canonicalRoot(t *mst.Tree) {
 }
 
 // signCommit signs c with the account's current key and makes it the head.
-func (a *account) signCommit(c *repo.Commit) (blocks.Block, error) {
+func (a *account) signCommit(c *repo.Commit) (block, error) {
 	if err := c.Sign(a.signing); err != nil {
-		return nil, fmt.Errorf("sign commit of %s: %w", a.did, err)
+		return block{}, fmt.Errorf("sign commit of %s: %w", a.did, err)
 	}
 	var buf bytes.Buffer
 	if err := c.MarshalCBOR(&buf); err != nil {
-		return nil, fmt.Errorf("encode commit of %s: %w", a.did, err)
+		return block{}, fmt.Errorf("encode commit of %s: %w", a.did, err)
 	}
 	blk, err := newBlock(buf.Bytes())
 	if err != nil {
-		return nil, err
+		return block{}, err
 	}
 	a.rev = c.Rev
-	a.commitCID = blk.Cid()
-	a.commitBytes = blk.RawData()
+	a.commitCID = blk.cid
+	a.commitBytes = blk.data
 	return blk, nil
 }
 
 // syncEvent re-signs the current tree under a new rev and returns the
 // #sync event carrying that commit alone.
-func (a *account) syncEvent(ctx context.Context) (*comatproto.SyncSubscribeRepos_Sync, error) {
-	root, err := a.tree.WriteDiffBlocks(ctx, nil)
+func (a *account) syncEvent() (*comatproto.SyncSubscribeRepos_Sync, error) {
+	sc := getScratch()
+	defer putScratch(sc)
+	root, err := sc.writeNodes(a.tree.Root, false)
 	if err != nil {
 		return nil, fmt.Errorf("MST root of %s: %w", a.did, err)
 	}
@@ -273,25 +188,25 @@ func (a *account) syncEvent(ctx context.Context) (*comatproto.SyncSubscribeRepos
 	return &comatproto.SyncSubscribeRepos_Sync{
 		Did:    a.did,
 		Rev:    cmt.Rev,
-		Blocks: writeCAR(blk.Cid(), []blocks.Block{blk}),
+		Blocks: appendCAR(nil, blk.cid, []block{blk}),
 	}, nil
 }
 
 // apply writes one op into the tree and the record list: the step a
 // commit and a new account's fill share. blk is the record's block (nil for
 // a delete); prev the CID the path held before, if any.
-func (a *account) apply(op writeOp) (blk blocks.Block, prev *cid.Cid, err error) {
+func (a *account) apply(op writeOp) (blk block, prev *cid.Cid, err error) {
 	var val *cid.Cid
 	if op.action != "delete" {
 		if blk, err = newBlock(op.data); err != nil {
-			return nil, nil, fmt.Errorf("record %s: %w", op.path, err)
+			return block{}, nil, fmt.Errorf("record %s: %w", op.path, err)
 		}
-		c := blk.Cid()
+		c := blk.cid
 		val = &c
 	}
 	applied, err := repo.ApplyOp(&a.tree, op.path, val)
 	if err != nil {
-		return nil, nil, fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
+		return block{}, nil, fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
 	}
 	a.noteRecord(op)
 	return blk, applied.Prev, nil

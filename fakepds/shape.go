@@ -177,26 +177,7 @@ func (f *Fleet) writeOnHost(ctx context.Context, hostIndex int, rng *rand.Rand) 
 			return 0, nil // every account is between hosts just now: nothing to write
 		}
 	}
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.active.Load() {
-		return 0, nil // deactivated since it was picked; the schedule writes again
-	}
-	n := 0
-	if a.needSync {
-		if err := f.emitSync(ctx, a); err != nil {
-			return 0, err
-		}
-		n++
-	}
-	evt, err := a.commit(ctx, f.nextOps(a, rng), commitOptions{})
-	if err != nil {
-		return n, err
-	}
-	if err := f.publishEvent(a, "#commit", func(seq int64, t string) { evt.Seq, evt.Time = seq, t }, evt); err != nil {
-		return n, err
-	}
-	return n + 1, nil
+	return f.writeCommit(ctx, a, rng, commitOptions{})
 }
 
 // pickOnHost picks an active synthetic account of host hi, or nil.

@@ -184,18 +184,18 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	a.active.Store(sa.Active)
 	m := map[string]cid.Cid{}
 	for _, p := range a.records {
-		blk, err := newBlock(f.recordBytes(a.did, p))
+		c, err := cidOfCBOR(f.recordBytes(a.did, p))
 		if err != nil {
 			return nil, err
 		}
-		m[p] = blk.Cid()
+		m[p] = c
 	}
 	if a.profile != nil {
-		blk, err := newBlock(a.profile)
+		c, err := cidOfCBOR(a.profile)
 		if err != nil {
 			return nil, err
 		}
-		m[profilePath] = blk.Cid()
+		m[profilePath] = c
 	}
 	tree, err := mst.LoadTreeFromMap(m)
 	if err != nil {
@@ -221,11 +221,11 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 		a.dataCID = want
 	}
 	if len(a.commitBytes) > 0 {
-		blk, err := newBlock(a.commitBytes)
+		c, err := cidOfCBOR(a.commitBytes)
 		if err != nil {
 			return nil, err
 		}
-		a.commitCID = blk.Cid()
+		a.commitCID = c
 	}
 	if a.rev != "" {
 		tid, err := syntax.ParseTID(a.rev)

@@ -25,7 +25,8 @@ func writeN(t testing.TB, f *Fleet, host, n int) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	for i := 0; i < n; i++ {
 		a := f.hosts[host].accounts[i%len(f.hosts[host].accounts)]
-		require.NoError(t, f.writeCommit(ctx, a, rng, commitOptions{}))
+		_, err := f.writeCommit(ctx, a, rng, commitOptions{})
+		require.NoError(t, err)
 	}
 }
 

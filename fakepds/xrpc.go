@@ -11,7 +11,6 @@ import (
 
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
 	"github.com/bluesky-social/indigo/atproto/syntax"
-	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 )
 
@@ -162,13 +161,13 @@ func (f *Fleet) repoCAR(ctx context.Context, a *account) ([]byte, error) {
 		return nil, fmt.Errorf("repository of %s has no commit yet", a.did)
 	}
 	m := map[string]cid.Cid{}
-	var recs []blocks.Block
+	var recs []block
 	add := func(path string, data []byte) error {
 		blk, err := newBlock(data)
 		if err != nil {
 			return err
 		}
-		m[path] = blk.Cid()
+		m[path] = blk.cid
 		recs = append(recs, blk)
 		return nil
 	}
@@ -182,25 +181,20 @@ func (f *Fleet) repoCAR(ctx context.Context, a *account) ([]byte, error) {
 			return nil, err
 		}
 	}
-	// A tree rebuilt from the map has every node dirty, so one diff write
-	// yields all of its blocks.
 	tree, err := mst.LoadTreeFromMap(m)
 	if err != nil {
 		return nil, fmt.Errorf("rebuild MST of %s: %w", a.did, err)
 	}
-	var nodes blockList
-	root, err := tree.WriteDiffBlocks(ctx, &nodes)
+	sc := getScratch()
+	defer putScratch(sc)
+	root, err := sc.writeNodes(tree.Root, true)
 	if err != nil {
 		return nil, err
 	}
 	if *root != a.dataCID {
 		return nil, fmt.Errorf("rebuilt MST of %s has root %s, head commit says %s", a.did, root, a.dataCID)
 	}
-	head, err := blocks.NewBlockWithCid(a.commitBytes, a.commitCID)
-	if err != nil {
-		return nil, err
-	}
-	return writeCAR(a.commitCID, []blocks.Block{head}, nodes.blks, recs), nil
+	return appendCAR(nil, a.commitCID, []block{{cid: a.commitCID, data: a.commitBytes}}, sc.nodes, recs), nil
 }
 
 // serveUpstream is the upstream relay face: com.atproto.sync.listHosts.
