@@ -84,8 +84,13 @@ var scratchPool = sync.Pool{New: func() any { return new(commitScratch) }}
 
 func getScratch() *commitScratch {
 	sc := scratchPool.Get().(*commitScratch)
-	sc.nodes, sc.arena, sc.car = sc.nodes[:0], sc.arena[:0], sc.car[:0]
+	sc.reset()
 	return sc
+}
+
+// reset empties sc for the next commit, keeping its buffers.
+func (sc *commitScratch) reset() {
+	sc.nodes, sc.arena, sc.car = sc.nodes[:0], sc.arena[:0], sc.car[:0]
 }
 
 // maxPooledScratch: a scratch grown past this (a whole repository's CAR)

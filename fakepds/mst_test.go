@@ -83,7 +83,7 @@ func TestNodeBlocksMatchTheLibrary(t *testing.T) {
 		bs := newCountingStore()
 		want, err := lib.WriteDiffBlocks(ctx, bs)
 		require.NoError(t, err)
-		sc.nodes, sc.arena = sc.nodes[:0], sc.arena[:0]
+		sc.reset()
 		got, err := sc.writeNodes(ours.Root, false)
 		require.NoError(t, err)
 		require.Equal(t, want.String(), got.String(), "root after step %d", step)
@@ -101,17 +101,16 @@ func TestNodeBlocksMatchTheLibrary(t *testing.T) {
 	assert.Greater(t, nodes, 3000, "commits changed nodes")
 
 	// All nodes, as a whole repository's CAR carries them.
-	all, err := mst.LoadTreeFromMap(map[string]cid.Cid{})
-	require.NoError(t, err)
+	all := mst.NewEmptyTree()
 	for _, k := range keys {
 		c, _ := cidOfCBOR([]byte(k))
-		_, err := repo.ApplyOp(all, k, &c)
+		_, err := repo.ApplyOp(&all, k, &c)
 		require.NoError(t, err)
 	}
 	bs := newCountingStore()
 	want, err := all.WriteDiffBlocks(ctx, bs)
 	require.NoError(t, err)
-	sc.nodes = sc.nodes[:0]
+	sc.reset()
 	got, err := sc.writeNodes(all.Root, true)
 	require.NoError(t, err)
 	assert.Equal(t, want.String(), got.String())

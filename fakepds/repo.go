@@ -104,7 +104,7 @@ func (a *account) commit(ops []writeOp, opt commitOptions, sc *commitScratch) (*
 	if err != nil {
 		return nil, err
 	}
-	sc.car = appendCAR(sc.car[:0], cblk.cid, []block{cblk}, sc.nodes, recordBlocks)
+	sc.car = appendCAR(sc.car, cblk.cid, []block{cblk}, sc.nodes, recordBlocks)
 	evt := &comatproto.SyncSubscribeRepos_Commit{
 		Repo:   a.did,
 		Rev:    cmt.Rev,

@@ -151,8 +151,8 @@ func WiderThanPlanned(r Result, p Plan) float64 {
 	if p.NoiseMiB <= 0 || p.HalfWidthMiBPerHour <= 0 || r.ResidualSDBytes <= 0 {
 		return 0
 	}
-	phi := min(max(r.ResidualAR1, 0), maxRho)
-	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(phi)/arInflation(p.NoiseAR))
+	clamp := func(phi float64) float64 { return min(max(phi, 0), maxRho) }
+	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(clamp(r.ResidualAR1))/arInflation(clamp(p.NoiseAR)))
 }
 
 type jsonPhase struct {
