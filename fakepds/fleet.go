@@ -174,7 +174,7 @@ func (f *Fleet) createAccount(hi int) (*account, error) {
 // publishing: the #sync the account owes announces the result.
 func (f *Fleet) fill(a *account, k int) error {
 	rng := rand.New(rand.NewPCG(uint64(f.cfg.Seed), uint64(k)))
-	for len(a.records) < f.cfg.StartRecords {
+	for len(a.recordKeys(nil)) < f.cfg.StartRecords {
 		for _, op := range f.nextOps(a, rng) {
 			if _, _, err := a.apply(op); err != nil {
 				return fmt.Errorf("fill the repository of %s: %w", a.did, err)

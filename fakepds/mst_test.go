@@ -132,3 +132,54 @@ func (c *countingStore) Put(ctx context.Context, b blocks.Block) error {
 	c.puts++
 	return c.Blockstore.Put(ctx, b)
 }
+
+// The record list is derived from the tree: the oldest record is the one
+// with the smallest TID, whatever its collection, and a full repository
+// deletes exactly that one as it creates the next.
+func TestOldestRecordsFollowTheirTIDs(t *testing.T) {
+	keys := [][]byte{
+		[]byte("app.bsky.feed.like/3lb"), []byte("app.bsky.feed.post/3la"),
+		[]byte("app.bsky.graph.follow/3lc"), []byte("app.bsky.feed.like/3ld"),
+	}
+	assert.Equal(t, []string{"app.bsky.feed.post/3la", "app.bsky.feed.like/3lb", "app.bsky.graph.follow/3lc"}, oldestRecords(nil, keys, 3))
+	assert.Len(t, oldestRecords(nil, keys, 9), 4, "asking for more than there are gives them all")
+	assert.Empty(t, oldestRecords(nil, nil, 1))
+
+	f, err := New(Config{Hosts: 1, AccountsPerHost: 2, MaxRecords: 6, Shape: &Shape{}})
+	require.NoError(t, err)
+	var accts []*account
+	for _, a := range f.accounts {
+		accts = append(accts, a)
+	}
+	require.NotNil(t, f.shape, "the fleet writes to its shape")
+	for name, next := range map[string]func(*account, *rand.Rand) []writeOp{
+		"shaped": f.nextOps,
+		"plain":  func(a *account, rng *rand.Rand) []writeOp { return a.nextOps(f.cfg.Seed, rng, 6) },
+	} {
+		a := accts[0]
+		accts = accts[1:]
+		rng := rand.New(rand.NewPCG(1, 2))
+		bounded := 0
+		for i := 0; i < 400; i++ {
+			before := a.recordPaths()
+			ops := next(a, rng)
+			if len(ops) == 2 && ops[1].action == "delete" {
+				require.Equal(t, "create", ops[0].action)
+				oldest := before[0]
+				for _, p := range before {
+					if compareAge([]byte(p), []byte(oldest)) < 0 {
+						oldest = p
+					}
+				}
+				assert.Equal(t, oldest, ops[1].path, "%s: step %d deletes the oldest record", name, i)
+				bounded++
+			}
+			for _, op := range ops {
+				_, _, err := a.apply(op)
+				require.NoError(t, err)
+			}
+			require.LessOrEqual(t, len(a.recordPaths()), 6, "%s: step %d", name, i)
+		}
+		assert.Greater(t, bounded, 300, "%s: most commits of a full repository also delete", name)
+	}
+}

@@ -83,7 +83,7 @@ func (f *Fleet) writeState(clean bool) error {
 		a.mu.Lock()
 		sa := savedAccount{
 			DID: a.did, Handle: a.handle, Host: a.host, Rotation: a.rotation.Bytes(), Signing: a.signing.Bytes(),
-			KeyGen: a.keyGen, PLC: f.plc.entries(a.did), Records: append([]string(nil), a.records...), Profile: a.profile,
+			KeyGen: a.keyGen, PLC: f.plc.entries(a.did), Records: a.recordPaths(), Profile: a.profile,
 			Rev: a.rev, CommitBytes: a.commitBytes, Active: a.active.Load(), Status: a.status, NeedSync: a.needSync,
 		}
 		if a.dataCID.Defined() {
@@ -178,12 +178,12 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	}
 	a := &account{
 		did: sa.DID, handle: sa.Handle, host: sa.Host, rotation: rot, signing: sig, keyGen: sa.KeyGen,
-		records: sa.Records, profile: sa.Profile, rev: sa.Rev, commitBytes: sa.CommitBytes,
+		profile: sa.Profile, rev: sa.Rev, commitBytes: sa.CommitBytes,
 		status: sa.Status, needSync: sa.NeedSync || resync, clock: syntax.NewTIDClock(0),
 	}
 	a.active.Store(sa.Active)
 	m := map[string]cid.Cid{}
-	for _, p := range a.records {
+	for _, p := range sa.Records {
 		c, err := cidOfCBOR(f.recordBytes(a.did, p))
 		if err != nil {
 			return nil, err

@@ -225,8 +225,9 @@ func TestPDSXRPC(t *testing.T) {
 	require.NoError(t, commit.VerifySignature(pub))
 	count := 0
 	require.NoError(t, r.MST.Walk(func(k []byte, v cid.Cid) error { count++; return nil }))
-	assert.Equal(t, len(a.records)+btoi(a.profile != nil), count)
-	for _, p := range a.records {
+	paths := a.recordPaths()
+	assert.Equal(t, len(paths)+btoi(a.profile != nil), count)
+	for _, p := range paths {
 		nsid, rkey, err := syntax.ParseRepoPath(p)
 		require.NoError(t, err)
 		_, _, err = r.GetRecordBytes(context.Background(), nsid, rkey)

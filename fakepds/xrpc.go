@@ -171,7 +171,7 @@ func (f *Fleet) repoCAR(ctx context.Context, a *account) ([]byte, error) {
 		recs = append(recs, blk)
 		return nil
 	}
-	for _, p := range a.records {
+	for _, p := range a.recordPaths() {
 		if err := add(p, f.recordBytes(a.did, p)); err != nil {
 			return nil, err
 		}
