@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
@@ -165,5 +166,10 @@ func (sc *commitScratch) writeNodes(n *mst.Node, all bool) (*cid.Cid, error) {
 	sc.nodes = append(sc.nodes, b)
 	c := b.cid
 	n.CID, n.Dirty = &c, false
+	// Keep a changed node's entries tight: the library's inserts grow them
+	// by doubling, and over a run's commits that slack kept memory climbing.
+	if cap(n.Entries)-len(n.Entries) > 1 {
+		n.Entries = slices.Clone(n.Entries)
+	}
 	return n.CID, nil
 }

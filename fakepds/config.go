@@ -35,9 +35,10 @@ type Config struct {
 	StateDir string
 
 	// HistoryFrames bounds each host's replay history (default 256 frames);
-	// HistoryAge drops older frames when new ones arrive (default 30 s), so
-	// the history costs about rate × age × frame size in all (~30 MiB at
-	// 700 frames/s) however many hosts there are.
+	// HistoryAge drops older frames (default 30 s; a host's newest too, so
+	// a cursor on a host quiet for longer is past its history), so the
+	// history costs about rate × age × frame size in all (~30 MiB at 700
+	// frames/s) however many hosts there are and however long the run.
 	HistoryFrames int
 	HistoryAge    time.Duration
 	// SendQueue bounds each subscriber's queue (default 512 frames); a

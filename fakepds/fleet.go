@@ -39,6 +39,8 @@ type Fleet struct {
 
 	done      chan struct{}
 	closeOnce sync.Once
+	// nextExpiry is when the hosts' histories are next swept (unix ns).
+	nextExpiry atomic.Int64
 
 	// counters, read by Stats
 	commits, identities, accountEvts, syncs atomic.Uint64
@@ -174,7 +176,7 @@ func (f *Fleet) createAccount(hi int) (*account, error) {
 // publishing: the #sync the account owes announces the result.
 func (f *Fleet) fill(a *account, k int) error {
 	rng := rand.New(rand.NewPCG(uint64(f.cfg.Seed), uint64(k)))
-	for len(a.recordKeys(nil)) < f.cfg.StartRecords {
+	for len(a.records) < f.cfg.StartRecords {
 		for _, op := range f.nextOps(a, rng) {
 			if _, _, err := a.apply(op); err != nil {
 				return fmt.Errorf("fill the repository of %s: %w", a.did, err)
@@ -302,7 +304,26 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 		return fmt.Errorf("publish %s of %s on %s: %w", kind, a.did, h.name, err)
 	}
 	f.countKind(kind)
+	f.expireHistories(time.Now().UnixNano())
 	return nil
+}
+
+// expireHistories drops, every quarter of HistoryAge, the frames older than
+// HistoryAge from every host's history, each host's newest too. A host
+// drops old frames as it publishes, but most hosts are quiet (Zipf): their
+// last frames stayed until their next, and as more hosts wrote their first
+// frame the history grew through the run's first hour. The publisher that
+// finds the sweep due does it; the others go on.
+func (f *Fleet) expireHistories(now int64) {
+	next := f.nextExpiry.Load()
+	if now < next || !f.nextExpiry.CompareAndSwap(next, now+int64(f.cfg.HistoryAge/4)) {
+		return
+	}
+	for _, h := range f.hosts {
+		h.mu.Lock()
+		h.expireHistory(now, f.cfg.HistoryAge)
+		h.mu.Unlock()
+	}
 }
 
 func (f *Fleet) emitSync(ctx context.Context, a *account) error {

@@ -126,16 +126,8 @@ func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Tim
 }
 
 func (h *host) appendHistory(f *frame, maxAge time.Duration) {
+	h.expireHistory(f.at, maxAge)
 	n := len(h.history)
-	// Drop frames older than maxAge but the newest, so a quiet host still
-	// answers a cursor one behind its head. One, not a few: most hosts are
-	// quiet (Zipf) and each holds its floor for the whole run: at 15,000
-	// hosts a floor of 4 kept ~12 KB of commit frames a host.
-	for h.histLen > 1 && time.Duration(f.at-h.history[h.histHead].at) > maxAge {
-		h.history[h.histHead] = nil
-		h.histHead = (h.histHead + 1) % n
-		h.histLen--
-	}
 	if h.histLen == n && n < h.maxHist {
 		// Grow the ring: most hosts are quiet and never need the full size.
 		grown := make([]*frame, min(2*n, h.maxHist))
@@ -151,6 +143,17 @@ func (h *host) appendHistory(f *frame, maxAge time.Duration) {
 	}
 	h.history[(h.histHead+h.histLen)%n] = f
 	h.histLen++
+}
+
+// expireHistory drops the frames older than maxAge at now (unix
+// nanoseconds), the newest too. Callers hold h.mu.
+func (h *host) expireHistory(now int64, maxAge time.Duration) {
+	n := len(h.history)
+	for h.histLen > 0 && time.Duration(now-h.history[h.histHead].at) > maxAge {
+		h.history[h.histHead] = nil
+		h.histHead = (h.histHead + 1) % n
+		h.histLen--
+	}
 }
 
 // subscribe registers a subscriber and returns the frames after cursor it

@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/bluesky-social/indigo/atproto/repo"
 	"github.com/bluesky-social/indigo/atproto/repo/mst"
+	"github.com/bluesky-social/indigo/atproto/syntax"
 	blocks "github.com/ipfs/go-block-format"
 	"github.com/ipfs/go-cid"
 	"github.com/ipfs/go-datastore"
@@ -133,25 +135,37 @@ func (c *countingStore) Put(ctx context.Context, b blocks.Block) error {
 	return c.Blockstore.Put(ctx, b)
 }
 
-// The record list is derived from the tree: the oldest record is the one
-// with the smallest TID, whatever its collection, and a full repository
-// deletes exactly that one as it creates the next.
-func TestOldestRecordsFollowTheirTIDs(t *testing.T) {
-	keys := [][]byte{
-		[]byte("app.bsky.feed.like/3lb"), []byte("app.bsky.feed.post/3la"),
-		[]byte("app.bsky.graph.follow/3lc"), []byte("app.bsky.feed.like/3ld"),
+// A record is kept as its collection and TID: the path comes back exactly,
+// and a path whose key is not a TID is refused by name.
+func TestRecordRefsRoundTrip(t *testing.T) {
+	clock := syntax.NewTIDClock(0)
+	for _, coll := range []string{"app.bsky.feed.like", "app.bsky.graph.follow", "com.example.x"} {
+		p := coll + "/" + clock.Next().String()
+		r, err := parseRecordPath(p)
+		require.NoError(t, err)
+		assert.Equal(t, p, r.path())
 	}
-	assert.Equal(t, []string{"app.bsky.feed.post/3la", "app.bsky.feed.like/3lb", "app.bsky.graph.follow/3lc"}, oldestRecords(nil, keys, 3))
-	assert.Len(t, oldestRecords(nil, keys, 9), 4, "asking for more than there are gives them all")
-	assert.Empty(t, oldestRecords(nil, nil, 1))
+	a, err := parseRecordPath("app.bsky.feed.like/3lbbbbbbbbbb2")
+	require.NoError(t, err)
+	b, err := parseRecordPath("app.bsky.feed.like/3lbbbbbbbbbb2")
+	require.NoError(t, err)
+	assert.Equal(t, a, b, "one collection, one interned name")
+	for _, bad := range []string{"app.bsky.feed.like/self", "nocollection", "/3lbbbbbbbbbb2", "app.bsky.feed.like/zzzzzzzzzzzzz"} {
+		_, err := parseRecordPath(bad)
+		assert.ErrorContains(t, err, bad)
+	}
+}
 
+// A full repository deletes its oldest record, the one with the smallest
+// TID whatever its collection, as it creates the next, on both op mixes.
+func TestFullRepositoriesDeleteTheirOldestRecord(t *testing.T) {
 	f, err := New(Config{Hosts: 1, AccountsPerHost: 2, MaxRecords: 6, Shape: &Shape{}})
 	require.NoError(t, err)
 	var accts []*account
 	for _, a := range f.accounts {
 		accts = append(accts, a)
 	}
-	require.NotNil(t, f.shape, "the fleet writes to its shape")
+	tidOf := func(p string) string { return p[strings.LastIndexByte(p, '/')+1:] }
 	for name, next := range map[string]func(*account, *rand.Rand) []writeOp{
 		"shaped": f.nextOps,
 		"plain":  func(a *account, rng *rand.Rand) []writeOp { return a.nextOps(f.cfg.Seed, rng, 6) },
@@ -167,7 +181,7 @@ func TestOldestRecordsFollowTheirTIDs(t *testing.T) {
 				require.Equal(t, "create", ops[0].action)
 				oldest := before[0]
 				for _, p := range before {
-					if compareAge([]byte(p), []byte(oldest)) < 0 {
+					if tidOf(p) < tidOf(oldest) {
 						oldest = p
 					}
 				}
@@ -178,7 +192,11 @@ func TestOldestRecordsFollowTheirTIDs(t *testing.T) {
 				_, _, err := a.apply(op)
 				require.NoError(t, err)
 			}
-			require.LessOrEqual(t, len(a.recordPaths()), 6, "%s: step %d", name, i)
+			paths := a.recordPaths()
+			require.LessOrEqual(t, len(paths), 6, "%s: step %d", name, i)
+			count := 0
+			require.NoError(t, a.tree.Walk(func([]byte, cid.Cid) error { count++; return nil }))
+			require.Equal(t, len(paths)+btoi(a.profile != nil), count, "%s: step %d: the list is the tree's records", name, i)
 		}
 		assert.Greater(t, bounded, 300, "%s: most commits of a full repository also delete", name)
 	}

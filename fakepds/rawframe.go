@@ -75,6 +75,7 @@ func (f *Fleet) PublishFrame(hostIndex int, frame []byte) (int64, error) {
 		return 0, fmt.Errorf("fakepds: publish %s frame on %s: %w", slot.Kind, h.name, err)
 	}
 	f.countKind(slot.Kind)
+	f.expireHistories(time.Now().UnixNano())
 	return seq, nil
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -32,10 +33,9 @@ type account struct {
 	signing  *atcrypto.PrivateKeyK256
 	keyGen   int
 
-	// tree holds the records by path; their order of age is the TIDs in
-	// their keys (recordKeys, oldestRecords), so no second list is kept.
 	tree    mst.Tree
-	profile []byte // the app.bsky.actor.profile/self record, if any
+	records []recordRef // the records, oldest first: the delete order
+	profile []byte      // the app.bsky.actor.profile/self record, if any
 
 	clock       *syntax.TIDClock
 	rev         string
@@ -193,10 +193,16 @@ func (a *account) syncEvent() (*comatproto.SyncSubscribeRepos_Sync, error) {
 	}, nil
 }
 
-// apply writes one op into the tree (and the profile): the step a
+// apply writes one op into the tree and the record list: the step a
 // commit and a new account's fill share. blk is the record's block (nil for
 // a delete); prev the CID the path held before, if any.
 func (a *account) apply(op writeOp) (blk block, prev *cid.Cid, err error) {
+	var ref recordRef
+	if op.path != profilePath {
+		if ref, err = parseRecordPath(op.path); err != nil {
+			return block{}, nil, err
+		}
+	}
 	var val *cid.Cid
 	if op.action != "delete" {
 		if blk, err = newBlock(op.data); err != nil {
@@ -209,82 +215,29 @@ func (a *account) apply(op writeOp) (blk block, prev *cid.Cid, err error) {
 	if err != nil {
 		return block{}, nil, fmt.Errorf("apply %s %s: %w", op.action, op.path, err)
 	}
-	if op.path == profilePath {
-		if op.action == "delete" {
-			a.profile = nil
-		} else {
-			a.profile = op.data
+	switch {
+	case op.path == profilePath && op.action == "delete":
+		a.profile = nil
+	case op.path == profilePath:
+		a.profile = op.data
+	case op.action == "create":
+		a.records = append(a.records, ref)
+	case op.action == "delete":
+		if i := slices.Index(a.records, ref); i >= 0 {
+			a.records = slices.Delete(a.records, i, i+1)
 		}
 	}
 	return blk, applied.Prev, nil
 }
 
-// recordKeys appends the repository's record keys, the profile aside, to
-// dst in key order. They are the tree's own bytes: read them, do not keep
-// them past the next change.
-func (a *account) recordKeys(dst [][]byte) [][]byte {
-	return appendRecordKeys(dst, a.tree.Root)
-}
-
-// recordPaths lists the repository's record paths, the profile aside, in
-// key order: a copy, for callers that keep them or let go of a.mu.
+// recordPaths lists the repository's record paths, the profile aside,
+// oldest first.
 func (a *account) recordPaths() []string {
-	keys := a.recordKeys(nil)
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = string(k)
+	out := make([]string, len(a.records))
+	for i, r := range a.records {
+		out[i] = r.path()
 	}
 	return out
-}
-
-func appendRecordKeys(dst [][]byte, n *mst.Node) [][]byte {
-	if n == nil {
-		return dst
-	}
-	for i := range n.Entries {
-		e := &n.Entries[i]
-		switch {
-		case e.Child != nil:
-			dst = appendRecordKeys(dst, e.Child)
-		case e.Value != nil && string(e.Key) != profilePath:
-			dst = append(dst, e.Key)
-		}
-	}
-	return dst
-}
-
-// oldestRecords appends the paths of the k oldest records among keys to
-// dst, oldest first. Every record key ends in a TID from the account's
-// clock, and TIDs sort by time; k is small (one or a few per commit), so
-// k passes over the keys beat sorting them.
-func oldestRecords(dst []string, keys [][]byte, k int) []string {
-	var last []byte
-	for ; k > 0; k-- {
-		var min []byte
-		for _, key := range keys {
-			if last != nil && compareAge(key, last) <= 0 {
-				continue
-			}
-			if min == nil || compareAge(key, min) < 0 {
-				min = key
-			}
-		}
-		if min == nil {
-			break
-		}
-		dst = append(dst, string(min))
-		last = min
-	}
-	return dst
-}
-
-// compareAge orders record keys by their record key (the TID after the
-// collection), then by the whole key.
-func compareAge(a, b []byte) int {
-	if c := bytes.Compare(a[bytes.LastIndexByte(a, '/')+1:], b[bytes.LastIndexByte(b, '/')+1:]); c != 0 {
-		return c
-	}
-	return bytes.Compare(a, b)
 }
 
 const profilePath = "app.bsky.actor.profile/self"
@@ -316,10 +269,8 @@ func (a *account) nextOps(seed int64, rng *rand.Rand, maxRecords int) []writeOp 
 		}
 		return []writeOp{{action: action, path: profilePath, data: profileRecord(seed, a.did, rev)}}
 	}
-	var buf [64][]byte
-	keys := a.recordKeys(buf[:0])
-	if r < 6 && len(keys) > 0 {
-		return []writeOp{{action: "delete", path: string(keys[rng.IntN(len(keys))])}}
+	if r < 6 && len(a.records) > 0 {
+		return []writeOp{{action: "delete", path: a.records[rng.IntN(len(a.records))].path()}}
 	}
 	w := rng.IntN(100)
 	coll := createMix[0].collection
@@ -332,9 +283,8 @@ func (a *account) nextOps(seed int64, rng *rand.Rand, maxRecords int) []writeOp 
 	}
 	path := coll + "/" + a.clock.Next().String()
 	ops := []writeOp{{action: "create", path: path, data: recordBytes(seed, a.did, path)}}
-	if len(keys) >= maxRecords {
-		var old [1]string
-		ops = append(ops, writeOp{action: "delete", path: oldestRecords(old[:0], keys, 1)[0]})
+	if len(a.records) >= maxRecords {
+		ops = append(ops, writeOp{action: "delete", path: a.records[0].path()})
 	}
 	return ops
 }

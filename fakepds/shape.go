@@ -100,10 +100,8 @@ func (a *account) shapedOps(seed int64, rng *rand.Rand, maxRecords int, s *Shape
 		}
 		return []writeOp{{action: action, path: profilePath, data: profileRecord(seed, a.did, rev)}}
 	}
-	var buf [64][]byte
-	keys := a.recordKeys(buf[:0])
-	if r < s.Update+s.Delete && len(keys) > 0 {
-		return []writeOp{{action: "delete", path: string(keys[rng.IntN(len(keys))])}}
+	if r < s.Update+s.Delete && len(a.records) > 0 {
+		return []writeOp{{action: "delete", path: a.records[rng.IntN(len(a.records))].path()}}
 	}
 	n := 1 + pickWeighted(rng, s.OpsPerCommit)
 	ops := make([]writeOp, 0, n+1)
@@ -125,10 +123,8 @@ func (a *account) shapedOps(seed int64, rng *rand.Rand, maxRecords int, s *Shape
 		ops = append(ops, writeOp{action: "create", path: path, data: shapedRecord(seed, a.did, path, s)})
 	}
 	// Keep the repository bounded: delete the oldest records it would overflow by.
-	if over := len(keys) + n - maxRecords; over > 0 {
-		for _, p := range oldestRecords(make([]string, 0, 4), keys, over) {
-			ops = append(ops, writeOp{action: "delete", path: p})
-		}
+	for i := 0; i < len(a.records) && len(a.records)-i+n > maxRecords; i++ {
+		ops = append(ops, writeOp{action: "delete", path: a.records[i].path()})
 	}
 	return ops
 }

@@ -184,6 +184,11 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	a.active.Store(sa.Active)
 	m := map[string]cid.Cid{}
 	for _, p := range sa.Records {
+		r, err := parseRecordPath(p)
+		if err != nil {
+			return nil, fmt.Errorf("records of %s: %w", sa.DID, err)
+		}
+		a.records = append(a.records, r)
 		c, err := cidOfCBOR(f.recordBytes(a.did, p))
 		if err != nil {
 			return nil, err

@@ -48,7 +48,7 @@ func TestComposeUpRunsASoak(t *testing.T) {
 	}
 	runs := t.TempDir()
 	project := "relaysoak-compose-test"
-	// Stray shell variables of the old names must change nothing: the
+	// Stray shell variables named like make's settings change nothing: the
 	// settings reach compose from make's command line only.
 	env := append(os.Environ(), "COMPOSE_PROJECT_NAME="+project, "CI=1", "HOSTS=999", "RATE=999", "ID=stray")
 	settings := []string{"HOSTS=8", "RATE=20", "DURATION=45s", "SAMPLE_EVERY=5s",

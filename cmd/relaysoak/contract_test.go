@@ -393,8 +393,8 @@ func TestAnalyzeJudgesOnlyMemory(t *testing.T) {
 	assert.Contains(t, string(msg), "--column")
 }
 
-// A stray HOST in the shell once labelled every imported frame: only
-// RELAYSOAK_HOST may now.
+// A stray HOST in the shell must not label imported frames: only
+// RELAYSOAK_HOST may.
 func TestStrayShellVariableChangesNothing(t *testing.T) {
 	bin := buildBinary(t)
 	out := filepath.Join(t.TempDir(), "c.rscap")

@@ -52,11 +52,10 @@
 //     Hamed–Rao still under-corrects on short persistent series (see
 //     fitTrend), another reason for 0.01 rather than 0.05.
 //   - MinWindow = 20 min: 120 samples at 10 s and several GC cycles.
-//     MinWindowFraction is off (0): it required a quarter of the run, which
-//     after a 2-hour warm-up meant 40 minutes before any verdict. What it
-//     protected against, a late warm-up end leaving a window inside one slow
-//     flush cycle, is now the flush rule's job (two whole cycles once drops
-//     are seen); and no PASS is given while a warm-up whose fitted time
+//     MinWindowFraction is off (0): a quarter of the run would mean, after
+//     a 2-hour warm-up, 40 minutes before any verdict. A late warm-up end
+//     leaving a window inside one slow flush cycle is the flush rule's job
+//     (two whole cycles once drops are seen); and no PASS is given while a warm-up whose fitted time
 //     constant is at the cap the data length sets still climbs at half the
 //     gate (it may not be over).
 //   - MaxPoints = 600: ~180,000 slope pairs, ~0.1 s for a week of samples.
