@@ -167,7 +167,8 @@ func (sc *commitScratch) writeNodes(n *mst.Node, all bool) (*cid.Cid, error) {
 	c := b.cid
 	n.CID, n.Dirty = &c, false
 	// Keep a changed node's entries tight: the library's inserts grow them
-	// by doubling, and over a run's commits that slack kept memory climbing.
+	// by doubling, and commits would leave that slack on every node they
+	// touch, so memory would climb until every node had been touched.
 	if cap(n.Entries)-len(n.Entries) > 1 {
 		n.Entries = slices.Clone(n.Entries)
 	}

@@ -310,10 +310,10 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 
 // expireHistories drops, every quarter of HistoryAge, the frames older than
 // HistoryAge from every host's history, each host's newest too. A host
-// drops old frames as it publishes, but most hosts are quiet (Zipf): their
-// last frames stayed until their next, and as more hosts wrote their first
-// frame the history grew through the run's first hour. The publisher that
-// finds the sweep due does it; the others go on.
+// drops old frames as it publishes, but most hosts are quiet (Zipf):
+// without the sweep their last frames would stay until their next, and the
+// histories would grow as more hosts write their first frame. The
+// publisher that finds the sweep due does it; the others go on.
 func (f *Fleet) expireHistories(now int64) {
 	next := f.nextExpiry.Load()
 	if now < next || !f.nextExpiry.CompareAndSwap(next, now+int64(f.cfg.HistoryAge/4)) {
