@@ -277,6 +277,33 @@ func TestPopulationStaysAtItsSizeThroughMovesAndNewAccounts(t *testing.T) {
 	assert.Equal(t, 10, f.Stats().Accounts, "the population stays at hosts × accounts per host")
 }
 
+// The directory's export log lets go of deleted DIDs' entries in small
+// batches, so they never hold a large share of it; the export skips them
+// in between and keeps the live ones in order.
+func TestPLCDirectoryCompactsDeletedDIDsEarly(t *testing.T) {
+	p := plcDirectory{byDID: map[string]*plcRecord{}}
+	const n = 8192
+	for i := range n {
+		did := fmt.Sprintf("did:plc:%024d", i)
+		e := &plcEntry{Seq: int64(i + 1), DID: did}
+		p.byDID[did] = &plcRecord{entries: []*plcEntry{e}}
+		p.log = append(p.log, e)
+	}
+	worst := 0
+	for i := 0; i < n; i += 2 { // every other DID, so dead entries spread through the log
+		p.remove(fmt.Sprintf("did:plc:%024d", i))
+		worst = max(worst, p.dead)
+		require.LessOrEqual(t, p.dead, max(compactMinDead, len(p.log)/16)+1, "after removing DID %d", i)
+	}
+	assert.Greater(t, worst, compactMinDead/2, "the batches are not one scan per deletion")
+	assert.Less(t, len(p.log), n/2+len(p.log)/16+compactMinDead+1, "deleted entries were compacted away")
+	got := p.export(0, time.Time{}, n)
+	require.Len(t, got, n/2)
+	for i, e := range got {
+		assert.Equal(t, int64(2*i+2), e.Seq, "export order")
+	}
+}
+
 func TestPLCAuditLogVerifies(t *testing.T) {
 	n := startNet(t, Config{Hosts: 2, AccountsPerHost: 2, MoveDelay: time.Millisecond})
 	m := mix{EventKeyRotation: 500, EventMove: 300}

@@ -148,12 +148,14 @@ func didFromSignedBytes(b []byte) string {
 
 // plcEntry is one operation in the directory's log.
 type plcEntry struct {
-	Seq       int64     `json:"seq"`
-	DID       string    `json:"did"`
-	Operation plcOp     `json:"operation"`
-	CID       string    `json:"cid"`
-	Nullified bool      `json:"nullified"`
-	CreatedAt time.Time `json:"createdAt"`
+	Seq int64  `json:"seq"`
+	DID string `json:"did"`
+	// Operation is the signed operation as JSON: half the memory of the
+	// parsed struct (two maps), and every live DID's whole chain is kept.
+	Operation json.RawMessage `json:"operation"`
+	CID       string          `json:"cid"`
+	Nullified bool            `json:"nullified"`
+	CreatedAt time.Time       `json:"createdAt"`
 }
 
 func pdsService(scheme, host string) map[string]plcService {

@@ -159,7 +159,9 @@ func (f *Fleet) loadState() (bool, error) {
 		entries = append(entries, sa.PLC...)
 	}
 	sort.Slice(entries, func(i, j int) bool { return entries[i].Seq < entries[j].Seq })
-	f.plc.restore(entries)
+	if err := f.plc.restore(entries); err != nil {
+		return false, fmt.Errorf("fakepds: state %s: %w", path, err)
+	}
 	f.log.Info("fleet restored", "state", path, "accounts", len(f.accounts), "clean", s.Clean)
 	return true, nil
 }
@@ -243,7 +245,7 @@ func (f *Fleet) restoreAccount(sa savedAccount, resync bool) (*account, error) {
 	return a, nil
 }
 
-func (p *plcDirectory) restore(entries []*plcEntry) {
+func (p *plcDirectory) restore(entries []*plcEntry) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	p.byDID = map[string]*plcRecord{}
@@ -258,12 +260,19 @@ func (p *plcDirectory) restore(entries []*plcEntry) {
 		p.seq = max(p.seq, e.Seq)
 	}
 	for did, r := range p.byDID {
-		op := r.entries[len(r.entries)-1].Operation
+		last := r.entries[len(r.entries)-1]
+		var op plcOp
+		if err := json.Unmarshal(last.Operation, &op); err != nil {
+			return fmt.Errorf("PLC operation %d of %s: %w", last.Seq, did, err)
+		}
 		doc, err := didDocument(did, &op)
 		if err != nil {
-			continue // a document we wrote ourselves; cannot fail to parse
+			return fmt.Errorf("PLC operation %d: %w", last.Seq, err)
 		}
 		r.doc = doc
-		r.docJSON, _ = didDocJSON(doc)
+		if r.docJSON, err = didDocJSON(doc); err != nil {
+			return fmt.Errorf("document of %s: %w", did, err)
+		}
 	}
+	return nil
 }

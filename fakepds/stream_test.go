@@ -7,6 +7,9 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"net/http"
+	"os"
+	"path/filepath"
+	"regexp"
 	"runtime"
 	"testing"
 	"time"
@@ -150,6 +153,27 @@ func TestRestartWithStateDirContinues(t *testing.T) {
 	require.Equal(t, "#commit", ev.kind)
 	verifyCommit(t, n2.directory(), ev.commit) // prevData is the saved repository's root
 	assert.Greater(t, ev.commit.Rev, before[ev.commit.Repo].rev)
+}
+
+// A state file whose PLC operation cannot be read is refused by name, not
+// restored into a directory that cannot resolve the account.
+func TestRestartRefusesACorruptPLCOperation(t *testing.T) {
+	dir := t.TempDir()
+	cfg := Config{Hosts: 1, AccountsPerHost: 1, StateDir: dir}
+	f, err := New(cfg)
+	require.NoError(t, err)
+	did := f.hosts[0].accounts[0].did
+	require.NoError(t, f.Close())
+	path := filepath.Join(dir, stateFile)
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	b = regexp.MustCompile(`"operation":\{"type"`).ReplaceAll(b, []byte(`"operation":{"type":7,"x"`))
+	require.Equal(t, 1, bytes.Count(b, []byte(`"type":7`)), "the state file has one PLC operation")
+	require.NoError(t, os.WriteFile(path, b, 0o644))
+	_, err = New(cfg)
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), path)
+	assert.Contains(t, err.Error(), did)
 }
 
 func TestRestartWithoutStateNeverReusesSeqAndSyncsFirst(t *testing.T) {

@@ -352,6 +352,10 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 		purge = did
 	case fr.Kind == "#account":
 		c.st.Account++
+		// A deleted account's identity would otherwise stay cached until
+		// the bound evicts it; a deactivated one is resolved again if it
+		// comes back, which is rare and cheap.
+		purge = did
 	case fr.Kind == "#info":
 		c.st.Info++
 		did = ""
@@ -384,7 +388,7 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 
 	if purge != "" && c.cfg.VerifyEvery >= 0 {
 		// In stream order with the commits (one worker keeps the order), and
-		// never dropped: identity events are rare.
+		// never dropped: identity and account events are rare.
 		select {
 		case c.work <- workItem{purge: purge}:
 		case <-ctx.Done():

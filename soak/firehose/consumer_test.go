@@ -229,3 +229,29 @@ func TestKeyRotationFollowsTheStream(t *testing.T) {
 	s := c.Stats()
 	assert.Equal(t, uint64(3), s.Verified, "%v", s.Failures)
 }
+
+// Churn deletes accounts all through a soak: the identity cache lets go of
+// an account at its #account event, so it holds the live population only.
+func TestAccountEventsLeaveTheIdentityCache(t *testing.T) {
+	a := newTestAccount(t, "did:plc:eeeeeeeeeeeeeeeeeeeeeeee")
+	dir := identity.NewMockDirectory()
+	dir.Insert(a.identity(t))
+	deleted := "deleted"
+	round := []*events.XRPCStreamEvent{
+		{RepoCommit: a.commit(t, 1, time.Now(), nil)},
+		{RepoAccount: &comatproto.SyncSubscribeRepos_Account{Did: a.did, Seq: 2, Active: false, Status: &deleted, Time: "2026-01-02T03:04:05.000Z"}},
+	}
+	srv := httptest.NewServer(&fakeRelay{t: t, rounds: [][]*events.XRPCStreamEvent{round}})
+	defer srv.Close()
+	c, err := New(Config{URL: srv.URL, Directory: dir, ReconnectDelay: time.Hour})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	require.Eventually(t, func() bool { return c.Stats().Account == 1 }, 10*time.Second, 10*time.Millisecond)
+	cancel()
+	require.NoError(t, <-done) // the verification queue has drained
+	s := c.Stats()
+	require.Equal(t, uint64(1), s.Verified, "%v", s.Failures)
+	assert.Zero(t, c.idc.Len(), "the deleted account's identity is still cached")
+}

@@ -455,9 +455,9 @@ func (r *Rig) consume(connectWithin time.Duration) error {
 	r.firehose, err = firehose.New(firehose.Config{
 		URL: r.target.FirehoseURL(), Origin: r.fleet.HostOfDID, Directory: r.fleet.Directory(),
 		VerifyEvery: r.cfg.VerifyEvery, Captured: r.fleet.IsImported,
-		// Twice the population: the live accounts stay cached, and the
-		// DIDs churn has deleted leave first, so the cache does not grow
-		// with the run toward the consumer's default bound.
+		// Deleted accounts leave at their #account event; the bound,
+		// twice the population, only backs that up, so the cache never
+		// grows with the run toward the consumer's default bound.
 		MaxIdentities: 2*r.fleet.Stats().Accounts + 1024,
 	})
 	if err != nil {
