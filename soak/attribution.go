@@ -2,9 +2,11 @@ package soak
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strings"
@@ -89,7 +91,8 @@ type attribution struct {
 	plan attribute.Plan
 
 	mu    sync.Mutex
-	start time.Time // of the load; zero before it starts
+	start time.Time        // of the load; zero before it starts
+	noise *attribute.Noise // the warm-up's, once measured
 }
 
 // attribute makes the load follow plan: churn at its baseline rate per
@@ -153,6 +156,39 @@ func (a *attribution) consumerChurnScale() float64 {
 	return 1
 }
 
+// checkNoise measures memory's noise over the second half of the warm-up
+// when the warm-up ends, and says what it does to the plan's promise (on
+// out, in events.jsonl, and later in the report): a relay far noisier than
+// planned makes intervals too wide to name anything, and the operator can
+// stop an hour and a half early and plan for the noise.
+func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer, ev func(string, any)) {
+	// One sample interval past the warm-up, so its last sample is on disk.
+	a.mu.Lock()
+	due := a.start.Add(a.plan.Warmup + a.plan.SampleInterval)
+	a.mu.Unlock()
+	select {
+	case <-ctx.Done():
+		return
+	case <-time.After(time.Until(due)):
+	}
+	obs, err := observations(filepath.Join(dir, report.SamplesFile), trend.SignalRssAnon)
+	var n attribute.Noise
+	if err == nil {
+		n, err = a.plan.MeasureWarmupNoise(obs.T, obs.Memory)
+	}
+	if err != nil {
+		fmt.Fprintf(out, "relaysoak: attribution: the warm-up's noise could not be measured (%v); the plan stands as printed\n", err)
+		ev("attribution_noise", map[string]any{"error": err.Error()})
+		return
+	}
+	a.mu.Lock()
+	a.noise = &n
+	a.mu.Unlock()
+	text, wider := a.plan.NoiseCheck(n)
+	fmt.Fprintf(out, "relaysoak: attribution: %s (%s)\n", text, trend.SignalRssAnon)
+	ev("attribution_noise", map[string]any{"signal": trend.SignalRssAnon, "noise": n, "wider_than_planned": wider})
+}
+
 // observations reads an attribution run's samples: memory (the signal
 // that carried the verdict) and each factor's counter, from the load's
 // start.
@@ -203,10 +239,14 @@ func (a *attribution) section(dir string, judged trend.Report) (report.Section, 
 	if err != nil {
 		return report.Section{}, fmt.Errorf("attribution of %s: %w", signal, err)
 	}
-	if err := attribute.WriteJSON(filepath.Join(dir, AttributionFile), res, a.plan); err != nil {
+	plan := a.plan
+	a.mu.Lock()
+	plan.WarmupNoise = a.noise
+	a.mu.Unlock()
+	if err := attribute.WriteJSON(filepath.Join(dir, AttributionFile), res, plan); err != nil {
 		return report.Section{}, err
 	}
-	md := strings.TrimPrefix(attribute.Markdown(res, a.plan), "## Leak attribution\n\n")
+	md := strings.TrimPrefix(attribute.Markdown(res, plan), "## Leak attribution\n\n")
 	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.\n\n", signal, AttributionFile) + md
 	if files, err := attribute.Plot(obs, res, a.plan, a.plan.Spans(), dir); err != nil {
 		md += "\nNo plots: " + err.Error() + "\n"

@@ -160,3 +160,58 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	_, err = observations(filepath.Join(dir, "missing.jsonl"), trend.SignalRssAnon)
 	assert.Error(t, err, "no samples is an error, not an empty attribution")
 }
+
+// When the warm-up ends the run measures memory's noise from samples.jsonl
+// and says, on the console and in events, whether the plan's promise holds;
+// without samples enough it says it could not, and the run goes on.
+func TestAttributionChecksTheWarmupNoise(t *testing.T) {
+	plan, err := attribute.NewPlan(attribute.PlanConfig{Warmup: 4 * time.Minute, SampleInterval: 5 * time.Second, PhaseLength: 3 * time.Minute})
+	require.NoError(t, err)
+	write := func(dir string, sdMiB float64, until float64) {
+		f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+		require.NoError(t, err)
+		enc := json.NewEncoder(f)
+		rng := rand.New(rand.NewPCG(7, 8))
+		for s := 5.0; s <= until; s += 5 {
+			e, frames := s, 100*s
+			mem := 200<<20 + rng.NormFloat64()*sdMiB*(1<<20)
+			require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: map[string]float64{trend.SignalRssAnon: mem}},
+				Context: map[string]float64{"commits_delivered": frames, "plc_requests": s, "host_subscribes": 10, "crowd_disconnects": 0}}))
+		}
+		require.NoError(t, f.Close())
+	}
+	type event struct {
+		kind   string
+		detail any
+	}
+	check := func(dir string) (string, *attribute.Noise, []event) {
+		var out bytes.Buffer
+		var evs []event
+		a := &attribution{plan: plan}
+		a.started(time.Now().Add(-plan.Warmup - time.Minute)) // the warm-up is over
+		a.checkNoise(context.Background(), dir, &out, func(k string, d any) { evs = append(evs, event{k, d}) })
+		return out.String(), a.noise, evs
+	}
+
+	dir := t.TempDir()
+	write(dir, 8, 300) // four times the planned 2 MiB
+	out, n, evs := check(dir)
+	require.NotNil(t, n, out)
+	assert.InDelta(t, 8, n.SDMiB, 2.5)
+	assert.Contains(t, out, "Noisier than planned")
+	require.Len(t, evs, 1)
+	assert.Equal(t, "attribution_noise", evs[0].kind)
+
+	dir = t.TempDir()
+	write(dir, 1, 300)
+	out, n, _ = check(dir)
+	require.NotNil(t, n, out)
+	assert.NotContains(t, out, "Noisier")
+
+	dir = t.TempDir()
+	write(dir, 1, 30) // a relay that produced no samples past the first half-minute
+	out, n, evs = check(dir)
+	assert.Nil(t, n)
+	assert.Contains(t, out, "could not be measured")
+	require.Len(t, evs, 1)
+}

@@ -117,9 +117,6 @@ func (l *load) run(loadCtx context.Context, a *arm, samplers ...*sampler) {
 			s.noteWindow(w)
 		}
 	}
-	if l.attr != nil {
-		l.attr.started(time.Now())
-	}
 	rep, err := a.rig.Load(loadCtx, rc)
 	l.mu.Lock()
 	l.report, l.err = rep, err

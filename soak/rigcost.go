@@ -21,8 +21,9 @@ type rigCost struct {
 	// after its ramp-up, to the last sample.
 	FromS, ToS float64
 	// CPUShare is CPU seconds per second over the window (1 = one core);
+	// SystemShare the kernel's part of it (-1 when not sampled);
 	// CPUPerKFrames CPU milliseconds per 1,000 frames sent in it.
-	CPUShare, CPUPerKFrames float64
+	CPUShare, SystemShare, CPUPerKFrames float64
 	// RSSEndMiB and PeakMiB are RssAnon at the last sample and at most.
 	RSSEndMiB, PeakMiB float64
 	Goroutines         float64
@@ -68,6 +69,10 @@ func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, 
 		c.FromS, c.ToS = *start.ElapsedS, *end.ElapsedS
 		cpu := end.Context["cpu_seconds"] - start.Context["cpu_seconds"]
 		c.CPUShare = cpu / (c.ToS - c.FromS)
+		c.SystemShare = -1
+		if s0, ok := start.Context["cpu_system_seconds"]; ok {
+			c.SystemShare = (end.Context["cpu_system_seconds"] - s0) / (c.ToS - c.FromS)
+		}
 		if end.FramesSent != nil && start.FramesSent != nil && *end.FramesSent > *start.FramesSent {
 			c.CPUPerKFrames = cpu * 1000 / (*end.FramesSent - *start.FramesSent) * 1000
 		}
@@ -81,8 +86,12 @@ func (c rigCost) section() (report.Section, []string) {
 	var warnings []string
 	cpu := "not measured (the load did not run past its ramp-up)"
 	if c.ToS > c.FromS {
-		cpu = fmt.Sprintf("%.1f%% of one core from minute %.0f to %.0f (%.1f ms per 1,000 frames sent)",
-			100*c.CPUShare, c.FromS/60, c.ToS/60, c.CPUPerKFrames)
+		kernel := ""
+		if c.SystemShare >= 0 {
+			kernel = fmt.Sprintf(", %.1f%% of it in the kernel", 100*c.SystemShare)
+		}
+		cpu = fmt.Sprintf("%.1f%% of one core from minute %.0f to %.0f (%.1f ms per 1,000 frames sent%s)",
+			100*c.CPUShare, c.FromS/60, c.ToS/60, c.CPUPerKFrames, kernel)
 		if c.CPUShare > rigCPUWarnShare {
 			warnings = append(warnings, fmt.Sprintf("the rig used %.0f%% of a core beside the relay (over %.0f%%): it competes with the relay for CPU, so the relay's lag and memory may be off — fewer hosts or a lower rate, or a machine with more cores, make a cleaner measurement", 100*c.CPUShare, 100*rigCPUWarnShare))
 		}

@@ -26,7 +26,7 @@ func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 		el, frames := s, max(0, s-30)*700
 		l := Line{Sample: trend.Sample{T: t0.Add(time.Duration(s) * time.Second), ElapsedS: &el, FramesSent: &frames,
 			Signals: map[string]float64{trend.SignalRssAnon: (mib + growth*s/3600) * (1 << 20)}},
-			Context: map[string]float64{"cpu_seconds": 5 + share*s, "goroutines": 5600}}
+			Context: map[string]float64{"cpu_seconds": 5 + share*s, "cpu_system_seconds": 1 + share/4*s, "goroutines": 5600}}
 		require.NoError(t, out.Write(l))
 	}
 	return path
@@ -43,6 +43,7 @@ func TestRigSectionOfALightRig(t *testing.T) {
 	assert.Empty(t, warnings)
 	assert.Equal(t, "Rig", sec.Title)
 	assert.Contains(t, sec.Markdown, "8.0% of one core from minute 3 to 60")
+	assert.Contains(t, sec.Markdown, "2.0% of it in the kernel")
 	assert.Contains(t, sec.Markdown, "| 250 MiB |")
 	assert.Contains(t, sec.Markdown, "PASS")
 }

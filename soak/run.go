@@ -263,9 +263,16 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		go func() { defer wg.Done(); a.runCrowd(loadCtx) }()
 		go func() { defer wg.Done(); a.s.run(loadCtx, a.ev) }()
 	}
+	if ld.attr != nil {
+		ld.attr.started(time.Now()) // the plan's clock
+	}
 	wg.Add(2)
 	go func() { defer wg.Done(); ld.run(loadCtx, arms[0], samplers...) }()
 	go func() { defer wg.Done(); progress(loadCtx, cfg, started, samplers...) }()
+	if ld.attr != nil {
+		wg.Add(1)
+		go func() { defer wg.Done(); ld.attr.checkNoise(loadCtx, arms[0].dir, cfg.Out, arms[0].ev) }()
+	}
 	stopReason, interrupted := waitLoad(ctx, loadCtx, arms...)
 	stopLoad()
 	wg.Wait()

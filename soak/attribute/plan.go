@@ -28,6 +28,10 @@ type Plan struct {
 	NoiseMiB            float64
 	NoiseAR             float64
 	HalfWidthMiBPerHour float64
+	// SampleInterval is the sampling the promise assumed.
+	SampleInterval time.Duration
+	// WarmupNoise is the noise the run's warm-up showed, once measured.
+	WarmupNoise *Noise
 }
 
 // Span is one phase as it happened (or is planned), in seconds since the
@@ -176,7 +180,7 @@ func NewPlan(cfg PlanConfig) (Plan, error) {
 	nPhases := 2*len(c.Factors) + 1
 	room := c.MaxTotal - c.Warmup
 	maxLen := (room / time.Duration(nPhases)).Truncate(time.Minute)
-	p := Plan{Warmup: c.Warmup, NoiseMiB: c.NoiseMiB, NoiseAR: c.NoiseAR}
+	p := Plan{Warmup: c.Warmup, NoiseMiB: c.NoiseMiB, NoiseAR: c.NoiseAR, SampleInterval: c.SampleInterval}
 	length := c.PhaseLength
 	if length == 0 {
 		if maxLen < minPhase {

@@ -140,6 +140,10 @@ func Markdown(r Result, p Plan) string {
 		fmt.Fprintf(&b, "\n**Noisier than planned.** The plan assumed %.3g MiB of noise (lag-1 autocorrelation %.2f) and promised every factor ±%.3g MiB/hour at its baseline (95%%); memory's residuals had %s (%.2f), so these intervals are about %.1f× wider. A plan for %.0f MiB of noise chooses longer phases, or says they do not fit its cap.\n",
 			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(r.ResidualSDBytes/(1<<20)))
 	}
+	if p.WarmupNoise != nil {
+		text, _ := p.NoiseCheck(*p.WarmupNoise)
+		fmt.Fprintf(&b, "\nAt the end of the warm-up, %s.\n", text)
+	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	return b.String()
 }
@@ -173,6 +177,10 @@ type jsonPlan struct {
 	NoiseAR             float64 `json:"noise_ar1,omitempty"`
 	HalfWidthMiBPerHour float64 `json:"half_width_mib_per_hour,omitempty"`
 	WiderThanPlanned    float64 `json:"wider_than_planned,omitempty"`
+	// The warm-up's noise and how much wider it made the promise, measured
+	// when the warm-up ended.
+	WarmupNoise            *Noise  `json:"warmup_noise,omitempty"`
+	WarmupWiderThanPlanned float64 `json:"warmup_wider_than_planned,omitempty"`
 }
 
 type jsonDoc struct {
@@ -185,6 +193,10 @@ type jsonDoc struct {
 func WriteJSON(path string, r Result, p Plan) error {
 	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), Need: p.Need,
 		NoiseMiB: p.NoiseMiB, NoiseAR: p.NoiseAR, HalfWidthMiBPerHour: p.HalfWidthMiBPerHour, WiderThanPlanned: WiderThanPlanned(r, p)}}
+	if p.WarmupNoise != nil {
+		doc.Plan.WarmupNoise = p.WarmupNoise
+		_, doc.Plan.WarmupWiderThanPlanned = p.NoiseCheck(*p.WarmupNoise)
+	}
 	for _, ph := range p.Phases {
 		doc.Plan.Phases = append(doc.Plan.Phases, jsonPhase{Name: ph.Name, Raised: ph.Raised, Multiplier: ph.Multiplier, DurationS: ph.Duration.Seconds()})
 	}

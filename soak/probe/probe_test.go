@@ -85,6 +85,7 @@ func TestCPUCommandNameWithParentheses(t *testing.T) {
 	got, err := CPU{PID: func() int { return 7 }, Root: root}.Read(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 3.0, got["cpu_seconds"], "utime 250 + stime 50 ticks")
+	assert.Equal(t, 0.5, got["cpu_system_seconds"], "stime 50 ticks")
 
 	require.NoError(t, os.WriteFile(filepath.Join(root, "7", "stat"), []byte("7 (short) S 1"), 0o644))
 	_, err = CPU{PID: func() int { return 7 }, Root: root}.Read(context.Background())
