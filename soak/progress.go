@@ -78,8 +78,9 @@ func judgementText(r *trend.Result, left time.Duration) string {
 }
 
 // progress draws a live bar on a terminal, or prints one plain line a
-// minute (CI logs).
-func progress(ctx context.Context, cfg Config, started time.Time, ss ...*sampler) {
+// minute (CI logs). While the bars run, what is written to con lands above
+// them.
+func progress(ctx context.Context, cfg Config, started time.Time, con *console, ss ...*sampler) {
 	names := []string{"soak "}
 	if len(ss) > 1 {
 		names = []string{"A ", "B "}
@@ -99,6 +100,7 @@ func progress(ctx context.Context, cfg Config, started time.Time, ss ...*sampler
 		}
 	}
 	p := mpb.NewWithContext(ctx, mpb.WithOutput(cfg.Out), mpb.WithRefreshRate(time.Second))
+	restore := con.through(p)
 	total := int64(cfg.Duration.Seconds())
 	var mu sync.Mutex // texts are read by mpb's render goroutine
 	texts := make([]string, len(ss))
@@ -114,6 +116,7 @@ func progress(ctx context.Context, cfg Config, started time.Time, ss ...*sampler
 	for {
 		select {
 		case <-ctx.Done():
+			restore()
 			for _, b := range bars {
 				b.Abort(false)
 			}

@@ -268,10 +268,11 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	}
 	wg.Add(2)
 	go func() { defer wg.Done(); ld.run(loadCtx, arms[0], samplers...) }()
-	go func() { defer wg.Done(); progress(loadCtx, cfg, started, samplers...) }()
+	con := &console{w: cfg.Out}
+	go func() { defer wg.Done(); progress(loadCtx, cfg, started, con, samplers...) }()
 	if ld.attr != nil {
 		wg.Add(1)
-		go func() { defer wg.Done(); ld.attr.checkNoise(loadCtx, arms[0].dir, cfg.Out, arms[0].ev) }()
+		go func() { defer wg.Done(); ld.attr.checkNoise(loadCtx, arms[0].dir, con, arms[0].ev) }()
 	}
 	stopReason, interrupted := waitLoad(ctx, loadCtx, arms...)
 	stopLoad()

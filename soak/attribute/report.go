@@ -142,7 +142,7 @@ func Markdown(r Result, p Plan) string {
 	}
 	if p.WarmupNoise != nil {
 		text, _ := p.NoiseCheck(*p.WarmupNoise)
-		fmt.Fprintf(&b, "\nAt the end of the warm-up, %s.\n", text)
+		fmt.Fprintf(&b, "\n**Warm-up check.** %s%s.\n", strings.ToUpper(text[:1]), text[1:])
 	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	return b.String()
