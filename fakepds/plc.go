@@ -150,8 +150,9 @@ func didFromSignedBytes(b []byte) string {
 type plcEntry struct {
 	Seq int64  `json:"seq"`
 	DID string `json:"did"`
-	// Operation is the signed operation as JSON: half the memory of the
-	// parsed struct (two maps), and every live DID's whole chain is kept.
+	// Operation is the signed operation as JSON, not the parsed struct
+	// with its two maps: every live DID's whole chain is kept, so an
+	// entry's size is what identity churn grows the directory by.
 	Operation json.RawMessage `json:"operation"`
 	CID       string          `json:"cid"`
 	Nullified bool            `json:"nullified"`
