@@ -200,6 +200,9 @@ func (o Observations) validate() ([]Factor, error) {
 // columns are mere rates and the intercept and time columns blur.
 const maxRho = 0.95
 
+// clampRho is a lag-1 autocorrelation as the model uses it: in [0, maxRho].
+func clampRho(phi float64) float64 { return min(max(phi, 0), maxRho) }
+
 // huberK is the Huber tuning constant in MADs of the residuals: only spikes
 // beyond 3σ are down-weighted (weight k·s/|r|). A smaller k (2) touched
 // ordinary samples too, and since the weights depend on the noise the
@@ -298,7 +301,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	// intervals came out far too narrow (16% of null terms excluded 0 at a
 	// nominal 5%), on the whitened one the kernel only mops up what AR(1)
 	// misses. The slopes keep their meaning: x_t − ρx_{t−1} is linear in β.
-	rho := math.Min(math.Max(lag1(u), 0), maxRho)
+	rho := clampRho(lag1(u))
 	res.ResidualAR1 = rho
 	xw := make([][]float64, len(x))
 	for j, col := range x {

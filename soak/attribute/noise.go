@@ -20,7 +20,7 @@ type Noise struct {
 // give an sd and an autocorrelation that mean little.
 const minNoisePoints = 12
 
-// MeasureNoise is the noise of memory in [fromS, toS] of obs's clock around a
+// MeasureNoise is the noise of memory in [fromS, toS] (seconds on t) around a
 // quadratic (a warm-up rises and levels off; a line would count its bend as
 // noise): the residuals' sd and lag-1 autocorrelation.
 func MeasureNoise(t, memory []float64, fromS, toS float64) (Noise, error) {
@@ -59,7 +59,7 @@ func MeasureNoise(t, memory []float64, fromS, toS float64) (Noise, error) {
 		ss += v * v
 	}
 	sd := math.Sqrt(ss/float64(n-len(keep))) / (1 << 20)
-	return Noise{SDMiB: sd, AR1: math.Min(math.Max(lag1(u), 0), maxRho), Points: n, FromS: tt[0], ToS: tt[n-1]}, nil
+	return Noise{SDMiB: sd, AR1: clampRho(lag1(u)), Points: n, FromS: tt[0], ToS: tt[n-1]}, nil
 }
 
 // HalfWidthAt is the widest 95% half-width, over the plan's factors, of a
@@ -81,7 +81,7 @@ func (p Plan) HalfWidthAt(n Noise) float64 {
 	if dt <= 0 {
 		dt = DefaultSampleInterval
 	}
-	return planHalfWidth(factors, mult, p.Warmup, p.Phases[0].Duration, dt, n.SDMiB, math.Min(math.Max(n.AR1, 0), maxRho))
+	return planHalfWidth(factors, mult, p.Warmup, p.Phases[0].Duration, dt, n.SDMiB, clampRho(n.AR1))
 }
 
 // NoiseCheck says what the warm-up's noise means for the plan, in a
@@ -108,21 +108,15 @@ func (p Plan) NoiseCheck(n Noise) (text string, wider float64) {
 	text += fmt.Sprintf(", the plan promised ±%.3g", p.HalfWidthMiBPerHour)
 	if wider >= 1.5 {
 		// The flag takes one sd at the plan's persistence: the equivalent.
-		equiv := n.SDMiB * math.Sqrt(arInflation(min(eff.AR1, maxRho))/arInflation(p.NoiseAR))
+		equiv := n.SDMiB * math.Sqrt(arInflation(clampRho(eff.AR1))/arInflation(p.NoiseAR))
 		text += fmt.Sprintf(". Noisier than planned: a factor growing memory by less than about %.3g MiB/hour will not be named. The run goes on; to plan for this noise, stop it and start again with --attribute-noise=%.1f (longer phases, or an error saying they do not fit the cap)",
 			2*hw, math.Ceil(10*equiv)/10)
 	}
 	return text, wider
 }
 
-// noiseWindow is the part of the warm-up MeasureNoise reads: its second
-// half, where a relay has mostly settled.
-func (p Plan) noiseWindow() (fromS, toS float64) {
-	return p.Warmup.Seconds() / 2, p.Warmup.Seconds()
-}
-
-// MeasureWarmupNoise measures the noise over the second half of the plan's warm-up.
+// MeasureWarmupNoise measures the noise over the second half of the plan's
+// warm-up, where a relay has mostly settled.
 func (p Plan) MeasureWarmupNoise(t, memory []float64) (Noise, error) {
-	from, to := p.noiseWindow()
-	return MeasureNoise(t, memory, from, to)
+	return MeasureNoise(t, memory, p.Warmup.Seconds()/2, p.Warmup.Seconds())
 }

@@ -155,8 +155,7 @@ func WiderThanPlanned(r Result, p Plan) float64 {
 	if p.NoiseMiB <= 0 || p.HalfWidthMiBPerHour <= 0 || r.ResidualSDBytes <= 0 {
 		return 0
 	}
-	clamp := func(phi float64) float64 { return min(max(phi, 0), maxRho) }
-	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(clamp(r.ResidualAR1))/arInflation(clamp(p.NoiseAR)))
+	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(clampRho(r.ResidualAR1))/arInflation(clampRho(p.NoiseAR)))
 }
 
 type jsonPhase struct {
