@@ -79,6 +79,10 @@ type GenericSpec struct {
 	// resolutions, when it keeps them (the report cross-checks delivery
 	// and follows the resolver with them).
 	Counters GenericCounters `yaml:"counters"`
+	// LiveHeap names a garbage-collected relay's gauges of its collector's
+	// goal and GOGC (a Go relay's: go_memstats_next_gc_bytes and
+	// go_gc_gogc_percent); an attribution run regresses the live heap.
+	LiveHeap LiveHeap `yaml:"live_heap"`
 }
 
 // GenericCounters is Counters in a GenericSpec.
@@ -154,6 +158,9 @@ func NewGeneric(spec GenericSpec) (*Generic, error) {
 	if spec.MemoryMetrics == nil {
 		spec.MemoryMetrics = []string{"process_resident_memory_bytes"}
 	}
+	if spec.LiveHeap.Percent != "" && spec.LiveHeap.Goal == "" {
+		return nil, fmt.Errorf("live_heap.percent (%s) needs live_heap.goal: the live heap is read from the collector's goal", spec.LiveHeap.Percent)
+	}
 	for _, p := range []*string{&spec.HealthPath, &spec.MetricsPath, &spec.FirehosePath} {
 		if !strings.HasPrefix(*p, "/") {
 			return nil, fmt.Errorf("paths must start with /, got %q", *p)
@@ -205,6 +212,7 @@ func (g *Generic) FirehosePath() string     { return g.spec.FirehosePath }
 func (g *Generic) DataDir() string          { return g.spec.DataDir }
 func (g *Generic) CACertMount() string      { return g.spec.CAMount }
 func (g *Generic) MemoryMetrics() []string  { return append([]string(nil), g.spec.MemoryMetrics...) }
+func (g *Generic) LiveHeap() LiveHeap       { return g.spec.LiveHeap }
 func (g *Generic) StopSignal() string       { return g.spec.StopSignal }
 func (g *Generic) StopGrace() time.Duration { return g.grace }
 

@@ -32,6 +32,14 @@ func TestGenericProfileFromYAML(t *testing.T) {
 	assert.Equal(t, Counters{CommitsReceived: "relay_commits_received_total", Resolutions: "relay_did_resolutions_total",
 		ResolutionErrors: map[string]string{"result": "error"}}, CountersOf(g))
 	assert.Equal(t, Counters{}, CountersOf(Zlay(nil)), "a profile naming no counters has none")
+	assert.Equal(t, LiveHeap{}, LiveHeapOf(Zlay(nil)), "a Zig relay has no collector")
+	assert.Equal(t, LiveHeap{Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"}, LiveHeapOf(&Indigo{}))
+
+	p := filepath.Join(t.TempDir(), "go-relay.yaml")
+	require.NoError(t, os.WriteFile(p, []byte("api_port: 2470\nlive_heap: {goal: go_memstats_next_gc_bytes}\n"), 0o644))
+	goRelay, err := LoadGeneric(p)
+	require.NoError(t, err)
+	assert.Equal(t, LiveHeap{Goal: "go_memstats_next_gc_bytes"}, LiveHeapOf(goRelay), "GOGC's gauge is optional")
 
 	args, env := g.Command(Wiring{PLCURL: "https://plc.directory", UpstreamURL: "https://bsky.network", CACertFile: g.CACertMount()})
 	assert.Equal(t, []string{"--upstream", "https://bsky.network"}, args)
@@ -49,6 +57,7 @@ func TestGenericProfileFromJSONDefaults(t *testing.T) {
 	assert.Equal(t, "/xrpc/_health", g.HealthPath())
 	assert.Equal(t, OnboardNone, g.Onboarding())
 	assert.Equal(t, []string{"process_resident_memory_bytes"}, g.MemoryMetrics())
+	assert.Equal(t, LiveHeap{}, LiveHeapOf(g), "no live heap unless named")
 	args, env := g.Command(Wiring{CACertFile: "/ca.pem"})
 	assert.Nil(t, args, "the image's own command")
 	assert.Equal(t, "/ca.pem", env["TRUST"])
@@ -65,6 +74,7 @@ func TestGenericProfileErrors(t *testing.T) {
 		"bad grace":           "api_port: 1\nstop_grace: soon\n",
 		"relative path":       "api_port: 1\nhealth_path: health\n",
 		"unpublished health":  "api_port: 1\nmetrics_port: 2\nhealth_port: 3\n",
+		"live heap, no goal":  "api_port: 1\nlive_heap: {percent: go_gc_gogc_percent}\n",
 	} {
 		p := filepath.Join(t.TempDir(), "p.yaml")
 		require.NoError(t, os.WriteFile(p, []byte(body), 0o644))

@@ -87,6 +87,11 @@ func (p *Indigo) MemoryMetrics() []string {
 		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_sys_bytes", "go_goroutines"}
 }
 
+// LiveHeap: client_golang's default collectors serve the goal and GOGC.
+func (p *Indigo) LiveHeap() LiveHeap {
+	return LiveHeap{Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"}
+}
+
 // Command configures through the environment (every flag of the relay is
 // also a variable), so the image's entrypoint and `serve` stay as they are.
 func (p *Indigo) Command(w Wiring) ([]string, map[string]string) {

@@ -133,6 +133,32 @@ type Counted interface {
 	Counters() Counters
 }
 
+// LiveHeap names the gauges from which a garbage-collected relay's live
+// heap is read. RSS and heap in use swing with the collector (a Go relay's
+// by a hundred MiB every minute or two), which buries a slope of a few
+// MiB an hour; the collector's next goal moves only at a collection, with
+// what the relay keeps: goal = live × (1 + GOGC/100), plus the stacks' and
+// globals' share.
+type LiveHeap struct {
+	// Goal is the gauge of the collector's next heap goal, in bytes.
+	Goal string `yaml:"goal"`
+	// Percent is the gauge of GOGC; when the relay does not serve it, 100.
+	Percent string `yaml:"percent"`
+}
+
+// LiveHeaper is a profile whose relay serves a LiveHeap.
+type LiveHeaper interface {
+	LiveHeap() LiveHeap
+}
+
+// LiveHeapOf is p's LiveHeap, none when p names none (or p is nil).
+func LiveHeapOf(p Profile) LiveHeap {
+	if lh, ok := p.(LiveHeaper); ok {
+		return lh.LiveHeap()
+	}
+	return LiveHeap{}
+}
+
 // CountersOf is p's Counters, none when p names none.
 func CountersOf(p Profile) Counters {
 	if c, ok := p.(Counted); ok {

@@ -19,8 +19,12 @@ import (
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
-// AttributionFile is the attribution run's result, beside report.md.
-const AttributionFile = "attribution.json"
+// AttributionFile is the attribution run's result, beside report.md, and
+// AttributionTitle its section's title in the report.
+const (
+	AttributionFile  = "attribution.json"
+	AttributionTitle = "Leak attribution"
+)
 
 // The samples' counters an attribution run regresses memory on, one per
 // factor: what the rig counted as it happened.
@@ -89,6 +93,9 @@ func attributionPlan(cfg Config) (Config, *attribute.Plan, error) {
 // churn and outages, and the consumers' churn scaled on the same clock.
 type attribution struct {
 	plan attribute.Plan
+	// fitFrom, when past the plan's warm-up, is where the fit starts: a
+	// relay that settled later than planned (set when fitting again).
+	fitFrom time.Duration
 
 	mu    sync.Mutex
 	start time.Time        // of the load; zero before it starts
@@ -171,7 +178,7 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 		return
 	case <-time.After(time.Until(due)):
 	}
-	obs, err := observations(filepath.Join(dir, report.SamplesFile), trend.SignalRssAnon)
+	obs, signal, err := attributionObservations(filepath.Join(dir, report.SamplesFile), trend.SignalRssAnon)
 	var n attribute.Noise
 	if err == nil {
 		n, err = a.plan.MeasureWarmupNoise(obs.T, obs.Memory)
@@ -185,8 +192,23 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 	a.noise = &n
 	a.mu.Unlock()
 	text, wider := a.plan.NoiseCheck(n)
-	fmt.Fprintf(out, "relaysoak: attribution: %s (%s)\n", text, trend.SignalRssAnon)
-	ev("attribution_noise", map[string]any{"signal": trend.SignalRssAnon, "noise": n, "wider_than_planned": wider})
+	fmt.Fprintf(out, "relaysoak: attribution: %s (%s)\n", text, signal)
+	ev("attribution_noise", map[string]any{"signal": signal, "noise": n, "wider_than_planned": wider})
+}
+
+// attributionObservations reads the signal an attribution run regresses:
+// the relay's live heap when the samples hold it, else fallback (the
+// signal that carried the verdict). A collector's sawtooth swings RSS by
+// more than an hour's growth (indigo's rss_anon by 130 MiB every 100 s),
+// which widens every factor's interval past use; the live heap moves only
+// with what the relay keeps.
+func attributionObservations(path, fallback string) (attribute.Observations, string, error) {
+	obs, err := observations(path, trend.SignalLiveHeap)
+	if err == nil && len(obs.T) > 0 {
+		return obs, trend.SignalLiveHeap, nil
+	}
+	obs, err = observations(path, fallback)
+	return obs, fallback, err
 }
 
 // observations reads an attribution run's samples: memory (the signal
@@ -200,6 +222,9 @@ func observations(path, signal string) (attribute.Observations, error) {
 			return nil // before the load: the plan's clock has not started
 		}
 		mem, ok := l.Signals[signal]
+		if !ok {
+			mem, ok = l.Context[signal] // the live heap is context, not judged
+		}
 		if !ok {
 			return nil
 		}
@@ -227,27 +252,71 @@ func observations(path, signal string) (attribute.Observations, error) {
 // section fits the run's samples to the plan and writes attribution.json
 // and a plot per factor beside the report.
 func (a *attribution) section(dir string, judged trend.Report) (report.Section, error) {
-	signal := judged.CarriedBy
-	if signal == "" {
-		signal = trend.SignalRssAnon
+	return a.fit(dir, judged.CarriedBy)
+}
+
+// RefitAttribution fits an attribution run's samples again with the plan
+// its attribution.json holds (a newer fit, or the verdict's signal judged
+// afresh), rewriting attribution.json and the plots; ok is false when the
+// run was not an attribution run. carried is the verdict's signal; the fit
+// starts at warmup when that is past the plan's (a relay that settled late).
+func RefitAttribution(runDir, carried string, warmup time.Duration) (sec report.Section, ok bool, err error) {
+	path := filepath.Join(runDir, AttributionFile)
+	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
+		return report.Section{}, false, nil
 	}
-	obs, err := observations(filepath.Join(dir, report.SamplesFile), signal)
+	plan, err := attribute.ReadPlan(path)
+	if err != nil {
+		return report.Section{}, true, fmt.Errorf("attribution: the run's plan: %w", err)
+	}
+	sec, err = (&attribution{plan: plan, fitFrom: warmup}).fit(runDir, carried)
+	return sec, true, err
+}
+
+// fit fits dir's samples to the plan, and writes the result beside them.
+func (a *attribution) fit(dir, carried string) (report.Section, error) {
+	if carried == "" {
+		carried = trend.SignalRssAnon
+	}
+	obs, signal, err := attributionObservations(filepath.Join(dir, report.SamplesFile), carried)
 	if err != nil {
 		return report.Section{}, err
 	}
-	res, err := attribute.Fit(obs, attribute.FitConfig{WarmupEndS: a.plan.Warmup.Seconds()})
+	fc := attribute.FitConfig{WarmupEndS: max(a.plan.Warmup, a.fitFrom).Seconds(), Floors: true}
+	res, err := attribute.Fit(obs, fc)
 	if err != nil {
 		return report.Section{}, fmt.Errorf("attribution of %s: %w", signal, err)
 	}
+	res.Signal = signal
+	if signal != carried {
+		// The live heap cannot see a leak outside it (cgo, mmap, stacks):
+		// the verdict's signal is fitted too, and a failure there is said.
+		cobs, err := observations(filepath.Join(dir, report.SamplesFile), carried)
+		var cres attribute.Result
+		if err == nil {
+			cres, err = attribute.Fit(cobs, fc)
+		}
+		if err != nil {
+			cres = attribute.Result{Verdict: attribute.VerdictInconclusive, Reason: err.Error()}
+		}
+		cres.Signal = carried
+		res.CrossCheck = &cres
+	}
 	plan := a.plan
 	a.mu.Lock()
-	plan.WarmupNoise = a.noise
+	if a.noise != nil {
+		plan.WarmupNoise = a.noise
+	}
 	a.mu.Unlock()
 	if err := attribute.WriteJSON(filepath.Join(dir, AttributionFile), res, plan); err != nil {
 		return report.Section{}, err
 	}
 	md := strings.TrimPrefix(attribute.Markdown(res, plan), "## Leak attribution\n\n")
-	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.\n\n", signal, AttributionFile) + md
+	from := ""
+	if a.fitFrom > a.plan.Warmup {
+		from = fmt.Sprintf(" The fit starts at %s, past the plan's %s warm-up: the relay settled late.", a.fitFrom, a.plan.Warmup)
+	}
+	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.%s\n\n", signal, AttributionFile, from) + md
 	if files, err := attribute.Plot(obs, res, a.plan, a.plan.Spans(), dir); err != nil {
 		md += "\nNo plots: " + err.Error() + "\n"
 	} else {
@@ -255,7 +324,7 @@ func (a *attribution) section(dir string, judged trend.Report) (report.Section, 
 			md += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(f), filepath.Base(f))
 		}
 	}
-	return report.Section{Title: "Leak attribution", Markdown: md}, nil
+	return report.Section{Title: AttributionTitle, Markdown: md}, nil
 }
 
 // eachLine calls fn with each sample line of a JSON-lines file, in order;

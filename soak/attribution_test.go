@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -89,6 +90,72 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	plan, err := attribute.NewPlan(attribute.PlanConfig{PhaseLength: 3 * time.Minute, Warmup: time.Minute})
 	require.NoError(t, err)
 	dir := t.TempDir()
+	writePlanSamples(t, dir, plan, func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64 {
+		return map[string]float64{trend.SignalRssAnon: 50<<20 + 1024*counts["commits_delivered"] + rng.NormFloat64()*(512<<10)}
+	})
+
+	a := &attribution{plan: plan}
+	sec, err := a.section(dir, trend.Report{CarriedBy: trend.SignalRssAnon})
+	require.NoError(t, err)
+	assert.Equal(t, "Leak attribution", sec.Title)
+	assert.Contains(t, sec.Markdown, "growth follows frames")
+	doc := readAttribution(t, dir)
+	assert.Equal(t, attribute.VerdictFactor, doc.Verdict)
+	doc.assertNamedAlone(t, attribute.Frames, 1024)
+	for _, fct := range attribute.AllFactors {
+		assert.FileExists(t, filepath.Join(dir, "attribution-"+string(fct)+".png"))
+	}
+
+	_, err = observations(filepath.Join(dir, "missing.jsonl"), trend.SignalRssAnon)
+	assert.Error(t, err, "no samples is an error, not an empty attribution")
+}
+
+// attributionDoc is what the tests read back from attribution.json.
+type attributionDoc struct {
+	Signal     string          `json:"signal"`
+	Verdict    string          `json:"verdict"`
+	Teeth      attribute.Teeth `json:"teeth"`
+	CrossCheck struct {
+		Signal   string `json:"signal"`
+		Sentence string `json:"sentence"`
+	} `json:"cross_check"`
+	Terms []struct {
+		Factor       attribute.Factor `json:"factor"`
+		BytesPerUnit float64          `json:"bytes_per_unit"`
+		Named        bool             `json:"named"`
+	} `json:"terms"`
+}
+
+func readAttribution(t *testing.T, dir string) attributionDoc {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dir, AttributionFile))
+	require.NoError(t, err)
+	var doc attributionDoc
+	require.NoError(t, json.Unmarshal(b, &doc))
+	return doc
+}
+
+// assertNamedAlone: f is named, at bytesPerUnit within 20%, and no other
+// factor is.
+func (d attributionDoc) assertNamedAlone(t *testing.T, f attribute.Factor, bytesPerUnit float64) {
+	t.Helper()
+	for _, term := range d.Terms {
+		switch term.Factor {
+		case f:
+			assert.True(t, term.Named, "%s is named", f)
+			assert.InEpsilon(t, bytesPerUnit, term.BytesPerUnit, 0.2, "bytes per unit of %s", f)
+		case attribute.Time:
+		default:
+			assert.False(t, term.Named, "%s is not named", term.Factor)
+		}
+	}
+}
+
+// writePlanSamples writes samples.jsonl for a run that followed plan: every
+// 10 s, each factor's counter at its rate (raised in its phase), after 30 s
+// before the load; mem gives the memory signals from the time and counts.
+func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64) {
+	t.Helper()
 	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
 	require.NoError(t, err)
 	enc := json.NewEncoder(f)
@@ -120,45 +187,74 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 		for k, v := range counts {
 			ctx[k] = v
 		}
-		mem := 50<<20 + 1024*counts["commits_delivered"] + rng.NormFloat64()*(512<<10)
 		frames := counts["commits_delivered"]
 		e := s
-		require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames,
-			Signals: map[string]float64{trend.SignalRssAnon: mem}}, Context: ctx}))
+		sig := mem(s, counts, rng)
+		if v, ok := sig[trend.SignalLiveHeap]; ok { // context, as the sampler writes it
+			delete(sig, trend.SignalLiveHeap)
+			ctx[trend.SignalLiveHeap] = v
+		}
+		require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: sig}, Context: ctx}))
 	}
 	require.NoError(t, f.Close())
+}
 
+// A Go relay's RSS swings with its collector (here 130 MiB every 100 s)
+// and its live heap with what it holds between flushes (70 MiB every 75 s,
+// as indigo's did at HOSTS=500 RATE=200), while the live heap's floors
+// follow what it keeps: attribution regresses the live heap's floors, names
+// the factor the teeth would hide, and fits RSS beside it as a cross-check.
+func TestAttributionRegressesTheLiveHeap(t *testing.T) {
+	plan, err := attribute.NewPlan(attribute.PlanConfig{PhaseLength: 7 * time.Minute, Warmup: 6 * time.Minute})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	writePlanSamples(t, dir, plan, func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64 {
+		kept := 80<<20 + 64*1024*counts["plc_requests"] + rng.NormFloat64()*(256<<10) // 64 KiB per resolution
+		held := math.Mod(s, 75) / 75 * (70 << 20)
+		gc := math.Mod(s, 100) / 100 * (130 << 20)
+		return map[string]float64{trend.SignalLiveHeap: kept + held, trend.SignalRssAnon: 2*(kept+held) + gc + rng.NormFloat64()*(8<<20)}
+	})
 	a := &attribution{plan: plan}
 	sec, err := a.section(dir, trend.Report{CarriedBy: trend.SignalRssAnon})
 	require.NoError(t, err)
-	assert.Equal(t, "Leak attribution", sec.Title)
-	assert.Contains(t, sec.Markdown, "growth follows frames")
-	b, err := os.ReadFile(filepath.Join(dir, AttributionFile))
-	require.NoError(t, err)
-	var doc struct {
-		Verdict string `json:"verdict"`
-		Terms   []struct {
-			Factor       attribute.Factor `json:"factor"`
-			BytesPerUnit float64          `json:"bytes_per_unit"`
-			Named        bool             `json:"named"`
-		} `json:"terms"`
-	}
-	require.NoError(t, json.Unmarshal(b, &doc))
+	assert.Contains(t, sec.Markdown, "Memory (live_heap)")
+	assert.Contains(t, sec.Markdown, "growth follows DID resolutions")
+	assert.Contains(t, sec.Markdown, "**Cross-check on rss_anon**")
+	assert.Contains(t, sec.Markdown, "Memory is a sawtooth here")
+	doc := readAttribution(t, dir)
+	assert.Equal(t, trend.SignalLiveHeap, doc.Signal)
 	assert.Equal(t, attribute.VerdictFactor, doc.Verdict)
-	for _, term := range doc.Terms {
-		if term.Factor == attribute.Frames {
-			assert.True(t, term.Named)
-			assert.InEpsilon(t, 1024, term.BytesPerUnit, 0.2, "bytes per frame")
-		} else {
-			assert.False(t, term.Named, "%s is not named", term.Factor)
-		}
-	}
-	for _, fct := range attribute.AllFactors {
-		assert.FileExists(t, filepath.Join(dir, "attribution-"+string(fct)+".png"))
-	}
+	assert.InDelta(t, 75, doc.Teeth.PeriodS, 10, "the live heap's teeth")
+	assert.Equal(t, trend.SignalRssAnon, doc.CrossCheck.Signal)
+	assert.NotEmpty(t, doc.CrossCheck.Sentence)
+	doc.assertNamedAlone(t, attribute.Resolutions, 64<<10)
 
-	_, err = observations(filepath.Join(dir, "missing.jsonl"), trend.SignalRssAnon)
-	assert.Error(t, err, "no samples is an error, not an empty attribution")
+	// `relaysoak report` fits the run again from its files: the same result,
+	// the plots redrawn.
+	plot := filepath.Join(dir, "attribution-resolutions.png")
+	require.NoError(t, os.Remove(plot))
+	again, ok, err := RefitAttribution(dir, trend.SignalRssAnon, 0)
+	require.NoError(t, err)
+	require.True(t, ok)
+	assert.Equal(t, sec.Markdown, again.Markdown)
+	assert.FileExists(t, plot)
+	_, ok, err = RefitAttribution(t.TempDir(), "", 0)
+	assert.False(t, ok, "not an attribution run")
+	assert.NoError(t, err)
+	bad := t.TempDir()
+	require.NoError(t, os.WriteFile(filepath.Join(bad, AttributionFile), []byte(`{"verdict":"none"}`), 0o644))
+	_, ok, err = RefitAttribution(bad, "", 0)
+	assert.True(t, ok)
+	assert.ErrorContains(t, err, filepath.Join(bad, AttributionFile))
+
+	// The warm-up's noise is the live heap's, not the sawtooth's.
+	var out bytes.Buffer
+	a.started(time.Now().Add(-plan.Warmup - time.Minute))
+	a.checkNoise(context.Background(), dir, &out, func(string, any) {})
+	require.NotNil(t, a.noise, out.String())
+	assert.Less(t, a.noise.SDMiB, 5.0, "the floors scatter far less than the teeth (about 20 MiB)")
+	assert.Contains(t, out.String(), "(live_heap)")
+	assert.Contains(t, out.String(), "warm-up noise of the floors")
 }
 
 // When the warm-up ends the run measures memory's noise from samples.jsonl

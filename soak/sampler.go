@@ -27,7 +27,10 @@ const (
 )
 
 // memorySignals are the values judged as memory; the rest of what the
-// probes read (VmHWM, RssFile, cgroup usage, OOM count) is kept as context.
+// probes read (VmHWM, RssFile, cgroup usage, OOM count, the live heap) is
+// kept as context. The live heap's teeth and steps read as growth to the
+// judge (LEAK 541 MiB/h on indigo, whose floors were flat): attribution
+// fits its floors instead.
 var memorySignals = map[string]bool{
 	trend.SignalRssAnon: true, trend.SignalVmRSS: true, trend.SignalCgroupWorkingSet: true,
 	"rss": true, trend.SignalHeapInuse: true,
@@ -129,6 +132,9 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 	}
 	if names := r.Target().MemoryMetrics(); len(names) > 0 {
 		ps = append(ps, probe.Metrics{URL: r.Target().MetricsURL(), Names: names})
+	}
+	if lh := r.LiveHeap(); lh.Goal != "" {
+		ps = append(ps, probe.LiveHeap{URL: r.Target().MetricsURL(), Goal: lh.Goal, Percent: lh.Percent})
 	}
 	return &sampler{
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
@@ -80,4 +82,45 @@ func TestReportWithAMissingBaseline(t *testing.T) {
 	cur := runDir(t, root, "new", trend.Spec{Duration: time.Hour, BaseMiB: 300, NoiseMiB: 4}, 3)
 	_, code := stdout(t, func() int { return dispatch([]string{"report", "--baseline", filepath.Join(root, "nope"), cur}) })
 	assert.Equal(t, exitBadInput, code)
+}
+
+// An attribution run's section is fitted afresh by `report`, from the plan
+// its attribution.json holds.
+func TestReportRefitsAnAttributionRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "attr")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	plan, err := attribute.NewPlan(attribute.PlanConfig{PhaseLength: 2 * time.Minute, Warmup: 2 * time.Minute})
+	require.NoError(t, err)
+	// What the run wrote before this fit existed: the plan, no result.
+	require.NoError(t, attribute.WriteJSON(filepath.Join(dir, soak.AttributionFile), attribute.Result{}, plan))
+	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+	require.NoError(t, err)
+	enc := json.NewEncoder(f)
+	for s := 10.0; s <= plan.Total().Seconds(); s += 10 {
+		el, frames := s, 200*s
+		require.NoError(t, enc.Encode(soak.Line{Sample: trend.Sample{ElapsedS: &el, FramesSent: &frames,
+			Signals: map[string]float64{trend.SignalRssAnon: 300 << 20}},
+			Context: map[string]float64{"commits_delivered": frames, "plc_requests": s / 2, "host_subscribes": s / 30, "crowd_disconnects": s / 20}}))
+	}
+	require.NoError(t, f.Close())
+
+	out, _ := stdout(t, func() int { return dispatch([]string{"report", dir}) })
+	md, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err, out)
+	assert.Contains(t, string(md), "## Leak attribution")
+	b, err := os.ReadFile(filepath.Join(dir, soak.AttributionFile))
+	require.NoError(t, err)
+	var doc struct {
+		Points int `json:"points"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	assert.Positive(t, doc.Points, "attribution.json holds the new fit")
+
+	// A relay that settled late: the fit starts where the operator says.
+	out, _ = stdout(t, func() int { return dispatch([]string{"report", "--attribution-warmup", "5m", dir}) })
+	md, err = os.ReadFile(filepath.Join(dir, report.ReportFile))
+	require.NoError(t, err, out)
+	assert.Contains(t, string(md), "The fit starts at 5m0s, past the plan's 2m0s warm-up")
+	assert.Contains(t, string(md), "from 5 to 20 min")
+	assert.Equal(t, exitUsage, dispatch([]string{"report", "--attribution-warmup", "1s", dir}), "less than a minute is a slip")
 }

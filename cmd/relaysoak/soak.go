@@ -251,6 +251,8 @@ func legacyRecipe(info soak.RunInfo) map[string]string {
 // with --baseline it also compares the run with an earlier one.
 func setupReport(f *flags) func([]string) int {
 	baseline := f.InFile("baseline", "", true, true, "an earlier run's directory (runs/<old>) to compare this run with")
+	attrWarmup := f.Duration("attribution-warmup", 0, time.Minute, 24*time.Hour, "an attribution run: start the fit here, when the relay settled after the plan's warm-up")
+	f.Zero("the plan's warm-up")
 	f.Positional(1, "RUN_DIR")
 	f.PositionalInputs(true)
 	return func(args []string) int {
@@ -258,12 +260,12 @@ func setupReport(f *flags) func([]string) int {
 		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 			return fail("report", exitBadInput, "%s is not a run directory (runs/<id>)", dir)
 		}
-		sum, err := loadRun(dir)
+		sum, err := loadRun(dir, *attrWarmup)
 		if err != nil {
 			return fail("report", exitBadInput, "%v", err)
 		}
 		if *baseline != "" {
-			base, err := loadRun(*baseline)
+			base, err := loadRun(*baseline, 0)
 			if err != nil {
 				return fail("report", exitBadInput, "--baseline: %v", err)
 			}
@@ -283,8 +285,9 @@ func setupReport(f *flags) func([]string) int {
 }
 
 // loadRun reads a run's last verdict.json (or starts from nothing when the
-// run ended before writing it) and judges its samples afresh.
-func loadRun(dir string) (report.Summary, error) {
+// run ended before writing it) and judges its samples afresh; an
+// attribution run's fit starts at attrWarmup when that is past its plan's.
+func loadRun(dir string, attrWarmup time.Duration) (report.Summary, error) {
 	var sum report.Summary
 	path := filepath.Join(dir, report.VerdictFile)
 	if b, err := os.ReadFile(path); err == nil {
@@ -300,6 +303,23 @@ func loadRun(dir string) (report.Summary, error) {
 		return sum, err
 	}
 	sum.Judged = judged
+	// An attribution run's section is fitted afresh too (a newer fit).
+	sec, ok, err := soak.RefitAttribution(dir, judged.CarriedBy, attrWarmup)
+	if ok {
+		if err != nil {
+			sum.Notes = append(sum.Notes, "attribution: "+err.Error())
+		}
+		kept := sum.Sections[:0]
+		for _, s := range sum.Sections {
+			if s.Title != soak.AttributionTitle {
+				kept = append(kept, s)
+			}
+		}
+		sum.Sections = kept
+		if err == nil {
+			sum.Sections = append(sum.Sections, sec)
+		}
+	}
 	return sum, nil
 }
 

@@ -37,6 +37,9 @@ type FitConfig struct {
 	MinPoints int
 	// Lags of the Newey–West estimator. Default 0: Andrews' AR(1) plug-in.
 	Lags int
+	// Floors: when memory after the warm-up is a fast sawtooth (FindTeeth),
+	// fit each tooth's floor instead of every sample.
+	Floors bool
 }
 
 func (c FitConfig) withDefaults() FitConfig {
@@ -118,7 +121,14 @@ type Result struct {
 	// Downweighted is how many samples the Huber pass down-weighted.
 	Downweighted int     `json:"downweighted"`
 	MinGrowthMiB float64 `json:"min_growth_mib"`
-	growthFirm   bool
+	// Signal names the memory series fitted, and CrossCheck is the same fit
+	// on another (RSS beside a live heap: growth outside the heap shows
+	// only there); the caller fills both.
+	Signal string `json:"signal,omitempty"`
+	// Teeth is the sawtooth whose floors were fitted, when they were.
+	Teeth      *Teeth  `json:"teeth,omitempty"`
+	CrossCheck *Result `json:"-"`
+	growthFirm bool
 }
 
 // Term returns f's term, if any.
@@ -203,6 +213,11 @@ const maxRho = 0.95
 // clampRho is a lag-1 autocorrelation as the model uses it: in [0, maxRho].
 func clampRho(phi float64) float64 { return min(max(phi, 0), maxRho) }
 
+// minFitFloors is the fewest floors a fit takes instead of every sample:
+// floors a window apart are nearly independent, where thirty samples 10 s
+// apart hold far less (the six-term model keeps 18 degrees of freedom).
+const minFitFloors = 24
+
 // huberK is the Huber tuning constant in MADs of the residuals: only spikes
 // beyond 3σ are down-weighted (weight k·s/|r|). A smaller k (2) touched
 // ordinary samples too, and since the weights depend on the noise the
@@ -220,6 +235,15 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 		return Result{}, err
 	}
 	res := Result{Level: c.Level, MinGrowthMiB: c.MinGrowthMiB}
+	minPoints := c.MinPoints
+	if c.Floors && len(obs.T) > 0 {
+		end := obs.T[len(obs.T)-1]
+		if th := FindTeeth(obs.T, obs.Memory, c.WarmupEndS, end, (end-c.WarmupEndS)/minFitFloors); th.Found() {
+			obs = obs.Floors(c.WarmupEndS, th.WindowS)
+			res.Teeth = &th
+			minPoints = min(minPoints, minFitFloors)
+		}
+	}
 	first := sort.SearchFloat64s(obs.T, c.WarmupEndS)
 	n := len(obs.T) - first
 	res.Points = n
@@ -229,9 +253,9 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	}
 	terms = append(terms, Term{Factor: Time})
 	res.Terms = terms
-	if n < c.MinPoints {
+	if n < minPoints {
 		res.Verdict = VerdictInconclusive
-		res.Reason = fmt.Sprintf("%d samples after the warm-up, at least %d needed", n, c.MinPoints)
+		res.Reason = fmt.Sprintf("%d samples after the warm-up, at least %d needed", n, minPoints)
 		return res, nil
 	}
 	t := obs.T[first:]

@@ -113,17 +113,41 @@ func renderFactor(obs Observations, f Factor, r Result, plan Plan, phases []Span
 	for i := 0; i < len(cnt); i += step {
 		pts = append(pts, plotter.XY{X: cnt[i], Y: obs.Memory[i] / (1 << 20)})
 	}
-	sc, err := plotter.NewScatter(pts)
-	if err != nil {
+	if err := addDots(p, pts, 1.2, color.RGBA{R: 30, G: 30, B: 30, A: 255}, "memory"); err != nil {
 		return nil, err
 	}
-	sc.GlyphStyle.Shape = draw.CircleGlyph{}
-	sc.GlyphStyle.Radius = vg.Points(1.2)
-	sc.GlyphStyle.Color = color.RGBA{R: 30, G: 30, B: 30, A: 255}
-	p.Add(sc)
-	p.Legend.Add("memory", sc)
+	if th := r.Teeth; th != nil {
+		// What was fitted: each window's floor, after the warm-up.
+		wu := plan.Warmup.Seconds()
+		fl := obs.Floors(wu, th.WindowS)
+		var fpts plotter.XYs
+		for i, t := range fl.T {
+			if t >= wu {
+				fpts = append(fpts, plotter.XY{X: fl.Counts[f][i], Y: fl.Memory[i] / (1 << 20)})
+			}
+		}
+		if len(fpts) > 0 {
+			if err := addDots(p, fpts, 3, color.RGBA{R: 200, G: 30, B: 30, A: 255}, fmt.Sprintf("floors (lowest of each %.0f s): fitted", th.WindowS)); err != nil {
+				return nil, err
+			}
+		}
+	}
 	p.Y.Min, p.Y.Max = lo, hi
 	return pngOf(p)
+}
+
+// addDots adds pts to p as dots of radius points, in the legend as label.
+func addDots(p *plot.Plot, pts plotter.XYs, radius float64, c color.Color, label string) error {
+	sc, err := plotter.NewScatter(pts)
+	if err != nil {
+		return err
+	}
+	sc.GlyphStyle.Shape = draw.CircleGlyph{}
+	sc.GlyphStyle.Radius = vg.Points(radius)
+	sc.GlyphStyle.Color = c
+	p.Add(sc)
+	p.Legend.Add(label, sc)
+	return nil
 }
 
 // countRange is the span of cnt over samples with from ≤ t ≤ to.

@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
 )
@@ -134,15 +136,27 @@ func Markdown(r Result, p Plan) string {
 		fmt.Fprintf(&b, "| %s | %s %s%s | %s to %s | %s | %.0f%% | %s%s |\n", t.Factor.label(), num(est/v), u, unit, num(lo/v), num(hi/v),
 			humanBytes(t.Growth, t.Growth), 100*t.Share, sig, note)
 	}
-	fmt.Fprintf(&b, "\n%d samples from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d samples down-weighted.\n",
-		r.Points, r.WindowStartS/60, r.WindowEndS/60, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted)
+	pts := "samples"
+	if r.Teeth != nil {
+		pts = "floors"
+	}
+	fmt.Fprintf(&b, "\n%d %s from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d %s down-weighted.\n",
+		r.Points, pts, r.WindowStartS/60, r.WindowEndS/60, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted, pts)
+	if th := r.Teeth; th != nil {
+		fmt.Fprintf(&b, "\nMemory is a sawtooth here (%d drops of %.3g MiB, one every %.0f s): what is kept shows in the floors, so the fit took the lowest sample of each %.0f s.\n",
+			th.Drops, th.DepthMiB, th.PeriodS, th.WindowS)
+	}
 	if k := WiderThanPlanned(r, p); k >= 1.5 {
 		fmt.Fprintf(&b, "\n**Noisier than planned.** The plan assumed %.3g MiB of noise (lag-1 autocorrelation %.2f) and promised every factor ±%.3g MiB/hour at its baseline (95%%); memory's residuals had %s (%.2f), so these intervals are about %.1f× wider. A plan for %.0f MiB of noise chooses longer phases, or says they do not fit its cap.\n",
-			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(r.ResidualSDBytes/(1<<20)))
+			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(p.NoiseMiB*k))
 	}
 	if p.WarmupNoise != nil {
 		text, _ := p.NoiseCheck(*p.WarmupNoise)
 		fmt.Fprintf(&b, "\n**Warm-up check.** %s%s.\n", strings.ToUpper(text[:1]), text[1:])
+	}
+	if c := r.CrossCheck; c != nil {
+		fmt.Fprintf(&b, "\n**Cross-check on %s**, which also holds memory outside the heap (residual sd %s): **%s** — %s\n",
+			c.Signal, humanBytes(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
 	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	return b.String()
@@ -150,10 +164,25 @@ func Markdown(r Result, p Plan) string {
 
 // WiderThanPlanned is how many times wider the run's intervals are than the
 // plan promised, from the noise it assumed and the noise the fit found (sd
-// and the AR(1) variance inflation); 0 when the plan made no promise.
+// and the AR(1) variance inflation), or for floors from the intervals; 0
+// when the plan made no promise.
 func WiderThanPlanned(r Result, p Plan) float64 {
 	if p.NoiseMiB <= 0 || p.HalfWidthMiBPerHour <= 0 || r.ResidualSDBytes <= 0 {
 		return 0
+	}
+	if r.Teeth != nil {
+		// Floors are not the samples the plan's noise describes: compare
+		// the intervals themselves, each factor's half-width at its mean
+		// rate over the window (a little above its baseline).
+		k, span := 0.0, r.WindowEndS-r.WindowStartS
+		for _, t := range r.Terms {
+			if t.Factor == Time || t.Dropped != "" || t.Delta <= 0 || span <= 0 {
+				continue
+			}
+			hw := (t.Hi - t.Lo) / 2 * t.Delta / span * 3600 / (1 << 20)
+			k = max(k, hw/p.HalfWidthMiBPerHour)
+		}
+		return k
 	}
 	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(clampRho(r.ResidualAR1))/arInflation(clampRho(p.NoiseAR)))
 }
@@ -168,6 +197,7 @@ type jsonPhase struct {
 type jsonPlan struct {
 	WarmupS float64     `json:"warmup_s"`
 	TotalS  float64     `json:"total_s"`
+	SampleS float64     `json:"sample_interval_s,omitempty"`
 	Phases  []jsonPhase `json:"phases"`
 	Need    string      `json:"phase_length_reason,omitempty"`
 	// What the plan assumed and promised, and how much wider the run's
@@ -184,14 +214,23 @@ type jsonPlan struct {
 
 type jsonDoc struct {
 	Result
-	Sentence string   `json:"sentence"`
-	Plan     jsonPlan `json:"plan"`
+	Sentence   string     `json:"sentence"`
+	Plan       jsonPlan   `json:"plan"`
+	CrossCheck *jsonCross `json:"cross_check,omitempty"`
+}
+
+type jsonCross struct {
+	Result
+	Sentence string `json:"sentence"`
 }
 
 // WriteJSON writes r and p to path (attribution.json), all or nothing.
 func WriteJSON(path string, r Result, p Plan) error {
-	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), Need: p.Need,
+	doc := jsonDoc{Result: r, Sentence: r.Sentence(), Plan: jsonPlan{WarmupS: p.Warmup.Seconds(), TotalS: p.Total().Seconds(), SampleS: p.SampleInterval.Seconds(), Need: p.Need,
 		NoiseMiB: p.NoiseMiB, NoiseAR: p.NoiseAR, HalfWidthMiBPerHour: p.HalfWidthMiBPerHour, WiderThanPlanned: WiderThanPlanned(r, p)}}
+	if c := r.CrossCheck; c != nil {
+		doc.CrossCheck = &jsonCross{Result: *c, Sentence: c.Sentence()}
+	}
 	if p.WarmupNoise != nil {
 		doc.Plan.WarmupNoise = p.WarmupNoise
 		_, doc.Plan.WarmupWiderThanPlanned = p.NoiseCheck(*p.WarmupNoise)
@@ -204,4 +243,31 @@ func WriteJSON(path string, r Result, p Plan) error {
 		return fmt.Errorf("attribution json: %w", err)
 	}
 	return atomicfile.WriteFile(path, append(b, '\n'), 0o644)
+}
+
+// ReadPlan reads back the plan an attribution.json was written with, so a
+// run can be fitted again (by a newer fit, or on another signal).
+func ReadPlan(path string) (Plan, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return Plan{}, err
+	}
+	var doc jsonDoc
+	if err := json.Unmarshal(b, &doc); err != nil {
+		return Plan{}, fmt.Errorf("%s: %w", path, err)
+	}
+	jp := doc.Plan
+	if len(jp.Phases) == 0 {
+		return Plan{}, fmt.Errorf("%s: no plan phases: not an attribution run's result", path)
+	}
+	sec := func(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+	p := Plan{Warmup: sec(jp.WarmupS), Need: jp.Need, NoiseMiB: jp.NoiseMiB, NoiseAR: jp.NoiseAR,
+		HalfWidthMiBPerHour: jp.HalfWidthMiBPerHour, SampleInterval: sec(jp.SampleS), WarmupNoise: jp.WarmupNoise}
+	if p.SampleInterval <= 0 {
+		p.SampleInterval = DefaultSampleInterval
+	}
+	for _, ph := range jp.Phases {
+		p.Phases = append(p.Phases, Phase{Name: ph.Name, Raised: ph.Raised, Multiplier: ph.Multiplier, Duration: sec(ph.DurationS)})
+	}
+	return p, nil
 }

@@ -242,6 +242,42 @@ func (m Metrics) Read(ctx context.Context) (map[string]float64, error) {
 	return out, nil
 }
 
+// LiveHeap reads a garbage-collected process's live heap from its
+// collector's next goal: goal / (1 + GOGC/100). The goal moves only at a
+// collection, so it has none of the collector's sawtooth.
+type LiveHeap struct {
+	URL string
+	// Goal and Percent name the gauges (see relay.LiveHeap); a process
+	// that does not serve Percent runs at GOGC=100.
+	Goal, Percent string
+}
+
+func (l LiveHeap) Name() string { return "live_heap" }
+
+func (l LiveHeap) Read(ctx context.Context) (map[string]float64, error) {
+	names := []string{l.Goal}
+	if l.Percent != "" {
+		names = append(names, l.Percent)
+	}
+	got, err := promtext.Scrape(ctx, l.URL, names...)
+	if err != nil {
+		return nil, fmt.Errorf("live heap probe: %w", err)
+	}
+	goal, ok := got.Sum(l.Goal, nil)
+	if !ok {
+		return nil, fmt.Errorf("live heap probe: %s does not serve %s", l.URL, l.Goal)
+	}
+	pct := 100.0
+	if v, ok := got.Sum(l.Percent, nil); l.Percent != "" && ok {
+		pct = v
+	}
+	if pct <= 0 {
+		// GOGC=off: the goal is the memory limit's, not the live heap's.
+		return nil, fmt.Errorf("live heap probe: %s is %g (collection off), so %s does not follow the live heap", l.Percent, pct, l.Goal)
+	}
+	return map[string]float64{"live_heap": goal / (1 + pct/100)}, nil
+}
+
 func readNumber(path string) (float64, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {

@@ -7,9 +7,15 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"runtime"
+	"runtime/debug"
+	"runtime/metrics"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -59,6 +65,53 @@ func TestMetricsRenamesGauges(t *testing.T) {
 	assert.ErrorContains(t, err, "serves none of")
 	_, err = Metrics{URL: "http://127.0.0.1:1/metrics", Names: []string{"x"}}.Read(context.Background())
 	assert.ErrorContains(t, err, "metrics probe")
+}
+
+// This process's own collector, served by client_golang as a Go relay
+// serves it: the estimate must be the runtime's live heap.
+func TestLiveHeapReadsThisProcess(t *testing.T) {
+	defer debug.SetGCPercent(debug.SetGCPercent(50))
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector())
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	kept := make([][]byte, 64) // 64 MiB live, so the stacks' and globals' share is small beside it
+	for i := range kept {
+		kept[i] = make([]byte, 1<<20)
+	}
+	runtime.GC()
+	got, err := LiveHeap{URL: srv.URL, Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"}.Read(context.Background())
+	require.NoError(t, err)
+	live := []metrics.Sample{{Name: "/gc/heap/live:bytes"}}
+	metrics.Read(live)
+	runtime.KeepAlive(kept)
+	want := float64(live[0].Value.Uint64())
+	require.Greater(t, want, float64(64<<20))
+	assert.InDelta(t, want, got["live_heap"], want*0.05, "goal / 1.5 at GOGC=50")
+}
+
+func TestLiveHeapScalesByGOGC(t *testing.T) {
+	gogc := "50"
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprintln(w, "# TYPE go_memstats_next_gc_bytes gauge\ngo_memstats_next_gc_bytes 3e8")
+		if gogc != "" {
+			fmt.Fprintln(w, "# TYPE go_gc_gogc_percent gauge\ngo_gc_gogc_percent "+gogc)
+		}
+	}))
+	defer srv.Close()
+	p := LiveHeap{URL: srv.URL, Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"}
+	got, err := p.Read(context.Background())
+	require.NoError(t, err)
+	assert.InDelta(t, 2e8, got["live_heap"], 1)
+	gogc = "" // an older client_golang serves no GOGC: the default, 100
+	got, err = p.Read(context.Background())
+	require.NoError(t, err)
+	assert.InDelta(t, 1.5e8, got["live_heap"], 1)
+	gogc = "-1"
+	_, err = p.Read(context.Background())
+	assert.ErrorContains(t, err, "collection off")
+	_, err = LiveHeap{URL: srv.URL, Goal: "nothing_here"}.Read(context.Background())
+	assert.ErrorContains(t, err, "does not serve nothing_here")
 }
 
 func TestCPUReadsThisProcess(t *testing.T) {

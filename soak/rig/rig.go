@@ -577,6 +577,9 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 	}
 }
 
+// LiveHeap names the relay's live-heap gauges, when its profile does.
+func (r *Rig) LiveHeap() relay.LiveHeap { return relay.LiveHeapOf(r.profile()) }
+
 // profile is the relay's profile: the runner's (which fills in the
 // default), or the one configured for an external relay (nil when none).
 func (r *Rig) profile() relay.Profile {

@@ -13,6 +13,7 @@ const (
 	SignalVmRSS            = "vm_rss"             // VmRSS, or the profile's RSS gauge
 	SignalCgroupWorkingSet = "cgroup_working_set" // cgroup usage − inactive_file
 	SignalHeapInuse        = "heap_inuse"         // the relay's own heap gauge
+	SignalLiveHeap         = "live_heap"          // its collector's goal over (1 + GOGC/100); context, not judged
 )
 
 // primaryOrder is the precedence for the signal that carries the verdict:
