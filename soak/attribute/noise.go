@@ -3,7 +3,6 @@ package attribute
 import (
 	"fmt"
 	"math"
-	"sort"
 	"time"
 )
 
@@ -39,8 +38,7 @@ func measureNoise(t, memory []float64, fromS, toS float64, minPoints int, bend b
 	if len(t) != len(memory) {
 		return Noise{}, fmt.Errorf("attribute: %d times for %d memory samples", len(t), len(memory))
 	}
-	lo := sort.SearchFloat64s(t, fromS)
-	hi := sort.SearchFloat64s(t, toS+1e-9)
+	lo, hi := window(t, fromS, toS)
 	n := hi - lo
 	if n < minPoints {
 		return Noise{}, fmt.Errorf("attribute: %d memory samples from %.0f to %.0f s, at least %d needed to measure the noise", n, fromS, toS, minPoints)

@@ -114,18 +114,3 @@ func (o Observations) Floors(fromS, windowS float64) Observations {
 	}
 	return out
 }
-
-// LowerEnvelope is, at each sample, the lowest memory over the windowS
-// before it: the floors at every sample's time, for measuring their noise
-// where too few windows fit for Floors.
-func LowerEnvelope(t, memory []float64, windowS float64) []float64 {
-	out := make([]float64, len(memory))
-	lo := 0
-	for i := range t {
-		for t[lo] < t[i]-windowS {
-			lo++
-		}
-		out[i] = slices.Min(memory[lo : i+1])
-	}
-	return out
-}

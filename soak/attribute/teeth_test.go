@@ -54,9 +54,6 @@ func TestFloorsKeepTheLowestSampleAndItsCounts(t *testing.T) {
 	assert.Equal(t, []float64{0, 30, 60}, f.T, "the warm-up as it is, then the lowest of [10,40) and [40,70); [70,100) is cut short by the end")
 	assert.Equal(t, []float64{9, 3, 4}, f.Memory)
 	assert.Equal(t, []float64{0, 3, 6}, f.Counts[Frames], "a floor's counts are its own sample's")
-
-	env := LowerEnvelope(obs.T, obs.Memory, 20)
-	assert.Equal(t, []float64{9, 8, 5, 3, 3, 3, 4, 2}, env)
 }
 
 // Through the teeth, every sample leaves 32 KiB per resolution unnamed
