@@ -20,21 +20,51 @@ soak_flags = $(foreach v,$(SOAK_VARS),$(if $(call given,$(v)),$(call flag_of,$(v
 # line or RELAYSOAK_VAR in the environment (both win over it).
 default_flag = $(if $(or $(call given,$(1)),$(RELAYSOAK_$(1))),,$(call flag_of,$(1))=$(2))
 
-.PHONY: build test test-long soak soak-ab soak-attribute soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
+.PHONY: build test test-vet test-unit test-smoke test-e2e test-long soak soak-ab soak-attribute soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
 
-# The container packages run one at a time (-p 1): two relays on 2 cores
+# Test tiers, chosen by the test's name (TestTiers in cmd/relaysoak checks
+# that every test is in exactly one and that each tier's packages are
+# listed here):
+#   TestSmoke…  containers, in `make test`: indigo built, started, fed and
+#               judged; one positive control; the CLI contract; compose's file
+#   TestE2E…    containers, `make test-e2e`: every other end-to-end check
+#   TestLong…   `make test-long`, 10 minutes and more (needs RELAYSOAK_LONG=1)
+#   the rest    no Docker: all packages at once, with DOCKER_HOST pointing
+#               at nothing, so a container test in this tier fails loudly
+# Container tiers run one package at a time (-p 1): two relays on 2 cores
 # would compete and make each other's numbers meaningless. The control
 # target's own tests are named: ./... leaves testdata out.
-test:
-	$(GO) vet ./... ./soak/testdata/testrelay
-	$(GO) test -p 1 -timeout 28m -count=1 -skip '^TestLong' ./... ./soak/testdata/testrelay
+CONTAINER_TESTS := ^Test(Smoke|E2E|Long)
+SMOKE_RUN := ^TestSmoke
+SMOKE_PKGS := ./soak ./cmd/relaysoak
+E2E_RUN := ^TestE2E
+E2E_PKGS := ./relay ./soak ./soak/rig ./cmd/relaysoak
+UNIT_PKGS := ./... ./soak/testdata/testrelay
+NO_DOCKER := unix:///nonexistent/the-docker-free-tier-has-no-docker.sock
+
+# The README's test command and CI's first: ten minutes at most.
+test: test-vet test-unit test-smoke
+
+test-vet:
+	$(GO) vet $(UNIT_PKGS)
+
+test-unit:
+	DOCKER_HOST=$(NO_DOCKER) $(GO) test -count=1 -timeout 8m -skip '$(CONTAINER_TESTS)' $(UNIT_PKGS)
+
+test-smoke:
+	$(GO) test -p 1 -count=1 -timeout 9m -run '$(SMOKE_RUN)' $(SMOKE_PKGS)
+
+# The rest of the container tests (18 minutes at most); CI runs it after
+# `make test`.
+test-e2e:
+	$(GO) test -p 1 -count=1 -timeout 25m -run '$(E2E_RUN)' $(E2E_PKGS)
 
 # Runs of 10 minutes and more (production shape); the nightly workflow runs
 # it in parts (LONG_RUN picks tests, LONG_PKGS packages) to fit its jobs.
-LONG_RUN := Long
+LONG_RUN := ^TestLong
 LONG_PKGS := ./...
 LONG_TIMEOUT := 240m
 test-long:

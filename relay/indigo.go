@@ -130,10 +130,11 @@ func (p *Indigo) Command(w Wiring) ([]string, map[string]string) {
 }
 
 // Onboard follows the only route that works offline: requestCrawl refuses
-// private addresses, so the relay gets rows in its host table. The relay
-// creates its schema on first start (the runner has started it), so: stop it
-// gracefully, add trusted ws:// rows with a large account limit, start again;
-// on start it dials every active host.
+// private addresses, so the relay gets rows in its host table. An image
+// other than the pinned one (see PrepareData) creates its schema on first
+// start (the runner has started it), so: stop it gracefully, add trusted
+// ws:// rows with a large account limit, start again; on start it dials
+// every active host.
 func (p *Indigo) Onboard(ctx context.Context, c Controller, hosts []Host) error {
 	if len(hosts) == 0 {
 		return nil
@@ -157,6 +158,22 @@ func (p *Indigo) Onboard(ctx context.Context, c Controller, hosts []Host) error 
 		return fmt.Errorf("indigo onboarding: restarting with %d hosts: %w", len(hosts), err)
 	}
 	return nil
+}
+
+// PrepareData onboards before the first start when the image is the
+// pinned indigo, whose schema PrepareDatabase writes with that version's
+// own models: the relay then boots once. Any other image may be another
+// version, so Onboard lets the relay make its schema and adds the rows
+// between two starts.
+func (p *Indigo) PrepareData(ctx context.Context, image, hostDataDir string, hosts []Host) (bool, error) {
+	if len(hosts) == 0 {
+		return false, nil
+	}
+	v, err := IndigoVersion(ctx, ".")
+	if err != nil || image != IndigoImageTag(v) {
+		return false, nil
+	}
+	return true, p.PrepareDatabase(ctx, filepath.Join(hostDataDir, "relay.sqlite"), hosts)
 }
 
 func (p *Indigo) insertHosts(ctx context.Context, dbPath string, hosts []Host) error {

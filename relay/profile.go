@@ -76,6 +76,17 @@ type Controller interface {
 // The interfaces below are optional: a profile implements one only when its
 // relay differs from indigo's habits there.
 
+// Preparer is a profile that can onboard hosts before the relay's first
+// start, by writing the relay's data directory itself: one boot instead of
+// Onboard's stop and start. It does so only for an image whose data format
+// it knows.
+type Preparer interface {
+	// PrepareData writes into hostDataDir (mounted at DataDir) what
+	// Onboard would make, and says whether it did; false leaves the hosts
+	// to Onboard.
+	PrepareData(ctx context.Context, image, hostDataDir string, hosts []Host) (bool, error)
+}
+
 // HealthPorter is a profile whose relay answers health on another of its
 // ports (APIPort or MetricsPort) than the API port.
 type HealthPorter interface {

@@ -380,8 +380,16 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		},
 		Started: true,
 	}
+	prepared := false
+	if p, ok := r.prof.(Preparer); ok {
+		var err error
+		if prepared, err = p.PrepareData(ctx, r.cfg.Image, r.dataDir, opts.Hosts); err != nil {
+			return fmt.Errorf("relay: onboarding %d hosts before the first start of %s: %w", len(opts.Hosts), r.cfg.Image, err)
+		}
+	}
 	fmt.Fprintf(r.cfg.Log, "relaysoak: starting %s (%s) on network %s, fleet at %s, %d hosts\n",
 		r.cfg.Image, r.prof.Name(), r.net.Name, r.gateway, len(opts.Hosts))
+	began := time.Now()
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if ctr != nil {
 		r.mu.Lock()
@@ -394,9 +402,14 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	if err := r.afterStart(ctx); err != nil {
 		return err
 	}
-	if err := r.prof.Onboard(ctx, controller{r}, opts.Hosts); err != nil {
-		return err
+	how := "its hosts written before it started"
+	if !prepared {
+		how = "onboarded by its profile"
+		if err := r.prof.Onboard(ctx, controller{r}, opts.Hosts); err != nil {
+			return err
+		}
 	}
+	fmt.Fprintf(r.cfg.Log, "relaysoak: %s ready in %.1f s, %s\n", r.cfg.Image, time.Since(began).Seconds(), how)
 	r.mu.Lock()
 	r.armed = true
 	wctx, cancel := context.WithCancel(context.Background())

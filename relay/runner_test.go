@@ -19,17 +19,6 @@ import (
 	"github.com/relaysoak/relaysoak/internal/testkit"
 )
 
-// requireDocker fails (never skips) when the engine is missing: without it
-// the system under test cannot run, and a skipped test would read as a pass.
-func requireDocker(t *testing.T) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	cli, err := dockerClient(ctx)
-	require.NoError(t, err, "these tests need a Docker engine")
-	cli.Close()
-}
-
 // defaultImage builds the indigo image once (kept between runs).
 func defaultImage(t *testing.T) string {
 	t.Helper()
@@ -45,7 +34,7 @@ func defaultImage(t *testing.T) string {
 // checks that no container of the run is left.
 func newRunner(t *testing.T, cfg Config) *Runner {
 	t.Helper()
-	requireDocker(t)
+	testkit.RequireDocker(t)
 	if cfg.Image == "" {
 		cfg.Image = defaultImage(t)
 	}
@@ -76,8 +65,8 @@ func assertNoContainersLeft(t *testing.T, runID string) {
 	testkit.AssertNoneLeft(t, Label+".run="+runID, testkit.Containers)
 }
 
-func TestIndigoImageIsReused(t *testing.T) {
-	requireDocker(t)
+func TestE2EIndigoImageIsReused(t *testing.T) {
+	testkit.RequireDocker(t)
 	tag := defaultImage(t)
 	version, err := IndigoVersion(context.Background(), "")
 	require.NoError(t, err)
@@ -94,8 +83,8 @@ func TestIndigoImageIsReused(t *testing.T) {
 	assert.Less(t, time.Since(start), 10*time.Second)
 }
 
-func TestMissingImageFailsFast(t *testing.T) {
-	requireDocker(t)
+func TestE2EMissingImageFailsFast(t *testing.T) {
+	testkit.RequireDocker(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := New(ctx, Config{RunDir: t.TempDir(), Image: "relaysoak/no-such-image:v0", PLCURL: "http://plc.test"})
@@ -103,7 +92,7 @@ func TestMissingImageFailsFast(t *testing.T) {
 	assert.Contains(t, err.Error(), "not in the local engine")
 }
 
-func TestBareRelayRunsAndStopsCleanly(t *testing.T) {
+func TestE2EBareRelayRunsAndStopsCleanly(t *testing.T) {
 	r := newRunner(t, Config{Memory: 256 << 20})
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
@@ -143,7 +132,7 @@ func TestBareRelayRunsAndStopsCleanly(t *testing.T) {
 	t.Logf("final log tail:\n%s", indent(e.Tail))
 }
 
-func TestHealthTimeoutIsClear(t *testing.T) {
+func TestE2EHealthTimeoutIsClear(t *testing.T) {
 	// A profile whose health path never answers 200.
 	r := newRunner(t, Config{Profile: &badHealth{Indigo{}}, HealthTimeout: 3 * time.Second})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -158,7 +147,7 @@ type badHealth struct{ Indigo }
 
 func (b *badHealth) HealthPath() string { return "/no-such-health" }
 
-func TestKilledRelayIsReported(t *testing.T) {
+func TestE2EKilledRelayIsReported(t *testing.T) {
 	r := newRunner(t, Config{Memory: 256 << 20, PollInterval: 100 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
@@ -186,7 +175,7 @@ func TestKilledRelayIsReported(t *testing.T) {
 	assert.Equal(t, 137, e2.Code)
 }
 
-func TestRestartIsReported(t *testing.T) {
+func TestE2ERestartIsReported(t *testing.T) {
 	r := newRunner(t, Config{Memory: 256 << 20, PollInterval: 100 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()

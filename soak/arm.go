@@ -73,7 +73,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	a.ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds(), "arm": a.name})
-	r, err := rig.Start(ctx, rc)
+	r, err := cfg.Harness.Start(ctx, rc)
 	if err != nil {
 		a.ev("start_failed", err.Error())
 		if a.name != "" {
@@ -152,7 +152,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	cfg, r, s, dir := a.cfg, a.rig, a.s, a.dir
 	fctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 2*time.Minute+cfg.StopGrace)
 	defer cancel()
-	r.Drain(fctx, 5*time.Second, 30*time.Second)
+	r.Drain(fctx, cfg.DrainQuiet, 6*cfg.DrainQuiet)
 	s.sampleOnce(fctx) // a last sample, before the relay stops
 	heapGrowth := a.heap.takeAfter(fctx)
 	rep, finErr := r.Finish(fctx)

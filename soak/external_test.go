@@ -23,7 +23,7 @@ import (
 // and naming the fleet's hosts; the soak attaches to its endpoints, serves
 // the fleet where the relay can reach it, and judges memory from its
 // metrics alone.
-func TestSoakExternalRelay(t *testing.T) {
+func TestE2ESoakExternalRelay(t *testing.T) {
 	requireDocker(t, "ext-relay")
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -42,7 +42,7 @@ func TestSoakExternalRelay(t *testing.T) {
 	require.NoError(t, runner.Start(ctx, relay.StartOptions{Names: []string{"plc.test", "relay.test"}, Hosts: hs}))
 
 	gw := runner.Gateway().String()
-	out, err := Run(ctx, Config{RunsDir: t.TempDir(), ID: "ext", Hosts: hosts, Rate: 20, Duration: 60 * time.Second, SampleEvery: 5 * time.Second,
+	out, err := Run(ctx, Config{RunsDir: t.TempDir(), ID: "ext", Hosts: hosts, Rate: 20, Duration: 30 * time.Second, SampleEvery: 3 * time.Second,
 		External:  &rig.External{Firehose: runner.FirehoseURL(), Metrics: runner.MetricsURL()},
 		FleetAddr: net.JoinHostPort(gw, "80"), FleetTLSAddr: net.JoinHostPort(gw, "443"), CADir: caDir, VerifyEvery: 1, Out: io.Discard})
 	require.NoError(t, err)

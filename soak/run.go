@@ -80,6 +80,9 @@ type Config struct {
 	FleetAddr, FleetTLSAddr, CADir string
 	// FleetDNSAddr serves DNS for the fleet's names there (see rig.Config).
 	FleetDNSAddr string
+	// Harness starts each arm's rig (default: the relay in a container, or
+	// External's); see Harness.
+	Harness Harness
 
 	// CPUs limits each relay container's CPU (1.5 = one and a half cores);
 	// default unlimited. In an A/B soak it keeps one build from starving
@@ -95,6 +98,10 @@ type Config struct {
 
 	// SampleEvery is the memory sampling interval (default 10 s).
 	SampleEvery time.Duration
+	// DrainQuiet ends the wait for the relay's last commits after the load
+	// once none has arrived for this long (default 5 s; the wait is at
+	// most six times as long).
+	DrainQuiet time.Duration
 	// Attribute, when set, makes the soak an attribution run: the load
 	// factors raised one at a time on a plan (printed before the run;
 	// Duration becomes its length), and memory growth regressed on what
@@ -143,6 +150,9 @@ func (c Config) withDefaults() Config {
 	if c.SampleEvery == 0 {
 		c.SampleEvery = 10 * time.Second
 	}
+	if c.DrainQuiet == 0 {
+		c.DrainQuiet = 5 * time.Second
+	}
 	if c.VerifyEvery == 0 {
 		c.VerifyEvery = 100
 	}
@@ -157,6 +167,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.Out == nil {
 		c.Out = io.Discard
+	}
+	if c.Harness == nil {
+		c.Harness = containerHarness
 	}
 	return c
 }

@@ -30,8 +30,7 @@ import (
 // of the run may be left.
 func requireDocker(t *testing.T, runID string) {
 	t.Helper()
-	out, err := exec.Command("docker", "info", "--format", "{{.ServerVersion}}").CombinedOutput()
-	require.NoError(t, err, "the soak tests need a running Docker engine: %s", out)
+	testkit.RequireDocker(t)
 	t.Cleanup(func() { testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers) })
 }
 
@@ -60,26 +59,37 @@ func readLines(t *testing.T, path string) []Line {
 	return out
 }
 
-// killRelay SIGKILLs the run's relay container, as a crash would.
+// killRelay SIGKILLs the run's relay container, as a crash would; it runs
+// beside the soak, so it reports instead of stopping the test.
 func killRelay(t *testing.T, id string) {
 	t.Helper()
 	out, err := exec.Command("docker", "ps", "-q", "--filter", "label=org.relaysoak.run="+id, "--filter", "label=org.relaysoak.profile").Output()
-	require.NoError(t, err)
 	ids := strings.Fields(string(out))
-	require.Len(t, ids, 1, "one relay container for run %s", id)
-	require.NoError(t, exec.Command("docker", "kill", ids[0]).Run())
+	if assert.NoError(t, err) && assert.Len(t, ids, 1, "one relay container for run %s", id) {
+		assert.NoError(t, exec.Command("docker", "kill", ids[0]).Run())
+	}
 }
 
-func TestSoakEndToEndWithIndigo(t *testing.T) {
+// smokeConfig is the smoke tier's soak of indigo: ten hosts, the shared
+// capture's real frames first (verbatim), then re-hosted traffic in its
+// shape, every delivered commit verified; long enough for six samples, a
+// heap profile at a quarter of the run and one at its end.
+func smokeConfig(t *testing.T, id string) Config {
+	t.Helper()
+	return Config{RunsDir: t.TempDir(), ID: id, Hosts: 10, Rate: 30, Duration: 90 * time.Second, SampleEvery: 5 * time.Second,
+		MemLimit: 1 << 30, VerifyEvery: 1, Out: io.Discard,
+		Capture: sharedfiles.CaptureDir(t), CaptureMode: replay.Verbatim}
+}
+
+// The real indigo relay, built here, started, fed real and re-hosted
+// frames, sampled by every probe and judged: the one soak of it in `make
+// test`.
+func TestSmokeSoakWithIndigo(t *testing.T) {
 	requireDocker(t, "e2e")
-	dir := t.TempDir()
+	cfg := smokeConfig(t, "e2e")
+	dir, capture := cfg.RunsDir, cfg.Capture
 	metrics := freeAddr(t)
-	// The shared capture's real frames first (verbatim), then re-hosted
-	// traffic in its shape: the soak's traffic comes from the replay.
-	capture := sharedfiles.CaptureDir(t)
-	cfg := Config{RunsDir: dir, ID: "e2e", Hosts: 10, Rate: 30, Duration: 150 * time.Second, SampleEvery: 5 * time.Second,
-		MemLimit: 1 << 30, VerifyEvery: 1, MetricsListen: metrics, Out: io.Discard,
-		Capture: capture, CaptureMode: replay.Verbatim}
+	cfg.MetricsListen = metrics
 	done := make(chan Outcome, 1)
 	errc := make(chan error, 1)
 	go func() {
@@ -166,58 +176,63 @@ func TestSoakEndToEndWithIndigo(t *testing.T) {
 	}
 }
 
-func TestSoakInterruptedStillReports(t *testing.T) {
+// The smoke tier fails when the relay cannot start: the same soak with an
+// image that exits at once (the test relay, which the indigo profile's
+// settings do not tell where its hosts are) ends before any load, naming
+// the image and why, and keeps the events written so far.
+func TestSmokeFailsWhenTheRelayDoesNotStart(t *testing.T) {
+	requireDocker(t, "smoke-nostart")
+	cfg := smokeConfig(t, "smoke-nostart")
+	cfg.RelayImage = leakyTarget(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	_, err := Run(ctx, cfg)
+	require.Error(t, err, "a relay that never starts cannot pass the smoke tier")
+	t.Logf("%v", err)
+	assert.ErrorIs(t, err, ErrNotStarted)
+	assert.Contains(t, err.Error(), "exited before it became healthy")
+	assert.Contains(t, err.Error(), "set UPSTREAM_URL", "the relay's own last words are quoted")
+	events, rerr := os.ReadFile(filepath.Join(cfg.RunsDir, cfg.ID, EventsFile))
+	require.NoError(t, rerr)
+	assert.Contains(t, string(events), `"start_failed"`)
+}
+
+// The controller's behaviours against the real relay in its container,
+// one test each (TestController… test them at length in seconds).
+func TestE2ESoakInterruptedStillReports(t *testing.T) {
 	requireDocker(t, "int")
-	dir := t.TempDir()
 	ctx, cancel := context.WithCancelCause(context.Background())
-	time.AfterFunc(60*time.Second, func() { cancel(fmt.Errorf("SIGINT")) })
-	out, err := Run(ctx, Config{RunsDir: dir, ID: "int", Hosts: 5, Rate: 20, Duration: 20 * time.Minute, SampleEvery: 5 * time.Second, Out: io.Discard})
+	defer cancel(nil)
+	cfg := Config{RunsDir: t.TempDir(), ID: "int", Hosts: 5, Rate: 20, Duration: 20 * time.Minute, SampleEvery: 2 * time.Second, Out: io.Discard}
+	whenSampled(t, cfg, 8, func() { cancel(fmt.Errorf("SIGINT")) })
+	out, err := Run(ctx, cfg)
 	require.NoError(t, err)
 	assert.True(t, out.Summary.Interrupted)
 	assert.Contains(t, out.Summary.StopReason, "SIGINT")
-	assert.Less(t, out.Summary.Duration, 3*time.Minute)
+	assert.Less(t, out.Summary.Duration, 2*time.Minute)
 	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "stopped early")
 	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, report.SamplesFile))), 8)
 }
 
-func TestSoakRelayKilledIsCrashed(t *testing.T) {
+func TestE2ESoakRelayKilledIsCrashed(t *testing.T) {
 	requireDocker(t, "killed")
-	dir := t.TempDir()
-	time.AfterFunc(45*time.Second, func() { killRelay(t, "killed") })
-	out, err := Run(context.Background(), Config{RunsDir: dir, ID: "killed", Hosts: 5, Rate: 20, Duration: 10 * time.Minute, SampleEvery: 5 * time.Second, Out: io.Discard})
+	cfg := Config{RunsDir: t.TempDir(), ID: "killed", Hosts: 5, Rate: 20, Duration: 10 * time.Minute, SampleEvery: 2 * time.Second, Out: io.Discard}
+	whenSampled(t, cfg, 8, func() { killRelay(t, "killed") })
+	out, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
-	s := out.Summary
-	assert.Equal(t, trend.Crashed, s.Judged.Verdict)
-	assert.Equal(t, "relay died", s.StopReason)
-	require.Len(t, s.Exits, 1)
-	assert.Contains(t, s.Exits[0], "137")
-	assert.Less(t, s.Duration, 3*time.Minute)
-	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
-	assert.GreaterOrEqual(t, len(lines), 8, "samples taken before the crash are kept")
-	assert.Equal(t, 1, lines[len(lines)-1].Exits)
+	assertCrashed(t, out, 8)
+	assert.Less(t, out.Summary.Duration, 2*time.Minute)
 }
 
-func TestSoakRestartCountsRestarts(t *testing.T) {
+func TestE2ESoakRestartCountsRestarts(t *testing.T) {
 	requireDocker(t, "restart")
-	dir := t.TempDir()
-	time.AfterFunc(40*time.Second, func() { killRelay(t, "restart") })
-	out, err := Run(context.Background(), Config{RunsDir: dir, ID: "restart", Hosts: 5, Rate: 20, Duration: 100 * time.Second,
-		SampleEvery: 5 * time.Second, Restart: true, Out: io.Discard})
+	cfg := Config{RunsDir: t.TempDir(), ID: "restart", Hosts: 5, Rate: 20, Duration: 40 * time.Second,
+		SampleEvery: 2 * time.Second, Restart: true, Out: io.Discard}
+	whenSampled(t, cfg, 5, func() { killRelay(t, "restart") })
+	out, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
-	s := out.Summary
-	assert.Equal(t, 1, s.Restarts)
-	assert.Equal(t, "duration reached", s.StopReason, "the run goes on after a restart")
-	assert.Greater(t, s.Duration, 95*time.Second)
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
-	require.NoError(t, err)
-	assert.Contains(t, string(md), "| relay restarts | 1 |")
-	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
-	require.NoError(t, err)
-	assert.Contains(t, string(events), `"relay_restart"`)
-	// Delivery resumes after the restart: the last samples show new commits.
-	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
-	require.Greater(t, len(lines), 10)
-	assert.Greater(t, lines[len(lines)-1].Context["commits_delivered"], lines[len(lines)-4].Context["commits_delivered"])
+	assert.Greater(t, out.Summary.Duration, 38*time.Second)
+	assertRestartedOnce(t, out, 4)
 }

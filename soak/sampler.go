@@ -125,10 +125,13 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 		return nil, err
 	}
 	var ps []probe.Probe
-	if r.Relay() != nil {
-		// A relay the rig runs: its process and cgroup are on this host.
-		pid := func() int { return r.Relay().PID(context.Background()) }
-		ps = append(ps, probe.Proc{PID: pid}, probe.Cgroup{PID: pid}, probe.CPU{PID: pid})
+	if p, ok := r.Target().(rig.PIDer); ok {
+		// A relay on this host: its process, and a container's cgroup.
+		pid := func() int { return p.PID(context.Background()) }
+		ps = append(ps, probe.Proc{PID: pid}, probe.CPU{PID: pid})
+		if r.Relay() != nil {
+			ps = append(ps, probe.Cgroup{PID: pid})
+		}
 	}
 	if names := r.Target().MemoryMetrics(); len(names) > 0 {
 		ps = append(ps, probe.Metrics{URL: r.Target().MetricsURL(), Names: names})

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,11 +39,45 @@ func TestComposeDefaultRelayIsThePinnedIndigo(t *testing.T) {
 	}
 }
 
+// compose itself accepts the file, as make runs it (settings given on make's
+// command line reach it as RELAYSOAK_*): every service resolves to a locally
+// built image and the settings land where the file says. The full compose
+// soak is TestE2EComposeUpRunsASoak.
+func TestSmokeComposeFileValidates(t *testing.T) {
+	compose := []string{"docker-compose"}
+	if _, err := exec.LookPath("docker-compose"); err != nil {
+		require.NoError(t, exec.Command("docker", "compose", "version").Run(), "neither docker-compose nor docker compose is installed")
+		compose = []string{"docker", "compose"}
+	}
+	cmd := exec.Command(compose[0], append(compose[1:], "config")...)
+	cmd.Dir = repoRoot
+	cmd.Env = append(os.Environ(), "RELAYSOAK_HOSTS=8", "RELAYSOAK_MEM_LIMIT=1g", "RELAYSOAK_RELAY_IMAGE=relaysoak/indigo-relay:smoke")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s config: %s", compose, out)
+	var f struct {
+		Services map[string]struct {
+			Image       string         `yaml:"image"`
+			Environment map[string]any `yaml:"environment"`
+			MemLimit    any            `yaml:"mem_limit"`
+		} `yaml:"services"`
+	}
+	require.NoError(t, yaml.Unmarshal(out, &f), "compose's resolved file parses: %s", out)
+	for _, s := range []string{"onboard", "relay", "soak"} {
+		require.Contains(t, f.Services, s)
+		assert.NotEmpty(t, f.Services[s].Image, "service %s names a local image (there is no registry)", s)
+	}
+	assert.Equal(t, "relaysoak/indigo-relay:smoke", f.Services["relay"].Image, "RELAYSOAK_RELAY_IMAGE picks the relay")
+	for _, s := range []string{"onboard", "soak"} {
+		assert.Equal(t, "8", fmt.Sprint(f.Services[s].Environment["RELAYSOAK_HOSTS"]), "RELAYSOAK_HOSTS reaches %s", s)
+	}
+	assert.Equal(t, "1g", fmt.Sprint(f.Services["relay"].MemLimit), "RELAYSOAK_MEM_LIMIT limits the relay")
+}
+
 // `make compose-up` for real, with Debian's docker-compose (or the plugin):
 // the static rig image and the indigo relay come up, the relay dials the
 // fleet's hosts through the fleet's DNS, frames are delivered and samples
 // written to the bind-mounted runs directory; compose-down removes it all.
-func TestComposeUpRunsASoak(t *testing.T) {
+func TestE2EComposeUpRunsASoak(t *testing.T) {
 	if _, err := exec.LookPath("docker-compose"); err != nil {
 		require.NoError(t, exec.Command("docker", "compose", "version").Run(), "neither docker-compose nor docker compose is installed")
 	}

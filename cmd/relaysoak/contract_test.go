@@ -262,7 +262,7 @@ func cleanEnv() []string {
 // Every subcommand, every bad input: the documented exit status, a first
 // line naming what was wrong, no panic, nothing left behind, nothing the
 // user had overwritten.
-func TestEveryCommandKeepsTheContract(t *testing.T) {
+func TestSmokeEveryCommandKeepsTheContract(t *testing.T) {
 	bin := buildBinary(t)
 	before := leftovers(t)
 	rows := append(namedRows(), generatedRows(t)...)

@@ -18,7 +18,7 @@ import (
 // End to end: 50 hosts, 50 frames/s for 60 s into the
 // real indigo relay, strict validation, identity churn on, DIDs resolved
 // over https with the run's CA.
-func TestEndToEndIndigoStrict(t *testing.T) {
+func TestE2EIndigoStrict(t *testing.T) {
 	const (
 		hosts    = 50
 		rate     = 50.0
@@ -123,7 +123,7 @@ func TestEndToEndIndigoStrict(t *testing.T) {
 
 // A relay killed mid-run is reported with its exit code and log tail, and
 // what the rig had measured until then is kept.
-func TestRelayKilledMidRun(t *testing.T) {
+func TestE2ERelayKilledMidRun(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{
@@ -163,7 +163,7 @@ func TestRelayKilledMidRun(t *testing.T) {
 // A relay over its memory limit is reported as OOM-killed. GOGC=off makes
 // indigo keep every allocation, so a 32 MiB limit is reached within
 // seconds of traffic: a leak, compressed.
-func TestRelayOOMKilled(t *testing.T) {
+func TestE2ERelayOOMKilled(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{

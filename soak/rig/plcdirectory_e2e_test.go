@@ -25,7 +25,7 @@ import (
 // PLC answers with jittered latency and no keep-alive, so every resolution
 // pays for a new TLS connection; the fleet's own metrics must show the
 // resolver at work through the whole run, not only at start-up.
-func TestEndToEndIndigoPLCDirectory(t *testing.T) {
+func TestE2EIndigoPLCDirectory(t *testing.T) {
 	const (
 		hosts    = 20
 		rate     = 30.0 // frames/s across the fleet
@@ -114,7 +114,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 	assert.Zero(t, rep.LogCounts[relay.IndigoLogFailedHandling])
 	assert.Zero(t, rep.LogCounts[relay.IndigoLogSkippedSig], "strict validation never skips a signature check")
 
-	// The baseline for TestEndToEndIndigoPLCFaults: without fault settings
+	// The baseline for TestE2EIndigoPLCFaults: without fault settings
 	// the relay's resolver never fails.
 	if errs := rg.ResolveErrors(); assert.NotEmpty(t, errs) {
 		assert.Zero(t, errs[len(errs)-1].Value, "atproto_identity_resolve_did{status=error} without PLC faults")
@@ -143,7 +143,7 @@ func TestEndToEndIndigoPLCDirectory(t *testing.T) {
 // at start-up: with half the PLC's answers failing and some connections
 // reset, indigo's failed-resolution counter keeps rising in the last
 // quarter. Delivery is not judged here: indigo drops what it cannot verify.
-func TestEndToEndIndigoPLCFaults(t *testing.T) {
+func TestE2EIndigoPLCFaults(t *testing.T) {
 	const (
 		rate     = 30.0
 		duration = 40 * time.Second

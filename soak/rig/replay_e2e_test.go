@@ -22,7 +22,7 @@ import (
 // verbatim, through the real indigo relay in strict mode. All 148 commits
 // come out and verify against the real keys; the #identity and #account
 // (of an account the capture has no document for) pass too.
-func TestEndToEndVerbatimThroughIndigoStrict(t *testing.T) {
+func TestE2EVerbatimThroughIndigoStrict(t *testing.T) {
 	capPath := sharedCapture(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -76,6 +76,15 @@ type Config struct {
 	// pointed at a server but whose hosts file cannot be written
 	// (docker-compose's `dns:`).
 	FleetDNSAddr string
+	// Attach, in place of External, soaks a relay the caller runs itself
+	// (a test relay beside the test): the fleet listens at FleetAddr and
+	// FleetTLSAddr (port 0 picks a free one), and a Launcher is launched
+	// once it does.
+	Attach Target
+	// ConnectWithin bounds the wait for the relay to dial every host
+	// (default 60 s for a container, 3 minutes for a relay the rig does
+	// not start).
+	ConnectWithin time.Duration
 
 	// Share runs this rig's relay on another rig's fleet and CA (an A/B
 	// soak): every host serves both relays the same stream. The fleet is
@@ -99,6 +108,28 @@ type Target interface {
 	Restart(ctx context.Context) error
 	Stop(ctx context.Context) (*relay.Exit, error)
 	LogPath() string
+}
+
+// Launcher is an attached Target the rig starts once the fleet listens,
+// telling it where the fleet is.
+type Launcher interface {
+	Target
+	Launch(ctx context.Context, w LaunchWiring) error
+}
+
+// LaunchWiring is where a launched relay finds the fake network: every
+// fleet name is served at FleetAddr (ws/http) and FleetTLSAddr (wss/https,
+// certificates of the CA in Wiring.CACertFile, a path on this machine).
+type LaunchWiring struct {
+	relay.Wiring
+	FleetAddr, FleetTLSAddr string
+	RunDir                  string
+}
+
+// PIDer is a Target whose process runs on this machine: the sampler reads
+// its /proc.
+type PIDer interface {
+	PID(ctx context.Context) int
 }
 
 // External is a relay running elsewhere, known by its endpoints.
@@ -140,6 +171,7 @@ type Rig struct {
 	firehose *firehose.Consumer
 
 	servers  []*http.Server
+	addrs    [2]string // where the fleet listens: plain, TLS
 	dns      net.PacketConn
 	shared   bool            // the fleet belongs to cfg.Share
 	connBase int             // fleet connections before this relay dialled in
@@ -223,10 +255,17 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 		if r.needs.TLSHosts != (r.fleet.PDSScheme() == "https") {
 			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", cfg.Relay.Profile.Name())
 		}
+		if cfg.Attach != nil {
+			r.addrs = cfg.Share.addrs
+			return r, r.attach(ctx)
+		}
 		return r, r.startRelay(ctx)
 	}
 	if err := checkOpenFiles(max(cfg.Fleet.Hosts, 1), 1); err != nil {
 		return nil, err
+	}
+	if cfg.External != nil && cfg.Attach != nil {
+		return nil, errors.New("rig: External and Attach are two ways to name the relay: set one")
 	}
 	if cfg.External != nil {
 		caDir := cfg.CADir
@@ -264,7 +303,7 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("rig: fleet: %w", err)
 	}
-	if cfg.External != nil {
+	if cfg.External != nil || cfg.Attach != nil {
 		return r, r.attach(ctx)
 	}
 	return r, r.startRelay(ctx)
@@ -320,7 +359,7 @@ func (r *Rig) startRelay(ctx context.Context) (err error) {
 		Names: r.fleet.Names(), Hosts: hosts}); err != nil {
 		return err
 	}
-	if err := r.consume(60 * time.Second); err != nil {
+	if err := r.consume(r.connectWithin(60 * time.Second)); err != nil {
 		return err
 	}
 	fmt.Fprintf(cfg.Log, "relaysoak: relay %s connected to %d hosts; fleet at %s, firehose %s\n",
@@ -398,23 +437,59 @@ func (r *Rig) checkNamed(what, rawURL string) error {
 		what, rawURL, u.Hostname(), strings.Join(r.fleet.Names(), ", "))
 }
 
-// attach wires the fleet to a relay running elsewhere: the fleet listens
-// where the user said, a hosts file for the relay's machine is written to
-// the run directory, and the rig waits for the relay to dial in.
+// attach wires the fleet to a relay the rig does not run in a container:
+// the fleet listens where the caller said (a share's fleet already does), a
+// hosts file for the relay's machine is written to the run directory, a
+// Launcher is launched, and the rig waits for the relay to dial in.
 func (r *Rig) attach(ctx context.Context) error {
 	cfg := r.cfg
-	if cfg.External.Firehose == "" {
-		return errors.New("rig: an external relay needs its firehose URL (--target-url)")
+	if cfg.External != nil {
+		if cfg.External.Firehose == "" {
+			return errors.New("rig: an external relay needs its firehose URL (--target-url)")
+		}
+		cfg.External.never = make(chan struct{})
+		r.target = cfg.External
+	} else {
+		r.target = cfg.Attach
 	}
-	cfg.External.never = make(chan struct{})
-	r.target = cfg.External
-	if cfg.FleetAddr == "" {
-		return errors.New("rig: an external relay needs an address for the fleet (--fleet-listen) that it can reach")
+	if !r.shared {
+		if cfg.FleetAddr == "" {
+			return errors.New("rig: an external relay needs an address for the fleet (--fleet-listen) that it can reach")
+		}
+		if err := r.listen(cfg.FleetAddr, cfg.FleetTLSAddr); err != nil {
+			return err
+		}
+		if err := r.writeHostsForRelay(); err != nil {
+			return err
+		}
 	}
-	if err := r.listen(cfg.FleetAddr, cfg.FleetTLSAddr); err != nil {
+	if cfg.FleetDNSAddr != "" && !r.shared {
+		host, _, _ := net.SplitHostPort(r.addrs[0])
+		if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
+			return err
+		}
+	}
+	r.connBase = r.fleet.Stats().Connections
+	if l, ok := r.target.(Launcher); ok {
+		w := LaunchWiring{FleetAddr: r.addrs[0], FleetTLSAddr: r.addrs[1], RunDir: r.RunDir(),
+			Wiring: relay.Wiring{PLCURL: cfg.PLCScheme + "://" + r.fleet.PLCName(), UpstreamURL: "https://" + r.fleet.UpstreamName(), CACertFile: r.ca.CertPath()}}
+		if err := l.Launch(ctx, w); err != nil {
+			return fmt.Errorf("rig: launching %s: %w", l.Image(), err)
+		}
+	}
+	if err := r.consume(r.connectWithin(3 * time.Minute)); err != nil {
 		return err
 	}
-	host, _, err := net.SplitHostPort(cfg.FleetAddr)
+	fmt.Fprintf(cfg.Log, "relaysoak: %s connected to %d hosts; firehose %s\n", r.target.Image(), r.fleet.Stats().Connections-r.connBase, r.target.FirehoseURL())
+	return nil
+}
+
+// writeHostsForRelay writes hosts-for-relay into the run directory (every
+// fleet name at the fleet's address, for the relay's /etc/hosts) and says
+// what the relay needs.
+func (r *Rig) writeHostsForRelay() error {
+	cfg := r.cfg
+	host, _, err := net.SplitHostPort(r.addrs[0])
 	if err != nil {
 		return fmt.Errorf("rig: --fleet-listen %q: %w", cfg.FleetAddr, err)
 	}
@@ -427,24 +502,23 @@ func (r *Rig) attach(ctx context.Context) error {
 	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
 		return fmt.Errorf("rig: writing %s: %w", hostsPath, err)
 	}
-	if cfg.FleetDNSAddr != "" {
-		if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
-			return err
-		}
-	}
 	plc := fmt.Sprintf("PLC http://%s", r.fleet.PLCName())
-	at := cfg.FleetAddr
-	if cfg.FleetTLSAddr != "" {
+	at := r.addrs[0]
+	if r.addrs[1] != "" {
 		plc = fmt.Sprintf("PLC https://%s trusting %s", r.fleet.PLCName(), r.ca.CertPath())
-		at += " (TLS at " + cfg.FleetTLSAddr + ")"
+		at += " (TLS at " + r.addrs[1] + ")"
 	}
 	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s; the relay needs: the names in %s, %s, and the hosts as ws:// rows\n",
 		len(r.fleet.HostNames()), at, hostsPath, plc)
-	if err := r.consume(3 * time.Minute); err != nil {
-		return err
-	}
-	fmt.Fprintf(cfg.Log, "relaysoak: external relay connected to %d hosts; firehose %s\n", r.fleet.Stats().Connections, cfg.External.Firehose)
 	return nil
+}
+
+// connectWithin is the configured wait for the relay's connections, or def.
+func (r *Rig) connectWithin(def time.Duration) time.Duration {
+	if r.cfg.ConnectWithin > 0 {
+		return r.cfg.ConnectWithin
+	}
+	return def
 }
 
 // consume subscribes the rig to the relay's firehose, starts scraping its
@@ -504,6 +578,11 @@ func (r *Rig) listen(plain, withTLS string) error {
 		ln, err := net.Listen("tcp", p.addr)
 		if err != nil {
 			return fmt.Errorf("rig: the fleet cannot listen on %s: %w", p.addr, err)
+		}
+		if p.tls {
+			r.addrs[1] = ln.Addr().String()
+		} else {
+			r.addrs[0] = ln.Addr().String()
 		}
 		srv := &http.Server{Handler: r.fleet, ReadHeaderTimeout: 10 * time.Second}
 		r.servers = append(r.servers, srv)
@@ -797,6 +876,11 @@ func (r *Rig) Close(ctx context.Context) error {
 	}
 	if r.relay != nil {
 		if err := r.relay.Close(ctx); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if l, ok := r.target.(Launcher); ok {
+		if _, err := l.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
 	}

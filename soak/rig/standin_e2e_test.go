@@ -31,12 +31,19 @@ var standin = testkit.ImageOnce{Tag: standinTag, Build: func(ctx context.Context
 	return relay.EnsureGoImage(ctx, "../testdata/testrelay", relay.ScratchImage{Tag: standinTag, Ports: []int{2470, 2471, 3000, 3001, 9000, 9100}})
 }}
 
+// standinImage is the stand-in's image, for a test in a container tier.
+func standinImage(t *testing.T) string {
+	t.Helper()
+	testkit.RequireDocker(t)
+	return standin.Require(t)
+}
+
 // The zlay profile: the stand-in reaches the fleet over TLS only (the CA
 // mounted over the system bundle, no SSL_CERT_FILE), learns every host
 // from the upstream face, resolves at plc.directory, delivers, serves
 // zlay's memory gauges, and its leak report is read back after Stop.
-func TestZlayProfileAgainstStandIn(t *testing.T) {
-	img := standin.Require(t)
+func TestE2EZlayProfileAgainstStandIn(t *testing.T) {
+	img := standinImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	prof := relay.Zlay(map[string]string{"FLAVOUR": "zlay", "LEAK_REPORTS": "2"})
@@ -85,8 +92,8 @@ func TestZlayProfileAgainstStandIn(t *testing.T) {
 // The rsky profile with the relay as built upstream: its compiled-in roots
 // refuse the run's CA, and the rig says so, naming the failed handshakes
 // and the profile's reason, instead of reporting zero frames.
-func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
-	img := standin.Require(t)
+func TestE2ERskyProfileWithoutTheRunsCA(t *testing.T) {
+	img := standinImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	cfg := rig.Config{
@@ -94,6 +101,8 @@ func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
 		Fleet:  fakepds.Config{Hosts: 3},
 		Relay:  relay.Config{Image: img, Profile: relay.Rsky(map[string]string{"FLAVOUR": "rsky"}), Memory: 256 << 20},
 		Log:    testkit.LogWriter{T: t},
+		// Every handshake fails at once; a quarter of a minute shows it.
+		ConnectWithin: 15 * time.Second,
 	}
 	runID := filepath.Base(cfg.RunDir)
 	t.Cleanup(func() {
@@ -115,8 +124,8 @@ func TestRskyProfileWithoutTheRunsCA(t *testing.T) {
 // TRUST_SYSTEM=1): hosts from RELAY_DISCOVERY_UPSTREAMS, wss://,
 // /export polled at plc.directory, frames delivered, metrics on
 // RELAY_METRICS_LISTEN.
-func TestRskyProfileTrustingTheRunsCA(t *testing.T) {
-	img := standin.Require(t)
+func TestE2ERskyProfileTrustingTheRunsCA(t *testing.T) {
+	img := standinImage(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
 	defer cancel()
 	rg := rigtest.Start(t, ctx, rig.Config{

@@ -19,6 +19,7 @@ import (
 // a pass.
 func Start(t testing.TB, ctx context.Context, cfg rig.Config) *rig.Rig {
 	t.Helper()
+	testkit.RequireDocker(t)
 	if cfg.RunDir == "" {
 		cfg.RunDir = t.TempDir()
 	}

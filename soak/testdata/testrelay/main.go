@@ -61,6 +61,11 @@
 //	                      bytes retained each time it subscribes to a host
 //	                      again after losing it (an outage): the upstream-side
 //	                      leak of a connection's state kept after it ended
+//	FLEET_ADDR, FLEET_TLS_ADDR
+//	                      dial every name's port 80 at FLEET_ADDR and 443 at
+//	                      FLEET_TLS_ADDR instead of resolving it: for the
+//	                      relay run as a process beside a test, where the
+//	                      fleet's names resolve nowhere
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
@@ -265,6 +270,8 @@ func run(log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
+	dial := fleetDial(os.Getenv("FLEET_ADDR"), os.Getenv("FLEET_TLS_ADDR"))
+	hc.Transport.(*http.Transport).DialContext = dial
 	mem := &arena{}
 	h := newHub(cfg.subscriberQueue, cfg.leakPerDisconnect, mem, log)
 	var res *resolver
@@ -310,7 +317,7 @@ func run(log *slog.Logger) error {
 	}
 
 	f := &follower{cfg: cfg, hub: h, res: res, mem: mem, started: started, log: log,
-		dialer: &websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: tlsCfg}}
+		dialer: &websocket.Dialer{HandshakeTimeout: 10 * time.Second, TLSClientConfig: tlsCfg, NetDialContext: dial}}
 	switch {
 	case len(cfg.hosts) > 0:
 		f.followAll(ctx, cfg.hosts)
@@ -917,6 +924,23 @@ func httpClient(caFile string, noRoots bool) (*http.Client, *tls.Config, error) 
 	// websocket dialled with that list would be offered HTTP/2.
 	tr.TLSClientConfig = tlsCfg.Clone()
 	return &http.Client{Transport: tr, Timeout: 30 * time.Second}, tlsCfg, nil
+}
+
+// fleetDial dials port 80 of any name at plain and 443 at withTLS when they
+// are set, and every other address as it is.
+func fleetDial(plain, withTLS string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		if _, port, err := net.SplitHostPort(addr); err == nil {
+			switch {
+			case port == "80" && plain != "":
+				addr = plain
+			case port == "443" && withTLS != "":
+				addr = withTLS
+			}
+		}
+		return d.DialContext(ctx, network, addr)
+	}
 }
 
 // arena hands out memory the garbage collector never sees: anonymous

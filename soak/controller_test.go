@@ -1,0 +1,189 @@
+package soak
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/trend"
+)
+
+// processSoak is a soak of the test relay run as a process (see
+// processHarness), sampled every 100 ms.
+func processSoak(t *testing.T, h *processHarness, d time.Duration) Config {
+	t.Helper()
+	return Config{RunsDir: t.TempDir(), ID: "proc", Hosts: 4, Rate: 100, Duration: d, SampleEvery: 100 * time.Millisecond,
+		VerifyEvery: 1, Profile: &leakyRelay{}, Harness: h, DrainQuiet: 500 * time.Millisecond, Judge: trend.Config{MinWindow: time.Second, Warmup: time.Second}}
+}
+
+// whenSampled calls f, beside the soak, once samples.jsonl holds n lines:
+// what a test does to a run waits for the run, not for a clock.
+func whenSampled(t *testing.T, cfg Config, n int, f func()) {
+	path := filepath.Join(cfg.RunsDir, cfg.ID, report.SamplesFile)
+	ctx := t.Context() // ends with the test
+	go func() {
+		for ctx.Err() == nil {
+			if b, err := os.ReadFile(path); err == nil && bytes.Count(b, []byte("\n")) >= n {
+				f()
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}()
+}
+
+func TestControllerInterruptedStillReports(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 10*time.Minute)
+	ctx, cancel := context.WithCancelCause(context.Background())
+	defer cancel(nil)
+	whenSampled(t, cfg, 15, func() { cancel(errors.New("SIGINT")) })
+	out, err := Run(ctx, cfg)
+	require.NoError(t, err)
+	s := out.Summary
+	assert.True(t, s.Interrupted)
+	assert.Contains(t, s.StopReason, "SIGINT")
+	assert.Less(t, s.Duration, time.Minute)
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "stopped early")
+	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, report.SamplesFile))), 15, "samples taken before the interrupt are kept")
+	assert.Positive(t, s.CommitsOut, "the relay passed commits on before the interrupt")
+}
+
+func TestControllerRelayKilledIsCrashed(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 10*time.Minute)
+	whenSampled(t, cfg, 15, func() { h.relay(0).kill() })
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assertCrashed(t, out, 15)
+	assert.Less(t, out.Summary.Duration, time.Minute)
+}
+
+// assertCrashed checks a run whose relay was SIGKILLed: CRASHED, saying
+// so, with the samples taken before it kept.
+func assertCrashed(t *testing.T, out Outcome, samples int) {
+	t.Helper()
+	s := out.Summary
+	assert.Equal(t, trend.Crashed, s.Judged.Verdict)
+	assert.Equal(t, "relay died", s.StopReason)
+	require.Len(t, s.Exits, 1)
+	assert.Contains(t, s.Exits[0], "code 137 (SIGKILL)")
+	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	assert.GreaterOrEqual(t, len(lines), samples, "samples taken before the crash are kept")
+	assert.Equal(t, 1, lines[len(lines)-1].Exits)
+	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(events), `"relay_exit"`)
+}
+
+func TestControllerRestartCountsRestarts(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 6*time.Second)
+	cfg.Restart = true
+	whenSampled(t, cfg, 10, func() { h.relay(0).kill() })
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	assertRestartedOnce(t, out, 10)
+}
+
+// assertRestartedOnce checks a run whose relay was killed once and
+// restarted: it went on to its end, said so, and delivered again in its
+// last `after` samples.
+func assertRestartedOnce(t *testing.T, out Outcome, after int) {
+	t.Helper()
+	s := out.Summary
+	assert.Equal(t, 1, s.Restarts)
+	assert.Equal(t, "duration reached", s.StopReason, "the run goes on after a restart")
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "| relay restarts | 1 |")
+	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(events), `"relay_restart"`)
+	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	require.Greater(t, len(lines), 2*after)
+	assert.Greater(t, lines[len(lines)-1].Context["commits_delivered"], lines[len(lines)-after].Context["commits_delivered"])
+}
+
+// Both arms of an A/B soak are fed the same frames by one fleet, each is a
+// complete run directory, and the comparison on top fails CI when B grows
+// more: B retains 64 KiB per frame, A nothing.
+func TestControllerABFairnessAndReport(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 8*time.Second)
+	cfg.Profile = &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "0"}}
+	cfg.Compare = &Compare{Profile: &leakyRelay{Env: map[string]string{"LEAK_BYTES_PER_FRAME": "65536"}}}
+	// B retains about 20 GiB/h; A's Go runtime, in its first seconds, grows
+	// at hundreds of MiB/h, which any gate below that would call a leak.
+	cfg.Judge.MinSlopeMiBPerHour = 5000
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, out.AB)
+	ab := *out.AB
+	t.Logf("%s", report.HeadlineAB(ab))
+	assert.Positive(t, ab.A.CommitsSent)
+	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
+	assert.NotEqual(t, trend.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
+	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
+	assertABRunDir(t, out.Dir, ab)
+}
+
+// assertABRunDir checks what an A/B soak that found B leaking leaves: both
+// arms fed the same commits and passing them on, each a complete run
+// directory, the comparison on top failing CI.
+func assertABRunDir(t *testing.T, dir string, ab report.AB) {
+	t.Helper()
+	assert.Equal(t, ab.A.CommitsSent, ab.B.CommitsSent, "one fleet, one stream")
+	assert.Greater(t, ab.A.Delivery, 0.95)
+	assert.Greater(t, ab.B.Delivery, 0.95)
+	for _, f := range []string{report.ReportFile, report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile,
+		filepath.Join(ADir, report.SamplesFile), filepath.Join(BDir, report.SamplesFile),
+		filepath.Join(ADir, report.ReportFile), filepath.Join(BDir, report.ReportFile), filepath.Join(BDir, "relay.log")} {
+		st, err := os.Stat(filepath.Join(dir, f))
+		if assert.NoError(t, err, f) {
+			assert.Positive(t, st.Size(), f)
+		}
+	}
+	j, err := os.ReadFile(filepath.Join(dir, report.JUnitFile))
+	require.NoError(t, err)
+	assert.Contains(t, string(j), `failures="1"`, "the comparison fails CI")
+}
+
+// A single run's report holds every section the run earned (the load, the
+// consumers, the rig's own cost) beside the verdict, and its files.
+func TestControllerReportAssembly(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 5*time.Second)
+	cfg.Consumers, cfg.ConsumerChurn, cfg.ConsumerMix = 2, time.Second, crowd.Mix{Resume: 1}
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	require.NoError(t, err)
+	assert.True(t, strings.HasPrefix(string(md), "# relaysoak proc — "+string(out.Summary.Judged.Verdict)), "report.md opens with the verdict")
+	for _, sec := range []string{"## Load", "## Consumers", "## Rig"} {
+		assert.Contains(t, string(md), sec)
+	}
+	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log"} {
+		st, err := os.Stat(filepath.Join(out.Dir, f))
+		if assert.NoError(t, err, f) {
+			assert.Positive(t, st.Size(), f)
+		}
+	}
+	last := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	require.NotEmpty(t, last)
+	assert.Positive(t, last[len(last)-1].Signals[trend.SignalRssAnon], "the process's /proc is read")
+	assert.Positive(t, last[len(last)-1].Signals["rss"], "its metrics are read")
+	assert.Positive(t, last[len(last)-1].Context["crowd_connects"])
+}
