@@ -7,6 +7,8 @@ import (
 	"slices"
 	"sort"
 	"strings"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // Observations are one run's samples: at each time, memory and the
@@ -206,13 +208,6 @@ func (o Observations) validate() ([]Factor, error) {
 	return fs, nil
 }
 
-// maxRho caps the prewhitening coefficient: nearer 1 the quasi-differenced
-// columns are mere rates and the intercept and time columns blur.
-const maxRho = 0.95
-
-// clampRho is a lag-1 autocorrelation as the model uses it: in [0, maxRho].
-func clampRho(phi float64) float64 { return min(max(phi, 0), maxRho) }
-
 // minFitFloors is the fewest floors a fit takes instead of every sample:
 // floors a window apart are nearly independent, where thirty samples 10 s
 // apart hold far less (the six-term model keeps 18 degrees of freedom).
@@ -325,7 +320,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	// intervals came out far too narrow (16% of null terms excluded 0 at a
 	// nominal 5%), on the whitened one the kernel only mops up what AR(1)
 	// misses. The slopes keep their meaning: x_t − ρx_{t−1} is linear in β.
-	rho := clampRho(lag1(u))
+	rho := stats.ClampRho(stats.Lag1(u))
 	res.ResidualAR1 = rho
 	xw := make([][]float64, len(x))
 	for j, col := range x {
@@ -348,7 +343,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 		return res, fmt.Errorf("attribute: %w", err)
 	}
 	// One Huber pass.
-	s := mad(u)
+	s := stats.MAD(u)
 	if s > 0 {
 		for i, r := range u {
 			if a := math.Abs(r); a > huberK*s {
@@ -362,13 +357,13 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 		return res, fmt.Errorf("attribute: %w", err)
 	}
 	res.Lags = lags
-	z := normalQuantile(1 - (1-c.Level)/2)
+	z := stats.NormalQuantile(1 - (1-c.Level)/2)
 	// Five terms tested at once: at 95% each, a flat run shows some
 	// "significant" term one time in four. Naming asks every term to pass the
 	// family-wise (Bonferroni) level; and the HAC intervals, even on the
 	// prewhitened series, cover a little under their nominal level on
 	// persistent noise (≈92% at AR 0.8 in the tests), another reason.
-	zFirm := normalQuantile(1 - (1-c.Level)/2/float64(len(keep)-1))
+	zFirm := stats.NormalQuantile(1 - (1-c.Level)/2/float64(len(keep)-1))
 	var gVar float64
 	var fb []float64 // factor coefficients (scaled), for the joint test
 	var fk []int
@@ -495,7 +490,7 @@ func estimate(d scaledDesign, y, w []float64, keep []int, lags int) (beta []floa
 	}
 	lag = lags
 	if lag <= 0 {
-		lag = andrewsLag(lag1(wu), len(u))
+		lag = andrewsLag(stats.Lag1(wu), len(u))
 	}
 	return beta, hacCov(d, keep, w, u, ainv, lag), lag, nil
 }
@@ -546,6 +541,6 @@ func solveSym(a [][]float64, b []float64) ([]float64, bool) {
 func chi2Quantile(p float64, k int) float64 {
 	kf := float64(k)
 	h := 2 / (9 * kf)
-	v := 1 - h + normalQuantile(p)*math.Sqrt(h)
+	v := 1 - h + stats.NormalQuantile(p)*math.Sqrt(h)
 	return kf * v * v * v
 }

@@ -3,7 +3,8 @@ package attribute
 import (
 	"errors"
 	"math"
-	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // The solver here is small on purpose: at most six columns (intercept, time,
@@ -244,35 +245,11 @@ func hacCov(d scaledDesign, keep []int, w, u []float64, ainv [][]float64, lags i
 // pages), and the fixed Newey–West rule (5 lags at n = 500) cuts the
 // autocovariance off long before it dies out, leaving intervals too narrow.
 func andrewsLag(rho float64, n int) int {
-	rho = math.Min(math.Max(rho, 0), 0.97)
+	rho = stats.ClampRho(rho)
 	nw := int(math.Floor(4 * math.Pow(float64(n)/100, 2.0/9)))
 	a := 4 * rho * rho / ((1 - rho) * (1 - rho) * (1 + rho) * (1 + rho))
 	l := int(math.Ceil(1.1447 * math.Cbrt(a*float64(n))))
 	return min(max(l, nw, 1), max(n/4, 1))
-}
-
-// lag1 is the lag-1 autocorrelation of u.
-func lag1(u []float64) float64 {
-	n := len(u)
-	if n < 3 {
-		return 0
-	}
-	var m float64
-	for _, v := range u {
-		m += v
-	}
-	m /= float64(n)
-	var num, den float64
-	for i, v := range u {
-		den += (v - m) * (v - m)
-		if i > 0 {
-			num += (v - m) * (u[i-1] - m)
-		}
-	}
-	if den == 0 {
-		return 0
-	}
-	return num / den
 }
 
 func matMul(a, b [][]float64) [][]float64 {
@@ -309,33 +286,3 @@ func scal(alpha float64, x []float64) {
 		x[i] *= alpha
 	}
 }
-
-// mad is the median absolute deviation around the median, scaled by 1.4826
-// so that it estimates σ for normal data.
-func mad(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	m := median(xs)
-	d := make([]float64, len(xs))
-	for i, x := range xs {
-		d[i] = math.Abs(x - m)
-	}
-	return 1.4826 * median(d)
-}
-
-func median(xs []float64) float64 {
-	c := append([]float64(nil), xs...)
-	slices.Sort(c)
-	n := len(c)
-	if n == 0 {
-		return math.NaN()
-	}
-	if n%2 == 1 {
-		return c[n/2]
-	}
-	return (c[n/2-1] + c[n/2]) / 2
-}
-
-// normalQuantile is Φ⁻¹(p) for 0 < p < 1.
-func normalQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }

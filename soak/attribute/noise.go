@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"time"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // Noise is memory's scatter around its own trend, as a plan assumes it
@@ -73,7 +75,7 @@ func measureNoise(t, memory []float64, fromS, toS float64, minPoints int, bend b
 		ss += v * v
 	}
 	sd := math.Sqrt(ss/float64(n-len(keep))) / (1 << 20)
-	return Noise{SDMiB: sd, AR1: clampRho(lag1(u)), Points: n, FromS: tt[0], ToS: tt[n-1]}, nil
+	return Noise{SDMiB: sd, AR1: stats.ClampRho(stats.Lag1(u)), Points: n, FromS: tt[0], ToS: tt[n-1]}, nil
 }
 
 // HalfWidthAt is the widest 95% half-width, over the plan's factors, of a
@@ -98,7 +100,7 @@ func (p Plan) HalfWidthAt(n Noise) float64 {
 	if n.Teeth != nil {
 		dt = time.Duration(n.Teeth.WindowS * float64(time.Second)) // one floor per window
 	}
-	return planHalfWidth(factors, mult, p.Warmup, p.Phases[0].Duration, dt, n.SDMiB, clampRho(n.AR1))
+	return planHalfWidth(factors, mult, p.Warmup, p.Phases[0].Duration, dt, n.SDMiB, stats.ClampRho(n.AR1))
 }
 
 // NoiseCheck says what the warm-up's noise means for the plan, in a

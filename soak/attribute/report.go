@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // humanBytes writes b with two or three significant figures in B, KiB or
@@ -184,7 +185,7 @@ func WiderThanPlanned(r Result, p Plan) float64 {
 		}
 		return k
 	}
-	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(clampRho(r.ResidualAR1))/arInflation(clampRho(p.NoiseAR)))
+	return r.ResidualSDBytes / (1 << 20) / p.NoiseMiB * math.Sqrt(arInflation(stats.ClampRho(r.ResidualAR1))/arInflation(stats.ClampRho(p.NoiseAR)))
 }
 
 type jsonPhase struct {

@@ -3,6 +3,8 @@ package attribute
 import (
 	"math"
 	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // Teeth is a fast sawtooth in memory: a gradual rise ended by a sharp drop,
@@ -46,7 +48,7 @@ func FindTeeth(t, memory []float64, fromS, toS, maxWindowS float64) Teeth {
 	for i := range steps {
 		steps[i] = math.Abs(y[i+1] - y[i])
 	}
-	threshold := dropOfStep * median(steps)
+	threshold := dropOfStep * stats.Median(steps)
 	if threshold <= 0 {
 		return Teeth{}
 	}
@@ -64,7 +66,7 @@ func FindTeeth(t, memory []float64, fromS, toS, maxWindowS float64) Teeth {
 	for i := range gaps {
 		gaps[i] = at[i+1] - at[i]
 	}
-	th := Teeth{Drops: len(at), PeriodS: median(gaps), DepthMiB: median(depth) / (1 << 20)}
+	th := Teeth{Drops: len(at), PeriodS: stats.Median(gaps), DepthMiB: stats.Median(depth) / (1 << 20)}
 	if th.PeriodS*floorWidth > maxWindowS {
 		return Teeth{Drops: th.Drops, PeriodS: th.PeriodS, DepthMiB: th.DepthMiB}
 	}

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/assert"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // TestTimeToDetect logs the time-to-detect table: a relay leaking 290 MiB/hour
@@ -88,7 +90,7 @@ func TestTimeToDetect(t *testing.T) {
 			assert.LessOrEqual(t, minutes, 30.0, "%s seed %d: goal is ≤ 30 min of post-warm-up data", sc.name, seed)
 		}
 		if len(errs) > 0 {
-			assert.InDelta(t, 0, median(errs), 0.25, "%s: median distance of the slope at the first LEAK from [leak, true growth], relative to the leak %v", sc.name, errs)
+			assert.InDelta(t, 0, stats.Median(errs), 0.25, "%s: median distance of the slope at the first LEAK from [leak, true growth], relative to the leak %v", sc.name, errs)
 		}
 		fmt.Fprintf(&table, "%-30s %v\n", sc.name, got)
 	}

@@ -3,6 +3,8 @@ package trend
 import (
 	"math"
 	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // flushCycles is what findFlush recognised: sharp drops that end a gradual
@@ -59,8 +61,8 @@ func findFlush(th thinned) flushCycles {
 	for i := 1; i < n; i++ {
 		diffs[i-1] = th.y[i] - th.y[i-1]
 	}
-	sigma := mad(diffs) / math.Sqrt2
-	thr := max(8*sigma, 0.02*median(th.y))
+	sigma := stats.MAD(diffs) / math.Sqrt2
+	thr := max(8*sigma, 0.02*stats.Median(th.y))
 	// Candidate drops: the median of the flushSide points before i exceeds
 	// that of the flushSide points from i on by more than thr; of each run
 	// of candidates the largest is the drop.
@@ -68,9 +70,9 @@ func findFlush(th thinned) flushCycles {
 	drop := make([]float64, n)
 	for i := flushSide; i+flushSide <= n; i++ {
 		copy(w[:], th.y[i-flushSide:i])
-		l := medianInPlace(w[:])
+		l := stats.MedianInPlace(w[:])
 		copy(w[:], th.y[i:i+flushSide])
-		r := medianInPlace(w[:])
+		r := stats.MedianInPlace(w[:])
 		drop[i] = l - r
 	}
 	var idx []int
@@ -99,7 +101,7 @@ func findFlush(th thinned) flushCycles {
 		for k := 1; k < len(idx); k++ {
 			gaps[k-1] = th.t[idx[k]] - th.t[idx[k-1]]
 		}
-		if median(gaps) < minGap {
+		if stats.Median(gaps) < minGap {
 			return none
 		}
 	}
@@ -146,7 +148,7 @@ func findFlush(th thinned) flushCycles {
 			continue
 		}
 		copy(w[:], th.y[i-flushSide:i])
-		peak, peakSE := medianInPlace(w[:]), 0.0
+		peak, peakSE := stats.MedianInPlace(w[:]), 0.0
 		// The drop must fall from the tooth's top, not from a burst of
 		// outliers above it.
 		if math.Abs(before.at(th.t[i-1])-peak) > 0.25*drop[i] {
@@ -164,7 +166,7 @@ func findFlush(th thinned) flushCycles {
 			next = idx[k+1]
 		}
 		copy(w[:], th.y[i:i+flushSide])
-		floor, floorSE := medianInPlace(w[:]), sigma
+		floor, floorSE := stats.MedianInPlace(w[:]), sigma
 		if next-2-(i+1)+1 >= flushMinPoints {
 			after := fitLine(th.t[i+1:next-1], th.y[i+1:next-1])
 			floor, floorSE = after.at(th.t[i]), after.seAt(th.t[i])
@@ -180,7 +182,7 @@ func findFlush(th thinned) flushCycles {
 		for k := 1; k < len(out.t); k++ {
 			gaps[k-1] = out.t[k] - out.t[k-1]
 		}
-		out.period = median(gaps)
+		out.period = stats.Median(gaps)
 	}
 	return out
 }
@@ -250,7 +252,7 @@ func levelTrend(t, y []float64, sigma float64) (slope, se float64) {
 			slopes = append(slopes, (y[j]-y[i])/(t[j]-t[i]))
 		}
 	}
-	slope = median(slopes)
+	slope = stats.Median(slopes)
 	var mt float64
 	for _, v := range t {
 		mt += v
@@ -264,7 +266,7 @@ func levelTrend(t, y []float64, sigma float64) (slope, se float64) {
 	}
 	s := sigma
 	if n >= 3 {
-		s = max(s, mad(r))
+		s = max(s, stats.MAD(r))
 	}
 	return slope, s / math.Sqrt(stt)
 }

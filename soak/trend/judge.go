@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // Verdict is the judge's answer for a series.
@@ -333,7 +335,7 @@ func residualScale(th thinned, f trendFit) float64 {
 	for i := range r {
 		r[i] = th.y[i] - f.intercept - f.slope*th.t[i]
 	}
-	return mad(r)
+	return stats.MAD(r)
 }
 
 // removeShifts takes out level shifts. At each point it compares the median
@@ -356,7 +358,7 @@ func removeShifts(th thinned) (thinned, int) {
 	for i := range rates {
 		rates[i] = (th.y[i+lag] - th.y[i]) / (th.t[i+lag] - th.t[i])
 	}
-	m := median(rates)
+	m := stats.Median(rates)
 	d := make([]float64, n) // d[i]: level change between points i−1 and i
 	// A window across a sampling gap is not judged: the level moved during
 	// the gap by a drift only roughly known.
@@ -374,14 +376,14 @@ func removeShifts(th thinned) (thinned, int) {
 			continue
 		}
 		copy(w[:], th.y[i:i+k])
-		r := medianInPlace(w[:])
+		r := stats.MedianInPlace(w[:])
 		copy(w[:], th.y[i-k:i])
-		l := medianInPlace(w[:])
+		l := stats.MedianInPlace(w[:])
 		dt := (th.t[i+k-1]+th.t[i])/2 - (th.t[i-1]+th.t[i-k])/2
 		d[i] = r - l - m*dt
 	}
-	sigma := mad(d[k : n-k+1])
-	thr := max(6*sigma, 0.002*median(th.y), 0.25)
+	sigma := stats.MAD(d[k : n-k+1])
+	thr := max(6*sigma, 0.002*stats.Median(th.y), 0.25)
 	out := thinned{t: th.t, y: make([]float64, n)}
 	var offset float64
 	shifts := 0
@@ -545,7 +547,7 @@ func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
 	}
 	judgeFlush(res, flush, th, warm, end, gate, cfg)
 	if res.Verdict == Pass {
-		p := median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
+		p := stats.Median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
 		res.PlateauMiB = &p
 	}
 	setDerived(res, ctx)
@@ -585,7 +587,7 @@ func tail(th thinned, frac float64) []float64 {
 // last ten points.
 func endLevel(th thinned) float64 {
 	k := max(th.len()-10, 0)
-	return median(th.y[k:])
+	return stats.Median(th.y[k:])
 }
 
 // judgeFlush revises a lifetime's verdict when it shows slow flush cycles
@@ -633,7 +635,7 @@ func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64
 		}
 		return
 	}
-	z := normalQuantile(1 - cfg.Alpha/2)
+	z := stats.NormalQuantile(1 - cfg.Alpha/2)
 	fs, fse := levelTrend(wf.t, wf.floor, wf.levelSE)
 	ps, pse := levelTrend(wf.t, wf.peak, wf.levelSE)
 	res.FloorSlopeMiBPerHour, res.PeakSlopeMiBPerHour = &fs, &ps

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // Point is one memory sample: seconds since the run started, and bytes.
@@ -79,7 +81,7 @@ func thin(s Series, origin float64, maxPoints int) thinned {
 			return
 		}
 		out.t = append(out.t, (tsum/float64(len(vals))-origin)/secPerHour)
-		out.y = append(out.y, medianInPlace(vals)/mib)
+		out.y = append(out.y, stats.MedianInPlace(vals)/mib)
 		vals = vals[:0]
 		tsum = 0
 	}
@@ -124,7 +126,7 @@ func runningMedian5(y []float64) []float64 {
 	for i := range y {
 		lo, hi := max(i-2, 0), min(i+2, n-1)
 		k := copy(w[:], y[lo:hi+1])
-		out[i] = medianInPlace(w[:k])
+		out[i] = stats.MedianInPlace(w[:k])
 	}
 	return out
 }

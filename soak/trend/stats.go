@@ -3,52 +3,12 @@ package trend
 import (
 	"math"
 	"slices"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 // The statistics here work on short, thinned series (at most Config.MaxPoints
 // points): everything pairwise is O(n²) on purpose, and bounded by that cap.
-
-// median returns the median of xs, reordering a copy; NaN when empty.
-func median(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	c := slices.Clone(xs)
-	return medianInPlace(c)
-}
-
-// medianInPlace is median without the copy: it sorts xs.
-func medianInPlace(xs []float64) float64 {
-	n := len(xs)
-	if n == 0 {
-		return math.NaN()
-	}
-	slices.Sort(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
-}
-
-// mad is the median absolute deviation around the median, scaled by 1.4826
-// so that it estimates σ for normal data.
-func mad(xs []float64) float64 {
-	if len(xs) == 0 {
-		return math.NaN()
-	}
-	m := median(xs)
-	d := make([]float64, len(xs))
-	for i, x := range xs {
-		d[i] = math.Abs(x - m)
-	}
-	return 1.4826 * medianInPlace(d)
-}
-
-// normalCDF is Φ(x).
-func normalCDF(x float64) float64 { return 0.5 * math.Erfc(-x/math.Sqrt2) }
-
-// normalQuantile is Φ⁻¹(p) for 0 < p < 1.
-func normalQuantile(p float64) float64 { return -math.Sqrt2 * math.Erfcinv(2*p) }
 
 // trendFit is what the robust trend estimators say about one stretch of a
 // series. Units are those of the inputs (here: MiB and hours).
@@ -87,13 +47,13 @@ func fitTrend(t, y []float64, alpha float64, buf []float64) (trendFit, []float64
 	}
 	slices.Sort(slopes)
 	f.s = s
-	f.slope = sortedMedian(slopes)
+	f.slope = stats.MedianOfSorted(slopes)
 
 	resid := make([]float64, n)
 	for i := range y {
 		resid[i] = y[i] - f.slope*t[i]
 	}
-	f.intercept = median(resid)
+	f.intercept = stats.Median(resid)
 
 	varS := mannKendallVar(y)
 	// Hamed–Rao: autocorrelation of the ranks of the Sen-detrended series.
@@ -169,7 +129,7 @@ func hamedRaoFactor(resid []float64, alpha float64) float64 {
 	if den == 0 {
 		return 1
 	}
-	limit := normalQuantile(1-alpha/2) / math.Sqrt(nf)
+	limit := stats.NormalQuantile(1-alpha/2) / math.Sqrt(nf)
 	var sum float64
 	for k := 1; k < n-2; k++ {
 		var num float64
@@ -199,20 +159,12 @@ func hamedRaoFactor(resid []float64, alpha float64) float64 {
 // outwards (never narrower than the normal approximation allows).
 func senInterval(sorted []float64, varS, alpha float64) (lo, hi float64) {
 	nSlopes := float64(len(sorted))
-	c := normalQuantile(1-alpha/2) * math.Sqrt(math.Max(varS, 0))
+	c := stats.NormalQuantile(1-alpha/2) * math.Sqrt(math.Max(varS, 0))
 	m1 := int(math.Floor((nSlopes - c) / 2))
 	m2 := int(math.Ceil((nSlopes + c) / 2))
 	m1 = min(max(m1-1, 0), len(sorted)-1)
 	m2 = min(max(m2, 0), len(sorted)-1)
 	return sorted[m1], sorted[m2]
-}
-
-func sortedMedian(xs []float64) float64 {
-	n := len(xs)
-	if n%2 == 1 {
-		return xs[n/2]
-	}
-	return (xs[n/2-1] + xs[n/2]) / 2
 }
 
 // ranks returns 1-based ranks of xs, ties sharing their average rank.

@@ -7,6 +7,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
 func TestFitTrendKnown(t *testing.T) {
@@ -53,7 +55,7 @@ func TestHamedRao(t *testing.T) {
 		}
 		// The uncorrected test, for comparison.
 		v := float64(n) * (n - 1) * (2*n + 5) / 18
-		if 2*(1-normalCDF(math.Abs(f.s)/math.Sqrt(v))) < 0.05 {
+		if 2*(1-stats.NormalCDF(math.Abs(f.s)/math.Sqrt(v))) < 0.05 {
 			naive++
 		}
 		require.False(t, math.IsNaN(f.p))
