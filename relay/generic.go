@@ -71,8 +71,8 @@ type GenericSpec struct {
 	// cannot (roots compiled in); "" when it reads the mounted CA.
 	CATrustLimit string `yaml:"ca_trust_limit"`
 	// LogPatterns are counted in the relay's log for the report;
-	// LeakPattern starts one entry of a leak report printed at shutdown
-	// (the lines after it, to a blank line, are its stack).
+	// LeakPattern starts one entry of a leak report printed at shutdown,
+	// counted like LogPatterns (package soak/leaks reads the report).
 	LogPatterns []string `yaml:"log_patterns"`
 	LeakPattern string   `yaml:"leak_pattern"`
 	// Counters names the relay's counters of commits received and DID
@@ -260,37 +260,4 @@ func (g *Generic) LogPatterns() []string {
 func (g *Generic) Counters() Counters {
 	c := g.spec.Counters
 	return Counters{CommitsReceived: c.CommitsReceived, Resolutions: c.Resolutions, ResolutionErrors: c.ResolutionErrors}
-}
-
-// Leak is one entry of an allocator leak report.
-type Leak struct {
-	Line  string   // the line naming the leaked address
-	Stack []string // the lines after it, to a blank line
-}
-
-// LeakReport reads the entries of the leak report the relay printed in
-// its log (read it after Stop: the report comes after teardown). Nil when
-// the profile has no leak pattern or the relay reported none.
-func (g *Generic) LeakReport(logPath string) ([]Leak, error) {
-	if g.spec.LeakPattern == "" {
-		return nil, nil
-	}
-	b, err := os.ReadFile(logPath)
-	if err != nil {
-		return nil, fmt.Errorf("relay: reading %s for its leak report: %w", logPath, err)
-	}
-	var out []Leak
-	inEntry := false
-	for _, line := range strings.Split(string(b), "\n") {
-		switch {
-		case strings.Contains(line, g.spec.LeakPattern):
-			out = append(out, Leak{Line: strings.TrimSpace(line)})
-			inEntry = true
-		case inEntry && strings.TrimSpace(line) != "":
-			out[len(out)-1].Stack = append(out[len(out)-1].Stack, strings.TrimSpace(line))
-		default:
-			inEntry = false
-		}
-	}
-	return out, nil
 }

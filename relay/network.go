@@ -12,7 +12,8 @@ package relay
 // dialled wss://. Zig's standard library reads the system bundle at a fixed
 // path, not SSL_CERT_FILE, so the run's CA is mounted over it. A diagnostic
 // build (-Duse_gpa=true) prints the allocator's leak report on stderr after
-// teardown: LeakReport reads it from the log after Stop. zlay also needs
+// teardown: its lines are counted, and package soak/leaks reads the
+// whole report from the log after Stop. zlay also needs
 // Postgres and a RocksDB directory, which this profile does not provide:
 // pass them with env (its DATABASE_URL) and, for RocksDB, data_dir.
 func Zlay(env map[string]string) *Generic {

@@ -3,8 +3,6 @@ package relay
 import (
 	"context"
 	"errors"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -36,18 +34,11 @@ func TestZlayAndRskyProfiles(t *testing.T) {
 	assert.Equal(t, RskyCATrustLimit, r.NetworkNeeds().CATrustLimit)
 }
 
-func TestLeakReport(t *testing.T) {
-	log := "starting\nerror(gpa): memory address 0x7f01 leaked:\n/src/a.zig:1:2: in f\n/src/b.zig:3:4: in g\n\nother line\nerror(gpa): memory address 0x7f02 leaked:\n/src/c.zig:5:6: in h\n"
-	p := filepath.Join(t.TempDir(), "relay.log")
-	require.NoError(t, os.WriteFile(p, []byte(log), 0o644))
-	leaks, err := Zlay(nil).LeakReport(p)
-	require.NoError(t, err)
-	require.Len(t, leaks, 2)
-	assert.Equal(t, []string{"/src/a.zig:1:2: in f", "/src/b.zig:3:4: in g"}, leaks[0].Stack)
-	assert.Equal(t, []string{"/src/c.zig:5:6: in h"}, leaks[1].Stack)
-	none, err := Rsky(nil).LeakReport(p)
-	assert.NoError(t, err)
-	assert.Nil(t, none, "no leak pattern, no report")
+// zlay's diagnostic build prints a leak report at shutdown: the report
+// counts its entries (soak/leaks reads the whole of it); rsky prints none.
+func TestLeakPatternIsCounted(t *testing.T) {
+	assert.Contains(t, Zlay(nil).LogPatterns(), "error(gpa): memory address")
+	assert.Empty(t, Rsky(nil).LogPatterns())
 }
 
 type refuseController struct{}

@@ -13,6 +13,7 @@ import (
 	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rig/rigtest"
 )
@@ -80,12 +81,12 @@ func TestE2EZlayProfileAgainstStandIn(t *testing.T) {
 	assert.Equal(t, 0, rep.Exit.Code)
 
 	assert.Equal(t, 2, rep.LogCounts["error(gpa): memory address"], "leak report lines counted in the report")
-	leaks, err := prof.LeakReport(rep.LogPath)
+	lr, err := leaks.FromLog(rep.LogPath)
 	require.NoError(t, err)
-	if assert.Len(t, leaks, 2) {
-		assert.Contains(t, leaks[0].Line, "leaked:")
-		assert.Len(t, leaks[0].Stack, 2)
-		assert.Contains(t, leaks[0].Stack[0], "resolveDid")
+	assert.Equal(t, 2, lr.Leaks, "the whole report was kept in relay.log")
+	if assert.NotEmpty(t, lr.Sites) {
+		assert.Len(t, lr.Sites[0].Frames, 2)
+		assert.Equal(t, "resolveDid", lr.Sites[0].Where.Func)
 	}
 }
 
