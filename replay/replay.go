@@ -177,32 +177,34 @@ type Replayer struct {
 	abandoned map[int]bool
 }
 
-// New checks cfg against the fleet.
-func New(fleet Fleet, cfg Config) (*Replayer, error) {
+// Normalize checks cfg and fills in its defaults, as New does, without a
+// fleet: a run's settings are known good, and can be recorded, before
+// anything starts.
+func (cfg Config) Normalize() (Config, error) {
 	if cfg.Mode == "" {
 		cfg.Mode = Rehosted
 	}
 	if cfg.Mode != Rehosted && cfg.Mode != Verbatim {
-		return nil, fmt.Errorf("replay: mode must be %q or %q, got %q", Rehosted, Verbatim, cfg.Mode)
+		return cfg, fmt.Errorf("replay: mode must be %q or %q, got %q", Rehosted, Verbatim, cfg.Mode)
 	}
 	if cfg.Mode == Verbatim && cfg.Capture == "" {
-		return nil, errors.New("replay: verbatim mode needs a capture")
+		return cfg, errors.New("replay: verbatim mode needs a capture")
 	}
 	if cfg.Rate == 0 {
 		cfg.Rate = 700
 	}
 	if cfg.Speed < 0 {
-		return nil, fmt.Errorf("replay: speed must be positive, got %g", cfg.Speed)
+		return cfg, fmt.Errorf("replay: speed must be positive, got %g", cfg.Speed)
 	}
 	var err error
 	if cfg.Weights, err = cfg.Weights.withDefaults(); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if cfg.Weights.Kind == "capture" && cfg.Capture == "" {
-		return nil, errors.New("replay: capture host weights need a capture")
+		return cfg, errors.New("replay: capture host weights need a capture")
 	}
 	if cfg.Burst, err = cfg.Burst.withDefaults(); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if cfg.Outages.Length <= 0 {
 		cfg.Outages.Length = time.Minute
@@ -227,23 +229,31 @@ func New(fleet Fleet, cfg Config) (*Replayer, error) {
 		cfg.Churn = &c
 	}
 	if err := cfg.Churn.validate(cfg.ChurnPerSecond); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if err := validateStages(cfg.Stages); err != nil {
-		return nil, err
+		return cfg, err
 	}
 	if cfg.ThenRehosted && (cfg.Mode != Verbatim || cfg.Speed > 0) {
-		return nil, errors.New("replay: ThenRehosted follows a verbatim capture played at Rate (Mode verbatim, Speed 0), so the schedule runs on unbroken")
+		return cfg, errors.New("replay: ThenRehosted follows a verbatim capture played at Rate (Mode verbatim, Speed 0), so the schedule runs on unbroken")
+	}
+	if err := (Schedule{Target: cfg.Rate, RampUp: cfg.RampUp, Burst: cfg.Burst}).validate(); err != nil {
+		return cfg, err
+	}
+	return cfg, nil
+}
+
+// New checks cfg (Normalize) and prepares its replay on fleet.
+func New(fleet Fleet, cfg Config) (*Replayer, error) {
+	cfg, err := cfg.Normalize()
+	if err != nil {
+		return nil, err
 	}
 	r := &Replayer{cfg: cfg, fleet: fleet, hosts: fleet.HostNames(), late: newLateness(), abandoned: map[int]bool{}}
 	if len(r.hosts) == 0 {
 		return nil, errors.New("replay: the fleet has no hosts")
 	}
-	base := Schedule{Target: cfg.Rate, RampUp: cfg.RampUp, Burst: cfg.Burst}
-	if err := base.validate(); err != nil {
-		return nil, err
-	}
-	r.sched = staged{base: base, stages: cfg.Stages, of: stageFrames}
+	r.sched = staged{base: Schedule{Target: cfg.Rate, RampUp: cfg.RampUp, Burst: cfg.Burst}, stages: cfg.Stages, of: stageFrames}
 	if total := cfg.Churn.total(); cfg.ChurnPerSecond && total > 0 {
 		r.churn = staged{base: Schedule{Target: total, RampUp: cfg.RampUp}, stages: cfg.Stages, of: stageChurn}
 	}

@@ -105,7 +105,7 @@ type attribution struct {
 // attribute makes the load follow plan: churn at its baseline rate per
 // second (what it was per 1,000 frames at the base rate), so raising the
 // frame rate does not raise resolutions, and a stage per phase.
-func (l *load) attribute(plan attribute.Plan, hosts int) error {
+func (l *load) attribute(plan attribute.Plan) error {
 	rc := l.replay
 	c := *rc.Churn
 	perSecond := rc.Rate / 1000
@@ -129,11 +129,10 @@ func (l *load) attribute(plan attribute.Plan, hosts int) error {
 		}
 		rc.Stages = append(rc.Stages, st)
 	}
-	rp, err := replay.New(nullFleet{hosts: hosts}, rc)
-	if err != nil {
+	var err error
+	if l.replay, err = rc.Normalize(); err != nil {
 		return fmt.Errorf("attribution plan: %w", err)
 	}
-	l.replay = rp.Config()
 	l.attr = &attribution{plan: plan}
 	return nil
 }

@@ -63,7 +63,7 @@ func TestLoadFollowsTheAttributionPlan(t *testing.T) {
 	require.NoError(t, err)
 	ld, err := prepareLoad(context.Background(), cfg, nil)
 	require.NoError(t, err)
-	require.NoError(t, ld.attribute(*plan, cfg.Hosts))
+	require.NoError(t, ld.attribute(*plan))
 	rc := ld.replay
 	assert.True(t, rc.ChurnPerSecond)
 	assert.InDelta(t, replay.DefaultChurn.Identity*200/1000, rc.Churn.Identity, 1e-9, "identity events per second at the base rate")

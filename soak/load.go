@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"strings"
 	"sync"
 	"time"
@@ -86,26 +85,13 @@ func prepareLoad(ctx context.Context, cfg Config, out io.Writer) (*load, error) 
 		}
 	}
 	// Checked (and its defaults filled) now, before anything starts.
-	rp, err := replay.New(nullFleet{hosts: cfg.Hosts}, rc)
-	if err != nil {
+	var err error
+	if l.replay, err = rc.Normalize(); err != nil {
 		l.cleanup()
 		return nil, err
 	}
-	l.replay = rp.Config()
 	return l, nil
 }
-
-// nullFleet lets a replay's configuration be checked before the fleet exists.
-type nullFleet struct{ hosts int }
-
-func (n nullFleet) HostNames() []string { return make([]string, n.hosts) }
-func (nullFleet) Perform(context.Context, fakepds.Event, int, *rand.Rand) (int, error) {
-	return 0, nil
-}
-func (nullFleet) PublishFrame(int, []byte) (int64, error)        { return 0, nil }
-func (nullFleet) HostImported(string, []byte, int) (bool, error) { return false, nil }
-func (nullFleet) Outage(int, time.Duration) error                { return nil }
-func (nullFleet) HostDown(int) bool                              { return false }
 
 // run drives the first arm's fleet (an A/B soak's fleet is shared) until
 // loadCtx ends, telling every sampler of each closed window.

@@ -216,7 +216,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	}
 	defer ld.cleanup()
 	if plan != nil {
-		if err := ld.attribute(*plan, cfg.Hosts); err != nil {
+		if err := ld.attribute(*plan); err != nil {
 			return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 		}
 	}
