@@ -22,6 +22,13 @@ import (
 	"github.com/testcontainers/testcontainers-go/network"
 )
 
+// What a Runner leaves in its run directory: the relay's complete log and
+// its data directory (mounted at Profile.DataDir).
+const (
+	LogFile     = "relay.log"
+	DataDirName = "relay-data"
+)
+
 // Config of a Runner. Zero values are sensible defaults unless marked required.
 type Config struct {
 	// RunDir holds everything of this run: data dir, hosts file, log.
@@ -191,9 +198,9 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	}
 	cfg.RunDir = runDir
 	r := &Runner{cfg: cfg, prof: cfg.Profile, tail: newTail(cfg.TailLines), exited: make(chan struct{}),
-		dataDir:   filepath.Join(runDir, "relay-data"),
+		dataDir:   filepath.Join(runDir, DataDirName),
 		hostsPath: filepath.Join(runDir, "hosts"),
-		logPath:   filepath.Join(runDir, "relay.log"),
+		logPath:   filepath.Join(runDir, LogFile),
 		runID:     cfg.RunID,
 	}
 	if r.runID == "" {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // Compare is the B side of an A/B soak. Zero values take A's settings.
@@ -24,12 +25,6 @@ type Compare struct {
 	// MemLimit of B's container; default A's.
 	MemLimit int64
 }
-
-// Sub-directories of an A/B run: each a complete run directory.
-const (
-	ADir = "a"
-	BDir = "b"
-)
 
 // armSpec is one arm to start: its settings, directory and name.
 type armSpec struct {
@@ -61,8 +56,8 @@ func armSpecs(cfg Config, dir string) ([]armSpec, error) {
 		fairness = append(fairness, fmt.Sprintf("the CPU limits (2 × %.2g cores) are more than the machine's %d cores: the limits do not keep the relays apart", cfg.CPUs, n))
 	}
 	return []armSpec{
-		{cfg: ca, dir: filepath.Join(dir, ADir), name: "A", fairness: fairness},
-		{cfg: cb, dir: filepath.Join(dir, BDir), name: "B"},
+		{cfg: ca, dir: filepath.Join(dir, rundir.A), name: "A", fairness: fairness},
+		{cfg: cb, dir: filepath.Join(dir, rundir.B), name: "B"},
 	}, nil
 }
 

@@ -18,6 +18,7 @@ import (
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -54,7 +55,7 @@ func TestE2EControlLeakPerFrameAB(t *testing.T) {
 	assert.NotEqual(t, trend.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
 	assert.Contains(t, c.Sentence, "B ("+id+"/B) grows")
 	assert.Contains(t, c.Sentence, "more than A")
-	want := bytesPerFrame * windowRate(t, filepath.Join(out.Dir, BDir), ab.B.Judged, framesSent) / mibPerHour
+	want := bytesPerFrame * windowRate(t, filepath.Join(out.Dir, rundir.B), ab.B.Judged, framesSent) / mibPerHour
 	t.Logf("B alone: retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
 	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's own slope within ±20%% of what it retains")
 	t.Logf("B retains %.1f MiB/h more than A; measured difference %.1f MiB/h (%+.1f%%), CI %.1f…%.1f",
@@ -63,7 +64,7 @@ func TestE2EControlLeakPerFrameAB(t *testing.T) {
 
 	// Same frames at the same moments; each arm a complete run directory.
 	assertABRunDir(t, out.Dir, ab)
-	b, err := os.ReadFile(filepath.Join(out.Dir, report.VerdictFile))
+	b, err := os.ReadFile(filepath.Join(out.Dir, rundir.Verdict))
 	require.NoError(t, err)
 	var v struct {
 		Verdict    trend.Verdict `json:"verdict"`
@@ -118,17 +119,17 @@ func TestE2EControlConsumerDisconnectAB(t *testing.T) {
 	for _, arm := range []struct {
 		dir string
 		sum report.Summary
-	}{{ADir, ab.A}, {BDir, ab.B}} {
+	}{{rundir.A, ab.A}, {rundir.B, ab.B}} {
 		rate := windowRate(t, filepath.Join(out.Dir, arm.dir), arm.sum.Judged, disconnects)
 		t.Logf("%s: %.1f consumer disconnects/s in the judged window", arm.dir, rate)
 		assert.Greater(t, rate, 3.0, "%s: the consumers churned", arm.dir)
-		md, err := os.ReadFile(filepath.Join(out.Dir, arm.dir, report.ReportFile))
+		md, err := os.ReadFile(filepath.Join(out.Dir, arm.dir, rundir.Report))
 		require.NoError(t, err)
 		assert.Contains(t, string(md), "## Consumers", "the report counts what the consumers did")
 	}
 	assert.Equal(t, trend.Pass, ab.A.Judged.Verdict, "no leak under the same churn: %s", ab.A.Judged.Reason)
 	require.Equal(t, trend.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
-	want := perDisconnect * windowRate(t, filepath.Join(out.Dir, BDir), ab.B.Judged, disconnects) / mibPerHour
+	want := perDisconnect * windowRate(t, filepath.Join(out.Dir, rundir.B), ab.B.Judged, disconnects) / mibPerHour
 	t.Logf("B retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
 	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's slope within ±20%% of what it retains per disconnect")
 	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")

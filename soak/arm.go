@@ -14,6 +14,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -39,7 +40,7 @@ func newArm(cfg Config, dir, name string, started time.Time) (*arm, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
 	}
-	events, err := openJSONL(filepath.Join(dir, EventsFile))
+	events, err := openJSONL(filepath.Join(dir, rundir.Events))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
@@ -69,7 +70,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	if share != nil {
 		rc.Share = share.rig
 	}
-	if err := writeRunJSON(filepath.Join(a.dir, RunFile), cfg, ld); err != nil {
+	if err := writeRunJSON(filepath.Join(a.dir, rundir.Run), cfg, ld); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	a.ev("start", map[string]any{"hosts": cfg.Hosts, "rate": cfg.Rate, "duration_s": cfg.Duration.Seconds(), "arm": a.name})
@@ -84,7 +85,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	a.rig = r
 	a.ev("relay_ready", map[string]any{"image": r.Target().Image(), "firehose": r.Target().FirehoseURL()})
 	if r.Relay() != nil {
-		updateRunJSONImage(filepath.Join(a.dir, RunFile), r.Relay().Image())
+		updateRunJSONImage(filepath.Join(a.dir, rundir.Run), r.Relay().Image())
 	}
 	if cfg.Consumers > 0 {
 		cc := crowd.Config{URL: r.Target().FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
@@ -200,7 +201,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		sum.Notes = append(sum.Notes, fmt.Sprintf("%d delivered commits failed verification (first: %v)", rep.Firehose.VerifyFailed, rep.Firehose.Failures))
 	}
 	var err error
-	sum.Judged, err = judgeFile(filepath.Join(dir, report.SamplesFile), cfg.Judge)
+	sum.Judged, err = judgeFile(filepath.Join(dir, rundir.Samples), cfg.Judge)
 	if err != nil {
 		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
 	}
@@ -211,7 +212,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 			sum.Sections = append(sum.Sections, sec)
 		}
 	}
-	if rc, err := readRigCost(filepath.Join(dir, RigSamplesFile), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
+	if rc, err := readRigCost(filepath.Join(dir, rundir.RigSamples), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
 		sec, warnings := rc.section()
 		sum.Sections = append(sum.Sections, sec)
 		sum.Warnings = append(sum.Warnings, warnings...)

@@ -16,23 +16,20 @@ import (
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
-// AttributionFile is the attribution run's result, beside report.md, and
-// AttributionTitle its section's title in the report.
-const (
-	AttributionFile  = "attribution.json"
-	AttributionTitle = "Leak attribution"
-)
+// AttributionTitle is the attribution section's title in the report.
+const AttributionTitle = "Leak attribution"
 
 // The samples' counters an attribution run regresses memory on, one per
 // factor: what the rig counted as it happened.
 var factorColumns = map[attribute.Factor]string{
-	attribute.Frames:             "commits_delivered",
-	attribute.Resolutions:        "plc_requests", // the relay's lookups, counted where they land
-	attribute.HostReconnects:     "host_subscribes",
-	attribute.ConsumerReconnects: "crowd_disconnects", // consumer-side leaks keep what a subscriber held when it goes
+	attribute.Frames:             rundir.CommitsDelivered,
+	attribute.Resolutions:        rundir.PLCRequests, // the relay's lookups, counted where they land
+	attribute.HostReconnects:     rundir.HostSubscribes,
+	attribute.ConsumerReconnects: rundir.CrowdDisconnects, // consumer-side leaks keep what a subscriber held when it goes
 }
 
 // Baselines an attribution run gives the factors it raises when the run's
@@ -177,7 +174,7 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 		return
 	case <-time.After(time.Until(due)):
 	}
-	obs, signal, err := attributionObservations(filepath.Join(dir, report.SamplesFile), trend.SignalRssAnon)
+	obs, signal, err := attributionObservations(filepath.Join(dir, rundir.Samples), rundir.SignalRssAnon)
 	var n attribute.Noise
 	if err == nil {
 		n, err = a.plan.MeasureWarmupNoise(obs.T, obs.Memory)
@@ -202,9 +199,9 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 // which widens every factor's interval past use; the live heap moves only
 // with what the relay keeps.
 func attributionObservations(path, fallback string) (attribute.Observations, string, error) {
-	obs, err := observations(path, trend.SignalLiveHeap)
+	obs, err := observations(path, rundir.SignalLiveHeap)
 	if err == nil && len(obs.T) > 0 {
-		return obs, trend.SignalLiveHeap, nil
+		return obs, rundir.SignalLiveHeap, nil
 	}
 	obs, err = observations(path, fallback)
 	return obs, fallback, err
@@ -260,7 +257,7 @@ func (a *attribution) section(dir string, judged trend.Report) (report.Section, 
 // run was not an attribution run. carried is the verdict's signal; the fit
 // starts at warmup when that is past the plan's (a relay that settled late).
 func RefitAttribution(runDir, carried string, warmup time.Duration) (sec report.Section, ok bool, err error) {
-	path := filepath.Join(runDir, AttributionFile)
+	path := filepath.Join(runDir, rundir.Attribution)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return report.Section{}, false, nil
 	}
@@ -275,9 +272,9 @@ func RefitAttribution(runDir, carried string, warmup time.Duration) (sec report.
 // fit fits dir's samples to the plan, and writes the result beside them.
 func (a *attribution) fit(dir, carried string) (report.Section, error) {
 	if carried == "" {
-		carried = trend.SignalRssAnon
+		carried = rundir.SignalRssAnon
 	}
-	obs, signal, err := attributionObservations(filepath.Join(dir, report.SamplesFile), carried)
+	obs, signal, err := attributionObservations(filepath.Join(dir, rundir.Samples), carried)
 	if err != nil {
 		return report.Section{}, err
 	}
@@ -290,7 +287,7 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 	if signal != carried {
 		// The live heap cannot see a leak outside it (cgo, mmap, stacks):
 		// the verdict's signal is fitted too, and a failure there is said.
-		cobs, err := observations(filepath.Join(dir, report.SamplesFile), carried)
+		cobs, err := observations(filepath.Join(dir, rundir.Samples), carried)
 		var cres attribute.Result
 		if err == nil {
 			cres, err = attribute.Fit(cobs, fc)
@@ -307,7 +304,7 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 		plan.WarmupNoise = a.noise
 	}
 	a.mu.Unlock()
-	if err := attribute.WriteJSON(filepath.Join(dir, AttributionFile), res, plan); err != nil {
+	if err := attribute.WriteJSON(filepath.Join(dir, rundir.Attribution), res, plan); err != nil {
 		return report.Section{}, err
 	}
 	md := strings.TrimPrefix(attribute.Markdown(res, plan), "## Leak attribution\n\n")
@@ -315,7 +312,7 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 	if a.fitFrom > a.plan.Warmup {
 		from = fmt.Sprintf(" The fit starts at %s, past the plan's %s warm-up: the relay settled late.", a.fitFrom, a.plan.Warmup)
 	}
-	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.%s\n\n", signal, AttributionFile, from) + md
+	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.%s\n\n", signal, rundir.Attribution, from) + md
 	if files, err := attribute.Plot(obs, res, a.plan, a.plan.Spans(), dir); err != nil {
 		md += "\nNo plots: " + err.Error() + "\n"
 	} else {

@@ -16,7 +16,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
-	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -91,11 +91,11 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	require.NoError(t, err)
 	dir := t.TempDir()
 	writePlanSamples(t, dir, plan, func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64 {
-		return map[string]float64{trend.SignalRssAnon: 50<<20 + 1024*counts["commits_delivered"] + rng.NormFloat64()*(512<<10)}
+		return map[string]float64{rundir.SignalRssAnon: 50<<20 + 1024*counts["commits_delivered"] + rng.NormFloat64()*(512<<10)}
 	})
 
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, trend.Report{CarriedBy: trend.SignalRssAnon})
+	sec, err := a.section(dir, trend.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
 	assert.Equal(t, "Leak attribution", sec.Title)
 	assert.Contains(t, sec.Markdown, "growth follows frames")
@@ -106,7 +106,7 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 		assert.FileExists(t, filepath.Join(dir, "attribution-"+string(fct)+".png"))
 	}
 
-	_, err = observations(filepath.Join(dir, "missing.jsonl"), trend.SignalRssAnon)
+	_, err = observations(filepath.Join(dir, "missing.jsonl"), rundir.SignalRssAnon)
 	assert.Error(t, err, "no samples is an error, not an empty attribution")
 }
 
@@ -128,7 +128,7 @@ type attributionDoc struct {
 
 func readAttribution(t *testing.T, dir string) attributionDoc {
 	t.Helper()
-	b, err := os.ReadFile(filepath.Join(dir, AttributionFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Attribution))
 	require.NoError(t, err)
 	var doc attributionDoc
 	require.NoError(t, json.Unmarshal(b, &doc))
@@ -156,7 +156,7 @@ func (d attributionDoc) assertNamedAlone(t *testing.T, f attribute.Factor, bytes
 // before the load; mem gives the memory signals from the time and counts.
 func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	enc := json.NewEncoder(f)
 	rates := map[string]float64{"commits_delivered": 200, "plc_requests": 1, "host_subscribes": 2.0 / 60, "crowd_disconnects": 12.0 / 60}
@@ -190,9 +190,9 @@ func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s 
 		frames := counts["commits_delivered"]
 		e := s
 		sig := mem(s, counts, rng)
-		if v, ok := sig[trend.SignalLiveHeap]; ok { // context, as the sampler writes it
-			delete(sig, trend.SignalLiveHeap)
-			ctx[trend.SignalLiveHeap] = v
+		if v, ok := sig[rundir.SignalLiveHeap]; ok { // context, as the sampler writes it
+			delete(sig, rundir.SignalLiveHeap)
+			ctx[rundir.SignalLiveHeap] = v
 		}
 		require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: sig}, Context: ctx}))
 	}
@@ -212,20 +212,20 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 		kept := 80<<20 + 64*1024*counts["plc_requests"] + rng.NormFloat64()*(256<<10) // 64 KiB per resolution
 		held := math.Mod(s, 75) / 75 * (70 << 20)
 		gc := math.Mod(s, 100) / 100 * (130 << 20)
-		return map[string]float64{trend.SignalLiveHeap: kept + held, trend.SignalRssAnon: 2*(kept+held) + gc + rng.NormFloat64()*(8<<20)}
+		return map[string]float64{rundir.SignalLiveHeap: kept + held, rundir.SignalRssAnon: 2*(kept+held) + gc + rng.NormFloat64()*(8<<20)}
 	})
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, trend.Report{CarriedBy: trend.SignalRssAnon})
+	sec, err := a.section(dir, trend.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
 	assert.Contains(t, sec.Markdown, "Memory (live_heap)")
 	assert.Contains(t, sec.Markdown, "growth follows DID resolutions")
 	assert.Contains(t, sec.Markdown, "**Cross-check on rss_anon**")
 	assert.Contains(t, sec.Markdown, "Memory is a sawtooth here")
 	doc := readAttribution(t, dir)
-	assert.Equal(t, trend.SignalLiveHeap, doc.Signal)
+	assert.Equal(t, rundir.SignalLiveHeap, doc.Signal)
 	assert.Equal(t, attribute.VerdictFactor, doc.Verdict)
 	assert.InDelta(t, 75, doc.Teeth.PeriodS, 10, "the live heap's teeth")
-	assert.Equal(t, trend.SignalRssAnon, doc.CrossCheck.Signal)
+	assert.Equal(t, rundir.SignalRssAnon, doc.CrossCheck.Signal)
 	assert.NotEmpty(t, doc.CrossCheck.Sentence)
 	doc.assertNamedAlone(t, attribute.Resolutions, 64<<10)
 
@@ -233,7 +233,7 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 	// the plots redrawn.
 	plot := filepath.Join(dir, "attribution-resolutions.png")
 	require.NoError(t, os.Remove(plot))
-	again, ok, err := RefitAttribution(dir, trend.SignalRssAnon, 0)
+	again, ok, err := RefitAttribution(dir, rundir.SignalRssAnon, 0)
 	require.NoError(t, err)
 	require.True(t, ok)
 	assert.Equal(t, sec.Markdown, again.Markdown)
@@ -242,10 +242,10 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 	assert.False(t, ok, "not an attribution run")
 	assert.NoError(t, err)
 	bad := t.TempDir()
-	require.NoError(t, os.WriteFile(filepath.Join(bad, AttributionFile), []byte(`{"verdict":"none"}`), 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(bad, rundir.Attribution), []byte(`{"verdict":"none"}`), 0o644))
 	_, ok, err = RefitAttribution(bad, "", 0)
 	assert.True(t, ok)
-	assert.ErrorContains(t, err, filepath.Join(bad, AttributionFile))
+	assert.ErrorContains(t, err, filepath.Join(bad, rundir.Attribution))
 
 	// The warm-up's noise is the live heap's, not the sawtooth's.
 	var out bytes.Buffer
@@ -264,14 +264,14 @@ func TestAttributionChecksTheWarmupNoise(t *testing.T) {
 	plan, err := attribute.NewPlan(attribute.PlanConfig{Warmup: 4 * time.Minute, SampleInterval: 5 * time.Second, PhaseLength: 3 * time.Minute})
 	require.NoError(t, err)
 	write := func(dir string, sdMiB float64, until float64) {
-		f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+		f, err := os.Create(filepath.Join(dir, rundir.Samples))
 		require.NoError(t, err)
 		enc := json.NewEncoder(f)
 		rng := rand.New(rand.NewPCG(7, 8))
 		for s := 5.0; s <= until; s += 5 {
 			e, frames := s, 100*s
 			mem := 200<<20 + rng.NormFloat64()*sdMiB*(1<<20)
-			require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: map[string]float64{trend.SignalRssAnon: mem}},
+			require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: map[string]float64{rundir.SignalRssAnon: mem}},
 				Context: map[string]float64{"commits_delivered": frames, "plc_requests": s, "host_subscribes": 10, "crowd_disconnects": 0}}))
 		}
 		require.NoError(t, f.Close())

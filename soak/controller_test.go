@@ -15,6 +15,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -29,7 +30,7 @@ func processSoak(t *testing.T, h *processHarness, d time.Duration) Config {
 // whenSampled calls f, beside the soak, once samples.jsonl holds n lines:
 // what a test does to a run waits for the run, not for a clock.
 func whenSampled(t *testing.T, cfg Config, n int, f func()) {
-	path := filepath.Join(cfg.RunsDir, cfg.ID, report.SamplesFile)
+	path := filepath.Join(cfg.RunsDir, cfg.ID, rundir.Samples)
 	ctx := t.Context() // ends with the test
 	go func() {
 		for ctx.Err() == nil {
@@ -54,10 +55,10 @@ func TestControllerInterruptedStillReports(t *testing.T) {
 	assert.True(t, s.Interrupted)
 	assert.Contains(t, s.StopReason, "SIGINT")
 	assert.Less(t, s.Duration, time.Minute)
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "stopped early")
-	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, report.SamplesFile))), 15, "samples taken before the interrupt are kept")
+	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, rundir.Samples))), 15, "samples taken before the interrupt are kept")
 	assert.Positive(t, s.CommitsOut, "the relay passed commits on before the interrupt")
 }
 
@@ -80,10 +81,10 @@ func assertCrashed(t *testing.T, out Outcome, samples int) {
 	assert.Equal(t, "relay died", s.StopReason)
 	require.Len(t, s.Exits, 1)
 	assert.Contains(t, s.Exits[0], "code 137 (SIGKILL)")
-	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	lines := readLines(t, filepath.Join(out.Dir, rundir.Samples))
 	assert.GreaterOrEqual(t, len(lines), samples, "samples taken before the crash are kept")
 	assert.Equal(t, 1, lines[len(lines)-1].Exits)
-	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
+	events, err := os.ReadFile(filepath.Join(out.Dir, rundir.Events))
 	require.NoError(t, err)
 	assert.Contains(t, string(events), `"relay_exit"`)
 }
@@ -106,13 +107,13 @@ func assertRestartedOnce(t *testing.T, out Outcome, after int) {
 	s := out.Summary
 	assert.Equal(t, 1, s.Restarts)
 	assert.Equal(t, "duration reached", s.StopReason, "the run goes on after a restart")
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "| relay restarts | 1 |")
-	events, err := os.ReadFile(filepath.Join(out.Dir, EventsFile))
+	events, err := os.ReadFile(filepath.Join(out.Dir, rundir.Events))
 	require.NoError(t, err)
 	assert.Contains(t, string(events), `"relay_restart"`)
-	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	lines := readLines(t, filepath.Join(out.Dir, rundir.Samples))
 	require.Greater(t, len(lines), 2*after)
 	assert.Greater(t, lines[len(lines)-1].Context["commits_delivered"], lines[len(lines)-after].Context["commits_delivered"])
 }
@@ -148,15 +149,15 @@ func assertABRunDir(t *testing.T, dir string, ab report.AB) {
 	assert.Equal(t, ab.A.CommitsSent, ab.B.CommitsSent, "one fleet, one stream")
 	assert.Greater(t, ab.A.Delivery, 0.95)
 	assert.Greater(t, ab.B.Delivery, 0.95)
-	for _, f := range []string{report.ReportFile, report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile,
-		filepath.Join(ADir, report.SamplesFile), filepath.Join(BDir, report.SamplesFile),
-		filepath.Join(ADir, report.ReportFile), filepath.Join(BDir, report.ReportFile), filepath.Join(BDir, "relay.log")} {
+	for _, f := range []string{rundir.Report, rundir.Plot, rundir.Verdict, rundir.JUnit, rundir.Run,
+		filepath.Join(rundir.A, rundir.Samples), filepath.Join(rundir.B, rundir.Samples),
+		filepath.Join(rundir.A, rundir.Report), filepath.Join(rundir.B, rundir.Report), filepath.Join(rundir.B, "relay.log")} {
 		st, err := os.Stat(filepath.Join(dir, f))
 		if assert.NoError(t, err, f) {
 			assert.Positive(t, st.Size(), f)
 		}
 	}
-	j, err := os.ReadFile(filepath.Join(dir, report.JUnitFile))
+	j, err := os.ReadFile(filepath.Join(dir, rundir.JUnit))
 	require.NoError(t, err)
 	assert.Contains(t, string(j), `failures="1"`, "the comparison fails CI")
 }
@@ -169,21 +170,21 @@ func TestControllerReportAssembly(t *testing.T) {
 	cfg.Consumers, cfg.ConsumerChurn, cfg.ConsumerMix = 2, time.Second, crowd.Mix{Resume: 1}
 	out, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(md), "# relaysoak proc — "+string(out.Summary.Judged.Verdict)), "report.md opens with the verdict")
 	for _, sec := range []string{"## Load", "## Consumers", "## Rig"} {
 		assert.Contains(t, string(md), sec)
 	}
-	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log"} {
+	for _, f := range []string{rundir.Plot, rundir.Verdict, rundir.JUnit, rundir.Run, rundir.Events, rundir.RigSamples, "relay.log"} {
 		st, err := os.Stat(filepath.Join(out.Dir, f))
 		if assert.NoError(t, err, f) {
 			assert.Positive(t, st.Size(), f)
 		}
 	}
-	last := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	last := readLines(t, filepath.Join(out.Dir, rundir.Samples))
 	require.NotEmpty(t, last)
-	assert.Positive(t, last[len(last)-1].Signals[trend.SignalRssAnon], "the process's /proc is read")
+	assert.Positive(t, last[len(last)-1].Signals[rundir.SignalRssAnon], "the process's /proc is read")
 	assert.Positive(t, last[len(last)-1].Signals["rss"], "its metrics are read")
 	assert.Positive(t, last[len(last)-1].Context["crowd_connects"])
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -125,14 +126,14 @@ func assertLeakyMeasured(t *testing.T, sum report.Summary) {
 	// The probes must all have worked for this target, from outside the
 	// container: /proc of its host PID, its cgroup, its own metrics.
 	assert.Empty(t, sum.ProbeErrors, "probe errors")
-	assert.Equal(t, trend.SignalRssAnon, j.CarriedBy, "RssAnon from /proc must carry the verdict")
+	assert.Equal(t, rundir.SignalRssAnon, j.CarriedBy, "RssAnon from /proc must carry the verdict")
 	names := map[string]bool{}
 	for _, s := range j.Signals {
 		names[s.Signal] = true
 	}
 	// "rss" is the target's process_resident_memory_bytes, as the metrics
 	// probe names it.
-	for _, want := range []string{trend.SignalRssAnon, trend.SignalVmRSS, trend.SignalCgroupWorkingSet, "rss"} {
+	for _, want := range []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalCgroupWorkingSet, "rss"} {
 		assert.True(t, names[want], "signal %s was sampled", want)
 	}
 	assert.Greater(t, sum.Delivery, 0.95, "the target passes the fleet's commits on")
@@ -142,7 +143,7 @@ func assertLeakyMeasured(t *testing.T, sum report.Summary) {
 // grew during the judged window: the truth the slope is compared with.
 func windowRate(t *testing.T, dir string, j trend.Report, counter func(Line) (float64, bool)) float64 {
 	t.Helper()
-	f, err := os.Open(filepath.Join(dir, report.SamplesFile))
+	f, err := os.Open(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	defer f.Close()
 	var first, last [2]float64
@@ -355,7 +356,7 @@ func (c attributionControl) run(t *testing.T, phase time.Duration) {
 		ConsumerMix: c.mix,
 		Judge:       shortJudge,
 	})
-	b, err := os.ReadFile(filepath.Join(out.Dir, AttributionFile))
+	b, err := os.ReadFile(filepath.Join(out.Dir, rundir.Attribution))
 	require.NoError(t, err)
 	var res attribute.Result
 	require.NoError(t, json.Unmarshal(b, &res))
@@ -392,7 +393,7 @@ func (c attributionControl) run(t *testing.T, phase time.Duration) {
 	for _, f := range attribute.AllFactors {
 		assert.FileExists(t, filepath.Join(out.Dir, "attribution-"+string(f)+".png"))
 	}
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "Leak attribution")
 }

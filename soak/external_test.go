@@ -12,8 +12,8 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -50,7 +50,7 @@ func TestE2ESoakExternalRelay(t *testing.T) {
 	assert.GreaterOrEqual(t, s.Delivery, 0.99, "delivery through the external relay")
 	assert.Positive(t, s.PLCRequests, "the external relay resolved DIDs at the fleet's PLC over TLS")
 	assert.Equal(t, "rss", s.Judged.CarriedBy, "memory comes from the relay's metrics alone")
-	lines := readLines(t, filepath.Join(out.Dir, report.SamplesFile))
+	lines := readLines(t, filepath.Join(out.Dir, rundir.Samples))
 	require.NotEmpty(t, lines)
 	last := lines[len(lines)-1]
 	assert.Positive(t, last.Signals["rss"])
@@ -59,7 +59,7 @@ func TestE2ESoakExternalRelay(t *testing.T) {
 	hostsFile, err := os.ReadFile(filepath.Join(out.Dir, "hosts-for-relay"))
 	require.NoError(t, err)
 	assert.Contains(t, string(hostsFile), gw+" pds0005.test")
-	_, err = os.Stat(filepath.Join(out.Dir, report.ReportFile))
+	_, err = os.Stat(filepath.Join(out.Dir, rundir.Report))
 	assert.NoError(t, err)
 	// The relay runs on: the soak does not own it.
 	assert.Nil(t, runner.Exit(), "the external relay must still run")

@@ -9,6 +9,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -45,7 +46,7 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 	assert.NotEmpty(t, j.Reason)
 	assert.GreaterOrEqual(t, s.Delivery, 0.99)
 
-	rigRep, err := judgeFile(filepath.Join(out.Dir, RigSamplesFile), trend.Config{})
+	rigRep, err := judgeFile(filepath.Join(out.Dir, rundir.RigSamples), trend.Config{})
 	require.NoError(t, err)
 	t.Logf("rig's own memory: %s, %.1f MiB/h, level %.0f MiB — %s", rigRep.Verdict, rigRep.SlopeMiBPerHour, rigRep.LevelMiB, rigRep.Reason)
 	assert.Equal(t, trend.Pass, rigRep.Verdict, "the rig must not leak: %s", rigRep.Reason)

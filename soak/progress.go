@@ -6,6 +6,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
@@ -28,15 +29,15 @@ func progressText(l Line, live *trend.Result, el, total time.Duration) string {
 	}
 	rate := frames / max(el.Seconds(), 1)
 	deliv := 0.0
-	if sent := l.Context["commits_sent"]; sent > 0 {
-		deliv = l.Context["commits_delivered"] / sent * 100
+	if sent := l.Context[rundir.CommitsSent]; sent > 0 {
+		deliv = l.Context[rundir.CommitsDelivered] / sent * 100
 	}
 	rss := "?"
 	if v, ok := primary(l.Signals); ok {
 		rss = fmt.Sprintf("%.0f MiB", v/(1<<20))
 	}
 	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%% · lag p99 %.0f ms · RSS %s · %s",
-		left, frames, rate, deliv, l.Context["lag_p99_ms"], rss, judgementText(live, max(0, total-el)))
+		left, frames, rate, deliv, l.Context[rundir.LagP99Ms], rss, judgementText(live, max(0, total-el)))
 }
 
 // judgementText is the live judgement in words: the slope with its interval

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -33,7 +34,7 @@ func TestProgressText(t *testing.T) {
 			next++
 		}
 		frames := 700 * el.Seconds()
-		l := Line{Sample: trend.Sample{Signals: map[string]float64{trend.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
+		l := Line{Sample: trend.Sample{Signals: map[string]float64{rundir.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
 		out := progressText(l, last, el, total)
 		t.Logf("%v: %s", el, out)
 		return out

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -44,8 +45,8 @@ func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, 
 		if l.ElapsedS == nil {
 			return nil
 		}
-		c.PeakMiB = max(c.PeakMiB, l.Signals[trend.SignalRssAnon]/(1<<20))
-		if _, ok := l.Context["cpu_seconds"]; !ok {
+		c.PeakMiB = max(c.PeakMiB, l.Signals[rundir.SignalRssAnon]/(1<<20))
+		if _, ok := l.Context[rundir.CPUSeconds]; !ok {
 			return nil
 		}
 		if firstFrameAt < 0 && l.FramesSent != nil && *l.FramesSent > 0 {
@@ -63,15 +64,15 @@ func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, 
 	if end == nil {
 		return c, fmt.Errorf("%s: no sample with the rig's CPU time", path)
 	}
-	c.RSSEndMiB = end.Signals[trend.SignalRssAnon] / (1 << 20)
-	c.Goroutines = end.Context["goroutines"]
+	c.RSSEndMiB = end.Signals[rundir.SignalRssAnon] / (1 << 20)
+	c.Goroutines = end.Context[rundir.Goroutines]
 	if start != nil && *end.ElapsedS > *start.ElapsedS {
 		c.FromS, c.ToS = *start.ElapsedS, *end.ElapsedS
-		cpu := end.Context["cpu_seconds"] - start.Context["cpu_seconds"]
+		cpu := end.Context[rundir.CPUSeconds] - start.Context[rundir.CPUSeconds]
 		c.CPUShare = cpu / (c.ToS - c.FromS)
 		c.SystemShare = -1
-		if s0, ok := start.Context["cpu_system_seconds"]; ok {
-			c.SystemShare = (end.Context["cpu_system_seconds"] - s0) / (c.ToS - c.FromS)
+		if s0, ok := start.Context[rundir.CPUSystemSeconds]; ok {
+			c.SystemShare = (end.Context[rundir.CPUSystemSeconds] - s0) / (c.ToS - c.FromS)
 		}
 		if end.FramesSent != nil && start.FramesSent != nil && *end.FramesSent > *start.FramesSent {
 			c.CPUPerKFrames = cpu * 1000 / (*end.FramesSent - *start.FramesSent) * 1000

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -17,7 +18,7 @@ import (
 // growth MiB/h.
 func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), RigSamplesFile)
+	path := filepath.Join(t.TempDir(), rundir.RigSamples)
 	out, err := openJSONL(path)
 	require.NoError(t, err)
 	defer out.Close()
@@ -25,7 +26,7 @@ func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 	for s := 0.0; s <= 3600; s += 10 {
 		el, frames := s, max(0, s-30)*700
 		l := Line{Sample: trend.Sample{T: t0.Add(time.Duration(s) * time.Second), ElapsedS: &el, FramesSent: &frames,
-			Signals: map[string]float64{trend.SignalRssAnon: (mib + growth*s/3600) * (1 << 20)}},
+			Signals: map[string]float64{rundir.SignalRssAnon: (mib + growth*s/3600) * (1 << 20)}},
 			Context: map[string]float64{"cpu_seconds": 5 + share*s, "cpu_system_seconds": 1 + share/4*s, "goroutines": 5600}}
 		require.NoError(t, out.Write(l))
 	}
@@ -58,8 +59,8 @@ func TestRigSectionWarnsOfAHeavyOrGrowingRig(t *testing.T) {
 }
 
 func TestRigCostOfAnUnreadableFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), RigSamplesFile)
+	path := filepath.Join(t.TempDir(), rundir.RigSamples)
 	require.NoError(t, os.WriteFile(path, []byte("{\"elapsed_s\":1}\nnot json\n"), 0o644))
 	_, err := readRigCost(path, time.Minute, trend.Config{})
-	assert.ErrorContains(t, err, RigSamplesFile+":2")
+	assert.ErrorContains(t, err, rundir.RigSamples+":2")
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -226,7 +227,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return out, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
 		}
-		if err := writeRunJSON(filepath.Join(dir, RunFile), cfg, ld); err != nil {
+		if err := writeRunJSON(filepath.Join(dir, rundir.Run), cfg, ld); err != nil {
 			return out, fmt.Errorf("%w: %v", ErrNotStarted, err)
 		}
 	}
@@ -309,11 +310,11 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 		if errs[0] != nil {
 			return out, errs[0]
 		}
-		fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(out.Summary), filepath.Join(dir, report.ReportFile))
+		fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.Headline(out.Summary), filepath.Join(dir, rundir.Report))
 		return out, nil
 	}
 	fairness := specs[0].fairness
-	abr := report.NewAB(cfg.ID, sums[0], sums[1], ADir, BDir, append(fairness, fairnessWarnings(sums[0], sums[1], busy)...))
+	abr := report.NewAB(cfg.ID, sums[0], sums[1], rundir.A, rundir.B, append(fairness, fairnessWarnings(sums[0], sums[1], busy)...))
 	out.AB = &abr
 	if err := errors.Join(errs...); err != nil {
 		return out, err
@@ -321,7 +322,7 @@ func Run(ctx context.Context, cfg Config) (Outcome, error) {
 	if err := report.WriteAB(dir, abr); err != nil {
 		return out, err
 	}
-	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.HeadlineAB(abr), filepath.Join(dir, report.ReportFile))
+	fmt.Fprintf(cfg.Out, "\n%s\nreport: %s\n", report.HeadlineAB(abr), filepath.Join(dir, rundir.Report))
 	return out, nil
 }
 
@@ -461,7 +462,7 @@ func updateRunJSONImage(path, image string) {
 
 // JudgeRunDir judges a run directory's samples again (relaysoak report).
 func JudgeRunDir(dir string, cfg trend.Config) (trend.Report, error) {
-	return judgeFile(filepath.Join(dir, report.SamplesFile), cfg)
+	return judgeFile(filepath.Join(dir, rundir.Samples), cfg)
 }
 
 // heapProfiles takes a Go relay's heap profile twice and diffs them.
@@ -496,7 +497,7 @@ func (h *heapProfiles) takeBefore() {
 			return
 		}
 		h.before = p
-		heapdiff.Save(p, filepath.Join(h.dir, "heap-warmup.pb.gz"))
+		heapdiff.Save(p, filepath.Join(h.dir, rundir.HeapWarmup))
 	})
 }
 
@@ -511,7 +512,7 @@ func (h *heapProfiles) takeAfter(ctx context.Context) *heapdiff.Growth {
 	}
 	after, err := heapdiff.Fetch(ctx, h.url)
 	if err == nil {
-		heapdiff.Save(after, filepath.Join(h.dir, "heap-end.pb.gz"))
+		heapdiff.Save(after, filepath.Join(h.dir, rundir.HeapEnd))
 		var g heapdiff.Growth
 		if g, err = heapdiff.Diff(before, after, 10); err == nil {
 			return &g

@@ -19,7 +19,7 @@ import (
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
-	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -101,18 +101,18 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	// While the run goes on, samples from all three probes are on disk and
 	// the rig's metrics endpoint serves them.
 	require.Eventually(t, func() bool {
-		_, err := os.Stat(filepath.Join(runDir, report.SamplesFile))
-		return err == nil && len(readLines(t, filepath.Join(runDir, report.SamplesFile))) >= 6
+		_, err := os.Stat(filepath.Join(runDir, rundir.Samples))
+		return err == nil && len(readLines(t, filepath.Join(runDir, rundir.Samples))) >= 6
 	}, 2*time.Minute, time.Second, "samples.jsonl must grow while the run goes on")
-	lines := readLines(t, filepath.Join(runDir, report.SamplesFile))
+	lines := readLines(t, filepath.Join(runDir, rundir.Samples))
 	last := lines[len(lines)-1]
-	assert.Positive(t, last.Signals[trend.SignalRssAnon], "proc probe")
-	assert.Positive(t, last.Signals[trend.SignalCgroupWorkingSet], "cgroup probe")
+	assert.Positive(t, last.Signals[rundir.SignalRssAnon], "proc probe")
+	assert.Positive(t, last.Signals[rundir.SignalCgroupWorkingSet], "cgroup probe")
 	assert.Positive(t, last.Signals["rss"], "metrics probe (process_resident_memory_bytes)")
-	assert.Positive(t, last.Signals[trend.SignalHeapInuse], "metrics probe (heap)")
-	assert.Positive(t, last.Context[trend.SignalLiveHeap], "live heap probe (the collector's goal), as context")
-	assert.NotContains(t, last.Signals, trend.SignalLiveHeap, "not judged: its teeth read as growth")
-	assert.Less(t, last.Context[trend.SignalLiveHeap], last.Signals["rss"], "the live heap is part of the resident set")
+	assert.Positive(t, last.Signals[rundir.SignalHeapInuse], "metrics probe (heap)")
+	assert.Positive(t, last.Context[rundir.SignalLiveHeap], "live heap probe (the collector's goal), as context")
+	assert.NotContains(t, last.Signals, rundir.SignalLiveHeap, "not judged: its teeth read as growth")
+	assert.Less(t, last.Context[rundir.SignalLiveHeap], last.Signals["rss"], "the live heap is part of the resident set")
 	assert.Positive(t, last.Context["commits_delivered"])
 	resp, err := http.Get("http://" + metrics + "/metrics")
 	require.NoError(t, err)
@@ -129,18 +129,18 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	s := out.Summary
 	assert.NotEqual(t, trend.Leak, s.Judged.Verdict, "a short run of the real indigo relay is not a leak: %s", s.Judged.Reason)
 	assert.GreaterOrEqual(t, s.Delivery, 0.99)
-	assert.Equal(t, trend.SignalRssAnon, s.Judged.CarriedBy)
-	md, err := os.ReadFile(filepath.Join(runDir, report.ReportFile))
+	assert.Equal(t, rundir.SignalRssAnon, s.Judged.CarriedBy)
+	md, err := os.ReadFile(filepath.Join(runDir, rundir.Report))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(md), fmt.Sprintf("# relaysoak e2e — %s", s.Judged.Verdict)), "report.md opens with the verdict")
 	assert.Contains(t, string(md), "## Heap growth", "a Go relay's heap is profiled and diffed")
-	for _, f := range []string{report.PlotFile, report.VerdictFile, report.JUnitFile, RunFile, EventsFile, RigSamplesFile, "relay.log", "heap-warmup.pb.gz", "heap-end.pb.gz"} {
+	for _, f := range []string{rundir.Plot, rundir.Verdict, rundir.JUnit, rundir.Run, rundir.Events, rundir.RigSamples, "relay.log", "heap-warmup.pb.gz", "heap-end.pb.gz"} {
 		st, err := os.Stat(filepath.Join(runDir, f))
 		require.NoError(t, err, f)
 		assert.Positive(t, st.Size(), f)
 	}
 	var info RunInfo
-	b, err := os.ReadFile(filepath.Join(runDir, RunFile))
+	b, err := os.ReadFile(filepath.Join(runDir, rundir.Run))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &info))
 	assert.NotEmpty(t, info.ImageID, "run.json records the image's ID")
@@ -165,11 +165,11 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	assert.Contains(t, string(md), "## Load")
 	assert.Contains(t, string(md), "captured commits (real frames) | 148 delivered, 148 verified, 0 failed")
 	var achieved bool
-	for _, l := range readLines(t, filepath.Join(runDir, report.SamplesFile)) {
+	for _, l := range readLines(t, filepath.Join(runDir, rundir.Samples)) {
 		achieved = achieved || l.Context["achieved_rate"] > 0 && l.Context["lateness_p99_ms"] >= 0
 	}
 	assert.True(t, achieved, "each minute's achieved rate and lateness reach samples.jsonl")
-	events, err := os.ReadFile(filepath.Join(runDir, EventsFile))
+	events, err := os.ReadFile(filepath.Join(runDir, rundir.Events))
 	require.NoError(t, err)
 	for _, e := range []string{`"start"`, `"relay_ready"`, `"load_stopped"`, `"relay_stopped"`, `"report_written"`} {
 		assert.Contains(t, string(events), e)
@@ -192,7 +192,7 @@ func TestSmokeFailsWhenTheRelayDoesNotStart(t *testing.T) {
 	assert.ErrorIs(t, err, ErrNotStarted)
 	assert.Contains(t, err.Error(), "exited before it became healthy")
 	assert.Contains(t, err.Error(), "set UPSTREAM_URL", "the relay's own last words are quoted")
-	events, rerr := os.ReadFile(filepath.Join(cfg.RunsDir, cfg.ID, EventsFile))
+	events, rerr := os.ReadFile(filepath.Join(cfg.RunsDir, cfg.ID, rundir.Events))
 	require.NoError(t, rerr)
 	assert.Contains(t, string(events), `"start_failed"`)
 }
@@ -210,10 +210,10 @@ func TestE2ESoakInterruptedStillReports(t *testing.T) {
 	assert.True(t, out.Summary.Interrupted)
 	assert.Contains(t, out.Summary.StopReason, "SIGINT")
 	assert.Less(t, out.Summary.Duration, 2*time.Minute)
-	md, err := os.ReadFile(filepath.Join(out.Dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "stopped early")
-	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, report.SamplesFile))), 8)
+	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, rundir.Samples))), 8)
 }
 
 func TestE2ESoakRelayKilledIsCrashed(t *testing.T) {

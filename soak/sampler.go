@@ -14,26 +14,18 @@ import (
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/probe"
-	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
-)
-
-// Files of a run directory besides the report's.
-const (
-	EventsFile     = "events.jsonl"
-	RunFile        = "run.json"
-	RigSamplesFile = "rig-samples.jsonl" // the rig's own memory, judged too: the rig must not leak
 )
 
 // memorySignals are the values judged as memory; the rest of what the
 // probes read (VmHWM, RssFile, cgroup usage, OOM count, the live heap) is
 // kept as context. The live heap's teeth and steps read as growth to the
-// judge (LEAK 541 MiB/h on indigo, whose floors were flat): attribution
-// fits its floors instead.
+// judge even when its floors are flat: attribution fits its floors instead.
 var memorySignals = map[string]bool{
-	trend.SignalRssAnon: true, trend.SignalVmRSS: true, trend.SignalCgroupWorkingSet: true,
-	"rss": true, trend.SignalHeapInuse: true,
+	rundir.SignalRssAnon: true, rundir.SignalVmRSS: true, rundir.SignalCgroupWorkingSet: true,
+	rundir.SignalRSS: true, rundir.SignalHeapInuse: true,
 }
 
 // Line is one line of samples.jsonl: trend.Sample's fields plus context.
@@ -115,11 +107,11 @@ func (s *sampler) noteWindow(w replay.Window) {
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started time.Time) (*sampler, error) {
-	out, err := openJSONL(filepath.Join(dir, report.SamplesFile))
+	out, err := openJSONL(filepath.Join(dir, rundir.Samples))
 	if err != nil {
 		return nil, err
 	}
-	selfOut, err := openJSONL(filepath.Join(dir, RigSamplesFile))
+	selfOut, err := openJSONL(filepath.Join(dir, rundir.RigSamples))
 	if err != nil {
 		out.Close()
 		return nil, err
@@ -215,15 +207,15 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	fs, hs := c.Fleet, c.Firehose
 	frames := float64(fs.Commits + fs.Identity + fs.Account + fs.Sync)
 	line.FramesSent = &frames
-	line.Context["commits_sent"] = float64(fs.Commits)
-	line.Context["commits_delivered"] = float64(hs.Commits)
-	line.Context["lag_p50_ms"] = ms(hs.Lag.P50)
-	line.Context["lag_p99_ms"] = ms(hs.Lag.P99)
-	line.Context["connections"] = float64(fs.Connections)
-	line.Context["plc_requests"] = float64(fs.PLCRequests)
-	line.Context["host_subscribes"] = float64(fs.Subscribes)
-	line.Context["frames_past_history"] = float64(fs.PastHistory)
-	line.Context["verify_failed"] = float64(hs.VerifyFailed)
+	line.Context[rundir.CommitsSent] = float64(fs.Commits)
+	line.Context[rundir.CommitsDelivered] = float64(hs.Commits)
+	line.Context[rundir.LagP50Ms] = ms(hs.Lag.P50)
+	line.Context[rundir.LagP99Ms] = ms(hs.Lag.P99)
+	line.Context[rundir.Connections] = float64(fs.Connections)
+	line.Context[rundir.PLCRequests] = float64(fs.PLCRequests)
+	line.Context[rundir.HostSubscribes] = float64(fs.Subscribes)
+	line.Context[rundir.FramesPastHistory] = float64(fs.PastHistory)
+	line.Context[rundir.VerifyFailed] = float64(hs.VerifyFailed)
 	if s.crowd != nil {
 		// Consumer-side load, to read memory against: connects, resumes,
 		// cut-offs, resets…
@@ -234,10 +226,10 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 
 	s.mu.Lock()
 	if w := s.window; w != nil {
-		line.Context["achieved_rate"] = w.Rate
-		line.Context["target_rate"] = w.Target / (w.End - w.Start).Seconds()
-		line.Context["lateness_p50_ms"] = ms(w.Lateness.P50)
-		line.Context["lateness_p99_ms"] = ms(w.Lateness.P99)
+		line.Context[rundir.AchievedRate] = w.Rate
+		line.Context[rundir.TargetRate] = w.Target / (w.End - w.Start).Seconds()
+		line.Context[rundir.LatenessP50Ms] = ms(w.Lateness.P50)
+		line.Context[rundir.LatenessP99Ms] = ms(w.Lateness.P99)
 	}
 	line.Exits = s.nExits
 	for k, v := range line.Errors {
@@ -247,7 +239,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	s.mu.Unlock()
 	if err := s.out.Write(line); err != nil {
 		s.mu.Lock()
-		s.errs["samples.jsonl"] = err.Error()
+		s.errs[rundir.Samples] = err.Error()
 		s.mu.Unlock()
 	}
 	if v, ok := primary(line.Signals); ok {
@@ -276,9 +268,9 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	}
 	rt := []metrics.Sample{{Name: "/sched/goroutines:goroutines"}, {Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/goal:bytes"}}
 	metrics.Read(rt)
-	self.Context["goroutines"] = float64(rt[0].Value.Uint64())
-	self.Context["heap_objects_bytes"] = float64(rt[1].Value.Uint64())
-	self.Context["heap_goal_bytes"] = float64(rt[2].Value.Uint64())
+	self.Context[rundir.Goroutines] = float64(rt[0].Value.Uint64())
+	self.Context[rundir.HeapObjectsBytes] = float64(rt[1].Value.Uint64())
+	self.Context[rundir.HeapGoalBytes] = float64(rt[2].Value.Uint64())
 	s.selfOut.Write(self)
 }
 
@@ -293,7 +285,7 @@ func isMemoryGauge(name string) bool {
 
 // primary picks the signal the verdict will most likely rest on.
 func primary(sig map[string]float64) (float64, bool) {
-	for _, k := range []string{trend.SignalRssAnon, trend.SignalVmRSS, "rss", trend.SignalCgroupWorkingSet} {
+	for _, k := range []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet} {
 		if v, ok := sig[k]; ok {
 			return v, true
 		}

@@ -17,7 +17,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // The compose file names the default relay by its tag, which must follow
@@ -122,7 +122,7 @@ func TestE2EComposeUpRunsASoak(t *testing.T) {
 		CommitsSent int64   `json:"commits_sent"`
 		PLCRequests int64   `json:"plc_requests"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, report.VerdictFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
 	require.NoError(t, err, "the controller writes into RUNS_DIR through the bind mount")
 	require.NoError(t, json.Unmarshal(b, &v))
 	assert.Contains(t, []string{"PASS", "INCONCLUSIVE"}, v.Verdict.Verdict)
@@ -131,7 +131,7 @@ func TestE2EComposeUpRunsASoak(t *testing.T) {
 	assert.Greater(t, v.CommitsSent, int64(600), "the fleet wrote at RATE for DURATION (20/s for 45 s)")
 	assert.GreaterOrEqual(t, v.Delivery, 0.99, "frames went through the relay")
 	assert.Positive(t, v.PLCRequests, "the relay resolved DIDs at the fleet's PLC, found through its DNS")
-	samples, err := os.ReadFile(filepath.Join(dir, report.SamplesFile))
+	samples, err := os.ReadFile(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	assert.GreaterOrEqual(t, strings.Count(string(samples), "\n"), 6, "a sample every 5 s reached disk")
 

@@ -16,8 +16,9 @@ const module = "github.com/relaysoak/relaysoak"
 // floors orders the module's packages from the ground up: a package may
 // import its own floor and below, never above. The data path reads across
 // floor 1 (captures, fakepds, relay know nothing of each other), replay
-// drives the fleet from floor 2, soak's parts (soak/rig assembles one run
-// of them) sit under soak, and the command on top.
+// drives the fleet from floor 2, soak's parts sit under soak: the run
+// directory's names lowest, the verdict (trend) on them, the rest (soak/rig
+// assembles one run, report writes it) above, and the command on top.
 var floors = []struct {
 	prefix string
 	floor  int
@@ -25,9 +26,11 @@ var floors = []struct {
 	{"internal/", 0},
 	{"captures", 1}, {"fakepds", 1}, {"relay", 1},
 	{"replay", 2},
-	{"soak/", 3},
-	{"soak", 4},
-	{"cmd/", 5},
+	{"soak/rundir", 3},
+	{"soak/trend", 4},
+	{"soak/", 5},
+	{"soak", 6},
+	{"cmd/", 7},
 }
 
 func floorOf(t *testing.T, pkg string) int {

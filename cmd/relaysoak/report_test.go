@@ -10,7 +10,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/attribute"
-	"github.com/relaysoak/relaysoak/soak/report"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -22,13 +22,13 @@ func runDir(t *testing.T, root, id string, sp trend.Spec, seed int64) string {
 	t.Helper()
 	dir := filepath.Join(root, id)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	for _, p := range sp.Generate(seed).Series {
 		el := p.T
-		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{trend.SignalRssAnon: p.Bytes}}))
+		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{rundir.SignalRssAnon: p.Bytes}}))
 	}
 	return dir
 }
@@ -64,7 +64,7 @@ func TestReportWithBaseline(t *testing.T) {
 	assert.Regexp(t, `(?m)^LEAK: rss_anon grows`, out)
 	assert.Regexp(t, `(?m)^B \(new\) grows 2\d\d ± [\d.]+ MiB/h more than A \(old\)$`, out)
 
-	md, err := os.ReadFile(filepath.Join(cur, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(cur, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "## Compared with old")
 	assert.Contains(t, string(md), "| verdict | PASS | LEAK |")
@@ -72,7 +72,7 @@ func TestReportWithBaseline(t *testing.T) {
 	// Rebuilding without --baseline keeps the comparison verdict.json holds.
 	_, code = stdout(t, func() int { return dispatch([]string{"report", cur}) })
 	assert.Equal(t, exitLeak, code)
-	md, err = os.ReadFile(filepath.Join(cur, report.ReportFile))
+	md, err = os.ReadFile(filepath.Join(cur, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "## Compared with old")
 }
@@ -92,23 +92,23 @@ func TestReportRefitsAnAttributionRun(t *testing.T) {
 	plan, err := attribute.NewPlan(attribute.PlanConfig{PhaseLength: 2 * time.Minute, Warmup: 2 * time.Minute})
 	require.NoError(t, err)
 	// What the run wrote before this fit existed: the plan, no result.
-	require.NoError(t, attribute.WriteJSON(filepath.Join(dir, soak.AttributionFile), attribute.Result{}, plan))
-	f, err := os.Create(filepath.Join(dir, report.SamplesFile))
+	require.NoError(t, attribute.WriteJSON(filepath.Join(dir, rundir.Attribution), attribute.Result{}, plan))
+	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	enc := json.NewEncoder(f)
 	for s := 10.0; s <= plan.Total().Seconds(); s += 10 {
 		el, frames := s, 200*s
 		require.NoError(t, enc.Encode(soak.Line{Sample: trend.Sample{ElapsedS: &el, FramesSent: &frames,
-			Signals: map[string]float64{trend.SignalRssAnon: 300 << 20}},
+			Signals: map[string]float64{rundir.SignalRssAnon: 300 << 20}},
 			Context: map[string]float64{"commits_delivered": frames, "plc_requests": s / 2, "host_subscribes": s / 30, "crowd_disconnects": s / 20}}))
 	}
 	require.NoError(t, f.Close())
 
 	out, _ := stdout(t, func() int { return dispatch([]string{"report", dir}) })
-	md, err := os.ReadFile(filepath.Join(dir, report.ReportFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err, out)
 	assert.Contains(t, string(md), "## Leak attribution")
-	b, err := os.ReadFile(filepath.Join(dir, soak.AttributionFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Attribution))
 	require.NoError(t, err)
 	var doc struct {
 		Points int `json:"points"`
@@ -118,7 +118,7 @@ func TestReportRefitsAnAttributionRun(t *testing.T) {
 
 	// A relay that settled late: the fit starts where the operator says.
 	out, _ = stdout(t, func() int { return dispatch([]string{"report", "--attribution-warmup", "5m", dir}) })
-	md, err = os.ReadFile(filepath.Join(dir, report.ReportFile))
+	md, err = os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err, out)
 	assert.Contains(t, string(md), "The fit starts at 5m0s, past the plan's 2m0s warm-up")
 	assert.Contains(t, string(md), "from 5 to 20 min")

@@ -21,6 +21,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
@@ -212,7 +213,7 @@ func verdictStatus(v trend.Verdict) int {
 // run.json) for --repeat.
 func readRecipe(path string) (map[string]string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		path = filepath.Join(path, soak.RunFile)
+		path = filepath.Join(path, rundir.Run)
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -279,7 +280,7 @@ func setupReport(f *flags) func([]string) int {
 		if sum.Comparison != nil && *baseline != "" {
 			fmt.Println(sum.Comparison.Sentence)
 		}
-		fmt.Println("report:", filepath.Join(dir, report.ReportFile))
+		fmt.Println("report:", filepath.Join(dir, rundir.Report))
 		return verdictStatus(sum.Judged.Verdict)
 	}
 }
@@ -289,7 +290,7 @@ func setupReport(f *flags) func([]string) int {
 // attribution run's fit starts at attrWarmup when that is past its plan's.
 func loadRun(dir string, attrWarmup time.Duration) (report.Summary, error) {
 	var sum report.Summary
-	path := filepath.Join(dir, report.VerdictFile)
+	path := filepath.Join(dir, rundir.Verdict)
 	if b, err := os.ReadFile(path); err == nil {
 		if err := json.Unmarshal(b, &sum); err != nil {
 			return sum, fmt.Errorf("%s: %w", path, err)

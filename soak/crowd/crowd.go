@@ -27,6 +27,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/relaysoak/relaysoak/soak/firehose"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // Path is the firehose endpoint, added to a URL that has no path.
@@ -172,17 +173,17 @@ type Counts struct {
 // when a relay frees or keeps what a subscriber held.
 func (n Counts) Columns() map[string]float64 {
 	return map[string]float64{
-		"crowd_connects":       float64(n.Connects),
-		"crowd_disconnects":    float64(max(int64(n.Connects)-n.Connected, 0)),
-		"crowd_cursor_resumes": float64(n.CursorResumes),
-		"crowd_old_cursors":    float64(n.OldCursors),
-		"crowd_cut_off":        float64(n.CutOff),
-		"crowd_slow_not_cut":   float64(n.SlowNotCut),
-		"crowd_resets":         float64(n.Resets),
-		"crowd_frames":         float64(n.Frames),
-		"crowd_replayed":       float64(n.Replayed),
-		"crowd_errors":         float64(n.Errors),
-		"crowd_connected":      float64(n.Connected),
+		rundir.CrowdConnects:      float64(n.Connects),
+		rundir.CrowdDisconnects:   float64(max(int64(n.Connects)-n.Connected, 0)),
+		rundir.CrowdCursorResumes: float64(n.CursorResumes),
+		rundir.CrowdOldCursors:    float64(n.OldCursors),
+		rundir.CrowdCutOff:        float64(n.CutOff),
+		rundir.CrowdSlowNotCut:    float64(n.SlowNotCut),
+		rundir.CrowdResets:        float64(n.Resets),
+		rundir.CrowdFrames:        float64(n.Frames),
+		rundir.CrowdReplayed:      float64(n.Replayed),
+		rundir.CrowdErrors:        float64(n.Errors),
+		rundir.CrowdConnected:     float64(n.Connected),
 	}
 }
 

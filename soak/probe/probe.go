@@ -17,6 +17,7 @@ import (
 	"strings"
 
 	"github.com/relaysoak/relaysoak/internal/promtext"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // Probe reads one source. Names of the returned values are signal names
@@ -36,7 +37,7 @@ type Proc struct {
 
 func (p Proc) Name() string { return "proc" }
 
-var procFields = map[string]string{"VmRSS": "vm_rss", "RssAnon": "rss_anon", "RssFile": "rss_file", "VmHWM": "vm_hwm"}
+var procFields = map[string]string{"VmRSS": rundir.SignalVmRSS, "RssAnon": rundir.SignalRssAnon, "RssFile": rundir.RssFile, "VmHWM": rundir.VmHWM}
 
 func (p Proc) Read(context.Context) (map[string]float64, error) {
 	pid := p.PID()
@@ -120,7 +121,7 @@ func (c CPU) Read(context.Context) (map[string]float64, error) {
 	// The kernel's share apart: socket writes over a bridge charge part of
 	// the receiving side's network stack to the writer, which the Go
 	// profiler never sees.
-	return map[string]float64{"cpu_seconds": (utime + stime) / clockTicks, "cpu_system_seconds": stime / clockTicks}, nil
+	return map[string]float64{rundir.CPUSeconds: (utime + stime) / clockTicks, rundir.CPUSystemSeconds: stime / clockTicks}, nil
 }
 
 // Cgroup reads the memory cgroup of a process: usage, working set (usage −
@@ -190,9 +191,9 @@ func readCgroupMemory(f cgroupFiles) (map[string]float64, error) {
 	if err != nil {
 		return nil, fmt.Errorf("cgroup probe (%s): %w", f.version, err)
 	}
-	out := map[string]float64{"cgroup_usage": usage, "cgroup_working_set": max(0, usage-stat[f.inactive])}
+	out := map[string]float64{rundir.CgroupUsage: usage, rundir.SignalCgroupWorkingSet: max(0, usage-stat[f.inactive])}
 	if oc, err := readKV(filepath.Join(f.dir, f.oom)); err == nil {
-		out["cgroup_oom_kills"] = oc["oom_kill"]
+		out[rundir.CgroupOOMKills] = oc["oom_kill"]
 	}
 	return out, nil
 }
@@ -212,9 +213,9 @@ func (m Metrics) Name() string { return "metrics" }
 func SignalName(metric string) string {
 	switch metric {
 	case "process_resident_memory_bytes", "relay_process_rss_bytes":
-		return "rss"
+		return rundir.SignalRSS
 	case "go_memstats_heap_inuse_bytes":
-		return "heap_inuse"
+		return rundir.SignalHeapInuse
 	}
 	return metric
 }
@@ -252,7 +253,7 @@ type LiveHeap struct {
 	Goal, Percent string
 }
 
-func (l LiveHeap) Name() string { return "live_heap" }
+func (l LiveHeap) Name() string { return rundir.SignalLiveHeap }
 
 func (l LiveHeap) Read(ctx context.Context) (map[string]float64, error) {
 	names := []string{l.Goal}
@@ -275,7 +276,7 @@ func (l LiveHeap) Read(ctx context.Context) (map[string]float64, error) {
 		// GOGC=off: the goal is the memory limit's, not the live heap's.
 		return nil, fmt.Errorf("live heap probe: %s is %g (collection off), so %s does not follow the live heap", l.Percent, pct, l.Goal)
 	}
-	return map[string]float64{"live_heap": goal / (1 + pct/100)}, nil
+	return map[string]float64{rundir.SignalLiveHeap: goal / (1 + pct/100)}, nil
 }
 
 func readNumber(path string) (float64, error) {

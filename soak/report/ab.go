@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
@@ -78,10 +79,10 @@ func WriteAB(dir string, ab AB) error {
 		return err
 	}
 	return writeFiles(dir, []outFile{
-		{VerdictFile, append(b, '\n')},
-		{ReportFile, []byte(MarkdownAB(ab, notes))},
-		{JUnitFile, j},
-		{PlotFile, png},
+		{rundir.Verdict, append(b, '\n')},
+		{rundir.Report, []byte(MarkdownAB(ab, notes))},
+		{rundir.JUnit, j},
+		{rundir.Plot, png},
 	})
 }
 
@@ -97,14 +98,14 @@ func MarkdownAB(ab AB, notes []string) string {
 		}
 		b.WriteString("\n")
 	}
-	fmt.Fprintf(&b, "![memory of A and B over time](%s)\n\n", PlotFile)
+	fmt.Fprintf(&b, "![memory of A and B over time](%s)\n\n", rundir.Plot)
 	fmt.Fprintf(&b, "## B against A\n\n%s", ab.Comparison.Markdown())
 	for _, arm := range []struct {
 		name, dir string
 		s         Summary
 	}{{"A", ab.ADir, ab.A}, {"B", ab.BDir, ab.B}} {
 		fmt.Fprintf(&b, "\n## %s: %s\n\n**%s**\n\n", arm.name, arm.s.Relay, Headline(arm.s))
-		fmt.Fprintf(&b, "Its own report, samples and relay log: [%s/%s](%s/%s).\n", arm.dir, ReportFile, arm.dir, ReportFile)
+		fmt.Fprintf(&b, "Its own report, samples and relay log: [%s/%s](%s/%s).\n", arm.dir, rundir.Report, arm.dir, rundir.Report)
 	}
 	// One fleet served both: its counters are the pair's, not either's.
 	b.WriteString("\nBoth relays were fed by one fleet: frames sent and the DID documents its PLC served count for the pair (each relay's own delivery and lag are its own).\n")
@@ -171,7 +172,7 @@ func renderPlotAB(dir string, ab AB) ([]byte, error) {
 		name, dir string
 		s         Summary
 	}{{"A", ab.ADir, ab.A}, {"B", ab.BDir, ab.B}} {
-		path := filepath.Join(dir, arm.dir, SamplesFile)
+		path := filepath.Join(dir, arm.dir, rundir.Samples)
 		f, err := os.Open(path)
 		if err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
@@ -184,7 +185,7 @@ func renderPlotAB(dir string, ab AB) ([]byte, error) {
 		j := arm.s.Judged
 		sig := j.CarriedBy
 		if _, ok := run.Signals[sig]; !ok {
-			for _, k := range []string{trend.SignalRssAnon, trend.SignalVmRSS, "rss", trend.SignalCgroupWorkingSet} {
+			for _, k := range []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet} {
 				if _, ok := run.Signals[k]; ok {
 					sig = k
 					break

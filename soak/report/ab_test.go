@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
@@ -39,11 +40,11 @@ func TestWriteABRendersBothArms(t *testing.T) {
 	dir := t.TempDir()
 	for arm, slope := range map[string]float64{"a": 0, "b": 600} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, arm), 0o755))
-		f, err := os.Create(filepath.Join(dir, arm, SamplesFile))
+		f, err := os.Create(filepath.Join(dir, arm, rundir.Samples))
 		require.NoError(t, err)
 		for i := 0; i <= 360; i++ {
 			el := float64(i) * 10
-			b, _ := json.Marshal(map[string]any{"elapsed_s": el, "signals": map[string]float64{trend.SignalRssAnon: (500 + slope*el/3600) * (1 << 20)}})
+			b, _ := json.Marshal(map[string]any{"elapsed_s": el, "signals": map[string]float64{rundir.SignalRssAnon: (500 + slope*el/3600) * (1 << 20)}})
 			f.Write(append(b, '\n'))
 		}
 		f.Close()
@@ -52,14 +53,14 @@ func TestWriteABRendersBothArms(t *testing.T) {
 		[]string{"lag diverges (p99 A 80 ms, B 2400 ms)"})
 	require.NoError(t, WriteAB(dir, ab))
 
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "# relaysoak A/B x — LEAK")
 	assert.Contains(t, string(md), "B (x/B) grows 600 ± 10 MiB/h more than A (x/A)")
 	assert.Contains(t, string(md), "lag diverges")
 	assert.Contains(t, string(md), "[a/report.md](a/report.md)")
 	assert.NotContains(t, string(md), "no plot")
-	st, err := os.Stat(filepath.Join(dir, PlotFile))
+	st, err := os.Stat(filepath.Join(dir, rundir.Plot))
 	require.NoError(t, err)
 	assert.Greater(t, st.Size(), int64(10_000), "a plot with two series")
 
@@ -70,13 +71,13 @@ func TestWriteABRendersBothArms(t *testing.T) {
 			RunID string `json:"run_id"`
 		} `json:"b"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, VerdictFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &v))
 	assert.Equal(t, trend.Leak, v.Verdict)
 	assert.Len(t, v.Fairness, 1)
 	assert.Equal(t, "x/B", v.B.RunID)
-	j, err := os.ReadFile(filepath.Join(dir, JUnitFile))
+	j, err := os.ReadFile(filepath.Join(dir, rundir.JUnit))
 	require.NoError(t, err)
 	assert.Contains(t, string(j), `failures="1"`)
 	assert.Contains(t, string(j), `name="B against A"`)
@@ -84,7 +85,7 @@ func TestWriteABRendersBothArms(t *testing.T) {
 	// Missing samples: the report is still written, and says why no plot.
 	empty := t.TempDir()
 	require.NoError(t, WriteAB(empty, ab))
-	md, err = os.ReadFile(filepath.Join(empty, ReportFile))
+	md, err = os.ReadFile(filepath.Join(empty, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "no plot:")
 }

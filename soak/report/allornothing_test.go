@@ -10,10 +10,11 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
 
-var reportFiles = []string{ReportFile, VerdictFile, JUnitFile, PlotFile}
+var reportFiles = []string{rundir.Report, rundir.Verdict, rundir.JUnit, rundir.Plot}
 
 // previousReport fills dir with a report's files as an earlier Write left
 // them, and returns their contents.
@@ -64,7 +65,7 @@ func TestWriteFailureKeepsThePreviousReport(t *testing.T) {
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "encode verdict")
 	assertUnchanged(t, dir, old)
-	onlyFiles(t, dir, append([]string{SamplesFile}, reportFiles...)...)
+	onlyFiles(t, dir, append([]string{rundir.Samples}, reportFiles...)...)
 }
 
 // A file that cannot be replaced (a directory where junit.xml goes) fails
@@ -72,14 +73,14 @@ func TestWriteFailureKeepsThePreviousReport(t *testing.T) {
 func TestWriteBlockedTargetKeepsThePreviousReport(t *testing.T) {
 	dir := plottableDir(t)
 	old := previousReport(t, dir)
-	require.NoError(t, os.Remove(filepath.Join(dir, JUnitFile)))
-	require.NoError(t, os.Mkdir(filepath.Join(dir, JUnitFile), 0o755))
-	delete(old, JUnitFile)
+	require.NoError(t, os.Remove(filepath.Join(dir, rundir.JUnit)))
+	require.NoError(t, os.Mkdir(filepath.Join(dir, rundir.JUnit), 0o755))
+	delete(old, rundir.JUnit)
 	err := Write(dir, Summary{RunID: "blocked", Judged: trend.Report{Result: trend.Result{Verdict: trend.Pass}}})
 	require.Error(t, err)
-	assert.Contains(t, err.Error(), filepath.Join(dir, JUnitFile))
+	assert.Contains(t, err.Error(), filepath.Join(dir, rundir.JUnit))
 	assertUnchanged(t, dir, old)
-	onlyFiles(t, dir, append([]string{SamplesFile}, reportFiles...)...)
+	onlyFiles(t, dir, append([]string{rundir.Samples}, reportFiles...)...)
 }
 
 // Tests run as root, so permissions cannot make a directory unwritable; a
@@ -104,7 +105,7 @@ func TestWriteReplacesAPreviousReport(t *testing.T) {
 		require.NoError(t, err)
 		assert.Equal(t, os.FileMode(0o644), st.Mode().Perm(), n)
 	}
-	onlyFiles(t, dir, append([]string{SamplesFile}, reportFiles...)...)
+	onlyFiles(t, dir, append([]string{rundir.Samples}, reportFiles...)...)
 }
 
 func TestWriteABFailureKeepsThePreviousReport(t *testing.T) {

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -15,7 +16,7 @@ import (
 // summary is a run judged with the given slope and interval.
 func summary(id string, v trend.Verdict, slope, lo, hi float64) Summary {
 	return Summary{RunID: id, Relay: "relaysoak/indigo-relay:v0", Hosts: 50, Rate: 50, Duration: time.Hour, Delivery: 0.999,
-		LagP50Ms: 12, LagP99Ms: 80, Judged: trend.Report{CarriedBy: trend.SignalRssAnon, Result: trend.Result{
+		LagP50Ms: 12, LagP99Ms: 80, Judged: trend.Report{CarriedBy: rundir.SignalRssAnon, Result: trend.Result{
 			Verdict: v, Reason: "r", JudgedPoints: 300, SlopeMiBPerHour: slope, SlopeCIMiBPerHour: [2]float64{lo, hi},
 			CILevel: 0.99, GateMiBPerHour: 10, LevelMiB: 900}}}
 }
@@ -80,7 +81,7 @@ func TestCompareNamesWhatDiffersBesidesTheBuild(t *testing.T) {
 	a := summary("a", trend.Pass, 5, 2, 8)
 	b := summary("b", trend.Crashed, 300, 250, 350)
 	b.Hosts, b.Rate = 2750, 700
-	b.Judged.CarriedBy = trend.SignalVmRSS
+	b.Judged.CarriedBy = rundir.SignalVmRSS
 	c := Compare(a, b)
 	require.Len(t, c.Caveats, 3)
 	assert.Contains(t, c.Caveats[0], "the load differs (50 hosts × 50 frames/s, 60 min against 2750 hosts × 700 frames/s, 60 min)")
@@ -93,7 +94,7 @@ func TestCompareNamesWhatDiffersBesidesTheBuild(t *testing.T) {
 func judged(t *testing.T, id string, sp trend.Spec, seed int64) Summary {
 	t.Helper()
 	tr := sp.Generate(seed)
-	rep, err := trend.JudgeSignals(map[string]trend.Series{trend.SignalRssAnon: tr.Series}, tr.Ctx, trend.Config{})
+	rep, err := trend.JudgeSignals(map[string]trend.Series{rundir.SignalRssAnon: tr.Series}, tr.Ctx, trend.Config{})
 	require.NoError(t, err)
 	require.Equal(t, tr.Want, rep.Verdict, "%s (seed %d)", sp.Name, seed)
 	return Summary{RunID: id, Hosts: 50, Rate: 50, Duration: sp.Duration, Delivery: 1, Judged: rep}
@@ -132,14 +133,14 @@ func TestWriteRendersTheComparisonAndSections(t *testing.T) {
 	s.Sections = []Section{{Title: "Leak sites", Markdown: "3 leaks.\n"}, {Title: "Empty", Markdown: " \n"}}
 	require.NoError(t, Write(dir, s))
 
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "\n## Compared with a\n\n**B (b) grows 240 ± 23 MiB/h more than A (a).**")
 	assert.Contains(t, string(md), "\n## Leak sites\n\n3 leaks.\n")
 	assert.NotContains(t, string(md), "## Empty", "an empty section is left out")
 
 	var back Summary
-	b, err := os.ReadFile(filepath.Join(dir, VerdictFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &back))
 	require.NotNil(t, back.Comparison)

@@ -17,16 +17,8 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
-)
-
-// File names inside a run directory.
-const (
-	ReportFile  = "report.md"
-	VerdictFile = "verdict.json"
-	JUnitFile   = "junit.xml"
-	PlotFile    = "memory.png"
-	SamplesFile = "samples.jsonl"
 )
 
 // Summary is everything a report says. Judged is required; the rest is
@@ -97,7 +89,7 @@ func Write(dir string, s Summary) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("report: %w", err)
 	}
-	png, err := renderPlot(filepath.Join(dir, SamplesFile), s.Judged)
+	png, err := renderPlot(filepath.Join(dir, rundir.Samples), s.Judged)
 	if err != nil {
 		s.Notes = append(s.Notes, "no plot: "+err.Error())
 	}
@@ -110,10 +102,10 @@ func Write(dir string, s Summary) error {
 		return err
 	}
 	return writeFiles(dir, []outFile{
-		{VerdictFile, append(b, '\n')},
-		{ReportFile, []byte(Markdown(s))},
-		{JUnitFile, j},
-		{PlotFile, png},
+		{rundir.Verdict, append(b, '\n')},
+		{rundir.Report, []byte(Markdown(s))},
+		{rundir.JUnit, j},
+		{rundir.Plot, png},
 	})
 }
 
@@ -184,7 +176,7 @@ func Markdown(s Summary) string {
 	for _, w := range s.Warnings {
 		fmt.Fprintf(&b, "> **Warning:** %s\n\n", w)
 	}
-	fmt.Fprintf(&b, "![memory over time](%s)\n\n", PlotFile)
+	fmt.Fprintf(&b, "![memory over time](%s)\n\n", rundir.Plot)
 	b.WriteString("## Memory\n\n| | |\n|---|---|\n")
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("signal carrying the verdict", r.CarriedBy)

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -17,14 +18,14 @@ import (
 // writeSamples writes a generated leak trace as the rig's samples.jsonl.
 func writeSamples(t *testing.T, dir string, tr trend.Trace) {
 	t.Helper()
-	f, err := os.Create(filepath.Join(dir, SamplesFile))
+	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	defer f.Close()
 	enc := json.NewEncoder(f)
 	for _, p := range tr.Series {
 		el := p.T
 		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{
-			trend.SignalRssAnon: p.Bytes, trend.SignalHeapInuse: p.Bytes * 0.6}}))
+			rundir.SignalRssAnon: p.Bytes, rundir.SignalHeapInuse: p.Bytes * 0.6}}))
 	}
 }
 
@@ -33,7 +34,7 @@ func TestWriteReportForALeak(t *testing.T) {
 	tr := trend.Spec{Name: "leak", Duration: 3 * time.Hour, BaseMiB: 800, WarmupMiB: 400, WarmupTau: 15 * time.Minute,
 		LeakMiBPerHour: 290, NoiseMiB: 5}.Generate(1)
 	writeSamples(t, dir, tr)
-	f, err := os.Open(filepath.Join(dir, SamplesFile))
+	f, err := os.Open(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	run, err := trend.ReadSamples(f, "samples.jsonl")
 	f.Close()
@@ -47,12 +48,12 @@ func TestWriteReportForALeak(t *testing.T) {
 		LagP50Ms: 12, LagP99Ms: 80, LogWarnings: map[string]int{"failed handling event": 0}}
 	require.NoError(t, Write(dir, s))
 
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Regexp(t, `^# relaysoak test-run — LEAK\n\n\*\*LEAK: rss_anon grows 2[89]\d MiB/h`, string(md), "verdict first")
 	assert.Contains(t, string(md), "p50 12 ms, p99 80 ms")
 
-	png, err := os.ReadFile(filepath.Join(dir, PlotFile))
+	png, err := os.ReadFile(filepath.Join(dir, rundir.Plot))
 	require.NoError(t, err)
 	assert.Equal(t, "\x89PNG", string(png[:4]))
 	assert.NotContains(t, string(md), "no plot")
@@ -63,14 +64,14 @@ func TestWriteReportForALeak(t *testing.T) {
 			Slope   float64 `json:"slope_mib_per_hour"`
 		} `json:"verdict"`
 	}
-	b, err := os.ReadFile(filepath.Join(dir, VerdictFile))
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &v))
 	assert.Equal(t, "LEAK", v.Verdict.Verdict)
 	assert.InDelta(t, 290, v.Verdict.Slope, 29)
 
 	var j junitSuites
-	b, err = os.ReadFile(filepath.Join(dir, JUnitFile))
+	b, err = os.ReadFile(filepath.Join(dir, rundir.JUnit))
 	require.NoError(t, err)
 	require.NoError(t, xml.Unmarshal(b, &j))
 	require.Len(t, j.Suites, 1)
@@ -95,7 +96,7 @@ func TestJUnitInconclusiveIsSkippedAndPassPasses(t *testing.T) {
 func TestPlotOfMissingSamplesIsANoteNotAFailure(t *testing.T) {
 	dir := t.TempDir()
 	require.NoError(t, Write(dir, Summary{RunID: "empty", Judged: trend.Report{Result: trend.Result{Verdict: trend.Inconclusive}}}))
-	md, err := os.ReadFile(filepath.Join(dir, ReportFile))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "no plot:")
 }
@@ -113,7 +114,7 @@ func TestMarkdownOfATooShortRun(t *testing.T) {
 				s = append(s, p)
 			}
 		}
-		j, err := trend.JudgeSignals(map[string]trend.Series{trend.SignalRssAnon: s}, trend.Context{}, trend.Config{})
+		j, err := trend.JudgeSignals(map[string]trend.Series{rundir.SignalRssAnon: s}, trend.Context{}, trend.Config{})
 		require.NoError(t, err)
 		require.Equal(t, trend.Inconclusive, j.Verdict, j.Reason)
 		return Markdown(Summary{RunID: "short", Duration: upTo, Judged: j})

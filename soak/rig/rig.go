@@ -36,6 +36,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/firehose"
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // Config of a run. Zero values are sensible defaults except RunDir.
@@ -493,7 +494,7 @@ func (r *Rig) writeHostsForRelay() error {
 	if err != nil {
 		return fmt.Errorf("rig: --fleet-listen %q: %w", cfg.FleetAddr, err)
 	}
-	hostsPath := filepath.Join(cfg.RunDir, "hosts-for-relay")
+	hostsPath := filepath.Join(cfg.RunDir, rundir.HostsForRelay)
 	var b strings.Builder
 	fmt.Fprintf(&b, "# Map every fleet name to the fleet (%s), e.g. append to the relay's /etc/hosts.\n", host)
 	for _, n := range append(r.fleet.Names(), r.fleet.HostNames()...) {

@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // A verdict on a series that is not memory (a frame counter rises like the
@@ -30,7 +32,7 @@ var memoryNames = []struct {
 	names []string
 }{
 	{KindRssAnon, []string{"rssanon", "anonrss", "rssanonymous", "anonymousrss", "processrssanon", "memoryrssanon", "anon", "anonymous"}},
-	{KindVmRSS, []string{"vmrss", "rss", "processresidentmemory", "promrss", "processrss", "residentmemory", "memoryrss", "containermemoryrss", "resident", "res"}},
+	{KindVmRSS, []string{"vmrss", rundir.SignalRSS, "processresidentmemory", "promrss", "processrss", "residentmemory", "memoryrss", "containermemoryrss", "resident", "res"}},
 	{KindWorkingSet, []string{"cgroupworkingset", "workingset", "containermemoryworkingset", "memoryworkingset"}},
 	{KindHeap, []string{"heapinuse", "gomemstatsheapinuse", "goheapinuse", "heapalloc", "gomemstatsheapalloc", "heapused", "heap"}},
 }

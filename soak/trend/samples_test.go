@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -49,7 +50,7 @@ func TestReadSamplesAndJudgeSignals(t *testing.T) {
 	t.Logf("seed %d", seed)
 	leak := Spec{Duration: 3 * time.Hour, BaseMiB: 800, LeakMiBPerHour: 100, NoiseMiB: 4}.Generate(seed)
 	flat := Spec{Duration: 3 * time.Hour, BaseMiB: 600, SawtoothMiB: 100, SawtoothPeriod: 2 * time.Minute, NoiseMiB: 4}.Generate(seed + 1)
-	data := samplesJSONL(t, []string{SignalRssAnon, SignalHeapInuse, SignalVmRSS}, []Trace{leak, flat, leak}, 700, 1)
+	data := samplesJSONL(t, []string{rundir.SignalRssAnon, rundir.SignalHeapInuse, rundir.SignalVmRSS}, []Trace{leak, flat, leak}, 700, 1)
 
 	run, err := ReadSamples(bytes.NewReader(data), "samples.jsonl")
 	require.NoError(t, err)
@@ -60,12 +61,12 @@ func TestReadSamplesAndJudgeSignals(t *testing.T) {
 	rep, err := JudgeSignals(run.Signals, run.Context, Config{})
 	require.NoError(t, err)
 	assert.Equal(t, Leak, rep.Verdict)
-	assert.Equal(t, SignalRssAnon, rep.CarriedBy)
+	assert.Equal(t, rundir.SignalRssAnon, rep.CarriedBy)
 	require.NotNil(t, rep.BytesPerFrame)
 	assert.InDelta(t, 100*mib/3600/700.0, *rep.BytesPerFrame, 5)
 	require.Len(t, rep.Disagreements, 1)
 	assert.Contains(t, rep.Disagreements[0], "fragmentation")
-	assert.Contains(t, rep.Disagreements[0], SignalHeapInuse)
+	assert.Contains(t, rep.Disagreements[0], rundir.SignalHeapInuse)
 
 	out, err := json.Marshal(rep)
 	require.NoError(t, err)
@@ -73,10 +74,10 @@ func TestReadSamplesAndJudgeSignals(t *testing.T) {
 	assert.Contains(t, string(out), `"carried_by":"rss_anon"`)
 
 	// Without RssAnon, VmRSS carries it; without either, the cgroup.
-	delete(run.Signals, SignalRssAnon)
+	delete(run.Signals, rundir.SignalRssAnon)
 	rep, err = JudgeSignals(run.Signals, run.Context, Config{})
 	require.NoError(t, err)
-	assert.Equal(t, SignalVmRSS, rep.CarriedBy)
+	assert.Equal(t, rundir.SignalVmRSS, rep.CarriedBy)
 	assert.Equal(t, "cgroup_working_set", choosePrimary([]string{"cgroup_working_set", "heap_inuse"}))
 	assert.Equal(t, "heap_inuse", choosePrimary([]string{"heap_inuse"}))
 }
@@ -92,7 +93,7 @@ func TestReadSamplesExits(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, []float64{20}, run.Context.Exits)
 	assert.Equal(t, 1000.0, run.Context.MemoryLimit)
-	res, err := Judge(run.Signals[SignalRssAnon], run.Context, Config{})
+	res, err := Judge(run.Signals[rundir.SignalRssAnon], run.Context, Config{})
 	require.NoError(t, err)
 	assert.Equal(t, Crashed, res.Verdict)
 }
@@ -232,7 +233,7 @@ func TestWriteExamples(t *testing.T) {
 		if !want[tr.Name] {
 			continue
 		}
-		data := samplesJSONL(t, []string{SignalRssAnon}, []Trace{tr}, 700, 1)
+		data := samplesJSONL(t, []string{rundir.SignalRssAnon}, []Trace{tr}, 700, 1)
 		if len(tr.Ctx.Exits) > 0 || tr.Ctx.MemoryLimit > 0 {
 			data = addContext(t, data, tr.Ctx)
 		}

@@ -5,21 +5,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-)
 
-// Signal names the rig records (see Sample).
-const (
-	SignalRssAnon          = "rss_anon"           // /proc/<pid>/status RssAnon: no reclaimable file pages
-	SignalVmRSS            = "vm_rss"             // VmRSS, or the profile's RSS gauge
-	SignalCgroupWorkingSet = "cgroup_working_set" // cgroup usage − inactive_file
-	SignalHeapInuse        = "heap_inuse"         // the relay's own heap gauge
-	SignalLiveHeap         = "live_heap"          // its collector's goal over (1 + GOGC/100); context, not judged
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // primaryOrder is the precedence for the signal that carries the verdict:
 // RssAnon excludes reclaimable file pages (a memory-mapped database inflates
 // VmRSS); the cgroup working set includes the page cache that is still active.
-var primaryOrder = []string{SignalRssAnon, SignalVmRSS, "rss", SignalCgroupWorkingSet}
+var primaryOrder = []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet}
 
 // isHeap says whether a signal is an allocator-level gauge (Go heap, a Zig
 // relay's malloc arena): judged, compared, never primary while an RSS-like

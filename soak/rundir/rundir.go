@@ -1,0 +1,91 @@
+// Package rundir names what a run directory holds: its files, the memory
+// signals a sample line carries, and the context keys beside them. Every
+// writer and reader of a run directory uses these names, so each is
+// defined once (TestNamesAreDefinedOnce holds that), and a name once
+// written is never given another meaning: old run directories keep
+// reading.
+//
+// What the relay's container leaves there (relay.LogFile, its data) is
+// named by package relay, which writes it.
+//
+// It must not know how the files are written, read or judged.
+package rundir
+
+// Files of a run directory.
+const (
+	Samples     = "samples.jsonl"     // the relay's memory and the run's counters, a line per sample
+	RigSamples  = "rig-samples.jsonl" // the rig's own memory and CPU: the rig must not leak
+	Events      = "events.jsonl"      // what happened when (start, relay exits, restarts, the end)
+	Run         = "run.json"          // every setting, to repeat the run
+	Report      = "report.md"
+	Verdict     = "verdict.json"
+	JUnit       = "junit.xml"
+	Plot        = "memory.png"
+	Attribution = "attribution.json" // an attribution run's fit
+	HeapWarmup  = "heap-warmup.pb.gz"
+	HeapEnd     = "heap-end.pb.gz"
+	// HostsForRelay maps the fleet's names for a relay the rig does not
+	// start (append it to the relay's /etc/hosts).
+	HostsForRelay = "hosts-for-relay"
+	// A and B are an A/B run's arms, each a run directory of its own.
+	A = "a"
+	B = "b"
+)
+
+// Memory signals of a sample line (judged unless noted).
+const (
+	SignalRssAnon          = "rss_anon"           // /proc/<pid>/status RssAnon: no reclaimable file pages
+	SignalVmRSS            = "vm_rss"             // VmRSS
+	SignalRSS              = "rss"                // the relay's own resident-set gauge
+	SignalCgroupWorkingSet = "cgroup_working_set" // cgroup usage − inactive_file
+	SignalHeapInuse        = "heap_inuse"         // the relay's own heap gauge
+	SignalLiveHeap         = "live_heap"          // its collector's goal over (1 + GOGC/100); context, not judged
+)
+
+// Context keys of a sample line, read by the probes from outside the
+// relay (context, not judged).
+const (
+	RssFile          = "rss_file"
+	VmHWM            = "vm_hwm"
+	CgroupUsage      = "cgroup_usage"
+	CgroupOOMKills   = "cgroup_oom_kills"
+	CPUSeconds       = "cpu_seconds"
+	CPUSystemSeconds = "cpu_system_seconds"
+)
+
+// Context keys of a sample line: the run's counters so far.
+const (
+	CommitsSent       = "commits_sent"
+	CommitsDelivered  = "commits_delivered"
+	LagP50Ms          = "lag_p50_ms"
+	LagP99Ms          = "lag_p99_ms"
+	Connections       = "connections" // the fleet's open connections (the relay's host subscriptions)
+	PLCRequests       = "plc_requests"
+	HostSubscribes    = "host_subscribes"
+	FramesPastHistory = "frames_past_history"
+	VerifyFailed      = "verify_failed"
+	// The load's last closed window.
+	AchievedRate  = "achieved_rate"
+	TargetRate    = "target_rate"
+	LatenessP50Ms = "lateness_p50_ms"
+	LatenessP99Ms = "lateness_p99_ms"
+	// The rig's own runtime, in rig-samples.jsonl.
+	Goroutines       = "goroutines"
+	HeapObjectsBytes = "heap_objects_bytes"
+	HeapGoalBytes    = "heap_goal_bytes"
+)
+
+// Context keys of a sample line: the extra consumers' counts (soak/crowd).
+const (
+	CrowdConnects      = "crowd_connects"
+	CrowdDisconnects   = "crowd_disconnects"
+	CrowdCursorResumes = "crowd_cursor_resumes"
+	CrowdOldCursors    = "crowd_old_cursors"
+	CrowdCutOff        = "crowd_cut_off"
+	CrowdSlowNotCut    = "crowd_slow_not_cut"
+	CrowdResets        = "crowd_resets"
+	CrowdFrames        = "crowd_frames"
+	CrowdReplayed      = "crowd_replayed"
+	CrowdErrors        = "crowd_errors"
+	CrowdConnected     = "crowd_connected"
+)
