@@ -78,6 +78,9 @@ type Stats struct {
 	Accounts         int
 }
 
+// Frames is every frame the fleet emitted, of every kind.
+func (s Stats) Frames() uint64 { return s.Commits + s.Identity + s.Account + s.Sync }
+
 // New builds a fleet from cfg: hosts, accounts, keys and DIDs derived from
 // the seed, or restored from cfg.StateDir when it holds a saved fleet.
 func New(cfg Config) (*Fleet, error) {

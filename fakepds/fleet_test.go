@@ -186,7 +186,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 		// Verify what that write produced before the next one, so a key
 		// rotation cannot overtake a commit signed with the old key.
 		st := n.fleet.Stats()
-		total := int(st.Commits + st.Identity + st.Account + st.Sync)
+		total := int(st.Frames())
 		for seen < total {
 			got := false
 			for h, s := range subs {

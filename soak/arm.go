@@ -166,7 +166,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	sum := report.Summary{
 		RunID: id, Relay: r.Target().Image(), Started: started, Duration: time.Since(started),
 		Interrupted: interrupted, StopReason: stopReason, Hosts: cfg.Hosts, Rate: cfg.Rate,
-		FramesSent:  rep.Fleet.Commits + rep.Fleet.Identity + rep.Fleet.Account + rep.Fleet.Sync,
+		FramesSent:  rep.Fleet.Frames(),
 		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,
 		RelayReceived: rep.RelayReceived, PastHistory: rep.Fleet.PastHistory, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
 		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,

@@ -205,7 +205,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	}
 	c := s.rig.Counts()
 	fs, hs := c.Fleet, c.Firehose
-	frames := float64(fs.Commits + fs.Identity + fs.Account + fs.Sync)
+	frames := float64(fs.Frames())
 	line.FramesSent = &frames
 	line.Context[rundir.CommitsSent] = float64(fs.Commits)
 	line.Context[rundir.CommitsDelivered] = float64(hs.Commits)
@@ -285,12 +285,8 @@ func isMemoryGauge(name string) bool {
 
 // primary picks the signal the verdict will most likely rest on.
 func primary(sig map[string]float64) (float64, bool) {
-	for _, k := range []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet} {
-		if v, ok := sig[k]; ok {
-			return v, true
-		}
-	}
-	return 0, false
+	k, ok := trend.Leading(func(k string) bool { _, ok := sig[k]; return ok })
+	return sig[k], ok
 }
 
 func (s *sampler) latest() Line {

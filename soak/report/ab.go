@@ -185,12 +185,7 @@ func renderPlotAB(dir string, ab AB) ([]byte, error) {
 		j := arm.s.Judged
 		sig := j.CarriedBy
 		if _, ok := run.Signals[sig]; !ok {
-			for _, k := range []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet} {
-				if _, ok := run.Signals[k]; ok {
-					sig = k
-					break
-				}
-			}
+			sig, _ = trend.Leading(func(k string) bool { _, ok := run.Signals[k]; return ok })
 		}
 		s := run.Signals[sig]
 		if len(s) == 0 {

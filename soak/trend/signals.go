@@ -14,6 +14,17 @@ import (
 // VmRSS); the cgroup working set includes the page cache that is still active.
 var primaryOrder = []string{rundir.SignalRssAnon, rundir.SignalVmRSS, rundir.SignalRSS, rundir.SignalCgroupWorkingSet}
 
+// Leading is the signal that carries the verdict when a run has it: the
+// first in primaryOrder for which has says yes.
+func Leading(has func(signal string) bool) (string, bool) {
+	for _, p := range primaryOrder {
+		if has(p) {
+			return p, true
+		}
+	}
+	return "", false
+}
+
 // isHeap says whether a signal is an allocator-level gauge (Go heap, a Zig
 // relay's malloc arena): judged, compared, never primary while an RSS-like
 // signal exists.
@@ -67,10 +78,8 @@ func JudgeSignals(signals map[string]Series, ctx Context, cfg Config) (Report, e
 }
 
 func choosePrimary(names []string) string {
-	for _, p := range primaryOrder {
-		if slices.Contains(names, p) {
-			return p
-		}
+	if p, ok := Leading(func(n string) bool { return slices.Contains(names, n) }); ok {
+		return p
 	}
 	for _, n := range names {
 		if !isHeap(n) {
