@@ -112,7 +112,7 @@ func TestE2EControlConsumerDisconnectAB(t *testing.T) {
 		Judge:       judge,
 	}
 	out, ab := soakLeakyAB(t, cfg)
-	disconnects := func(l Line) (float64, bool) {
+	disconnects := func(l rundir.Line) (float64, bool) {
 		c, ok := l.Context["crowd_connects"]
 		return c - l.Context["crowd_connected"], ok
 	}

@@ -26,7 +26,7 @@ type arm struct {
 	cfg    Config
 	dir    string
 	name   string // "" for a single soak, "A" or "B"
-	events *jsonl
+	events *rundir.Appender
 	ev     func(kind string, detail any)
 	rig    *rig.Rig
 	s      *sampler
@@ -40,13 +40,13 @@ func newArm(cfg Config, dir, name string, started time.Time) (*arm, error) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("%w: run dir: %v", ErrNotStarted, err)
 	}
-	events, err := openJSONL(filepath.Join(dir, rundir.Events))
+	events, err := rundir.OpenAppender(filepath.Join(dir, rundir.Events))
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	a := &arm{cfg: cfg, dir: dir, name: name, events: events}
 	a.ev = func(kind string, detail any) {
-		events.Write(Event{T: time.Now().UTC(), ElapsedS: time.Since(started).Seconds(), Event: kind, Detail: detail})
+		events.Write(rundir.Event{T: time.Now().UTC(), ElapsedS: time.Since(started).Seconds(), Event: kind, Detail: detail})
 	}
 	return a, nil
 }

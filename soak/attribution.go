@@ -1,9 +1,7 @@
 package soak
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -213,7 +211,7 @@ func attributionObservations(path, fallback string) (attribute.Observations, str
 func observations(path, signal string) (attribute.Observations, error) {
 	obs := attribute.Observations{Counts: map[attribute.Factor][]float64{}}
 	t0 := -1.0
-	err := eachLine(path, func(l Line) error {
+	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
 		if l.ElapsedS == nil || l.FramesSent == nil || *l.FramesSent == 0 {
 			return nil // before the load: the plan's clock has not started
 		}
@@ -321,29 +319,4 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 		}
 	}
 	return report.Section{Title: AttributionTitle, Markdown: md}, nil
-}
-
-// eachLine calls fn with each sample line of a JSON-lines file, in order;
-// a malformed line is an error naming its place.
-func eachLine(path string, fn func(Line) error) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for n := 1; sc.Scan(); n++ {
-		var l Line
-		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
-			return fmt.Errorf("%s:%d: %w", path, n, err)
-		}
-		if err := fn(l); err != nil {
-			return err
-		}
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return nil
 }

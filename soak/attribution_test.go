@@ -194,7 +194,7 @@ func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s 
 			delete(sig, rundir.SignalLiveHeap)
 			ctx[rundir.SignalLiveHeap] = v
 		}
-		require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: sig}, Context: ctx}))
+		require.NoError(t, enc.Encode(rundir.Line{Sample: rundir.Sample{ElapsedS: &e, FramesSent: &frames, Signals: sig}, Context: ctx}))
 	}
 	require.NoError(t, f.Close())
 }
@@ -271,7 +271,7 @@ func TestAttributionChecksTheWarmupNoise(t *testing.T) {
 		for s := 5.0; s <= until; s += 5 {
 			e, frames := s, 100*s
 			mem := 200<<20 + rng.NormFloat64()*sdMiB*(1<<20)
-			require.NoError(t, enc.Encode(Line{Sample: trend.Sample{ElapsedS: &e, FramesSent: &frames, Signals: map[string]float64{rundir.SignalRssAnon: mem}},
+			require.NoError(t, enc.Encode(rundir.Line{Sample: rundir.Sample{ElapsedS: &e, FramesSent: &frames, Signals: map[string]float64{rundir.SignalRssAnon: mem}},
 				Context: map[string]float64{"commits_delivered": frames, "plc_requests": s, "host_subscribes": 10, "crowd_disconnects": 0}}))
 		}
 		require.NoError(t, f.Close())

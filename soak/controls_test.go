@@ -141,7 +141,7 @@ func assertLeakyMeasured(t *testing.T, sum report.Summary) {
 
 // windowRate is the rate (per second) at which a counter of samples.jsonl
 // grew during the judged window: the truth the slope is compared with.
-func windowRate(t *testing.T, dir string, j trend.Report, counter func(Line) (float64, bool)) float64 {
+func windowRate(t *testing.T, dir string, j trend.Report, counter func(rundir.Line) (float64, bool)) float64 {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
@@ -151,7 +151,7 @@ func windowRate(t *testing.T, dir string, j trend.Report, counter func(Line) (fl
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<16), 1<<22)
 	for sc.Scan() {
-		var l Line
+		var l rundir.Line
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &l))
 		v, ok := counter(l)
 		if !ok || l.ElapsedS == nil || *l.ElapsedS < j.WindowStartS || *l.ElapsedS > j.WindowEndS {
@@ -168,14 +168,14 @@ func windowRate(t *testing.T, dir string, j trend.Report, counter func(Line) (fl
 	return (last[1] - first[1]) / (last[0] - first[0])
 }
 
-func framesSent(l Line) (float64, bool) {
+func framesSent(l rundir.Line) (float64, bool) {
 	if l.FramesSent == nil {
 		return 0, false
 	}
 	return *l.FramesSent, true
 }
 
-func plcRequests(l Line) (float64, bool) { v, ok := l.Context["plc_requests"]; return v, ok }
+func plcRequests(l rundir.Line) (float64, bool) { v, ok := l.Context["plc_requests"]; return v, ok }
 
 // shortJudge lets minutes be judged. The defaults want 20 minutes after
 // warm-up, which a real relay needs; a target whose slope is set does not.

@@ -21,7 +21,7 @@ func progressLine(s *sampler, started time.Time, total time.Duration) string {
 
 // progressText renders the progress line from the latest sample and the
 // live judgement (nil before the first) at elapsed into a run of total.
-func progressText(l Line, live *trend.Result, el, total time.Duration) string {
+func progressText(l rundir.Line, live *trend.Result, el, total time.Duration) string {
 	left := max(0, total-el).Round(time.Second)
 	frames := 0.0
 	if l.FramesSent != nil {

@@ -34,7 +34,7 @@ func TestProgressText(t *testing.T) {
 			next++
 		}
 		frames := 700 * el.Seconds()
-		l := Line{Sample: trend.Sample{Signals: map[string]float64{rundir.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
+		l := rundir.Line{Sample: rundir.Sample{Signals: map[string]float64{rundir.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
 		out := progressText(l, last, el, total)
 		t.Logf("%v: %s", el, out)
 		return out
@@ -44,7 +44,7 @@ func TestProgressText(t *testing.T) {
 	num := func(s string) float64 { v, err := strconv.ParseFloat(s, 64); require.NoError(t, err); return v }
 
 	// Before the first judgement.
-	assert.Contains(t, progressText(Line{}, nil, 0, total), "slope not yet · warm-up not yet known · verdict not yet")
+	assert.Contains(t, progressText(rundir.Line{}, nil, 0, total), "slope not yet · warm-up not yet known · verdict not yet")
 
 	// 30 s: four samples, no slope yet; no zeros pretending to be numbers.
 	l := at(30 * time.Second)

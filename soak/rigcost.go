@@ -38,10 +38,10 @@ type rigCost struct {
 func readRigCost(path string, skip time.Duration, judge trend.Config) (rigCost, error) {
 	var c rigCost
 	var (
-		start, end   *Line
+		start, end   *rundir.Line
 		firstFrameAt = -1.0
 	)
-	err := eachLine(path, func(l Line) error {
+	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
 		if l.ElapsedS == nil {
 			return nil
 		}

@@ -19,13 +19,13 @@ import (
 func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 	t.Helper()
 	path := filepath.Join(t.TempDir(), rundir.RigSamples)
-	out, err := openJSONL(path)
+	out, err := rundir.OpenAppender(path)
 	require.NoError(t, err)
 	defer out.Close()
 	t0 := time.Date(2026, 11, 28, 0, 0, 0, 0, time.UTC)
 	for s := 0.0; s <= 3600; s += 10 {
 		el, frames := s, max(0, s-30)*700
-		l := Line{Sample: trend.Sample{T: t0.Add(time.Duration(s) * time.Second), ElapsedS: &el, FramesSent: &frames,
+		l := rundir.Line{Sample: rundir.Sample{T: t0.Add(time.Duration(s) * time.Second), ElapsedS: &el, FramesSent: &frames,
 			Signals: map[string]float64{rundir.SignalRssAnon: (mib + growth*s/3600) * (1 << 20)}},
 			Context: map[string]float64{"cpu_seconds": 5 + share*s, "cpu_system_seconds": 1 + share/4*s, "goroutines": 5600}}
 		require.NoError(t, out.Write(l))

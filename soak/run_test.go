@@ -43,16 +43,16 @@ func freeAddr(t *testing.T) string {
 }
 
 // readLines reads a JSONL file written so far.
-func readLines(t *testing.T, path string) []Line {
+func readLines(t *testing.T, path string) []rundir.Line {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
 	defer f.Close()
-	var out []Line
+	var out []rundir.Line
 	sc := bufio.NewScanner(f)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		var l Line
+		var l rundir.Line
 		require.NoError(t, json.Unmarshal(sc.Bytes(), &l))
 		out = append(out, l)
 	}

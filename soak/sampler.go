@@ -2,7 +2,6 @@ package soak
 
 import (
 	"context"
-	"encoding/json"
 	"os"
 	"path/filepath"
 	"runtime/metrics"
@@ -28,49 +27,6 @@ var memorySignals = map[string]bool{
 	rundir.SignalRSS: true, rundir.SignalHeapInuse: true,
 }
 
-// Line is one line of samples.jsonl: trend.Sample's fields plus context.
-type Line struct {
-	trend.Sample
-	Context map[string]float64 `json:"context,omitempty"`
-	Errors  map[string]string  `json:"probe_errors,omitempty"`
-}
-
-// Event is one line of events.jsonl.
-type Event struct {
-	T        time.Time `json:"t"`
-	ElapsedS float64   `json:"elapsed_s"`
-	Event    string    `json:"event"`
-	Detail   any       `json:"detail,omitempty"`
-}
-
-// jsonl appends one JSON object per line, each written through at once,
-// so a run killed at hour 7 keeps 7 hours of data.
-type jsonl struct {
-	mu sync.Mutex
-	f  *os.File
-}
-
-func openJSONL(path string) (*jsonl, error) {
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return &jsonl{f: f}, nil
-}
-
-func (j *jsonl) Write(v any) error {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return err
-	}
-	j.mu.Lock()
-	defer j.mu.Unlock()
-	_, err = j.f.Write(append(b, '\n'))
-	return err
-}
-
-func (j *jsonl) Close() error { return j.f.Close() }
-
 // sampler reads every probe each interval and appends the line; it also
 // keeps the live slope and the latest values for progress and metrics.
 type sampler struct {
@@ -80,14 +36,14 @@ type sampler struct {
 	started time.Time
 	probes  []probe.Probe
 	self    []probe.Probe
-	out     *jsonl
-	selfOut *jsonl
+	out     *rundir.Appender
+	selfOut *rundir.Appender
 	live    *trend.Live
 
 	onWarmup func() // called once, when the data first shows warm-up over
 
 	mu        sync.Mutex
-	last      Line
+	last      rundir.Line
 	errs      map[string]string
 	exits     []string
 	nExits    int
@@ -107,11 +63,11 @@ func (s *sampler) noteWindow(w replay.Window) {
 }
 
 func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started time.Time) (*sampler, error) {
-	out, err := openJSONL(filepath.Join(dir, rundir.Samples))
+	out, err := rundir.OpenAppender(filepath.Join(dir, rundir.Samples))
 	if err != nil {
 		return nil, err
 	}
-	selfOut, err := openJSONL(filepath.Join(dir, rundir.RigSamples))
+	selfOut, err := rundir.OpenAppender(filepath.Join(dir, rundir.RigSamples))
 	if err != nil {
 		out.Close()
 		return nil, err
@@ -179,7 +135,7 @@ func (s *sampler) context() trend.Context {
 func (s *sampler) sampleOnce(ctx context.Context) {
 	now := time.Now()
 	el := now.Sub(s.started).Seconds()
-	line := Line{Sample: trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, MemoryLimitBytes: float64(s.cfg.MemLimit)},
+	line := rundir.Line{Sample: rundir.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, MemoryLimitBytes: float64(s.cfg.MemLimit)},
 		Context: map[string]float64{}}
 	pctx, cancel := context.WithTimeout(ctx, s.cfg.SampleEvery)
 	defer cancel()
@@ -253,7 +209,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	}
 	// The rig's own memory, the same way, and its CPU and heap beside it:
 	// the report's Rig section reads them.
-	self := Line{Sample: trend.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, FramesSent: &frames},
+	self := rundir.Line{Sample: rundir.Sample{T: now.UTC(), ElapsedS: &el, Signals: map[string]float64{}, FramesSent: &frames},
 		Context: map[string]float64{}}
 	for _, p := range s.self {
 		if vals, err := p.Read(pctx); err == nil {
@@ -289,7 +245,7 @@ func primary(sig map[string]float64) (float64, bool) {
 	return sig[k], ok
 }
 
-func (s *sampler) latest() Line {
+func (s *sampler) latest() rundir.Line {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.last

@@ -16,7 +16,7 @@ import (
 
 const analyzeHelp = `Judges a recorded memory series and prints the verdict as JSON.
 
-FILE is the rig's samples.jsonl (one JSON sample per line; see trend.Sample)
+FILE is the rig's samples.jsonl (one JSON sample per line; see rundir.Sample)
 or a CSV with a header: a time column (seconds, or RFC 3339; named seconds,
 elapsed_s, time, timestamp or t, else the first column) and one or more columns
 of bytes. Every memory signal is judged; the verdict is carried by rss_anon,

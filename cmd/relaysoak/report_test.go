@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
@@ -28,7 +27,7 @@ func runDir(t *testing.T, root, id string, sp trend.Spec, seed int64) string {
 	enc := json.NewEncoder(f)
 	for _, p := range sp.Generate(seed).Series {
 		el := p.T
-		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{rundir.SignalRssAnon: p.Bytes}}))
+		require.NoError(t, enc.Encode(rundir.Sample{ElapsedS: &el, Signals: map[string]float64{rundir.SignalRssAnon: p.Bytes}}))
 	}
 	return dir
 }
@@ -98,7 +97,7 @@ func TestReportRefitsAnAttributionRun(t *testing.T) {
 	enc := json.NewEncoder(f)
 	for s := 10.0; s <= plan.Total().Seconds(); s += 10 {
 		el, frames := s, 200*s
-		require.NoError(t, enc.Encode(soak.Line{Sample: trend.Sample{ElapsedS: &el, FramesSent: &frames,
+		require.NoError(t, enc.Encode(rundir.Line{Sample: rundir.Sample{ElapsedS: &el, FramesSent: &frames,
 			Signals: map[string]float64{rundir.SignalRssAnon: 300 << 20}},
 			Context: map[string]float64{"commits_delivered": frames, "plc_requests": s / 2, "host_subscribes": s / 30, "crowd_disconnects": s / 20}}))
 	}

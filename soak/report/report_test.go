@@ -24,7 +24,7 @@ func writeSamples(t *testing.T, dir string, tr trend.Trace) {
 	enc := json.NewEncoder(f)
 	for _, p := range tr.Series {
 		el := p.T
-		require.NoError(t, enc.Encode(trend.Sample{ElapsedS: &el, Signals: map[string]float64{
+		require.NoError(t, enc.Encode(rundir.Sample{ElapsedS: &el, Signals: map[string]float64{
 			rundir.SignalRssAnon: p.Bytes, rundir.SignalHeapInuse: p.Bytes * 0.6}}))
 	}
 }

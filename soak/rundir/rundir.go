@@ -1,14 +1,15 @@
-// Package rundir names what a run directory holds: its files, the memory
-// signals a sample line carries, and the context keys beside them. Every
-// writer and reader of a run directory uses these names, so each is
-// defined once (TestNamesAreDefinedOnce holds that), and a name once
-// written is never given another meaning: old run directories keep
-// reading.
+// Package rundir is a run directory's layout and line formats: the names
+// of its files, of the memory signals a sample carries and of the context
+// keys beside them, each spelled once (TestNamesAreDefinedOnce holds that);
+// the lines of samples.jsonl and events.jsonl; and the one reader and the
+// one writer of those line files. A name once written is never given
+// another meaning, so old run directories keep reading.
 //
 // What the relay's container leaves there (relay.LogFile, its data) is
 // named by package relay, which writes it.
 //
-// It must not know how the files are written, read or judged.
+// It must not know what the lines are used for: how memory is judged,
+// reported or attributed.
 package rundir
 
 // Files of a run directory.

@@ -1,10 +1,7 @@
 package trend
 
 import (
-	"bufio"
-	"bytes"
 	"encoding/csv"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -13,30 +10,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
-)
 
-// Sample is one line of the rig's samples.jsonl, one JSON object per line:
-//
-//	{"t":"2026-07-04T12:00:10.5Z","elapsed_s":10.5,
-//	 "signals":{"rss_anon":123456789,"vm_rss":134217728,"heap_inuse":98765432,"cgroup_working_set":140000000},
-//	 "frames_sent":7350,"exits":0,"memory_limit_bytes":4294967296}
-//
-// elapsed_s (seconds since the run started) orders the samples; when it is
-// absent, t (RFC 3339) is used relative to the first line. signals maps a
-// signal name (see the Signal constants; any other name is judged too) to
-// bytes; a signal missing from a line is a gap in that signal. frames_sent is
-// cumulative and gives the frame rate; exits is the cumulative count of the
-// target's exits (OOM kills, crashes) the rig has seen, and each increase is
-// an exit at that sample's time; memory_limit_bytes is the target's limit
-// (0 or absent: none known). Blank lines are skipped.
-type Sample struct {
-	T                time.Time          `json:"t,omitzero"`
-	ElapsedS         *float64           `json:"elapsed_s,omitempty"`
-	Signals          map[string]float64 `json:"signals"`
-	FramesSent       *float64           `json:"frames_sent,omitempty"`
-	Exits            int                `json:"exits,omitempty"`
-	MemoryLimitBytes float64            `json:"memory_limit_bytes,omitempty"`
-}
+	"github.com/relaysoak/relaysoak/soak/rundir"
+)
 
 // Run is a recorded run: its memory signals and what else it knew, and
 // which signal carries the verdict (see JudgeRun).
@@ -60,27 +36,16 @@ func inputErr(name string, line int, format string, args ...any) error {
 // name the line.
 func ReadSamples(r io.Reader, name string) (Run, error) {
 	run := Run{Signals: map[string]Series{}}
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 64*1024), 16*1024*1024)
 	var (
-		line, n   int
+		n         int
 		t0        time.Time
 		prev      = math.Inf(-1)
 		prevLine  int
 		prevExits int
 		frames    []Point
 	)
-	for sc.Scan() {
-		line++
-		b := bytes.TrimSpace(sc.Bytes())
-		if len(b) == 0 {
-			continue
-		}
-		var s Sample
-		dec := json.NewDecoder(bytes.NewReader(b))
-		if err := dec.Decode(&s); err != nil {
-			return Run{}, inputErr(name, line, "not a sample: %v", err)
-		}
+	err := rundir.ReadLines(r, name, func(line int, l rundir.Line) error {
+		s := l.Sample
 		var el float64
 		switch {
 		case s.ElapsedS != nil:
@@ -91,19 +56,19 @@ func ReadSamples(r io.Reader, name string) (Run, error) {
 			}
 			el = s.T.Sub(t0).Seconds()
 		default:
-			return Run{}, inputErr(name, line, "sample has neither elapsed_s nor t")
+			return inputErr(name, line, "sample has neither elapsed_s nor t")
 		}
 		if math.IsNaN(el) || math.IsInf(el, 0) {
-			return Run{}, inputErr(name, line, "elapsed_s is not a finite number")
+			return inputErr(name, line, "elapsed_s is not a finite number")
 		}
 		if el <= prev {
-			return Run{}, inputErr(name, line, "time %.3f s is not after line %d's %.3f s (samples must be in time order)", el, prevLine, prev)
+			return inputErr(name, line, "time %.3f s is not after line %d's %.3f s (samples must be in time order)", el, prevLine, prev)
 		}
 		prev, prevLine = el, line
 		n++
 		for k, v := range s.Signals {
 			if math.IsNaN(v) || math.IsInf(v, 0) || v < 0 {
-				return Run{}, inputErr(name, line, "signal %s: %v is not a byte count", k, v)
+				return inputErr(name, line, "signal %s: %v is not a byte count", k, v)
 			}
 			run.Signals[k] = append(run.Signals[k], Point{T: el, Bytes: v})
 		}
@@ -119,9 +84,13 @@ func ReadSamples(r io.Reader, name string) (Run, error) {
 		if s.MemoryLimitBytes > 0 {
 			run.Context.MemoryLimit = s.MemoryLimitBytes
 		}
+		return nil
+	})
+	if errors.Is(err, ErrInput) {
+		return Run{}, err
 	}
-	if err := sc.Err(); err != nil {
-		return Run{}, inputErr(name, line+1, "%v", err)
+	if err != nil {
+		return Run{}, fmt.Errorf("%w: %v", ErrInput, err)
 	}
 	if n == 0 {
 		return Run{}, inputErr(name, 0, "no samples (empty file)")

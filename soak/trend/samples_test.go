@@ -28,7 +28,7 @@ func samplesJSONL(t testing.TB, names []string, traces []Trace, fps float64, eve
 		}
 		el := p.T
 		frames := math.Round(fps * el)
-		s := Sample{
+		s := rundir.Sample{
 			T:          start.Add(time.Duration(el * float64(time.Second))),
 			ElapsedS:   &el,
 			Signals:    map[string]float64{},
@@ -282,7 +282,7 @@ func addContext(t *testing.T, data []byte, ctx Context) []byte {
 	var out bytes.Buffer
 	exits := 0
 	for line := range bytes.Lines(data) {
-		var s Sample
+		var s rundir.Sample
 		require.NoError(t, json.Unmarshal(line, &s))
 		for exits < len(ctx.Exits) && ctx.Exits[exits] <= *s.ElapsedS {
 			exits++
