@@ -123,3 +123,30 @@ func TestReportRefitsAnAttributionRun(t *testing.T) {
 	assert.Contains(t, string(md), "from 5 to 20 min")
 	assert.Equal(t, exitUsage, dispatch([]string{"report", "--attribution-warmup", "1s", dir}), "less than a minute is a slip")
 }
+
+// A run directory recorded by an earlier relaysoak (a 3-minute soak of the
+// pinned indigo relay, testdata/recorded-run) reads the same today:
+// `relaysoak report` judges its samples again to the verdict, figures and
+// report sections it was written with. A change to what the verdict judges
+// updates this fixture on purpose.
+func TestReportReadsARecordedRun(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "recorded")
+	require.NoError(t, os.CopyFS(dir, os.DirFS(filepath.Join("testdata", "recorded-run"))))
+	readVerdict := func(path string) map[string]any {
+		b, err := os.ReadFile(path)
+		require.NoError(t, err)
+		var v map[string]any
+		require.NoError(t, json.Unmarshal(b, &v))
+		return v
+	}
+	was := readVerdict(filepath.Join(dir, rundir.Verdict))
+	out, code := stdout(t, func() int { return dispatch([]string{"report", dir}) })
+	assert.Equal(t, exitInconclusive, code, out)
+	now := readVerdict(filepath.Join(dir, rundir.Verdict))
+	assert.Equal(t, was, now, "verdict.json rebuilt from the recorded files")
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
+	require.NoError(t, err)
+	wasMD, err := os.ReadFile(filepath.Join("testdata", "recorded-run", rundir.Report))
+	require.NoError(t, err)
+	assert.Equal(t, string(wasMD), string(md), "report.md rebuilt as it was written")
+}
