@@ -177,15 +177,15 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	}
 	sum.Notes = append(sum.Notes, a.heap.problems()...)
 	if heapGrowth != nil {
-		sum.Sections = append(sum.Sections, report.Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: heapGrowth.Markdown()})
+		sum.Sections = append(sum.Sections, report.HeapGrowth(*heapGrowth))
 	}
 	// A diagnostic build prints its allocator's leak report at shutdown;
 	// relay.log holds the whole of it.
 	if rep.LogPath != "" {
 		if lr, err := leaks.FromLog(rep.LogPath); err != nil {
 			sum.Notes = append(sum.Notes, "reading the relay's leak report: "+err.Error())
-		} else if lr.Leaks > 0 {
-			sum.Sections = append(sum.Sections, report.Section{Title: "Leak sites (allocator report at shutdown)", Markdown: lr.Markdown()})
+		} else if sec, ok := report.LeakSites(lr); ok {
+			sum.Sections = append(sum.Sections, sec)
 		}
 	}
 	loadSec, loadWarnings := ld.section()

@@ -2,8 +2,11 @@
 // report.md (verdict first, then the numbers), verdict.json, junit.xml and
 // a plot of memory over time with the warm-up and the fitted trend marked.
 //
-// It must not know how the numbers were measured: it renders a Summary and
-// the samples file, nothing else.
+// It also renders the sections of a heap diff (soak/heapdiff) and of an
+// allocator's leak report (soak/leaks) from their results.
+//
+// It must not know how the numbers were measured: it renders a Summary,
+// the samples file and those results, nothing else.
 package report
 
 import (

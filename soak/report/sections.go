@@ -1,0 +1,118 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/relaysoak/relaysoak/soak/heapdiff"
+	"github.com/relaysoak/relaysoak/soak/leaks"
+)
+
+// HeapGrowth is the section on where a Go relay's heap grew between the
+// end of warm-up and the end of the run: a headline and the top functions.
+func HeapGrowth(g heapdiff.Growth) Section {
+	var b strings.Builder
+	s := fmt.Sprintf("the Go heap in use went from %s to %s", bytesIEC(g.TotalBefore), bytesIEC(g.TotalAfter))
+	if g.Span > 0 {
+		unit := time.Millisecond // a test's span; a run's reads in seconds
+		if g.Span >= time.Minute {
+			unit = time.Second
+		}
+		s += fmt.Sprintf(" over %s", g.Span.Round(unit))
+	}
+	if len(g.Top) > 0 {
+		s += fmt.Sprintf("; the function whose own allocations grew most is %s (+%s)", g.Top[0].Name, bytesIEC(g.Top[0].Flat))
+	}
+	fmt.Fprintf(&b, "%s.\n\n", capitalize(s))
+	if len(g.Top) == 0 {
+		b.WriteString("No function's in-use heap grew between the two profiles.\n")
+	} else {
+		b.WriteString("Growth of in-use bytes (inuse_space) between the two profiles; flat is what the function allocated itself, cum includes what it calls.\n\n")
+		b.WriteString("| function | flat growth | cum growth | flat at the end |\n|---|---|---|---|\n")
+		for _, f := range g.Top {
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, signedIEC(f.Flat), signedIEC(f.Cum), bytesIEC(f.FlatAfter))
+		}
+	}
+	return Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: b.String()}
+}
+
+// LeakSites is the section on the leak report a diagnostic build's
+// allocator printed at shutdown: a table of the top sites and the first
+// frames of each stack; ok is false when the log held no leak report.
+func LeakSites(r leaks.Report) (sec Section, ok bool) {
+	if r.Leaks == 0 {
+		return Section{}, false
+	}
+	var b strings.Builder
+	s := fmt.Sprintf("the allocator reported %d leaked allocation%s at shutdown", r.Leaks, plural(r.Leaks))
+	if len(r.Sites) > 0 {
+		top := r.Sites[0]
+		s += fmt.Sprintf(" from %d stack%s; the top site, %s, holds %d (%.0f%%)", r.Stacks, plural(r.Stacks), top.Where, top.Count, top.Share*100)
+	}
+	if r.Truncated {
+		s += " (the log was cut off inside the report: a lower bound)"
+	}
+	fmt.Fprintf(&b, "%s.\n\n", capitalize(s))
+	if r.NoStack > 0 {
+		fmt.Fprintf(&b, "%d leak%s had no stack trace (a build without stack traces, or a trace the log lost).\n\n", r.NoStack, plural(r.NoStack))
+	}
+	if len(r.Sites) > 0 {
+		b.WriteString("| # | leaks | share | where |\n|---|---|---|---|\n")
+		for i, s := range r.Sites {
+			cut := ""
+			if s.Cut > 0 {
+				cut = fmt.Sprintf(" (%d cut off)", s.Cut)
+			}
+			fmt.Fprintf(&b, "| %d | %d%s | %.1f%% | `%s` |\n", i+1, s.Count, cut, s.Share*100, s.Where)
+		}
+		if rest := r.Stacks - len(r.Sites); rest > 0 {
+			fmt.Fprintf(&b, "\n%d more stack%s not shown.\n", rest, plural(rest))
+		}
+		for i, s := range r.Sites {
+			fmt.Fprintf(&b, "\n%d. `%s`, first frames:\n\n```\n", i+1, s.Where)
+			for _, f := range s.Frames {
+				fmt.Fprintf(&b, "%s\n", f)
+			}
+			b.WriteString("```\n")
+		}
+	}
+	return Section{Title: "Leak sites (allocator report at shutdown)", Markdown: b.String()}, true
+}
+
+// bytesIEC renders a byte count with a binary unit.
+func bytesIEC(n int64) string {
+	neg := n < 0
+	if neg {
+		n = -n
+	}
+	var s string
+	switch {
+	case n >= 1<<30:
+		s = fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		s = fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		s = fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	default:
+		s = fmt.Sprintf("%d B", n)
+	}
+	if neg {
+		return "-" + s
+	}
+	return s
+}
+
+func signedIEC(n int64) string {
+	if n > 0 {
+		return "+" + bytesIEC(n)
+	}
+	return bytesIEC(n)
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
