@@ -168,7 +168,7 @@ func (p *processRelay) start(ctx context.Context) error {
 		log.Close()
 		p.mu.Lock()
 		if !p.stopping && p.exit == nil && p.cmd == cmd {
-			p.exit = &relay.Exit{Code: exitCode(cmd, err), At: time.Now(), Error: fmt.Sprint(err)}
+			p.exit = &relay.Exit{Code: exitCode(cmd, err), At: time.Now()}
 			close(exited)
 		}
 		p.mu.Unlock()
