@@ -191,7 +191,8 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	loadSec, loadWarnings := ld.section()
 	sum.Sections = append([]report.Section{loadSec}, sum.Sections...)
 	if a.crowd != nil {
-		sum.Sections = append(sum.Sections, crowdSection(cfg, a.crowd.Counts()))
+		sum.Sections = append(sum.Sections, report.Consumers(report.ConsumerLoad{Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Counts: a.crowd.Counts()}))
 	}
 	sum.Warnings = append(sum.Warnings, loadWarnings...)
 	if fh := rep.Firehose; fh.CapturedCommits > 0 || ld.capture != nil && ld.capture.Mode == replay.Verbatim {
@@ -238,25 +239,4 @@ func (a *arm) close(ctx context.Context) {
 		a.rig.Close(ctx)
 	}
 	a.events.Close()
-}
-
-// crowdSection is the report's account of the consumer-side load, so the
-// relay's memory can be read against it.
-func crowdSection(cfg Config, c crowd.Counts) report.Section {
-	m := cfg.ConsumerMix
-	churn := "never on purpose"
-	if cfg.ConsumerChurn > 0 {
-		churn = "every " + cfg.ConsumerChurn.String() + " on average, each"
-	}
-	md := fmt.Sprintf(`%d consumers besides the measuring one, reconnecting %s (resume %.2g, old cursor %.2g, slow %.2g, vanish %.2g; slow readers stop for %s).
-
-| connects | cursor resumes | old cursors | cut off as too slow | slow, not cut | resets (vanished) | errors | frames read | replayed from the backlog |
-|---|---|---|---|---|---|---|---|---|
-| %d | %d | %d | %d | %d | %d | %d | %d | %d |
-`, cfg.Consumers, churn, m.Resume, m.OldCursor, m.Slow, m.Vanish, cfg.ConsumerSlowFor,
-		c.Connects, c.CursorResumes, c.OldCursors, c.CutOff, c.SlowNotCut, c.Resets, c.Errors, c.Frames, c.Replayed)
-	if c.LastError != "" {
-		md += "\nLast error: `" + c.LastError + "`\n"
-	}
-	return report.Section{Title: "Consumers", Markdown: md}
 }

@@ -2,8 +2,9 @@
 // report.md (verdict first, then the numbers), verdict.json, junit.xml and
 // a plot of memory over time with the warm-up and the fitted trend marked.
 //
-// It also renders the sections of a heap diff (soak/heapdiff) and of an
-// allocator's leak report (soak/leaks) from their results.
+// It also renders the sections of a heap diff (soak/heapdiff), of an
+// allocator's leak report (soak/leaks) and of the extra consumers' counts
+// (soak/crowd) from their results.
 //
 // It must not know how the numbers were measured: it renders a Summary,
 // the samples file and those results, nothing else.

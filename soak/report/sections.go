@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 )
@@ -78,6 +79,37 @@ func LeakSites(r leaks.Report) (sec Section, ok bool) {
 		}
 	}
 	return Section{Title: "Leak sites (allocator report at shutdown)", Markdown: b.String()}, true
+}
+
+// ConsumerLoad is the consumer-side load of a run: how many extra
+// consumers, how they churned, and what they counted.
+type ConsumerLoad struct {
+	Consumers int
+	Churn     time.Duration // mean time between reconnects; 0: never on purpose
+	Mix       crowd.Mix
+	SlowFor   time.Duration
+	Counts    crowd.Counts
+}
+
+// Consumers is the report's account of the consumer-side load, so the
+// relay's memory can be read against it.
+func Consumers(cl ConsumerLoad) Section {
+	c, m := cl.Counts, cl.Mix
+	churn := "never on purpose"
+	if cl.Churn > 0 {
+		churn = "every " + cl.Churn.String() + " on average, each"
+	}
+	md := fmt.Sprintf(`%d consumers besides the measuring one, reconnecting %s (resume %.2g, old cursor %.2g, slow %.2g, vanish %.2g; slow readers stop for %s).
+
+| connects | cursor resumes | old cursors | cut off as too slow | slow, not cut | resets (vanished) | errors | frames read | replayed from the backlog |
+|---|---|---|---|---|---|---|---|---|
+| %d | %d | %d | %d | %d | %d | %d | %d | %d |
+`, cl.Consumers, churn, m.Resume, m.OldCursor, m.Slow, m.Vanish, cl.SlowFor,
+		c.Connects, c.CursorResumes, c.OldCursors, c.CutOff, c.SlowNotCut, c.Resets, c.Errors, c.Frames, c.Replayed)
+	if c.LastError != "" {
+		md += "\nLast error: `" + c.LastError + "`\n"
+	}
+	return Section{Title: "Consumers", Markdown: md}
 }
 
 // bytesIEC renders a byte count with a binary unit.

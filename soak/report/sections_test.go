@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 )
@@ -68,4 +69,14 @@ func TestBytesIEC(t *testing.T) {
 	assert.Equal(t, "1.5 KiB", bytesIEC(1536))
 	assert.Equal(t, "48.0 MiB", bytesIEC(48<<20))
 	assert.Equal(t, "-2.00 GiB", bytesIEC(-2<<30))
+}
+
+func TestConsumersSection(t *testing.T) {
+	sec := Consumers(ConsumerLoad{Consumers: 10, Churn: 30 * time.Second, Mix: crowd.DefaultMix, SlowFor: time.Minute,
+		Counts: crowd.Counts{Connects: 41, CursorResumes: 12, CutOff: 3, Frames: 9000, LastError: "websocket: close 1006"}})
+	assert.Equal(t, "Consumers", sec.Title)
+	assert.Contains(t, sec.Markdown, "10 consumers besides the measuring one, reconnecting every 30s on average, each (resume 0.4, old cursor 0.2, slow 0.2, vanish 0.2; slow readers stop for 1m0s).")
+	assert.Contains(t, sec.Markdown, "| 41 | 12 | 0 | 3 | 0 | 0 | 0 | 9000 | 0 |")
+	assert.Contains(t, sec.Markdown, "Last error: `websocket: close 1006`")
+	assert.Contains(t, Consumers(ConsumerLoad{Consumers: 2}).Markdown, "reconnecting never on purpose")
 }
