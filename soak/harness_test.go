@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -58,7 +57,8 @@ func newProcessHarness(t *testing.T) *processHarness {
 
 func (h *processHarness) Start(ctx context.Context, cfg rig.Config) (*rig.Rig, error) {
 	bin, _ := testRelayBinary()
-	p := &processRelay{bin: bin, prof: cfg.Relay.Profile, exited: make(chan struct{})}
+	// Its addresses stay the same across a restart: its consumers know them.
+	p := &processRelay{bin: bin, prof: cfg.Relay.Profile, exited: make(chan struct{}), api: freeAddr(h.t), met: freeAddr(h.t)}
 	cfg.Attach = p
 	if cfg.Share == nil {
 		cfg.FleetAddr, cfg.FleetTLSAddr = "127.0.0.1:0", "127.0.0.1:0"
@@ -84,9 +84,10 @@ type processRelay struct {
 	bin  string
 	prof relay.Profile
 
+	api, met string // loopback addresses of its firehose and metrics
+
 	mu       sync.Mutex
 	w        rig.LaunchWiring
-	api, met string
 	cmd      *exec.Cmd
 	done     chan struct{} // closed when cmd has been waited for
 	exited   chan struct{}
@@ -96,17 +97,11 @@ type processRelay struct {
 
 func (p *processRelay) Image() string { return "test relay process " + p.bin }
 func (p *processRelay) FirehoseURL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
 	return "ws://" + p.api + "/xrpc/com.atproto.sync.subscribeRepos"
 }
-func (p *processRelay) MetricsURL() string {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return "http://" + p.met + "/metrics"
-}
+func (p *processRelay) MetricsURL() string      { return "http://" + p.met + "/metrics" }
 func (p *processRelay) MemoryMetrics() []string { return p.prof.MemoryMetrics() }
-func (p *processRelay) LogPath() string         { return filepath.Join(p.w.RunDir, "relay.log") }
+func (p *processRelay) LogPath() string         { return filepath.Join(p.w.RunDir, relay.LogFile) }
 func (p *processRelay) Exited() <-chan struct{} {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -134,16 +129,10 @@ func (p *processRelay) Launch(ctx context.Context, w rig.LaunchWiring) error {
 	return p.start(ctx)
 }
 
-// start runs the process on two free loopback ports and waits for health.
+// start runs the process on its loopback addresses and waits for health.
 func (p *processRelay) start(ctx context.Context) error {
-	p.mu.Lock()
-	api, met := p.api, p.met
-	p.mu.Unlock()
-	if api == "" { // a restart keeps the addresses its consumers know
-		api, met = freePort(), freePort()
-	}
 	_, env := p.prof.Command(p.w.Wiring)
-	env["API_LISTEN"], env["METRICS_LISTEN"] = api, met
+	env["API_LISTEN"], env["METRICS_LISTEN"] = p.api, p.met
 	env["FLEET_ADDR"], env["FLEET_TLS_ADDR"] = p.w.FleetAddr, p.w.FleetTLSAddr
 	log, err := os.OpenFile(p.LogPath(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
@@ -160,7 +149,7 @@ func (p *processRelay) start(ctx context.Context) error {
 	}
 	done := make(chan struct{})
 	p.mu.Lock()
-	p.api, p.met, p.cmd, p.done = api, met, cmd, done
+	p.cmd, p.done = cmd, done
 	exited := p.exited
 	p.mu.Unlock()
 	go func() {
@@ -175,7 +164,7 @@ func (p *processRelay) start(ctx context.Context) error {
 		close(done)
 	}()
 	for deadline := time.Now().Add(15 * time.Second); ; time.Sleep(50 * time.Millisecond) {
-		if resp, err := http.Get("http://" + api + "/xrpc/_health"); err == nil {
+		if resp, err := http.Get("http://" + p.api + "/xrpc/_health"); err == nil {
 			io.Copy(io.Discard, resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -188,7 +177,7 @@ func (p *processRelay) start(ctx context.Context) error {
 		default:
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {
-			return fmt.Errorf("the test relay never became healthy at %s", api)
+			return fmt.Errorf("the test relay never became healthy at %s", p.api)
 		}
 	}
 }
@@ -251,13 +240,4 @@ func (p *processRelay) Stop(context.Context) (*relay.Exit, error) {
 	close(p.exited)
 	p.mu.Unlock()
 	return e, nil
-}
-
-func freePort() string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
 }

@@ -463,11 +463,11 @@ func (r *Rig) attach(ctx context.Context) error {
 		if err := r.writeHostsForRelay(); err != nil {
 			return err
 		}
-	}
-	if cfg.FleetDNSAddr != "" && !r.shared {
-		host, _, _ := net.SplitHostPort(r.addrs[0])
-		if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
-			return err
+		if cfg.FleetDNSAddr != "" {
+			host, _, _ := net.SplitHostPort(r.addrs[0])
+			if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
+				return err
+			}
 		}
 	}
 	r.connBase = r.fleet.Stats().Connections
