@@ -208,7 +208,7 @@ func TestNightlyWorkflowParses(t *testing.T) {
 			}
 		}
 	}
-	for _, test := range []string{"TestLongProductionShapeIndigo", "TestLongABIndigoItself", "TestLongControlLeakVariants", "TestLongRateAccuracy", "TestLongProductionShapeRehosted"} {
+	for _, test := range []string{"TestLongProductionShapeIndigo", "TestLongABIndigoItself", "TestLongControlLeakVariants", "TestLongRateAccuracy", "TestLongProductionShapeRehosted", "TestLongLibrarySweep"} {
 		found := false
 		for _, re := range long {
 			found = found || regexp.MustCompile(re).MatchString(test)

@@ -215,7 +215,8 @@ const onsetMinFraction = 0.25
 // slow flush cycle looks just like this: the hinge must explain clearly more
 // than a line, the rising part must be long enough to judge, and the series
 // must not have dropped sharply by as much as half the rise (a flush
-// sawtooth) anywhere in the window.
+// sawtooth) anywhere in the window, and the rise must exceed the flat
+// stretch's own excursions.
 func findOnset(w window, gate, minW float64) (float64, bool) {
 	// Without its level shifts, so that a one-off step is no onset.
 	th, _ := removeShifts(w.base)
@@ -254,6 +255,20 @@ func findOnset(w window, gate, minW float64) (float64, bool) {
 		return 0, false
 	}
 	rise := after * post
+	// The climb must stand out of how far the "flat" stretch wandered
+	// around its own line: slow, strongly autocorrelated noise has hinges
+	// too, whose rise is no larger than its excursions.
+	lo, hi := math.Inf(1), math.Inf(-1)
+	for i := range x {
+		if x[i] >= bestC {
+			break
+		}
+		r := y[i] - bestB[0] - bestB[1]*x[i]
+		lo, hi = min(lo, r), max(hi, r)
+	}
+	if rise <= hi-lo {
+		return 0, false
+	}
 	for i := 1; i < n; i++ {
 		if w.raw.y[i-1]-w.raw.y[i] > 0.5*rise {
 			return 0, false
