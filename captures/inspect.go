@@ -12,6 +12,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 )
 
 // InspectConfig tunes Inspect. The zero value gives sensible defaults.
@@ -386,7 +388,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 	default:
 		p("state\tNOT CLOSED CLEANLY: %s\n", rep.Problem)
 	}
-	p("frames\t%d (%s of frames)\n", rep.Frames, humanBytes(rep.Bytes))
+	p("frames\t%d (%s of frames)\n", rep.Frames, bytesize.IEC(rep.Bytes))
 	if rep.Frames > 0 {
 		p("time\t%s → %s (%s)\n", rep.Start.Format(time.RFC3339Nano), rep.End.Format(time.RFC3339Nano), rep.End.Sub(rep.Start).Round(time.Millisecond))
 	}
@@ -395,7 +397,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 	section(out, "frames by kind")
 	for _, kv := range sortedByCount(rep.Kinds) {
 		s := rep.SizesByKind[kv.k]
-		p("  %s\t%d\t%.1f%%\tmedian %s\tp99 %s\n", kv.k, kv.v, pct(kv.v, rep.Frames), humanBytes(s.P50), humanBytes(s.P99))
+		p("  %s\t%d\t%.1f%%\tmedian %s\tp99 %s\n", kv.k, kv.v, pct(kv.v, rep.Frames), bytesize.IEC(s.P50), bytesize.IEC(s.P99))
 	}
 	if rep.Undecodable > 0 {
 		p("  (%d frames did not decode; first: %s)\n", rep.Undecodable, rep.DecodeError)
@@ -435,7 +437,7 @@ func (rep *Report) WriteText(out io.Writer) error {
 	section(out, "frame size")
 	s := rep.Sizes
 	p("  min %s\tp50 %s\tp90 %s\tp99 %s\tp99.9 %s\tmax %s\tmean %s\n",
-		humanBytes(s.Min), humanBytes(s.P50), humanBytes(s.P90), humanBytes(s.P99), humanBytes(s.P999), humanBytes(s.Max), humanBytes(int64(s.Mean)))
+		bytesize.IEC(s.Min), bytesize.IEC(s.P50), bytesize.IEC(s.P90), bytesize.IEC(s.P99), bytesize.IEC(s.P999), bytesize.IEC(s.Max), bytesize.IEC(int64(s.Mean)))
 	w.Flush()
 
 	section(out, "frames per second")
@@ -554,17 +556,4 @@ func pct(n, of int64) float64 {
 		return 0
 	}
 	return 100 * float64(n) / float64(of)
-}
-
-func humanBytes(n int64) string {
-	switch {
-	case n >= 10<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 10<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 10<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		return fmt.Sprintf("%d B", n)
-	}
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
@@ -474,7 +475,7 @@ func judge(res *Result, c FitConfig, floor float64, collinear []string) {
 	}
 	res.Verdict = VerdictInconclusive
 	res.Reason = fmt.Sprintf("memory grows (%s over the window) and the factors jointly matter (Wald %.1f > %.1f), but no single factor explains it firmly",
-		humanBytes(res.GrowthBytes, res.GrowthBytes), res.FactorsWald, res.FactorsWaldCritical)
+		bytesize.Scaled(res.GrowthBytes, res.GrowthBytes), res.FactorsWald, res.FactorsWaldCritical)
 }
 
 // estimate is the weighted fit of the kept columns with its Newey–West

@@ -9,49 +9,19 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 	"github.com/relaysoak/relaysoak/internal/stats"
 )
-
-// humanBytes writes b with two or three significant figures in B, KiB or
-// MiB, choosing the unit from scale (so an interval shares its estimate's).
-func humanBytes(b, scale float64) string {
-	v, unit := unitFor(scale)
-	return fmt.Sprintf("%s %s", num(b/v), unit)
-}
-
-func unitFor(scale float64) (float64, string) {
-	a := math.Abs(scale)
-	switch {
-	case a >= 1<<20:
-		return 1 << 20, "MiB"
-	case a >= 1<<10:
-		return 1 << 10, "KiB"
-	}
-	return 1, "B"
-}
-
-func num(x float64) string {
-	a := math.Abs(x)
-	switch {
-	case a >= 100:
-		return fmt.Sprintf("%.0f", x)
-	case a >= 10:
-		return fmt.Sprintf("%.1f", x)
-	case a == 0:
-		return "0"
-	}
-	return fmt.Sprintf("%.2g", x)
-}
 
 // perUnit is "1.1 KiB retained per resolution (CI 0.9–1.3)".
 func perUnit(t Term) string {
 	scale := math.Max(math.Abs(t.BytesPerUnit), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))/2)
-	v, unit := unitFor(scale)
+	v, unit := bytesize.Unit(scale)
 	if t.Factor == Time {
-		v, unit = unitFor(math.Max(math.Abs(t.BytesPerHour), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))*1800))
-		return fmt.Sprintf("%s %s/hour (CI %s to %s)", num(t.BytesPerHour/v), unit, num(t.Lo*3600/v), num(t.Hi*3600/v))
+		v, unit = bytesize.Unit(math.Max(math.Abs(t.BytesPerHour), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))*1800))
+		return fmt.Sprintf("%s %s/hour (CI %s to %s)", bytesize.Figures(t.BytesPerHour/v), unit, bytesize.Figures(t.Lo*3600/v), bytesize.Figures(t.Hi*3600/v))
 	}
-	return fmt.Sprintf("%s %s retained per %s (CI %s to %s)", num(t.BytesPerUnit/v), unit, t.Factor.unit(), num(t.Lo/v), num(t.Hi/v))
+	return fmt.Sprintf("%s %s retained per %s (CI %s to %s)", bytesize.Figures(t.BytesPerUnit/v), unit, t.Factor.unit(), bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v))
 }
 
 // explainsNone is "frames explain none (−2 to +3 B/frame)".
@@ -60,15 +30,15 @@ func explainsNone(t Term) string {
 		return fmt.Sprintf("%s not judged (%s)", t.Factor.label(), t.Dropped)
 	}
 	if t.Factor == Time {
-		v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)) * 3600)
-		return fmt.Sprintf("time explains none (%s to %s %s/hour)", num(t.Lo*3600/v), num(t.Hi*3600/v), unit)
+		v, unit := bytesize.Unit(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)) * 3600)
+		return fmt.Sprintf("time explains none (%s to %s %s/hour)", bytesize.Figures(t.Lo*3600/v), bytesize.Figures(t.Hi*3600/v), unit)
 	}
-	v, unit := unitFor(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)))
+	v, unit := bytesize.Unit(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)))
 	what := "explain none"
 	if t.Significant {
 		what = "explain little"
 	}
-	return fmt.Sprintf("%s %s (%s to %s %s/%s)", t.Factor.label(), what, num(t.Lo/v), num(t.Hi/v), unit, t.Factor.unit())
+	return fmt.Sprintf("%s %s (%s to %s %s/%s)", t.Factor.label(), what, bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v), unit, t.Factor.unit())
 }
 
 // Sentence says what an operator should act on.
@@ -96,7 +66,7 @@ func (r Result) Sentence() string {
 		tt := *r.TimeAlone
 		return fmt.Sprintf("memory grows with time, not with any factor: %s — look for a timer or a cache with no bound on age; %s.", perUnit(tt), strings.Join(rest, "; "))
 	case VerdictNone:
-		s := fmt.Sprintf("nothing grows: fitted growth %s over %.0f min (floor %.3g MiB)", humanBytes(r.GrowthBytes, r.GrowthBytes), window, r.MinGrowthMiB)
+		s := fmt.Sprintf("nothing grows: fitted growth %s over %.0f min (floor %.3g MiB)", bytesize.Scaled(r.GrowthBytes, r.GrowthBytes), window, r.MinGrowthMiB)
 		if r.Reason != "" {
 			s += " — " + r.Reason
 		}
@@ -122,7 +92,7 @@ func Markdown(r Result, p Plan) string {
 		if t.Factor == Time {
 			est, lo, hi, scale, unit = est*3600, lo*3600, hi*3600, scale*3600, "/hour"
 		}
-		v, u := unitFor(scale)
+		v, u := bytesize.Unit(scale)
 		sig := "no"
 		if t.Significant {
 			sig = "yes"
@@ -134,22 +104,22 @@ func Markdown(r Result, p Plan) string {
 		if t.Note != "" {
 			note = " — " + t.Note
 		}
-		fmt.Fprintf(&b, "| %s | %s %s%s | %s to %s | %s | %.0f%% | %s%s |\n", t.Factor.label(), num(est/v), u, unit, num(lo/v), num(hi/v),
-			humanBytes(t.Growth, t.Growth), 100*t.Share, sig, note)
+		fmt.Fprintf(&b, "| %s | %s %s%s | %s to %s | %s | %.0f%% | %s%s |\n", t.Factor.label(), bytesize.Figures(est/v), u, unit, bytesize.Figures(lo/v), bytesize.Figures(hi/v),
+			bytesize.Scaled(t.Growth, t.Growth), 100*t.Share, sig, note)
 	}
 	pts := "samples"
 	if r.Teeth != nil {
 		pts = "floors"
 	}
 	fmt.Fprintf(&b, "\n%d %s from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d %s down-weighted.\n",
-		r.Points, pts, r.WindowStartS/60, r.WindowEndS/60, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted, pts)
+		r.Points, pts, r.WindowStartS/60, r.WindowEndS/60, bytesize.Scaled(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted, pts)
 	if th := r.Teeth; th != nil {
 		fmt.Fprintf(&b, "\nMemory is a sawtooth here (%d drops of %.3g MiB, one every %.0f s): what is kept shows in the floors, so the fit took the lowest sample of each %.0f s.\n",
 			th.Drops, th.DepthMiB, th.PeriodS, th.WindowS)
 	}
 	if k := WiderThanPlanned(r, p); k >= 1.5 {
 		fmt.Fprintf(&b, "\n**Noisier than planned.** The plan assumed %.3g MiB of noise (lag-1 autocorrelation %.2f) and promised every factor ±%.3g MiB/hour at its baseline (95%%); memory's residuals had %s (%.2f), so these intervals are about %.1f× wider. A plan for %.0f MiB of noise chooses longer phases, or says they do not fit its cap.\n",
-			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, humanBytes(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(p.NoiseMiB*k))
+			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, bytesize.Scaled(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(p.NoiseMiB*k))
 	}
 	if p.WarmupNoise != nil {
 		text, _ := p.NoiseCheck(*p.WarmupNoise)
@@ -157,7 +127,7 @@ func Markdown(r Result, p Plan) string {
 	}
 	if c := r.CrossCheck; c != nil {
 		fmt.Fprintf(&b, "\n**Cross-check on %s**, which also holds memory outside the heap (residual sd %s): **%s** — %s\n",
-			c.Signal, humanBytes(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
+			c.Signal, bytesize.Scaled(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
 	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	return b.String()

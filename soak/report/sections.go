@@ -5,6 +5,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
@@ -14,7 +15,7 @@ import (
 // end of warm-up and the end of the run: a headline and the top functions.
 func HeapGrowth(g heapdiff.Growth) Section {
 	var b strings.Builder
-	s := fmt.Sprintf("the Go heap in use went from %s to %s", bytesIEC(g.TotalBefore), bytesIEC(g.TotalAfter))
+	s := fmt.Sprintf("the Go heap in use went from %s to %s", bytesize.IEC(g.TotalBefore), bytesize.IEC(g.TotalAfter))
 	if g.Span > 0 {
 		unit := time.Millisecond // a test's span; a run's reads in seconds
 		if g.Span >= time.Minute {
@@ -23,7 +24,7 @@ func HeapGrowth(g heapdiff.Growth) Section {
 		s += fmt.Sprintf(" over %s", g.Span.Round(unit))
 	}
 	if len(g.Top) > 0 {
-		s += fmt.Sprintf("; the function whose own allocations grew most is %s (+%s)", g.Top[0].Name, bytesIEC(g.Top[0].Flat))
+		s += fmt.Sprintf("; the function whose own allocations grew most is %s (+%s)", g.Top[0].Name, bytesize.IEC(g.Top[0].Flat))
 	}
 	fmt.Fprintf(&b, "%s.\n\n", capitalize(s))
 	if len(g.Top) == 0 {
@@ -32,7 +33,7 @@ func HeapGrowth(g heapdiff.Growth) Section {
 		b.WriteString("Growth of in-use bytes (inuse_space) between the two profiles; flat is what the function allocated itself, cum includes what it calls.\n\n")
 		b.WriteString("| function | flat growth | cum growth | flat at the end |\n|---|---|---|---|\n")
 		for _, f := range g.Top {
-			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, signedIEC(f.Flat), signedIEC(f.Cum), bytesIEC(f.FlatAfter))
+			fmt.Fprintf(&b, "| `%s` | %s | %s | %s |\n", f.Name, bytesize.SignedIEC(f.Flat), bytesize.SignedIEC(f.Cum), bytesize.IEC(f.FlatAfter))
 		}
 	}
 	return Section{Title: "Heap growth (end of warm-up → end of run)", Markdown: b.String()}
@@ -110,36 +111,6 @@ func Consumers(cl ConsumerLoad) Section {
 		md += "\nLast error: `" + c.LastError + "`\n"
 	}
 	return Section{Title: "Consumers", Markdown: md}
-}
-
-// bytesIEC renders a byte count with a binary unit.
-func bytesIEC(n int64) string {
-	neg := n < 0
-	if neg {
-		n = -n
-	}
-	var s string
-	switch {
-	case n >= 1<<30:
-		s = fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		s = fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		s = fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	default:
-		s = fmt.Sprintf("%d B", n)
-	}
-	if neg {
-		return "-" + s
-	}
-	return s
-}
-
-func signedIEC(n int64) string {
-	if n > 0 {
-		return "+" + bytesIEC(n)
-	}
-	return bytesIEC(n)
 }
 
 func plural(n int) string {

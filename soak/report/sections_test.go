@@ -10,6 +10,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
@@ -65,10 +66,10 @@ func TestLeakSitesSection(t *testing.T) {
 }
 
 func TestBytesIEC(t *testing.T) {
-	assert.Equal(t, "512 B", bytesIEC(512))
-	assert.Equal(t, "1.5 KiB", bytesIEC(1536))
-	assert.Equal(t, "48.0 MiB", bytesIEC(48<<20))
-	assert.Equal(t, "-2.00 GiB", bytesIEC(-2<<30))
+	assert.Equal(t, "512 B", bytesize.IEC(512))
+	assert.Equal(t, "1.5 KiB", bytesize.IEC(1536))
+	assert.Equal(t, "48.0 MiB", bytesize.IEC(48<<20))
+	assert.Equal(t, "-2.00 GiB", bytesize.IEC(-2<<30))
 }
 
 func TestConsumersSection(t *testing.T) {
