@@ -31,9 +31,9 @@ var flagsSharedByName = map[string]string{
 // and the flags they stand for).
 func indigoNames(t *testing.T) []string {
 	p := &Indigo{Lenient: true}
-	c := p.Counters()
-	names := []string{c.CommitsReceived, c.Resolutions}
-	names = append(names, p.LogPatterns()...)
+	f := p.Facts()
+	names := []string{f.Counters.CommitsReceived, f.Counters.Resolutions}
+	names = append(names, f.LogPatterns...)
 	_, env := p.Command(Wiring{PLCURL: "https://plc.example", UpstreamURL: "https://up.example", CACertFile: "/ca.pem"})
 	for k := range env {
 		if !strings.HasPrefix(k, "RELAY_") {
@@ -85,7 +85,7 @@ func TestOnlyTheIndigoProfileNamesIndigo(t *testing.T) {
 				t.Logf("%s names %q: allowed, %s", rel, n, reason)
 				continue
 			}
-			t.Errorf("%s names indigo's %q: ask the relay's profile instead (relay.CountersOf, relay.LogPatternsOf, Profile.Command)", rel, n)
+			t.Errorf("%s names indigo's %q: ask the relay's profile instead (Profile.Facts, Profile.Command)", rel, n)
 		}
 		return nil
 	})

@@ -2,9 +2,9 @@
 // image, starts it in a container wired to the fake network, onboards the
 // fleet's hosts, streams its log to a file and reports how it exits.
 //
-// Each relay's habits live in a Profile (ports, health path, how PLC and
-// hosts are configured, how hosts are onboarded, which metrics carry memory,
-// how it stops); Indigo is the profile of indigo's cmd/relay, whose image is
+// Each relay's habits live in a Profile: its Facts (ports, health path,
+// which metrics carry memory, how it stops) and what it does (how PLC and
+// hosts are configured, how hosts are onboarded); Indigo is the profile of indigo's cmd/relay, whose image is
 // built here, static and FROM scratch, at the version pinned in go.mod
 // (EnsureIndigoImage; `make relay-image`). Zlay and Rsky are profiles of
 // relays that cannot be built here, and LoadGeneric reads a profile for

@@ -13,83 +13,57 @@ import (
 )
 
 // GenericSpec is a relay's habits written down by the user, in YAML or
-// JSON (YAML's parser reads both), for a relay the rig has no profile for.
-// Zero values are the defaults on each field; api_port is required.
+// JSON (YAML's parser reads both), for a relay the rig has no profile for:
+// its Facts under their yaml keys, and how to run it. api_port is
+// required; NewGeneric fills in the defaults of zero values:
+//
+//   - name: generic
+//   - metrics_port: the API port
+//   - health_port: the API port (it must be the API or the metrics port)
+//   - health_path /xrpc/_health, metrics_path /metrics, firehose_path
+//     /xrpc/com.atproto.sync.subscribeRepos
+//   - ca_mount: /etc/ssl/certs/ca-certificates.crt, the path TLS stacks
+//     that ignore SSL_CERT_FILE scan
+//   - memory_metrics: process_resident_memory_bytes (an empty list [] for
+//     none: the sampler's /proc reads are all there is)
+//   - stop_signal SIGTERM, stop_grace 30s
+//   - onboarding: none
+//
+// data_dir is bind-mounted from the run directory ("" for none).
+// plc_names and upstream_names are names the relay dials whatever it is
+// told (plc.directory, bsky.network): the fleet answers to them too.
+// ca_trust_limit says why the relay cannot trust the run's CA, when it
+// cannot (roots compiled in). counters name the relay's counters of
+// commits received and DID resolutions, when it keeps them (the report
+// cross-checks delivery and follows the resolver with them). live_heap
+// names a garbage-collected relay's gauges of its collector's goal and
+// GOGC (a Go relay's: go_memstats_next_gc_bytes and go_gc_gogc_percent);
+// an attribution run regresses the live heap.
 //
 // In args and env values, ${PLC_URL}, ${UPSTREAM_URL}, ${UPSTREAM_HOST}
 // and ${CA_FILE} are replaced by where the run put the PLC, the upstream
 // face and the CA inside the container.
 type GenericSpec struct {
-	// Name for reports (default "generic").
-	Name string `yaml:"name"`
-	// APIPort serves the firehose and health; MetricsPort Prometheus text
-	// (default: the API port).
-	APIPort     int `yaml:"api_port"`
-	MetricsPort int `yaml:"metrics_port"`
-	// HealthPort answers HealthPath (default: the API port; it must be the
-	// API or the metrics port).
-	HealthPort int `yaml:"health_port"`
-	// Paths: health (default /xrpc/_health), metrics (default /metrics),
-	// firehose (default /xrpc/com.atproto.sync.subscribeRepos).
-	HealthPath   string `yaml:"health_path"`
-	MetricsPath  string `yaml:"metrics_path"`
-	FirehosePath string `yaml:"firehose_path"`
-	// DataDir is bind-mounted from the run directory ("" for none).
-	DataDir string `yaml:"data_dir"`
-	// CAMount is where the run's CA goes in the container (default
-	// /etc/ssl/certs/ca-certificates.crt, the path TLS stacks that ignore
-	// SSL_CERT_FILE scan). SSL_CERT_FILE is set to it as well unless
-	// NoSSLCertFile.
-	CAMount       string `yaml:"ca_mount"`
-	NoSSLCertFile bool   `yaml:"no_ssl_cert_file"`
+	Facts `yaml:",inline"`
+	// StopGrace is the grace written as a Go duration ("45s"); NewGeneric
+	// parses it into Facts.StopGrace, which it shadows.
+	StopGrace string `yaml:"stop_grace"`
+	// NoSSLCertFile leaves SSL_CERT_FILE unset; otherwise it is set to
+	// the CA's mount, for TLS stacks that read it.
+	NoSSLCertFile bool `yaml:"no_ssl_cert_file"`
 	// Args replace the image's command (none: the image's default); Env is
 	// the container's environment.
 	Args []string          `yaml:"args"`
 	Env  map[string]string `yaml:"env"`
-	// MemoryMetrics names the gauges that carry the relay's memory
-	// (default process_resident_memory_bytes; an empty list [] for none:
-	// the sampler's /proc reads are all there is).
-	MemoryMetrics []string `yaml:"memory_metrics"`
 	// Onboarding says how the relay learns the fleet's hosts: "none"
 	// (default: the rig does nothing; args or env tell the relay) or
 	// "upstream" (the relay pulls com.atproto.sync.listHosts from the
 	// upstream face, so args or env must pass ${UPSTREAM_URL} or
 	// ${UPSTREAM_HOST}).
 	Onboarding string `yaml:"onboarding"`
-	// StopSignal (default SIGTERM) and StopGrace (default 30s, a Go
-	// duration) before SIGKILL.
-	StopSignal string `yaml:"stop_signal"`
-	StopGrace  string `yaml:"stop_grace"`
-
-	// PLCNames and UpstreamNames are names the relay dials whatever it is
-	// told (plc.directory, bsky.network): the fleet answers to them too.
-	PLCNames      []string `yaml:"plc_names"`
-	UpstreamNames []string `yaml:"upstream_names"`
-	// TLSHosts: the relay dials every host wss:// on 443.
-	TLSHosts bool `yaml:"tls_hosts"`
-	// CATrustLimit says why the relay cannot trust the run's CA, when it
-	// cannot (roots compiled in); "" when it reads the mounted CA.
-	CATrustLimit string `yaml:"ca_trust_limit"`
-	// LogPatterns are counted in the relay's log for the report;
 	// LeakPattern starts one entry of a leak report printed at shutdown,
 	// counted like LogPatterns (package soak/leaks reads the report).
-	LogPatterns []string `yaml:"log_patterns"`
-	LeakPattern string   `yaml:"leak_pattern"`
-	// Counters names the relay's counters of commits received and DID
-	// resolutions, when it keeps them (the report cross-checks delivery
-	// and follows the resolver with them).
-	Counters GenericCounters `yaml:"counters"`
-	// LiveHeap names a garbage-collected relay's gauges of its collector's
-	// goal and GOGC (a Go relay's: go_memstats_next_gc_bytes and
-	// go_gc_gogc_percent); an attribution run regresses the live heap.
-	LiveHeap LiveHeap `yaml:"live_heap"`
-}
-
-// GenericCounters is Counters in a GenericSpec.
-type GenericCounters struct {
-	CommitsReceived  string            `yaml:"commits_received"`
-	Resolutions      string            `yaml:"resolutions"`
-	ResolutionErrors map[string]string `yaml:"resolution_errors"`
+	LeakPattern string `yaml:"leak_pattern"`
 }
 
 // Onboarding modes of a generic profile.
@@ -101,7 +75,7 @@ const (
 // Generic is the profile a GenericSpec describes.
 type Generic struct {
 	spec  GenericSpec
-	grace time.Duration
+	facts Facts
 }
 
 // LoadGeneric reads a generic profile from a YAML or JSON file. Unknown
@@ -127,41 +101,42 @@ func LoadGeneric(path string) (*Generic, error) {
 
 // NewGeneric checks a spec and fills in its defaults.
 func NewGeneric(spec GenericSpec) (*Generic, error) {
-	if spec.APIPort <= 0 || spec.APIPort > 65535 {
-		return nil, fmt.Errorf("api_port must be a port number, got %d", spec.APIPort)
+	f := &spec.Facts
+	if f.APIPort <= 0 || f.APIPort > 65535 {
+		return nil, fmt.Errorf("api_port must be a port number, got %d", f.APIPort)
 	}
-	if spec.MetricsPort < 0 || spec.MetricsPort > 65535 {
-		return nil, fmt.Errorf("metrics_port must be a port number, got %d", spec.MetricsPort)
+	if f.MetricsPort < 0 || f.MetricsPort > 65535 {
+		return nil, fmt.Errorf("metrics_port must be a port number, got %d", f.MetricsPort)
 	}
 	def := func(v *string, d string) {
 		if *v == "" {
 			*v = d
 		}
 	}
-	def(&spec.Name, "generic")
-	def(&spec.HealthPath, "/xrpc/_health")
-	def(&spec.MetricsPath, "/metrics")
-	def(&spec.FirehosePath, "/xrpc/com.atproto.sync.subscribeRepos")
-	def(&spec.CAMount, "/etc/ssl/certs/ca-certificates.crt")
+	def(&f.Name, "generic")
+	def(&f.HealthPath, "/xrpc/_health")
+	def(&f.MetricsPath, "/metrics")
+	def(&f.FirehosePath, "/xrpc/com.atproto.sync.subscribeRepos")
+	def(&f.CACertMount, "/etc/ssl/certs/ca-certificates.crt")
 	def(&spec.Onboarding, OnboardNone)
-	def(&spec.StopSignal, "SIGTERM")
+	def(&f.StopSignal, "SIGTERM")
 	def(&spec.StopGrace, "30s")
-	if spec.MetricsPort == 0 {
-		spec.MetricsPort = spec.APIPort
+	if f.MetricsPort == 0 {
+		f.MetricsPort = f.APIPort
 	}
-	if spec.HealthPort == 0 {
-		spec.HealthPort = spec.APIPort
+	if f.HealthPort == 0 {
+		f.HealthPort = f.APIPort
 	}
-	if spec.HealthPort != spec.APIPort && spec.HealthPort != spec.MetricsPort {
-		return nil, fmt.Errorf("health_port %d must be the API port (%d) or the metrics port (%d): only those are published", spec.HealthPort, spec.APIPort, spec.MetricsPort)
+	if f.HealthPort != f.APIPort && f.HealthPort != f.MetricsPort {
+		return nil, fmt.Errorf("health_port %d must be the API port (%d) or the metrics port (%d): only those are published", f.HealthPort, f.APIPort, f.MetricsPort)
 	}
-	if spec.MemoryMetrics == nil {
-		spec.MemoryMetrics = []string{"process_resident_memory_bytes"}
+	if f.MemoryMetrics == nil {
+		f.MemoryMetrics = []string{"process_resident_memory_bytes"}
 	}
-	if spec.LiveHeap.Percent != "" && spec.LiveHeap.Goal == "" {
-		return nil, fmt.Errorf("live_heap.percent (%s) needs live_heap.goal: the live heap is read from the collector's goal", spec.LiveHeap.Percent)
+	if f.LiveHeap.Percent != "" && f.LiveHeap.Goal == "" {
+		return nil, fmt.Errorf("live_heap.percent (%s) needs live_heap.goal: the live heap is read from the collector's goal", f.LiveHeap.Percent)
 	}
-	for _, p := range []*string{&spec.HealthPath, &spec.MetricsPath, &spec.FirehosePath} {
+	for _, p := range []*string{&f.HealthPath, &f.MetricsPath, &f.FirehosePath} {
 		if !strings.HasPrefix(*p, "/") {
 			return nil, fmt.Errorf("paths must start with /, got %q", *p)
 		}
@@ -170,6 +145,7 @@ func NewGeneric(spec GenericSpec) (*Generic, error) {
 	if err != nil || grace <= 0 {
 		return nil, fmt.Errorf("stop_grace must be a positive duration such as 30s, got %q", spec.StopGrace)
 	}
+	f.StopGrace = grace
 	switch spec.Onboarding {
 	case OnboardNone:
 	case OnboardUpstream:
@@ -179,7 +155,11 @@ func NewGeneric(spec GenericSpec) (*Generic, error) {
 	default:
 		return nil, fmt.Errorf("onboarding must be %q or %q, got %q", OnboardNone, OnboardUpstream, spec.Onboarding)
 	}
-	return &Generic{spec: spec, grace: grace}, nil
+	facts := spec.Facts.clone()
+	if spec.LeakPattern != "" {
+		facts.LogPatterns = append(facts.LogPatterns, spec.LeakPattern)
+	}
+	return &Generic{spec: spec, facts: facts}, nil
 }
 
 func (s GenericSpec) mentions(v string) bool {
@@ -202,19 +182,8 @@ func (g *Generic) Spec() GenericSpec { return g.spec }
 // Onboarding is how the relay learns hosts (OnboardNone, OnboardUpstream).
 func (g *Generic) Onboarding() string { return g.spec.Onboarding }
 
-func (g *Generic) HealthPort() int          { return g.spec.HealthPort }
-func (g *Generic) Name() string             { return g.spec.Name }
-func (g *Generic) APIPort() int             { return g.spec.APIPort }
-func (g *Generic) MetricsPort() int         { return g.spec.MetricsPort }
-func (g *Generic) MetricsPath() string      { return g.spec.MetricsPath }
-func (g *Generic) HealthPath() string       { return g.spec.HealthPath }
-func (g *Generic) FirehosePath() string     { return g.spec.FirehosePath }
-func (g *Generic) DataDir() string          { return g.spec.DataDir }
-func (g *Generic) CACertMount() string      { return g.spec.CAMount }
-func (g *Generic) MemoryMetrics() []string  { return append([]string(nil), g.spec.MemoryMetrics...) }
-func (g *Generic) LiveHeap() LiveHeap       { return g.spec.LiveHeap }
-func (g *Generic) StopSignal() string       { return g.spec.StopSignal }
-func (g *Generic) StopGrace() time.Duration { return g.grace }
+// Facts are the spec's, with LeakPattern counted among the LogPatterns.
+func (g *Generic) Facts() Facts { return g.facts.clone() }
 
 // Command fills the placeholders in; SSL_CERT_FILE is set for stacks that
 // read it (Go, OpenSSL) unless the file sets it.
@@ -239,25 +208,3 @@ func (g *Generic) Command(w Wiring) ([]string, map[string]string) {
 // Onboard does nothing: a generic relay learns its hosts itself, from its
 // arguments or from the upstream face.
 func (g *Generic) Onboard(context.Context, Controller, []Host) error { return nil }
-
-// NetworkNeeds: names the relay hard-codes, TLS hosts, CA trust.
-func (g *Generic) NetworkNeeds() NetworkNeeds {
-	return NetworkNeeds{PLCNames: g.spec.PLCNames, UpstreamNames: g.spec.UpstreamNames,
-		TLSHosts: g.spec.TLSHosts, CATrustLimit: g.spec.CATrustLimit}
-}
-
-// LogPatterns are counted in the report: the file's, and the leak
-// pattern.
-func (g *Generic) LogPatterns() []string {
-	out := append([]string(nil), g.spec.LogPatterns...)
-	if g.spec.LeakPattern != "" {
-		out = append(out, g.spec.LeakPattern)
-	}
-	return out
-}
-
-// Counters are the file's.
-func (g *Generic) Counters() Counters {
-	c := g.spec.Counters
-	return Counters{CommitsReceived: c.CommitsReceived, Resolutions: c.Resolutions, ResolutionErrors: c.ResolutionErrors}
-}

@@ -33,19 +33,39 @@ type Indigo struct {
 	Env map[string]string
 }
 
-func (p *Indigo) Name() string             { return "indigo" }
-func (p *Indigo) APIPort() int             { return 2470 }
-func (p *Indigo) MetricsPort() int         { return 2471 }
-func (p *Indigo) MetricsPath() string      { return "/metrics" }
-func (p *Indigo) HealthPath() string       { return "/xrpc/_health" }
-func (p *Indigo) FirehosePath() string     { return "/xrpc/com.atproto.sync.subscribeRepos" }
-func (p *Indigo) DataDir() string          { return "/data" }
-func (p *Indigo) CACertMount() string      { return "/etc/relaysoak/ca.pem" }
-func (p *Indigo) StopSignal() string       { return "SIGTERM" }
-func (p *Indigo) StopGrace() time.Duration { return 30 * time.Second }
+// Facts of indigo's relay.
+func (p *Indigo) Facts() Facts {
+	return Facts{
+		Name:         "indigo",
+		APIPort:      indigoAPIPort,
+		MetricsPort:  indigoMetricsPort,
+		MetricsPath:  "/metrics",
+		HealthPath:   "/xrpc/_health",
+		FirehosePath: "/xrpc/com.atproto.sync.subscribeRepos",
+		DataDir:      "/data",
+		CACertMount:  "/etc/relaysoak/ca.pem",
+		MemoryMetrics: []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
+			"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_sys_bytes", "go_goroutines"},
+		StopSignal: "SIGTERM",
+		StopGrace:  30 * time.Second,
+		// The validation failures and skips below.
+		LogPatterns: []string{IndigoLogFailedHandling, IndigoLogBadPrevData, IndigoLogBadInversion,
+			IndigoLogSkippedSig, IndigoLogFirstCommit},
+		// Commits received per host; DID resolutions by directory and status.
+		Counters: Counters{CommitsReceived: "repo_commits_received_counter", Resolutions: "atproto_identity_resolve_did",
+			ResolutionErrors: map[string]string{"status": "error"}},
+		// client_golang's default collectors serve the goal and GOGC.
+		LiveHeap: LiveHeap{Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"},
+		// Go's heap profile, on the metrics port.
+		PprofPath: "/debug/pprof/heap",
+	}
+}
 
-// PprofPath: indigo serves Go's heap profile on its metrics port.
-func (p *Indigo) PprofPath() string { return "/debug/pprof/heap" }
+// Ports of indigo's relay, which Command sets.
+const (
+	indigoAPIPort     = 2470
+	indigoMetricsPort = 2471
+)
 
 // DefaultImage is indigo's relay at the version go.mod pins, built here
 // the first time.
@@ -70,28 +90,6 @@ const (
 	IndigoLogFirstCommit    = "not verifying prevData or MST inversion for first commit from account"
 )
 
-// LogPatterns: the validation failures and skips above.
-func (p *Indigo) LogPatterns() []string {
-	return []string{IndigoLogFailedHandling, IndigoLogBadPrevData, IndigoLogBadInversion, IndigoLogSkippedSig, IndigoLogFirstCommit}
-}
-
-// Counters: indigo counts commits received per host and DID resolutions
-// by directory and status.
-func (p *Indigo) Counters() Counters {
-	return Counters{CommitsReceived: "repo_commits_received_counter", Resolutions: "atproto_identity_resolve_did",
-		ResolutionErrors: map[string]string{"status": "error"}}
-}
-
-func (p *Indigo) MemoryMetrics() []string {
-	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
-		"go_memstats_heap_idle_bytes", "go_memstats_heap_released_bytes", "go_memstats_sys_bytes", "go_goroutines"}
-}
-
-// LiveHeap: client_golang's default collectors serve the goal and GOGC.
-func (p *Indigo) LiveHeap() LiveHeap {
-	return LiveHeap{Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"}
-}
-
 // Command configures through the environment (every flag of the relay is
 // also a variable), so the image's entrypoint and `serve` stay as they are.
 func (p *Indigo) Command(w Wiring) ([]string, map[string]string) {
@@ -108,8 +106,8 @@ func (p *Indigo) Command(w Wiring) ([]string, map[string]string) {
 		"RELAY_PERSIST_DIR":    "/data/persist",
 		"RELAY_REPLAY_WINDOW":  rw.String(),
 		"RELAY_ADMIN_PASSWORD": pw,
-		"RELAY_API_BIND":       fmt.Sprintf(":%d", p.APIPort()),
-		"RELAY_METRICS_LISTEN": fmt.Sprintf(":%d", p.MetricsPort()),
+		"RELAY_API_BIND":       fmt.Sprintf(":%d", indigoAPIPort),
+		"RELAY_METRICS_LISTEN": fmt.Sprintf(":%d", indigoMetricsPort),
 		"ENVIRONMENT":          "soak",
 	}
 	if w.PLCURL != "" {

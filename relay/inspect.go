@@ -3,6 +3,7 @@ package relay
 import (
 	"context"
 	"errors"
+	"slices"
 	"time"
 )
 
@@ -74,7 +75,7 @@ func (r *Runner) Restart(ctx context.Context) error {
 }
 
 // MemoryMetrics are the profile's gauges that carry the relay's memory.
-func (r *Runner) MemoryMetrics() []string { return r.prof.MemoryMetrics() }
+func (r *Runner) MemoryMetrics() []string { return slices.Clone(r.facts.MemoryMetrics) }
 
 // grace is how long the relay may take to stop: the run's setting, else
 // the profile's (a diagnostic build printing a leak report needs minutes).
@@ -82,21 +83,14 @@ func (r *Runner) grace() time.Duration {
 	if r.cfg.StopGrace > 0 {
 		return r.cfg.StopGrace
 	}
-	return r.prof.StopGrace()
-}
-
-// PprofServer is a profile whose relay serves Go's heap profile (on its
-// metrics port, at PprofPath): the soak takes heap profiles from it.
-type PprofServer interface {
-	PprofPath() string
+	return r.facts.StopGrace
 }
 
 // PprofURL is the relay's heap profile URL, "" when its profile serves
 // none.
 func (r *Runner) PprofURL() string {
-	ps, ok := r.prof.(PprofServer)
-	if !ok {
+	if r.facts.PprofPath == "" {
 		return ""
 	}
-	return r.url("http", r.prof.MetricsPort(), ps.PprofPath())
+	return r.url("http", r.facts.MetricsPort, r.facts.PprofPath)
 }

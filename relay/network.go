@@ -22,13 +22,15 @@ func Zlay(env map[string]string) *Generic {
 		e[k] = v
 	}
 	g, err := NewGeneric(GenericSpec{
-		Name: "zlay", APIPort: 3000, MetricsPort: 3001, HealthPort: 3001, HealthPath: "/_health",
-		CAMount: "/etc/ssl/certs/ca-certificates.crt", NoSSLCertFile: true,
-		Env: e,
-		MemoryMetrics: []string{"relay_process_rss_bytes", "relay_malloc_arena_bytes", "relay_malloc_mmap_bytes",
-			"relay_smaps_rss_kb", "relay_smaps_anon_kb", "relay_heap_rss_kb"},
+		Facts: Facts{
+			Name: "zlay", APIPort: 3000, MetricsPort: 3001, HealthPort: 3001, HealthPath: "/_health",
+			CACertMount: "/etc/ssl/certs/ca-certificates.crt",
+			MemoryMetrics: []string{"relay_process_rss_bytes", "relay_malloc_arena_bytes", "relay_malloc_mmap_bytes",
+				"relay_smaps_rss_kb", "relay_smaps_anon_kb", "relay_heap_rss_kb"},
+			Network: NetworkNeeds{PLCNames: []string{"plc.directory"}, TLSHosts: true},
+		},
+		NoSSLCertFile: true, Env: e,
 		Onboarding: OnboardUpstream, StopGrace: "60s",
-		PLCNames: []string{"plc.directory"}, TLSHosts: true,
 		LeakPattern: "error(gpa): memory address",
 	})
 	if err != nil {
@@ -53,10 +55,12 @@ func Rsky(env map[string]string) *Generic {
 		e[k] = v
 	}
 	g, err := NewGeneric(GenericSpec{
-		Name: "rsky", APIPort: 9000, MetricsPort: 9100, HealthPort: 9100, HealthPath: "/_health",
-		Env: e, MemoryMetrics: []string{},
-		Onboarding: OnboardUpstream, StopGrace: "30s",
-		PLCNames: []string{"plc.directory"}, TLSHosts: true, CATrustLimit: RskyCATrustLimit,
+		Facts: Facts{
+			Name: "rsky", APIPort: 9000, MetricsPort: 9100, HealthPort: 9100, HealthPath: "/_health",
+			MemoryMetrics: []string{},
+			Network:       NetworkNeeds{PLCNames: []string{"plc.directory"}, TLSHosts: true, CATrustLimit: RskyCATrustLimit},
+		},
+		Env: e, Onboarding: OnboardUpstream, StopGrace: "30s",
 	})
 	if err != nil {
 		panic(err)

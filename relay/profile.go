@@ -3,6 +3,8 @@ package relay
 import (
 	"context"
 	"io"
+	"maps"
+	"slices"
 	"time"
 )
 
@@ -28,69 +30,77 @@ type Wiring struct {
 }
 
 // Profile knows one relay implementation's habits, so the runner can drive
-// any relay without knowing which one it is.
+// any relay without knowing which one it is: what the relay is (Facts) and
+// how it is configured and onboarded.
 type Profile interface {
-	// Name of the implementation, for reports ("indigo").
-	Name() string
-	// APIPort serves the firehose and health (container port number).
-	APIPort() int
-	// MetricsPort serves Prometheus text at MetricsPath.
-	MetricsPort() int
-	MetricsPath() string
-	// HealthPath answers 200 when the relay is ready, on APIPort.
-	HealthPath() string
-	// FirehosePath is com.atproto.sync.subscribeRepos on APIPort.
-	FirehosePath() string
-	// DataDir is where the relay keeps state in the container ("" when it
-	// keeps none worth a bind mount). The runner bind-mounts a directory of
-	// the run there, so onboarding can edit it between starts.
-	DataDir() string
-	// CACertMount is where the run's CA is mounted in the container.
-	CACertMount() string
+	// Facts are the relay's ports, paths, names and metrics.
+	Facts() Facts
 	// Command returns the container's arguments (nil: the image's default)
 	// and environment for the given wiring.
 	Command(w Wiring) (args []string, env map[string]string)
 	// Onboard makes the relay subscribe to hosts. It is called once the
 	// container is created and started; it may stop and start it through c.
 	Onboard(ctx context.Context, c Controller, hosts []Host) error
+}
+
+// Facts are what the rig knows about one relay implementation; a zero
+// field is a fact the relay lacks ("" path, no names), except where its
+// comment gives a default. The yaml keys are a generic profile's
+// (GenericSpec).
+type Facts struct {
+	// Name of the implementation, for reports ("indigo").
+	Name string `yaml:"name"`
+	// APIPort serves the firehose and health (container port number).
+	APIPort int `yaml:"api_port"`
+	// MetricsPort serves Prometheus text at MetricsPath.
+	MetricsPort int    `yaml:"metrics_port"`
+	MetricsPath string `yaml:"metrics_path"`
+	// HealthPath answers 200 when the relay is ready, on HealthPort.
+	HealthPath string `yaml:"health_path"`
+	// HealthPort answers HealthPath: APIPort or MetricsPort, the ports
+	// that are published (0: APIPort).
+	HealthPort int `yaml:"health_port"`
+	// FirehosePath is com.atproto.sync.subscribeRepos on APIPort.
+	FirehosePath string `yaml:"firehose_path"`
+	// DataDir is where the relay keeps state in the container ("" when it
+	// keeps none worth a bind mount). The runner bind-mounts a directory of
+	// the run there, so onboarding can edit it between starts.
+	DataDir string `yaml:"data_dir"`
+	// CACertMount is where the run's CA is mounted in the container.
+	CACertMount string `yaml:"ca_mount"`
 	// MemoryMetrics names the Prometheus series that carry the relay's own
 	// view of its memory (the sampler also reads /proc from outside).
-	MemoryMetrics() []string
+	MemoryMetrics []string `yaml:"memory_metrics"`
 	// StopSignal asks the relay to shut down gracefully; StopGrace is how
 	// long it may take before SIGKILL (a leak report printed at shutdown
-	// needs time).
-	StopSignal() string
-	StopGrace() time.Duration
+	// needs time). A generic profile writes the grace as a string
+	// (GenericSpec.StopGrace).
+	StopSignal string        `yaml:"stop_signal"`
+	StopGrace  time.Duration `yaml:"-"`
+	// Network is what the relay needs the fake network to be; zero for a
+	// relay that can be told everything.
+	Network NetworkNeeds `yaml:",inline"`
+	// LogPatterns are log lines the report counts (a leak report printed
+	// at shutdown, for one).
+	LogPatterns []string `yaml:"log_patterns"`
+	// Counters name the relay's counters that the rig cross-checks.
+	Counters Counters `yaml:"counters"`
+	// LiveHeap names a garbage-collected relay's live-heap gauges.
+	LiveHeap LiveHeap `yaml:"live_heap"`
+	// PprofPath serves Go's heap profile on MetricsPort ("" for none): the
+	// soak takes heap profiles from it. A generic profile has none.
+	PprofPath string `yaml:"-"`
 }
 
-// Controller is what a Profile may do to its container while onboarding.
-type Controller interface {
-	// HostDataDir is the run's directory mounted at Profile.DataDir.
-	HostDataDir() string
-	// Stop stops the relay gracefully (StopSignal, StopGrace).
-	Stop(ctx context.Context) error
-	// Start starts it again and waits until it is healthy.
-	Start(ctx context.Context) error
-}
-
-// The interfaces below are optional: a profile implements one only when its
-// relay differs from indigo's habits there.
-
-// Preparer is a profile that can onboard hosts before the relay's first
-// start, by writing the relay's data directory itself: one boot instead of
-// Onboard's stop and start. It does so only for an image whose data format
-// it knows.
-type Preparer interface {
-	// PrepareData writes into hostDataDir (mounted at DataDir) what
-	// Onboard would make, and says whether it did; false leaves the hosts
-	// to Onboard.
-	PrepareData(ctx context.Context, image, hostDataDir string, hosts []Host) (bool, error)
-}
-
-// HealthPorter is a profile whose relay answers health on another of its
-// ports (APIPort or MetricsPort) than the API port.
-type HealthPorter interface {
-	HealthPort() int
+// clone is f with slices and a map of its own, so a caller that edits them
+// leaves the profile's intact.
+func (f Facts) clone() Facts {
+	f.MemoryMetrics = slices.Clone(f.MemoryMetrics)
+	f.LogPatterns = slices.Clone(f.LogPatterns)
+	f.Network.PLCNames = slices.Clone(f.Network.PLCNames)
+	f.Network.UpstreamNames = slices.Clone(f.Network.UpstreamNames)
+	f.Counters.ResolutionErrors = maps.Clone(f.Counters.ResolutionErrors)
+	return f
 }
 
 // NetworkNeeds is what a relay that cannot be told everything needs the
@@ -98,32 +108,14 @@ type HealthPorter interface {
 type NetworkNeeds struct {
 	// PLCNames and UpstreamNames are names the relay dials whatever it is
 	// told (its PLC is compiled in): the fleet must answer to them.
-	PLCNames, UpstreamNames []string
+	PLCNames      []string `yaml:"plc_names"`
+	UpstreamNames []string `yaml:"upstream_names"`
 	// TLSHosts: the relay dials every host wss:// on 443.
-	TLSHosts bool
+	TLSHosts bool `yaml:"tls_hosts"`
 	// CATrustLimit, when set, says why the relay cannot trust the run's CA
 	// (roots compiled into the binary); the rig repeats it wherever the
 	// relay's TLS failures show, so they are not read as the relay's fault.
-	CATrustLimit string
-}
-
-// NetworkNeeder is a profile whose relay has NetworkNeeds.
-type NetworkNeeder interface {
-	NetworkNeeds() NetworkNeeds
-}
-
-// LogPatterner is a profile with log lines the report should count (a
-// leak report printed at shutdown, for one).
-type LogPatterner interface {
-	LogPatterns() []string
-}
-
-// DefaultImager is a profile whose relay the rig can build here when no
-// image is named (indigo's, from the version pinned in go.mod).
-type DefaultImager interface {
-	// DefaultImage returns the image's tag, building it when missing;
-	// progress goes to log.
-	DefaultImage(ctx context.Context, log io.Writer) (string, error)
+	CATrustLimit string `yaml:"ca_trust_limit"`
 }
 
 // Counters names the Prometheus counters in which a relay counts what the
@@ -131,17 +123,12 @@ type DefaultImager interface {
 // labels.
 type Counters struct {
 	// CommitsReceived counts #commit frames the relay received from hosts.
-	CommitsReceived string
+	CommitsReceived string `yaml:"commits_received"`
 	// Resolutions counts DID resolutions (attempts, whatever their
 	// outcome); ResolutionErrors are the labels that select the failed
 	// ones among them.
-	Resolutions      string
-	ResolutionErrors map[string]string
-}
-
-// Counted is a profile whose relay keeps any of the Counters.
-type Counted interface {
-	Counters() Counters
+	Resolutions      string            `yaml:"resolutions"`
+	ResolutionErrors map[string]string `yaml:"resolution_errors"`
 }
 
 // LiveHeap names the gauges from which a garbage-collected relay's live
@@ -157,31 +144,34 @@ type LiveHeap struct {
 	Percent string `yaml:"percent"`
 }
 
-// LiveHeaper is a profile whose relay serves a LiveHeap.
-type LiveHeaper interface {
-	LiveHeap() LiveHeap
+// Controller is what a Profile may do to its container while onboarding.
+type Controller interface {
+	// HostDataDir is the run's directory mounted at Facts.DataDir.
+	HostDataDir() string
+	// Stop stops the relay gracefully (StopSignal, StopGrace).
+	Stop(ctx context.Context) error
+	// Start starts it again and waits until it is healthy.
+	Start(ctx context.Context) error
 }
 
-// LiveHeapOf is p's LiveHeap, none when p names none (or p is nil).
-func LiveHeapOf(p Profile) LiveHeap {
-	if lh, ok := p.(LiveHeaper); ok {
-		return lh.LiveHeap()
-	}
-	return LiveHeap{}
+// The interfaces below are optional behaviour: a profile implements one
+// only when it can do that for its relay.
+
+// Preparer is a profile that can onboard hosts before the relay's first
+// start, by writing the relay's data directory itself: one boot instead of
+// Onboard's stop and start. It does so only for an image whose data format
+// it knows.
+type Preparer interface {
+	// PrepareData writes into hostDataDir (mounted at DataDir) what
+	// Onboard would make, and says whether it did; false leaves the hosts
+	// to Onboard.
+	PrepareData(ctx context.Context, image, hostDataDir string, hosts []Host) (bool, error)
 }
 
-// CountersOf is p's Counters, none when p names none.
-func CountersOf(p Profile) Counters {
-	if c, ok := p.(Counted); ok {
-		return c.Counters()
-	}
-	return Counters{}
-}
-
-// LogPatternsOf is p's LogPatterns, none when p has none.
-func LogPatternsOf(p Profile) []string {
-	if lp, ok := p.(LogPatterner); ok {
-		return lp.LogPatterns()
-	}
-	return nil
+// DefaultImager is a profile whose relay the rig can build here when no
+// image is named (indigo's, from the version pinned in go.mod).
+type DefaultImager interface {
+	// DefaultImage returns the image's tag, building it when missing;
+	// progress goes to log.
+	DefaultImage(ctx context.Context, log io.Writer) (string, error)
 }

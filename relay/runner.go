@@ -128,6 +128,7 @@ func (e *Exit) String() string {
 type Runner struct {
 	cfg     Config
 	prof    Profile
+	facts   Facts // prof's, read once
 	cli     *testcontainers.DockerClient
 	net     *testcontainers.DockerNetwork
 	gateway netip.Addr
@@ -197,7 +198,7 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 		return nil, fmt.Errorf("relay: run dir %s: %w", cfg.RunDir, err)
 	}
 	cfg.RunDir = runDir
-	r := &Runner{cfg: cfg, prof: cfg.Profile, tail: newTail(cfg.TailLines), exited: make(chan struct{}),
+	r := &Runner{cfg: cfg, prof: cfg.Profile, facts: cfg.Profile.Facts(), tail: newTail(cfg.TailLines), exited: make(chan struct{}),
 		dataDir:   filepath.Join(runDir, DataDirName),
 		hostsPath: filepath.Join(runDir, "hosts"),
 		logPath:   filepath.Join(runDir, LogFile),
@@ -212,11 +213,11 @@ func New(ctx context.Context, cfg Config) (*Runner, error) {
 	if r.cfg.Image == "" {
 		di, ok := cfg.Profile.(DefaultImager)
 		if !ok {
-			return nil, fmt.Errorf("relay: Config.Image is required: the %s profile has no default image (name one, e.g. --relay-image myrelay:dev)", cfg.Profile.Name())
+			return nil, fmt.Errorf("relay: Config.Image is required: the %s profile has no default image (name one, e.g. --relay-image myrelay:dev)", r.facts.Name)
 		}
 		tag, err := di.DefaultImage(ctx, cfg.Log)
 		if err != nil {
-			return nil, fmt.Errorf("relay: default image of the %s profile: %w", cfg.Profile.Name(), err)
+			return nil, fmt.Errorf("relay: default image of the %s profile: %w", r.facts.Name, err)
 		}
 		r.cfg.Image = tag
 	}
@@ -289,23 +290,23 @@ func (r *Runner) url(scheme string, port int, path string) string {
 }
 
 // APIURL is http://<container ip>:<api port>.
-func (r *Runner) APIURL() string { return r.url("http", r.prof.APIPort(), "") }
+func (r *Runner) APIURL() string { return r.url("http", r.facts.APIPort, "") }
 
 // FirehoseURL is the relay's subscribeRepos as ws://.
-func (r *Runner) FirehoseURL() string { return r.url("ws", r.prof.APIPort(), r.prof.FirehosePath()) }
+func (r *Runner) FirehoseURL() string { return r.url("ws", r.facts.APIPort, r.facts.FirehosePath) }
 
 // MetricsURL is the relay's Prometheus endpoint.
 func (r *Runner) MetricsURL() string {
-	return r.url("http", r.prof.MetricsPort(), r.prof.MetricsPath())
+	return r.url("http", r.facts.MetricsPort, r.facts.MetricsPath)
 }
 
 // HealthURL is where readiness is checked.
 func (r *Runner) HealthURL() string {
-	port := r.prof.APIPort()
-	if hp, ok := r.prof.(HealthPorter); ok {
-		port = hp.HealthPort()
+	port := r.facts.HealthPort
+	if port == 0 {
+		port = r.facts.APIPort
 	}
-	return r.url("http", port, r.prof.HealthPath())
+	return r.url("http", port, r.facts.HealthPath)
 }
 
 // Profile of the relay.
@@ -345,15 +346,15 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 	}
 	wiring := Wiring{PLCURL: r.cfg.PLCURL, UpstreamURL: r.cfg.UpstreamURL}
 	binds := []string{r.hostsPath + ":/etc/hosts:ro"}
-	if d := r.prof.DataDir(); d != "" {
+	if d := r.facts.DataDir; d != "" {
 		binds = append(binds, r.dataDir+":"+d)
 	}
 	if r.cfg.CACertFile != "" {
-		binds = append(binds, r.cfg.CACertFile+":"+r.prof.CACertMount()+":ro")
-		wiring.CACertFile = r.prof.CACertMount()
+		binds = append(binds, r.cfg.CACertFile+":"+r.facts.CACertMount+":ro")
+		wiring.CACertFile = r.facts.CACertMount
 	}
 	args, env := r.prof.Command(wiring)
-	ports := []string{fmt.Sprintf("%d/tcp", r.prof.APIPort()), fmt.Sprintf("%d/tcp", r.prof.MetricsPort())}
+	ports := []string{fmt.Sprintf("%d/tcp", r.facts.APIPort), fmt.Sprintf("%d/tcp", r.facts.MetricsPort)}
 	loopback := netip.MustParseAddr("127.0.0.1")
 	req := testcontainers.GenericContainerRequest{
 		ContainerRequest: testcontainers.ContainerRequest{
@@ -361,10 +362,10 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 			Cmd:          args,
 			Env:          env,
 			ExposedPorts: ports,
-			Labels:       map[string]string{Label: "true", Label + ".run": r.runID, Label + ".profile": r.prof.Name()},
+			Labels:       map[string]string{Label: "true", Label + ".run": r.runID, Label + ".profile": r.facts.Name},
 			Networks:     []string{r.net.Name},
 			ConfigModifier: func(c *container.Config) {
-				c.StopSignal = r.prof.StopSignal()
+				c.StopSignal = r.facts.StopSignal
 				grace := int(r.grace().Seconds())
 				c.StopTimeout = &grace
 			},
@@ -395,7 +396,7 @@ func (r *Runner) Start(ctx context.Context, opts StartOptions) error {
 		}
 	}
 	fmt.Fprintf(r.cfg.Log, "relaysoak: starting %s (%s) on network %s, fleet at %s, %d hosts\n",
-		r.cfg.Image, r.prof.Name(), r.net.Name, r.gateway, len(opts.Hosts))
+		r.cfg.Image, r.facts.Name, r.net.Name, r.gateway, len(opts.Hosts))
 	began := time.Now()
 	ctr, err := testcontainers.GenericContainer(ctx, req)
 	if ctr != nil {
@@ -639,7 +640,7 @@ func (r *Runner) Kill(ctx context.Context, signal string) error {
 func (r *Runner) stopContainer(ctx context.Context) error {
 	grace := r.grace()
 	if err := r.ctr.Stop(ctx, &grace); err != nil {
-		return fmt.Errorf("relay: stopping container (%s, %s grace): %w", r.prof.StopSignal(), grace, err)
+		return fmt.Errorf("relay: stopping container (%s, %s grace): %w", r.facts.StopSignal, grace, err)
 	}
 	r.stopFollowing()
 	return nil
@@ -754,7 +755,7 @@ func (r *Runner) Close(ctx context.Context) error {
 		if _, err := r.Stop(ctx); err != nil {
 			errs = append(errs, err)
 		}
-		if err := ctr.Terminate(ctx, testcontainers.StopTimeout(r.prof.StopGrace())); err != nil {
+		if err := ctr.Terminate(ctx, testcontainers.StopTimeout(r.facts.StopGrace)); err != nil {
 			errs = append(errs, fmt.Errorf("relay: removing container: %w", err))
 		}
 	}

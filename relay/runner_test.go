@@ -145,7 +145,11 @@ func TestE2EHealthTimeoutIsClear(t *testing.T) {
 
 type badHealth struct{ Indigo }
 
-func (b *badHealth) HealthPath() string { return "/no-such-health" }
+func (b *badHealth) Facts() Facts {
+	f := b.Indigo.Facts()
+	f.HealthPath = "/no-such-health"
+	return f
+}
 
 func TestE2EKilledRelayIsReported(t *testing.T) {
 	r := newRunner(t, Config{Memory: 256 << 20, PollInterval: 100 * time.Millisecond})

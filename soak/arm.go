@@ -213,8 +213,8 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 			sum.Sections = append(sum.Sections, sec)
 		}
 	}
-	if rc, err := readRigCost(filepath.Join(dir, rundir.RigSamples), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
-		sec, warnings := rc.section()
+	if rc, err := readOwnCost(filepath.Join(dir, rundir.RigSamples), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
+		sec, warnings := report.OwnCostSection(rc)
 		sum.Sections = append(sum.Sections, sec)
 		sum.Warnings = append(sum.Warnings, warnings...)
 	} else {

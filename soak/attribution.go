@@ -7,7 +7,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -17,9 +16,6 @@ import (
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
-
-// AttributionTitle is the attribution section's title in the report.
-const AttributionTitle = "Leak attribution"
 
 // The samples' counters an attribution run regresses memory on, one per
 // factor: what the rig counted as it happened.
@@ -249,12 +245,12 @@ func (a *attribution) section(dir string, judged trend.Report) (report.Section, 
 	return a.fit(dir, judged.CarriedBy)
 }
 
-// RefitAttribution fits an attribution run's samples again with the plan
+// refitAttribution fits an attribution run's samples again with the plan
 // its attribution.json holds (a newer fit, or the verdict's signal judged
 // afresh), rewriting attribution.json and the plots; ok is false when the
 // run was not an attribution run. carried is the verdict's signal; the fit
 // starts at warmup when that is past the plan's (a relay that settled late).
-func RefitAttribution(runDir, carried string, warmup time.Duration) (sec report.Section, ok bool, err error) {
+func refitAttribution(runDir, carried string, warmup time.Duration) (sec report.Section, ok bool, err error) {
 	path := filepath.Join(runDir, rundir.Attribution)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
 		return report.Section{}, false, nil
@@ -305,18 +301,10 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 	if err := attribute.WriteJSON(filepath.Join(dir, rundir.Attribution), res, plan); err != nil {
 		return report.Section{}, err
 	}
-	md := strings.TrimPrefix(attribute.Markdown(res, plan), "## Leak attribution\n\n")
-	from := ""
+	sec := report.Attribution{Signal: signal, File: rundir.Attribution, Result: res, Plan: plan}
 	if a.fitFrom > a.plan.Warmup {
-		from = fmt.Sprintf(" The fit starts at %s, past the plan's %s warm-up: the relay settled late.", a.fitFrom, a.plan.Warmup)
+		sec.FitFrom = a.fitFrom
 	}
-	md = fmt.Sprintf("Memory (%s) regressed on what the rig did, per factor; %s holds it all.%s\n\n", signal, rundir.Attribution, from) + md
-	if files, err := attribute.Plot(obs, res, a.plan, a.plan.Spans(), dir); err != nil {
-		md += "\nNo plots: " + err.Error() + "\n"
-	} else {
-		for _, f := range files {
-			md += fmt.Sprintf("\n![%s](%s)\n", filepath.Base(f), filepath.Base(f))
-		}
-	}
-	return report.Section{Title: AttributionTitle, Markdown: md}, nil
+	sec.Plots, sec.PlotErr = report.AttributionPlots(obs, res, a.plan, a.plan.Spans(), dir)
+	return report.AttributionSection(sec), nil
 }

@@ -40,27 +40,24 @@ type leakyRelay struct {
 	Env map[string]string
 }
 
-func (p *leakyRelay) Name() string             { return "leakyrelay" }
-func (p *leakyRelay) APIPort() int             { return 2470 }
-func (p *leakyRelay) MetricsPort() int         { return 2471 }
-func (p *leakyRelay) MetricsPath() string      { return "/metrics" }
-func (p *leakyRelay) HealthPath() string       { return "/xrpc/_health" }
-func (p *leakyRelay) FirehosePath() string     { return "/xrpc/com.atproto.sync.subscribeRepos" }
-func (p *leakyRelay) DataDir() string          { return "" }
-func (p *leakyRelay) CACertMount() string      { return "/etc/relaysoak/ca.pem" }
-func (p *leakyRelay) StopSignal() string       { return "SIGTERM" }
-func (p *leakyRelay) StopGrace() time.Duration { return 5 * time.Second }
-func (p *leakyRelay) MemoryMetrics() []string  { return []string{"process_resident_memory_bytes"} }
-
-// Counters: the target imitates indigo's counters on purpose.
-func (p *leakyRelay) Counters() relay.Counters { return (&relay.Indigo{}).Counters() }
+func (p *leakyRelay) Facts() relay.Facts {
+	return relay.Facts{
+		Name: "leakyrelay", APIPort: 2470, MetricsPort: 2471, MetricsPath: "/metrics",
+		HealthPath: "/xrpc/_health", FirehosePath: "/xrpc/com.atproto.sync.subscribeRepos",
+		CACertMount: "/etc/relaysoak/ca.pem", MemoryMetrics: []string{"process_resident_memory_bytes"},
+		StopSignal: "SIGTERM", StopGrace: 5 * time.Second,
+		// The target imitates indigo's counters on purpose.
+		Counters: (&relay.Indigo{}).Facts().Counters,
+	}
+}
 
 func (p *leakyRelay) Onboard(context.Context, relay.Controller, []relay.Host) error { return nil }
 
 func (p *leakyRelay) Command(w relay.Wiring) ([]string, map[string]string) {
+	f := p.Facts()
 	env := map[string]string{
-		"API_LISTEN":     fmt.Sprintf(":%d", p.APIPort()),
-		"METRICS_LISTEN": fmt.Sprintf(":%d", p.MetricsPort()),
+		"API_LISTEN":     fmt.Sprintf(":%d", f.APIPort),
+		"METRICS_LISTEN": fmt.Sprintf(":%d", f.MetricsPort),
 		"UPSTREAM_URL":   w.UpstreamURL,
 		"PLC_URL":        w.PLCURL,
 		"CA_FILE":        w.CACertFile,

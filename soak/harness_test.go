@@ -100,7 +100,7 @@ func (p *processRelay) FirehoseURL() string {
 	return "ws://" + p.api + "/xrpc/com.atproto.sync.subscribeRepos"
 }
 func (p *processRelay) MetricsURL() string      { return "http://" + p.met + "/metrics" }
-func (p *processRelay) MemoryMetrics() []string { return p.prof.MemoryMetrics() }
+func (p *processRelay) MemoryMetrics() []string { return p.prof.Facts().MemoryMetrics }
 func (p *processRelay) LogPath() string         { return filepath.Join(p.w.RunDir, relay.LogFile) }
 func (p *processRelay) Exited() <-chan struct{} {
 	p.mu.Lock()

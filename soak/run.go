@@ -2,7 +2,6 @@ package soak
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -377,33 +376,8 @@ func judgeFile(path string, cfg trend.Config) (trend.Report, error) {
 	return trend.JudgeSignals(run.Signals, run.Context, cfg)
 }
 
-// RunFormat is run.json's format version: 2 records the load's every
-// effective setting and the recipe; 1 (no "format") had neither.
-const RunFormat = 2
-
-// RunInfo is run.json: what is needed to repeat the run.
-type RunInfo struct {
-	Format     int            `json:"format,omitempty"`
-	ID         string         `json:"id"`
-	Started    time.Time      `json:"started"`
-	Config     map[string]any `json:"config"`
-	GoVersion  string         `json:"go_version"`
-	Relaysoak  string         `json:"relaysoak_version"`
-	Indigo     string         `json:"indigo_version"`
-	RelayImage string         `json:"relay_image"`
-	ImageID    string         `json:"relay_image_id,omitempty"`
-	// Load is the replay's configuration with every default filled in
-	// (rates, churn, weights, schedule, seed); Capture the capture's path
-	// and digests.
-	Load    replay.Config `json:"load"`
-	Capture *CaptureInfo  `json:"capture,omitempty"`
-	// Recipe is every effective setting by its flag name, as the command
-	// that started the run had them: `relaysoak soak --repeat` reads it.
-	Recipe map[string]string `json:"recipe,omitempty"`
-}
-
 func writeRunJSON(path string, cfg Config, ld *load) error {
-	info := RunInfo{Format: RunFormat, ID: cfg.ID, Started: time.Now().UTC(), GoVersion: runtime.Version(), RelayImage: cfg.RelayImage,
+	info := rundir.RunInfo{Format: rundir.RunFormat, ID: cfg.ID, Started: time.Now().UTC(), GoVersion: runtime.Version(), RelayImage: cfg.RelayImage,
 		Config: map[string]any{
 			"hosts": cfg.Hosts, "accounts_per_host": cfg.AccountsPerHost, "rate": cfg.Rate,
 			"duration": cfg.Duration.String(), "mem_limit": cfg.MemLimit, "sample_every": cfg.SampleEvery.String(),
@@ -420,7 +394,7 @@ func writeRunJSON(path string, cfg Config, ld *load) error {
 		info.Config["compare_image"] = cfg.Compare.RelayImage
 		info.Config["compare_mem_limit"] = cfg.Compare.MemLimit
 		if cfg.Compare.Profile != nil {
-			info.Config["compare_profile"] = cfg.Compare.Profile.Name()
+			info.Config["compare_profile"] = cfg.Compare.Profile.Facts().Name
 		}
 	}
 	if bi, ok := debug.ReadBuildInfo(); ok {
@@ -436,33 +410,18 @@ func writeRunJSON(path string, cfg Config, ld *load) error {
 			}
 		}
 	}
-	b, err := json.MarshalIndent(info, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return rundir.WriteRunInfo(path, info)
 }
 
 // updateRunJSONImage records the image the run really used, and its ID.
 func updateRunJSONImage(path, image string) {
-	b, err := os.ReadFile(path)
+	info, err := rundir.ReadRunInfo(path)
 	if err != nil {
-		return
-	}
-	var info RunInfo
-	if json.Unmarshal(b, &info) != nil {
 		return
 	}
 	info.RelayImage = image
 	info.ImageID = relay.ImageID(context.Background(), image)
-	if b, err = json.MarshalIndent(info, "", "  "); err == nil {
-		os.WriteFile(path, append(b, '\n'), 0o644)
-	}
-}
-
-// JudgeRunDir judges a run directory's samples again (relaysoak report).
-func JudgeRunDir(dir string, cfg trend.Config) (trend.Report, error) {
-	return judgeFile(filepath.Join(dir, rundir.Samples), cfg)
+	rundir.WriteRunInfo(path, info)
 }
 
 // heapProfiles takes a Go relay's heap profile twice and diffs them.

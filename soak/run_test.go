@@ -139,13 +139,11 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 		require.NoError(t, err, f)
 		assert.Positive(t, st.Size(), f)
 	}
-	var info RunInfo
-	b, err := os.ReadFile(filepath.Join(runDir, rundir.Run))
+	info, err := rundir.ReadRunInfo(filepath.Join(runDir, rundir.Run))
 	require.NoError(t, err)
-	require.NoError(t, json.Unmarshal(b, &info))
 	assert.NotEmpty(t, info.ImageID, "run.json records the image's ID")
 	assert.EqualValues(t, 10, info.Config["hosts"])
-	assert.Equal(t, RunFormat, info.Format)
+	assert.Equal(t, rundir.RunFormat, info.Format)
 	require.NotNil(t, info.Capture, "run.json names the capture")
 	assert.Equal(t, capture, info.Capture.Path)
 	assert.Len(t, info.Capture.SHA256, 2, "digests of the source files as given")

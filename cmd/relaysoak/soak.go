@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -97,8 +96,8 @@ func setupSoak(f *flags) func([]string) int {
 		if prof, err = profileByName(*profile); err != nil {
 			return usagef("%s: %v", f.Where("relay-profile"), err)
 		}
-		if prof.Name() != "indigo" && *image == "" && *targetURL == "" {
-			return usagef("the %s profile needs %s: only indigo's relay is built here", prof.Name(), f.Where("relay-image"))
+		if name := prof.Facts().Name; name != "indigo" && *image == "" && *targetURL == "" {
+			return usagef("the %s profile needs %s: only indigo's relay is built here", name, f.Where("relay-image"))
 		}
 		if *compareProfile != "" {
 			if cmpProf, err = profileByName(*compareProfile); err != nil {
@@ -215,13 +214,9 @@ func readRecipe(path string) (map[string]string, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		path = filepath.Join(path, rundir.Run)
 	}
-	b, err := os.ReadFile(path)
+	info, err := rundir.ReadRunInfo(path)
 	if err != nil {
 		return nil, err
-	}
-	var info soak.RunInfo
-	if err := json.Unmarshal(b, &info); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	if info.Format < 2 || info.Recipe == nil {
 		// Format 1 recorded the configuration but not the flags: take what
@@ -232,7 +227,7 @@ func readRecipe(path string) (map[string]string, error) {
 }
 
 // legacyRecipe maps a format-1 run.json's configuration onto flags.
-func legacyRecipe(info soak.RunInfo) map[string]string {
+func legacyRecipe(info rundir.RunInfo) map[string]string {
 	out := map[string]string{}
 	for key, flag := range map[string]string{"hosts": "hosts", "accounts_per_host": "accounts-per-host", "rate": "rate",
 		"duration": "duration", "mem_limit": "mem-limit", "sample_every": "sample-every", "restart": "restart",
@@ -258,23 +253,11 @@ func setupReport(f *flags) func([]string) int {
 	f.PositionalInputs(true)
 	return func(args []string) int {
 		dir := args[0]
-		if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-			return fail("report", exitBadInput, "%s is not a run directory (runs/<id>)", dir)
-		}
-		sum, err := loadRun(dir, *attrWarmup)
-		if err != nil {
-			return fail("report", exitBadInput, "%v", err)
-		}
-		if *baseline != "" {
-			base, err := loadRun(*baseline, 0)
-			if err != nil {
-				return fail("report", exitBadInput, "--baseline: %v", err)
-			}
-			c := report.Compare(base, sum)
-			sum.Comparison = &c
-		}
-		if err := report.Write(dir, sum); err != nil {
+		sum, err := soak.Rebuild(soak.RebuildConfig{Dir: dir, Baseline: *baseline, AttributionWarmup: *attrWarmup})
+		if errors.Is(err, soak.ErrNotWritten) {
 			return fail("report", exitFailed, "%v", err)
+		} else if err != nil {
+			return fail("report", exitBadInput, "%v", err)
 		}
 		fmt.Println(report.Headline(sum))
 		if sum.Comparison != nil && *baseline != "" {
@@ -283,45 +266,6 @@ func setupReport(f *flags) func([]string) int {
 		fmt.Println("report:", filepath.Join(dir, rundir.Report))
 		return verdictStatus(sum.Judged.Verdict)
 	}
-}
-
-// loadRun reads a run's last verdict.json (or starts from nothing when the
-// run ended before writing it) and judges its samples afresh; an
-// attribution run's fit starts at attrWarmup when that is past its plan's.
-func loadRun(dir string, attrWarmup time.Duration) (report.Summary, error) {
-	var sum report.Summary
-	path := filepath.Join(dir, rundir.Verdict)
-	if b, err := os.ReadFile(path); err == nil {
-		if err := json.Unmarshal(b, &sum); err != nil {
-			return sum, fmt.Errorf("%s: %w", path, err)
-		}
-	} else {
-		sum.RunID = filepath.Base(filepath.Clean(dir))
-		sum.Notes = append(sum.Notes, "rebuilt from samples alone: the run ended before it wrote verdict.json")
-	}
-	judged, err := soak.JudgeRunDir(dir, trend.Config{})
-	if err != nil {
-		return sum, err
-	}
-	sum.Judged = judged
-	// An attribution run's section is fitted afresh too (a newer fit).
-	sec, ok, err := soak.RefitAttribution(dir, judged.CarriedBy, attrWarmup)
-	if ok {
-		if err != nil {
-			sum.Notes = append(sum.Notes, "attribution: "+err.Error())
-		}
-		kept := sum.Sections[:0]
-		for _, s := range sum.Sections {
-			if s.Title != soak.AttributionTitle {
-				kept = append(kept, s)
-			}
-		}
-		sum.Sections = kept
-		if err == nil {
-			sum.Sections = append(sum.Sections, sec)
-		}
-	}
-	return sum, nil
 }
 
 func isTerminal(f *os.File) bool {

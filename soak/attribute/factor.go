@@ -22,8 +22,8 @@ const (
 // AllFactors are the four load factors in the order plans raise them.
 var AllFactors = []Factor{Frames, Resolutions, HostReconnects, ConsumerReconnects}
 
-// unit is the singular word for one count of f.
-func (f Factor) unit() string {
+// Unit is the singular word for one count of f.
+func (f Factor) Unit() string {
 	switch f {
 	case Frames:
 		return "frame"
@@ -39,8 +39,8 @@ func (f Factor) unit() string {
 	return string(f)
 }
 
-// label is how f is named in sentences and tables.
-func (f Factor) label() string {
+// Label is how f is named in sentences and tables.
+func (f Factor) Label() string {
 	switch f {
 	case Frames:
 		return "frames"

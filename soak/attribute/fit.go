@@ -172,7 +172,9 @@ func factorOrder(counts map[Factor][]float64) []Factor {
 	return append(out, rest...)
 }
 
-func (o Observations) validate() ([]Factor, error) {
+// Factors checks that o's series line up and returns the factors it
+// counts, in plan order.
+func (o Observations) Factors() ([]Factor, error) {
 	n := len(o.T)
 	if len(o.Memory) != n {
 		return nil, fmt.Errorf("attribute: %d times but %d memory samples", n, len(o.Memory))
@@ -226,7 +228,7 @@ const huberK = 3.0
 // little or inseparable data is an inconclusive Result.
 func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	c := cfg.withDefaults()
-	fs, err := obs.validate()
+	fs, err := obs.Factors()
 	if err != nil {
 		return Result{}, err
 	}
@@ -289,7 +291,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 			tm.Dropped = "never changed in the judged window"
 		case !keepMask[j]:
 			tm.Dropped = "collinear with time or the factors before it"
-			collinear = append(collinear, tm.Factor.label())
+			collinear = append(collinear, tm.Factor.Label())
 		default:
 			keep = append(keep, j)
 			if resid[j] < nearCollinearTol {

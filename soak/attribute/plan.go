@@ -73,7 +73,7 @@ func (p Plan) Text() string {
 	for _, ph := range p.Phases {
 		load := "all factors at baseline"
 		if ph.Raised != "" {
-			load = fmt.Sprintf("%s ×%.3g, others at baseline", ph.Raised.label(), ph.Multiplier)
+			load = fmt.Sprintf("%s ×%.3g, others at baseline", ph.Raised.Label(), ph.Multiplier)
 		}
 		fmt.Fprintf(&b, "  %-8s  %-8s  %-8s  %s\n", mins(t), mins(ph.Duration), ph.Name, load)
 		t += ph.Duration

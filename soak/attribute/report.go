@@ -13,21 +13,21 @@ import (
 	"github.com/relaysoak/relaysoak/internal/stats"
 )
 
-// perUnit is "1.1 KiB retained per resolution (CI 0.9–1.3)".
-func perUnit(t Term) string {
+// PerUnit is "1.1 KiB retained per resolution (CI 0.9–1.3)".
+func (t Term) PerUnit() string {
 	scale := math.Max(math.Abs(t.BytesPerUnit), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))/2)
 	v, unit := bytesize.Unit(scale)
 	if t.Factor == Time {
 		v, unit = bytesize.Unit(math.Max(math.Abs(t.BytesPerHour), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))*1800))
 		return fmt.Sprintf("%s %s/hour (CI %s to %s)", bytesize.Figures(t.BytesPerHour/v), unit, bytesize.Figures(t.Lo*3600/v), bytesize.Figures(t.Hi*3600/v))
 	}
-	return fmt.Sprintf("%s %s retained per %s (CI %s to %s)", bytesize.Figures(t.BytesPerUnit/v), unit, t.Factor.unit(), bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v))
+	return fmt.Sprintf("%s %s retained per %s (CI %s to %s)", bytesize.Figures(t.BytesPerUnit/v), unit, t.Factor.Unit(), bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v))
 }
 
 // explainsNone is "frames explain none (−2 to +3 B/frame)".
 func explainsNone(t Term) string {
 	if t.Dropped != "" {
-		return fmt.Sprintf("%s not judged (%s)", t.Factor.label(), t.Dropped)
+		return fmt.Sprintf("%s not judged (%s)", t.Factor.Label(), t.Dropped)
 	}
 	if t.Factor == Time {
 		v, unit := bytesize.Unit(math.Max(math.Abs(t.Lo), math.Abs(t.Hi)) * 3600)
@@ -38,7 +38,7 @@ func explainsNone(t Term) string {
 	if t.Significant {
 		what = "explain little"
 	}
-	return fmt.Sprintf("%s %s (%s to %s %s/%s)", t.Factor.label(), what, bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v), unit, t.Factor.unit())
+	return fmt.Sprintf("%s %s (%s to %s %s/%s)", t.Factor.Label(), what, bytesize.Figures(t.Lo/v), bytesize.Figures(t.Hi/v), unit, t.Factor.Unit())
 }
 
 // Sentence says what an operator should act on.
@@ -56,15 +56,15 @@ func (r Result) Sentence() string {
 		var parts []string
 		for _, t := range r.Terms {
 			if t.Named {
-				named = append(named, t.Factor.label())
-				parts = append(parts, fmt.Sprintf("%s (%.0f%% of the growth)", perUnit(t), 100*t.Share))
+				named = append(named, t.Factor.Label())
+				parts = append(parts, fmt.Sprintf("%s (%.0f%% of the growth)", t.PerUnit(), 100*t.Share))
 			}
 		}
 		s := fmt.Sprintf("growth follows %s: %s", strings.Join(named, " and "), strings.Join(parts, "; "))
 		return s + "; " + strings.Join(rest, "; ") + "."
 	case VerdictTime:
 		tt := *r.TimeAlone
-		return fmt.Sprintf("memory grows with time, not with any factor: %s — look for a timer or a cache with no bound on age; %s.", perUnit(tt), strings.Join(rest, "; "))
+		return fmt.Sprintf("memory grows with time, not with any factor: %s — look for a timer or a cache with no bound on age; %s.", tt.PerUnit(), strings.Join(rest, "; "))
 	case VerdictNone:
 		s := fmt.Sprintf("nothing grows: fitted growth %s over %.0f min (floor %.3g MiB)", bytesize.Scaled(r.GrowthBytes, r.GrowthBytes), window, r.MinGrowthMiB)
 		if r.Reason != "" {
@@ -73,64 +73,6 @@ func (r Result) Sentence() string {
 		return s + "; " + strings.Join(rest, "; ") + "."
 	}
 	return "inconclusive: " + r.Reason + "."
-}
-
-// Markdown is the report's attribution section.
-func Markdown(r Result, p Plan) string {
-	var b strings.Builder
-	b.WriteString("## Leak attribution\n\n")
-	fmt.Fprintf(&b, "**%s** — %s\n\n", r.Verdict, r.Sentence())
-	fmt.Fprintf(&b, "| term | retained per unit | %.0f%% interval | growth explained | share | significant |\n|---|---|---|---|---|---|\n", 100*r.Level)
-	for _, t := range r.Terms {
-		if t.Dropped != "" {
-			fmt.Fprintf(&b, "| %s | — | — | — | — | dropped: %s |\n", t.Factor.label(), t.Dropped)
-			continue
-		}
-		scale := math.Max(math.Abs(t.BytesPerUnit), math.Max(math.Abs(t.Lo), math.Abs(t.Hi))/2)
-		unit := "/" + t.Factor.unit()
-		est, lo, hi := t.BytesPerUnit, t.Lo, t.Hi
-		if t.Factor == Time {
-			est, lo, hi, scale, unit = est*3600, lo*3600, hi*3600, scale*3600, "/hour"
-		}
-		v, u := bytesize.Unit(scale)
-		sig := "no"
-		if t.Significant {
-			sig = "yes"
-		}
-		if t.Named {
-			sig += " (named)"
-		}
-		note := ""
-		if t.Note != "" {
-			note = " — " + t.Note
-		}
-		fmt.Fprintf(&b, "| %s | %s %s%s | %s to %s | %s | %.0f%% | %s%s |\n", t.Factor.label(), bytesize.Figures(est/v), u, unit, bytesize.Figures(lo/v), bytesize.Figures(hi/v),
-			bytesize.Scaled(t.Growth, t.Growth), 100*t.Share, sig, note)
-	}
-	pts := "samples"
-	if r.Teeth != nil {
-		pts = "floors"
-	}
-	fmt.Fprintf(&b, "\n%d %s from %.0f to %.0f min; residual sd %s, lag-1 autocorrelation %.2f, Newey–West lag %d; %d %s down-weighted.\n",
-		r.Points, pts, r.WindowStartS/60, r.WindowEndS/60, bytesize.Scaled(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, r.Lags, r.Downweighted, pts)
-	if th := r.Teeth; th != nil {
-		fmt.Fprintf(&b, "\nMemory is a sawtooth here (%d drops of %.3g MiB, one every %.0f s): what is kept shows in the floors, so the fit took the lowest sample of each %.0f s.\n",
-			th.Drops, th.DepthMiB, th.PeriodS, th.WindowS)
-	}
-	if k := WiderThanPlanned(r, p); k >= 1.5 {
-		fmt.Fprintf(&b, "\n**Noisier than planned.** The plan assumed %.3g MiB of noise (lag-1 autocorrelation %.2f) and promised every factor ±%.3g MiB/hour at its baseline (95%%); memory's residuals had %s (%.2f), so these intervals are about %.1f× wider. A plan for %.0f MiB of noise chooses longer phases, or says they do not fit its cap.\n",
-			p.NoiseMiB, p.NoiseAR, p.HalfWidthMiBPerHour, bytesize.Scaled(r.ResidualSDBytes, r.ResidualSDBytes), r.ResidualAR1, k, math.Ceil(p.NoiseMiB*k))
-	}
-	if p.WarmupNoise != nil {
-		text, _ := p.NoiseCheck(*p.WarmupNoise)
-		fmt.Fprintf(&b, "\n**Warm-up check.** %s%s.\n", strings.ToUpper(text[:1]), text[1:])
-	}
-	if c := r.CrossCheck; c != nil {
-		fmt.Fprintf(&b, "\n**Cross-check on %s**, which also holds memory outside the heap (residual sd %s): **%s** — %s\n",
-			c.Signal, bytesize.Scaled(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
-	}
-	b.WriteString("\n```\n" + p.Text() + "```\n")
-	return b.String()
 }
 
 // WiderThanPlanned is how many times wider the run's intervals are than the

@@ -37,9 +37,9 @@ func TestHandshakeErrorsExplain(t *testing.T) {
 }
 
 func TestProfileNeeds(t *testing.T) {
-	assert.Equal(t, relay.NetworkNeeds{}, profileNeeds(nil), "default indigo: nothing")
-	assert.Equal(t, relay.NetworkNeeds{}, profileNeeds(&relay.Indigo{}))
-	n := profileNeeds(relay.Zlay(nil))
+	assert.Equal(t, relay.NetworkNeeds{}, profileFacts(nil).Network, "default indigo: nothing")
+	assert.Equal(t, relay.NetworkNeeds{}, profileFacts(&relay.Indigo{}).Network)
+	n := profileFacts(relay.Zlay(nil)).Network
 	assert.Equal(t, []string{"plc.directory"}, n.PLCNames)
 	assert.True(t, n.TLSHosts)
 }

@@ -252,9 +252,10 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 			return nil, err
 		}
 		r.ca, r.fleet, r.shared = cfg.Share.ca, cfg.Share.fleet, true
-		r.needs = profileNeeds(cfg.Relay.Profile)
+		facts := profileFacts(cfg.Relay.Profile)
+		r.needs = facts.Network
 		if r.needs.TLSHosts != (r.fleet.PDSScheme() == "https") {
-			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", cfg.Relay.Profile.Name())
+			return nil, fmt.Errorf("rig: the %s relay and the relay it is compared with need the fleet's hosts with different schemes (wss:// against ws://): they cannot share one fleet", facts.Name)
 		}
 		if cfg.Attach != nil {
 			r.addrs = cfg.Share.addrs
@@ -283,13 +284,14 @@ func Start(ctx context.Context, cfg Config) (_ *Rig, err error) {
 	// A relay that hard-codes names of the real network, or dials only
 	// wss://, shapes the fleet: the fleet answers to those names and its
 	// DID documents say https.
-	needs := profileNeeds(cfg.Relay.Profile)
+	facts := profileFacts(cfg.Relay.Profile)
+	needs := facts.Network
 	fc := cfg.Fleet
 	fc.PLCAliases = append(append([]string(nil), fc.PLCAliases...), needs.PLCNames...)
 	fc.UpstreamAliases = append(append([]string(nil), fc.UpstreamAliases...), needs.UpstreamNames...)
 	if needs.TLSHosts {
 		if fc.PDSScheme == "http" {
-			return nil, fmt.Errorf("rig: the %s relay dials hosts wss:// only, but the fleet is set to PDSScheme http", cfg.Relay.Profile.Name())
+			return nil, fmt.Errorf("rig: the %s relay dials hosts wss:// only, but the fleet is set to PDSScheme http", facts.Name)
 		}
 		fc.PDSScheme = "https"
 	}
@@ -368,13 +370,13 @@ func (r *Rig) startRelay(ctx context.Context) (err error) {
 	return nil
 }
 
-// profileNeeds is what the relay's profile needs from the fake network;
-// nothing for the default (indigo) profile.
-func profileNeeds(p relay.Profile) relay.NetworkNeeds {
-	if nn, ok := p.(relay.NetworkNeeder); ok {
-		return nn.NetworkNeeds()
+// profileFacts are p's facts; none when p is nil (the default, indigo,
+// needs nothing of the fake network).
+func profileFacts(p relay.Profile) relay.Facts {
+	if p == nil {
+		return relay.Facts{}
 	}
-	return relay.NetworkNeeds{}
+	return p.Facts()
 }
 
 // handshakeErrors keeps what net/http logs about failed TLS handshakes: a
@@ -623,10 +625,14 @@ func (r *Rig) serveDNS(addr, fleetHost string) error {
 }
 
 func (r *Rig) scrapeLoop(ctx context.Context) {
+	c := r.facts().Counters
+	if c.Resolutions == "" {
+		return
+	}
 	t := time.NewTicker(r.cfg.MetricsEvery)
 	defer t.Stop()
 	for {
-		r.scrapeOnce(ctx)
+		r.scrapeOnce(ctx, c)
 		select {
 		case <-ctx.Done():
 			return
@@ -635,11 +641,8 @@ func (r *Rig) scrapeLoop(ctx context.Context) {
 	}
 }
 
-func (r *Rig) scrapeOnce(ctx context.Context) {
-	c := relay.CountersOf(r.profile())
-	if c.Resolutions == "" {
-		return
-	}
+// scrapeOnce reads the relay's resolutions counter, c.Resolutions.
+func (r *Rig) scrapeOnce(ctx context.Context, c relay.Counters) {
 	m, err := promtext.Scrape(ctx, r.target.MetricsURL(), c.Resolutions)
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -658,7 +661,7 @@ func (r *Rig) scrapeOnce(ctx context.Context) {
 }
 
 // LiveHeap names the relay's live-heap gauges, when its profile does.
-func (r *Rig) LiveHeap() relay.LiveHeap { return relay.LiveHeapOf(r.profile()) }
+func (r *Rig) LiveHeap() relay.LiveHeap { return r.facts().LiveHeap }
 
 // profile is the relay's profile: the runner's (which fills in the
 // default), or the one configured for an external relay (nil when none).
@@ -668,6 +671,9 @@ func (r *Rig) profile() relay.Profile {
 	}
 	return r.cfg.Relay.Profile
 }
+
+// facts are the relay's profile's facts, none when it has no profile.
+func (r *Rig) facts() relay.Facts { return profileFacts(r.profile()) }
 
 // appendBounded appends p, thinning the older half of s (every other
 // point) when it reaches maxPoints.
@@ -774,12 +780,13 @@ type Report struct {
 // complete log), stops the consumer and reports. The rig must still be
 // closed. Patterns default to the profile's LogPatterns.
 func (r *Rig) Finish(ctx context.Context, patterns ...string) (Report, error) {
+	facts := r.facts()
 	if len(patterns) == 0 {
-		patterns = relay.LogPatternsOf(r.profile())
+		patterns = facts.LogPatterns
 	}
 	var rep Report
 	var errs []error
-	if c := relay.CountersOf(r.profile()); c.CommitsReceived != "" || c.Resolutions != "" {
+	if c := facts.Counters; c.CommitsReceived != "" || c.Resolutions != "" {
 		var names []string
 		for _, n := range []string{c.CommitsReceived, c.Resolutions} {
 			if n != "" {

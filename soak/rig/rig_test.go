@@ -21,7 +21,7 @@ func TestCountAndGrepLog(t *testing.T) {
 {"level":"WARN","msg":"failed to invert commit MST","did":"did:plc:b"}
 {"level":"INFO","msg":"startup complete"}
 `), 0o644))
-	c, err := CountLog(p, (&relay.Indigo{}).LogPatterns())
+	c, err := CountLog(p, (&relay.Indigo{}).Facts().LogPatterns)
 	require.NoError(t, err)
 	assert.Equal(t, 1, c[relay.IndigoLogBadPrevData])
 	assert.Equal(t, 2, c[relay.IndigoLogBadInversion])

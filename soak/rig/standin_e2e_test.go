@@ -58,7 +58,7 @@ func TestE2EZlayProfileAgainstStandIn(t *testing.T) {
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
 	m, err := promtext.Scrape(ctx, rg.Relay().MetricsURL())
 	require.NoError(t, err)
-	for _, name := range prof.MemoryMetrics() {
+	for _, name := range prof.Facts().MemoryMetrics {
 		v, ok := m.Sum(name, nil)
 		assert.True(t, ok, "zlay gauge %s served", name)
 		if name == "relay_process_rss_bytes" {

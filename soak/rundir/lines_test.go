@@ -47,3 +47,20 @@ func TestAppendAndReadLines(t *testing.T) {
 	_, err = os.Stat(path)
 	require.NoError(t, err)
 }
+
+func TestRunInfoRoundTrip(t *testing.T) {
+	path := filepath.Join(t.TempDir(), Run)
+	in := RunInfo{Format: RunFormat, ID: "r1", Config: map[string]any{"hosts": 10.0}, Recipe: map[string]string{"hosts": "10"},
+		Capture: &CaptureInfo{Path: "cap.car", SHA256: map[string]string{"cap.car": "ab"}}}
+	require.NoError(t, WriteRunInfo(path, in))
+	out, err := ReadRunInfo(path)
+	require.NoError(t, err)
+	assert.Equal(t, in.ID, out.ID)
+	assert.Equal(t, in.Config, out.Config)
+	assert.Equal(t, in.Recipe, out.Recipe)
+	assert.Equal(t, in.Capture, out.Capture)
+
+	require.NoError(t, os.WriteFile(path, []byte("{not json"), 0o644))
+	_, err = ReadRunInfo(path)
+	assert.ErrorContains(t, err, path, "a broken run.json is named")
+}

@@ -1,8 +1,8 @@
 // Package rundir is a run directory's layout and line formats: the names
 // of its files, of the memory signals a sample carries and of the context
 // keys beside them, each spelled once (TestNamesAreDefinedOnce holds that);
-// the lines of samples.jsonl and events.jsonl; and the one reader and the
-// one writer of those line files. A name once written is never given
+// the lines of samples.jsonl and events.jsonl, and run.json's RunInfo; and
+// the one reader and the one writer of each. A name once written is never given
 // another meaning, so old run directories keep reading.
 //
 // What the relay's container leaves there (relay.LogFile, its data) is

@@ -9,6 +9,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/trend"
 )
@@ -34,13 +35,13 @@ func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 }
 
 func TestRigSectionOfALightRig(t *testing.T) {
-	c, err := readRigCost(writeRigSamples(t, 0.08, 250, 0), 2*time.Minute, trend.Config{})
+	c, err := readOwnCost(writeRigSamples(t, 0.08, 250, 0), 2*time.Minute, trend.Config{})
 	require.NoError(t, err)
 	assert.InDelta(t, 0.08, c.CPUShare, 1e-9)
 	assert.InDelta(t, 160, c.FromS, 1e-9, "the window opens 2 min after the first sample with frames (at 40 s)")
 	assert.InDelta(t, 0.08*1e6/700, c.CPUPerKFrames, 1e-6)
 	assert.InDelta(t, 250, c.RSSEndMiB, 1e-9)
-	sec, warnings := c.section()
+	sec, warnings := report.OwnCostSection(c)
 	assert.Empty(t, warnings)
 	assert.Equal(t, "Rig", sec.Title)
 	assert.Contains(t, sec.Markdown, "8.0% of one core from minute 3 to 60")
@@ -50,9 +51,9 @@ func TestRigSectionOfALightRig(t *testing.T) {
 }
 
 func TestRigSectionWarnsOfAHeavyOrGrowingRig(t *testing.T) {
-	c, err := readRigCost(writeRigSamples(t, 0.27, 500, 300), 2*time.Minute, trend.Config{})
+	c, err := readOwnCost(writeRigSamples(t, 0.27, 500, 300), 2*time.Minute, trend.Config{})
 	require.NoError(t, err)
-	_, warnings := c.section()
+	_, warnings := report.OwnCostSection(c)
 	require.Len(t, warnings, 2)
 	assert.Contains(t, warnings[0], "the rig used 27% of a core")
 	assert.Contains(t, warnings[1], "did not level off (LEAK")
@@ -61,6 +62,6 @@ func TestRigSectionWarnsOfAHeavyOrGrowingRig(t *testing.T) {
 func TestRigCostOfAnUnreadableFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), rundir.RigSamples)
 	require.NoError(t, os.WriteFile(path, []byte("{\"elapsed_s\":1}\nnot json\n"), 0o644))
-	_, err := readRigCost(path, time.Minute, trend.Config{})
+	_, err := readOwnCost(path, time.Minute, trend.Config{})
 	assert.ErrorContains(t, err, rundir.RigSamples+":2")
 }
