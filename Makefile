@@ -41,7 +41,7 @@ CONTAINER_TESTS := ^Test(Smoke|E2E|Long)
 SMOKE_RUN := ^TestSmoke
 SMOKE_PKGS := ./soak ./cmd/relaysoak
 E2E_RUN := ^TestE2E
-E2E_PKGS := ./relay ./soak ./soak/rig ./cmd/relaysoak
+E2E_PKGS := ./relay ./soak ./soak/harness ./cmd/relaysoak
 UNIT_PKGS := ./... ./soak/testdata/testrelay
 NO_DOCKER := unix:///nonexistent/the-docker-free-tier-has-no-docker.sock
 

@@ -19,7 +19,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // Positive control (a), bytes retained per frame received, run as an A/B
@@ -50,9 +50,9 @@ func TestE2EControlLeakPerFrameAB(t *testing.T) {
 		ab.B.Judged.Verdict, c.B.SlopeMiBPerHour, c.B.SlopeCI[0], c.B.SlopeCI[1], ab.Fairness)
 
 	require.True(t, c.Comparable, c.Sentence)
-	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
-	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict)
-	assert.NotEqual(t, trend.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
+	assert.Equal(t, verdict.Leak, ab.Verdict, "B grows materially more than A")
+	assert.Equal(t, verdict.Leak, ab.B.Judged.Verdict)
+	assert.NotEqual(t, verdict.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
 	assert.Contains(t, c.Sentence, "B ("+id+"/B) grows")
 	assert.Contains(t, c.Sentence, "more than A")
 	want := bytesPerFrame * windowRate(t, filepath.Join(out.Dir, rundir.B), ab.B.Judged, framesSent) / mibPerHour
@@ -67,13 +67,13 @@ func TestE2EControlLeakPerFrameAB(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(out.Dir, rundir.Verdict))
 	require.NoError(t, err)
 	var v struct {
-		Verdict    trend.Verdict `json:"verdict"`
+		Verdict    verdict.Verdict `json:"verdict"`
 		Comparison struct {
 			Diff float64 `json:"diff_mib_per_hour"`
 		} `json:"comparison"`
 	}
 	require.NoError(t, json.Unmarshal(b, &v))
-	assert.Equal(t, trend.Leak, v.Verdict)
+	assert.Equal(t, verdict.Leak, v.Verdict)
 	assert.InDelta(t, c.DiffMiBPerHour, v.Comparison.Diff, 1e-9)
 }
 
@@ -127,12 +127,12 @@ func TestE2EControlConsumerDisconnectAB(t *testing.T) {
 		require.NoError(t, err)
 		assert.Contains(t, string(md), "## Consumers", "the report counts what the consumers did")
 	}
-	assert.Equal(t, trend.Pass, ab.A.Judged.Verdict, "no leak under the same churn: %s", ab.A.Judged.Reason)
-	require.Equal(t, trend.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
+	assert.Equal(t, verdict.Pass, ab.A.Judged.Verdict, "no leak under the same churn: %s", ab.A.Judged.Reason)
+	require.Equal(t, verdict.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
 	want := perDisconnect * windowRate(t, filepath.Join(out.Dir, rundir.B), ab.B.Judged, disconnects) / mibPerHour
 	t.Logf("B retains %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)", want, ab.B.Judged.SlopeMiBPerHour, 100*(ab.B.Judged.SlopeMiBPerHour/want-1))
 	assert.InEpsilon(t, want, ab.B.Judged.SlopeMiBPerHour, 0.20, "B's slope within ±20%% of what it retains per disconnect")
-	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
+	assert.Equal(t, verdict.Leak, ab.Verdict, "B grows materially more than A")
 }
 
 // soakLeakyAB runs an A/B soak of the control target, checks that nothing

@@ -11,11 +11,11 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/report"
-	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // arm is one relay under test and everything that watches it: its rig (the
@@ -28,7 +28,7 @@ type arm struct {
 	name   string // "" for a single soak, "A" or "B"
 	events *rundir.Appender
 	ev     func(kind string, detail any)
-	rig    *rig.Rig
+	rig    *harness.Harness
 	s      *sampler
 	heap   *heapProfiles
 	timer  *time.Timer
@@ -59,7 +59,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	if a.name != "" {
 		runID = cfg.ID + "-" + a.name
 	}
-	rc := rig.Config{
+	rc := harness.Config{
 		RunDir:      a.dir,
 		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Seed: cfg.Seed, PLC: cfg.PLC, Shape: ld.shape},
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, NanoCPUs: int64(cfg.CPUs * 1e9), Profile: cfg.Profile, RunID: runID},
@@ -204,7 +204,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	var err error
 	sum.Judged, err = judgeFile(filepath.Join(dir, rundir.Samples), cfg.Judge)
 	if err != nil {
-		sum.Judged = trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
+		sum.Judged = verdict.Report{Result: verdict.Result{Verdict: verdict.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
 	}
 	if ld.attr != nil {
 		if sec, err := ld.attr.section(dir, sum.Judged); err != nil {

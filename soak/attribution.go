@@ -14,7 +14,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // The samples' counters an attribution run regresses memory on, one per
@@ -241,7 +241,7 @@ func observations(path, signal string) (attribute.Observations, error) {
 
 // section fits the run's samples to the plan and writes attribution.json
 // and a plot per factor beside the report.
-func (a *attribution) section(dir string, judged trend.Report) (report.Section, error) {
+func (a *attribution) section(dir string, judged verdict.Report) (report.Section, error) {
 	return a.fit(dir, judged.CarriedBy)
 }
 

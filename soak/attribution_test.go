@@ -17,7 +17,7 @@ import (
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // minutePlan is warm-up 1 min and nine 1-minute phases: B F1 B F2 B F3 B F4 B.
@@ -95,7 +95,7 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	})
 
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, trend.Report{CarriedBy: rundir.SignalRssAnon})
+	sec, err := a.section(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
 	assert.Equal(t, "Leak attribution", sec.Title)
 	assert.Contains(t, sec.Markdown, "growth follows frames")
@@ -215,7 +215,7 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 		return map[string]float64{rundir.SignalLiveHeap: kept + held, rundir.SignalRssAnon: 2*(kept+held) + gc + rng.NormFloat64()*(8<<20)}
 	})
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, trend.Report{CarriedBy: rundir.SignalRssAnon})
+	sec, err := a.section(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
 	assert.Contains(t, sec.Markdown, "Memory (live_heap)")
 	assert.Contains(t, sec.Markdown, "growth follows DID resolutions")

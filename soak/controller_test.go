@@ -16,7 +16,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // processSoak is a soak of the test relay run as a process (see
@@ -24,7 +24,7 @@ import (
 func processSoak(t *testing.T, h *processHarness, d time.Duration) Config {
 	t.Helper()
 	return Config{RunsDir: t.TempDir(), ID: "proc", Hosts: 4, Rate: 100, Duration: d, SampleEvery: 100 * time.Millisecond,
-		VerifyEvery: 1, Profile: &leakyRelay{}, Harness: h, DrainQuiet: 500 * time.Millisecond, Judge: trend.Config{MinWindow: time.Second, Warmup: time.Second}}
+		VerifyEvery: 1, Profile: &leakyRelay{}, Harness: h, DrainQuiet: 500 * time.Millisecond, Judge: verdict.Config{MinWindow: time.Second, Warmup: time.Second}}
 }
 
 // whenSampled calls f, beside the soak, once samples.jsonl holds n lines:
@@ -77,7 +77,7 @@ func TestControllerRelayKilledIsCrashed(t *testing.T) {
 func assertCrashed(t *testing.T, out Outcome, samples int) {
 	t.Helper()
 	s := out.Summary
-	assert.Equal(t, trend.Crashed, s.Judged.Verdict)
+	assert.Equal(t, verdict.Crashed, s.Judged.Verdict)
 	assert.Equal(t, "relay died", s.StopReason)
 	require.Len(t, s.Exits, 1)
 	assert.Contains(t, s.Exits[0], "code 137 (SIGKILL)")
@@ -135,9 +135,9 @@ func TestControllerABFairnessAndReport(t *testing.T) {
 	ab := *out.AB
 	t.Logf("%s", report.HeadlineAB(ab))
 	assert.Positive(t, ab.A.CommitsSent)
-	assert.Equal(t, trend.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
-	assert.NotEqual(t, trend.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
-	assert.Equal(t, trend.Leak, ab.Verdict, "B grows materially more than A")
+	assert.Equal(t, verdict.Leak, ab.B.Judged.Verdict, ab.B.Judged.Reason)
+	assert.NotEqual(t, verdict.Leak, ab.A.Judged.Verdict, ab.A.Judged.Reason)
+	assert.Equal(t, verdict.Leak, ab.Verdict, "B grows materially more than A")
 	assertABRunDir(t, out.Dir, ab)
 }
 

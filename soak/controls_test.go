@@ -22,7 +22,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // Positive controls. The target, soak/testdata/testrelay, is a stand-in
@@ -138,7 +138,7 @@ func assertLeakyMeasured(t *testing.T, sum report.Summary) {
 
 // windowRate is the rate (per second) at which a counter of samples.jsonl
 // grew during the judged window: the truth the slope is compared with.
-func windowRate(t *testing.T, dir string, j trend.Report, counter func(rundir.Line) (float64, bool)) float64 {
+func windowRate(t *testing.T, dir string, j verdict.Report, counter func(rundir.Line) (float64, bool)) float64 {
 	t.Helper()
 	f, err := os.Open(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
@@ -185,7 +185,7 @@ func plcRequests(l rundir.Line) (float64, bool) { v, ok := l.Context["plc_reques
 // of −19…+10 and −32…+55 MiB/h: INCONCLUSIVE against smaller gates).
 // 100 MiB/h is still 8× under what these controls retain, so any leaking
 // path left running would be caught.
-var shortJudge = trend.Config{MinWindow: time.Minute, Warmup: 30 * time.Second, MinSlopeMiBPerHour: 100}
+var shortJudge = verdict.Config{MinWindow: time.Minute, Warmup: 30 * time.Second, MinSlopeMiBPerHour: 100}
 
 // (a) Bytes retained per frame received: TestE2EControlLeakPerFrameAB, an A/B
 // run against the same target retaining none.
@@ -208,7 +208,7 @@ func TestSmokeControlResolverLeak(t *testing.T) {
 	// 50 #identity per 1,000 frames: 10 lookups/s, ≈ 840 MiB/h.
 	out := soakLeaky(t, resolverControl(&replay.Churn{Identity: 50}))
 	j := out.Summary.Judged
-	require.Equal(t, trend.Leak, j.Verdict, j.Reason)
+	require.Equal(t, verdict.Leak, j.Verdict, j.Reason)
 	want := resolverLeakBytes * windowRate(t, out.Dir, j, plcRequests) / mibPerHour
 	t.Logf("retained: %d B/lookup × lookups/s in the window = %.1f MiB/h; measured %.1f MiB/h (%+.1f%%)",
 		resolverLeakBytes, want, j.SlopeMiBPerHour, 100*(j.SlopeMiBPerHour/want-1))
@@ -218,7 +218,7 @@ func TestSmokeControlResolverLeak(t *testing.T) {
 func TestE2EControlResolverIdle(t *testing.T) {
 	out := soakLeaky(t, resolverControl(replay.NoChurn))
 	j := out.Summary.Judged
-	assert.Equal(t, trend.Pass, j.Verdict, j.Reason)
+	assert.Equal(t, verdict.Pass, j.Verdict, j.Reason)
 	// It did resolve: each account once, at first sight, then never again.
 	assert.EqualValues(t, 20*2, out.Summary.PLCRequests, "one lookup per account")
 }
@@ -235,7 +235,7 @@ func TestLongControlLeakVariants(t *testing.T) {
 		bytesPerFrame = 1200
 		rate          = 200.0 // ≈ 824 MiB/h, as in TestControlLeakPerFrame
 	)
-	judge := trend.Config{MinWindow: 3 * time.Minute}
+	judge := verdict.Config{MinWindow: 3 * time.Minute}
 	for _, tc := range []struct {
 		name     string
 		env      map[string]string
@@ -260,7 +260,7 @@ func TestLongControlLeakVariants(t *testing.T) {
 				Churn: replay.NoChurn, Profile: &leakyRelay{Env: env}, Judge: judge,
 			})
 			j := out.Summary.Judged
-			require.Equal(t, trend.Leak, j.Verdict, j.Reason)
+			require.Equal(t, verdict.Leak, j.Verdict, j.Reason)
 			want := bytesPerFrame * windowRate(t, out.Dir, j, framesSent) / mibPerHour
 			onset := "none"
 			if j.LeakOnsetS != nil {

@@ -12,7 +12,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -43,7 +43,7 @@ func TestE2ESoakExternalRelay(t *testing.T) {
 
 	gw := runner.Gateway().String()
 	out, err := Run(ctx, Config{RunsDir: t.TempDir(), ID: "ext", Hosts: hosts, Rate: 20, Duration: 30 * time.Second, SampleEvery: 3 * time.Second,
-		External:  &rig.External{Firehose: runner.FirehoseURL(), Metrics: runner.MetricsURL()},
+		External:  &harness.External{Firehose: runner.FirehoseURL(), Metrics: runner.MetricsURL()},
 		FleetAddr: net.JoinHostPort(gw, "80"), FleetTLSAddr: net.JoinHostPort(gw, "443"), CADir: caDir, VerifyEvery: 1, Out: io.Discard})
 	require.NoError(t, err)
 	s := out.Summary

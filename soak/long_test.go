@@ -10,7 +10,7 @@ import (
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -42,14 +42,14 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 		j.Verdict, j.CarriedBy, j.SlopeMiBPerHour, j.SlopeCIMiBPerHour[0], j.SlopeCIMiBPerHour[1], j.WarmupEndS/60, j.LevelMiB, j.Reason)
 	t.Logf("delivery %.4f (%d of %d), lag p50 %.0f ms p99 %.0f ms, PLC requests %d, log %v",
 		s.Delivery, s.CommitsOut, s.CommitsSent, s.LagP50Ms, s.LagP99Ms, s.PLCRequests, s.LogWarnings)
-	assert.Contains(t, []trend.Verdict{trend.Pass, trend.Leak}, j.Verdict, "production shape for 30 minutes after warm-up must be judged: %s", j.Reason)
+	assert.Contains(t, []verdict.Verdict{verdict.Pass, verdict.Leak}, j.Verdict, "production shape for 30 minutes after warm-up must be judged: %s", j.Reason)
 	assert.NotEmpty(t, j.Reason)
 	assert.GreaterOrEqual(t, s.Delivery, 0.99)
 
-	rigRep, err := judgeFile(filepath.Join(out.Dir, rundir.RigSamples), trend.Config{})
+	rigRep, err := judgeFile(filepath.Join(out.Dir, rundir.RigSamples), verdict.Config{})
 	require.NoError(t, err)
 	t.Logf("rig's own memory: %s, %.1f MiB/h, level %.0f MiB — %s", rigRep.Verdict, rigRep.SlopeMiBPerHour, rigRep.LevelMiB, rigRep.Reason)
-	assert.Equal(t, trend.Pass, rigRep.Verdict, "the rig must not leak: %s", rigRep.Reason)
+	assert.Equal(t, verdict.Pass, rigRep.Verdict, "the rig must not leak: %s", rigRep.Reason)
 }
 
 // The indigo relay against itself, an hour after warm-up, in one A/B run:

@@ -21,7 +21,7 @@ type rigMetrics struct {
 	SlopeMiB func() float64            // live slope of the primary memory signal, MiB/h
 }
 
-// mibPerHour is one MiB/h in bytes per second: the trend package judges in
+// mibPerHour is one MiB/h in bytes per second: the verdict package judges in
 // MiB/h, Prometheus wants base units.
 const mibPerHour = float64(1<<20) / 3600
 

@@ -6,13 +6,13 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // readOwnCost reads what relaysoak itself cost from its own samples; skip
 // is how long after the first frame the window starts (the ramp-up, and
 // the fleet's first #sync of every account).
-func readOwnCost(path string, skip time.Duration, judge trend.Config) (report.OwnCost, error) {
+func readOwnCost(path string, skip time.Duration, judge verdict.Config) (report.OwnCost, error) {
 	var c report.OwnCost
 	var (
 		start, end   *rundir.Line

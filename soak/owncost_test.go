@@ -11,7 +11,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // writeRigSamples writes an hour of rig samples every 10 s: frames at
@@ -35,7 +35,7 @@ func writeRigSamples(t *testing.T, share, mib, growth float64) string {
 }
 
 func TestRigSectionOfALightRig(t *testing.T) {
-	c, err := readOwnCost(writeRigSamples(t, 0.08, 250, 0), 2*time.Minute, trend.Config{})
+	c, err := readOwnCost(writeRigSamples(t, 0.08, 250, 0), 2*time.Minute, verdict.Config{})
 	require.NoError(t, err)
 	assert.InDelta(t, 0.08, c.CPUShare, 1e-9)
 	assert.InDelta(t, 160, c.FromS, 1e-9, "the window opens 2 min after the first sample with frames (at 40 s)")
@@ -51,7 +51,7 @@ func TestRigSectionOfALightRig(t *testing.T) {
 }
 
 func TestRigSectionWarnsOfAHeavyOrGrowingRig(t *testing.T) {
-	c, err := readOwnCost(writeRigSamples(t, 0.27, 500, 300), 2*time.Minute, trend.Config{})
+	c, err := readOwnCost(writeRigSamples(t, 0.27, 500, 300), 2*time.Minute, verdict.Config{})
 	require.NoError(t, err)
 	_, warnings := report.OwnCostSection(c)
 	require.Len(t, warnings, 2)
@@ -62,6 +62,6 @@ func TestRigSectionWarnsOfAHeavyOrGrowingRig(t *testing.T) {
 func TestRigCostOfAnUnreadableFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), rundir.RigSamples)
 	require.NoError(t, os.WriteFile(path, []byte("{\"elapsed_s\":1}\nnot json\n"), 0o644))
-	_, err := readOwnCost(path, time.Minute, trend.Config{})
+	_, err := readOwnCost(path, time.Minute, verdict.Config{})
 	assert.ErrorContains(t, err, rundir.RigSamples+":2")
 }

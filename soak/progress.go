@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/vbauerster/mpb/v8"
 	"github.com/vbauerster/mpb/v8/decor"
 )
@@ -21,7 +21,7 @@ func progressLine(s *sampler, started time.Time, total time.Duration) string {
 
 // progressText renders the progress line from the latest sample and the
 // live judgement (nil before the first) at elapsed into a run of total.
-func progressText(l rundir.Line, live *trend.Result, el, total time.Duration) string {
+func progressText(l rundir.Line, live *verdict.Result, el, total time.Duration) string {
 	left := max(0, total-el).Round(time.Second)
 	frames := 0.0
 	if l.FramesSent != nil {
@@ -44,7 +44,7 @@ func progressText(l rundir.Line, live *trend.Result, el, total time.Duration) st
 // once there are enough points to estimate one, the warm-up's state, and the
 // verdict so far or the minutes still needed for one. What was never
 // computed reads "not yet", never a zero.
-func judgementText(r *trend.Result, left time.Duration) string {
+func judgementText(r *verdict.Result, left time.Duration) string {
 	if r == nil {
 		return "slope not yet · warm-up not yet known · verdict not yet"
 	}
@@ -54,28 +54,28 @@ func judgementText(r *trend.Result, left time.Duration) string {
 	}
 	var warm string
 	switch r.WarmupState {
-	case trend.WarmingUp:
+	case verdict.WarmingUp:
 		warm = "warming up"
-	case trend.WarmupEnded:
+	case verdict.WarmupEnded:
 		warm = fmt.Sprintf("warm-up ended at %.0f min", r.WarmupEndS/60)
-	case trend.WarmupNone:
+	case verdict.WarmupNone:
 		warm = "no warm-up seen"
 	default:
 		warm = "warm-up not yet known"
 	}
-	var verdict string
+	var said string
 	switch {
-	case r.Verdict != trend.Inconclusive:
-		verdict = fmt.Sprintf("%s so far", r.Verdict)
+	case r.Verdict != verdict.Inconclusive:
+		said = fmt.Sprintf("%s so far", r.Verdict)
 	case r.NeedMoreMinutes != nil:
-		verdict = fmt.Sprintf("verdict needs ~%.0f more min", *r.NeedMoreMinutes)
+		said = fmt.Sprintf("verdict needs ~%.0f more min", *r.NeedMoreMinutes)
 		if m := left.Minutes(); m > 0 && *r.NeedMoreMinutes > m {
-			verdict += fmt.Sprintf(" (%.0f left in the run)", m)
+			said += fmt.Sprintf(" (%.0f left in the run)", m)
 		}
 	default:
-		verdict = "verdict not yet"
+		said = "verdict not yet"
 	}
-	return slope + " · " + warm + " · " + verdict
+	return slope + " · " + warm + " · " + said
 }
 
 // progress draws a live bar on a terminal, or prints one plain line a

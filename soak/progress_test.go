@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -18,17 +18,17 @@ import (
 // interval, the warm-up's state and the minutes a verdict still needs.
 func TestProgressText(t *testing.T) {
 	// Warm-up to 95% at 6 min (τ = 2 min), then a 290 MiB/hour leak.
-	tr := trend.Spec{Name: "progress", Duration: time.Hour, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
+	tr := verdict.Spec{Name: "progress", Duration: time.Hour, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
 		LeakMiBPerHour: 290, NoiseMiB: 3}.Generate(7)
 	total := 90 * time.Minute
-	live := trend.NewLive(720)
+	live := verdict.NewLive(720)
 	next := 0
-	var last *trend.Result
+	var last *verdict.Result
 	at := func(el time.Duration) string {
 		t.Helper()
 		for next < len(tr.Series) && tr.Series[next].T <= el.Seconds() {
 			live.Add(tr.Series[next])
-			if r, err := live.Judge(trend.Context{}, trend.Config{}); err == nil {
+			if r, err := live.Judge(verdict.Context{}, verdict.Config{}); err == nil {
 				last = &r
 			}
 			next++
@@ -86,7 +86,7 @@ func TestProgressText(t *testing.T) {
 	assert.Contains(t, l, "700/s")
 
 	// A verdict that needs longer than the run has left says so.
-	r := trend.Result{Verdict: trend.Inconclusive, JudgedPoints: 100, CILevel: 0.99, WarmupState: trend.WarmingUp}
+	r := verdict.Result{Verdict: verdict.Inconclusive, JudgedPoints: 100, CILevel: 0.99, WarmupState: verdict.WarmingUp}
 	more := 30.0
 	r.NeedMoreMinutes = &more
 	assert.Contains(t, judgementText(&r, 10*time.Minute), "warming up · verdict needs ~30 more min (10 left in the run)")

@@ -10,7 +10,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // RebuildConfig says which run to report again, and how.
@@ -23,7 +23,7 @@ type RebuildConfig struct {
 	// plan's warm-up, for a relay that settled late; 0: the plan's.
 	AttributionWarmup time.Duration
 	// Judge configures the verdict; zero values are the defaults.
-	Judge trend.Config
+	Judge verdict.Config
 }
 
 // Rebuild judges a run directory's samples afresh and writes its report
@@ -59,7 +59,7 @@ var ErrNotWritten = errors.New("the report was not written")
 // rejudge reads a run's last verdict.json (or starts from nothing when the
 // run ended before writing it) and judges its samples afresh; an
 // attribution run's fit starts at attrWarmup when that is past its plan's.
-func rejudge(dir string, attrWarmup time.Duration, judge trend.Config) (report.Summary, error) {
+func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report.Summary, error) {
 	var sum report.Summary
 	path := filepath.Join(dir, rundir.Verdict)
 	if b, err := os.ReadFile(path); err == nil {

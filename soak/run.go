@@ -19,11 +19,11 @@ import (
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/report"
-	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // Config of a soak. Zero values are the defaults `make soak` runs with.
@@ -76,13 +76,13 @@ type Config struct {
 	// External soaks a relay the rig does not start: memory from its
 	// metrics, delivery from its firehose, the fleet served at FleetAddr
 	// (and FleetTLSAddr) for it to dial, the CA kept in CADir.
-	External                       *rig.External
+	External                       *harness.External
 	FleetAddr, FleetTLSAddr, CADir string
-	// FleetDNSAddr serves DNS for the fleet's names there (see rig.Config).
+	// FleetDNSAddr serves DNS for the fleet's names there (see harness.Config).
 	FleetDNSAddr string
-	// Harness starts each arm's rig (default: the relay in a container, or
-	// External's); see Harness.
-	Harness Harness
+	// Harness starts each arm's harness (default: the relay in a
+	// container, or External's); see Starter.
+	Harness Starter
 
 	// CPUs limits each relay container's CPU (1.5 = one and a half cores);
 	// default unlimited. In an A/B soak it keeps one build from starving
@@ -113,7 +113,7 @@ type Config struct {
 	// MetricsListen serves the rig's own Prometheus metrics ("" = off).
 	MetricsListen string
 
-	Judge trend.Config
+	Judge verdict.Config
 
 	// Recipe is every effective setting by its flag name, recorded in
 	// run.json so the run can be repeated (the command fills it).
@@ -169,7 +169,7 @@ func (c Config) withDefaults() Config {
 		c.Out = io.Discard
 	}
 	if c.Harness == nil {
-		c.Harness = containerHarness
+		c.Harness = containerStarter
 	}
 	return c
 }
@@ -363,17 +363,17 @@ func exitDetail(e *relay.Exit) any {
 }
 
 // judgeFile judges every memory signal of a samples file.
-func judgeFile(path string, cfg trend.Config) (trend.Report, error) {
+func judgeFile(path string, cfg verdict.Config) (verdict.Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return trend.Report{}, err
+		return verdict.Report{}, err
 	}
 	defer f.Close()
-	run, err := trend.ReadSamples(f, path)
+	run, err := verdict.ReadSamples(f, path)
 	if err != nil {
-		return trend.Report{}, err
+		return verdict.Report{}, err
 	}
-	return trend.JudgeSignals(run.Signals, run.Context, cfg)
+	return verdict.JudgeSignals(run.Signals, run.Context, cfg)
 }
 
 func writeRunJSON(path string, cfg Config, ld *load) error {
@@ -433,7 +433,7 @@ type heapProfiles struct {
 	errs     []string
 }
 
-func newHeapProfiles(r *rig.Rig, dir string) *heapProfiles {
+func newHeapProfiles(r *harness.Harness, dir string) *heapProfiles {
 	h := &heapProfiles{dir: dir}
 	if r.Relay() != nil {
 		h.url = r.Relay().PprofURL()

@@ -20,7 +20,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -127,7 +127,7 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	require.NoError(t, <-errc)
 	out := <-done
 	s := out.Summary
-	assert.NotEqual(t, trend.Leak, s.Judged.Verdict, "a short run of the real indigo relay is not a leak: %s", s.Judged.Reason)
+	assert.NotEqual(t, verdict.Leak, s.Judged.Verdict, "a short run of the real indigo relay is not a leak: %s", s.Judged.Reason)
 	assert.GreaterOrEqual(t, s.Delivery, 0.99)
 	assert.Equal(t, rundir.SignalRssAnon, s.Judged.CarriedBy)
 	md, err := os.ReadFile(filepath.Join(runDir, rundir.Report))

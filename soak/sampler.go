@@ -12,10 +12,10 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/probe"
-	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // memorySignals are the values judged as memory; the rest of what the
@@ -31,14 +31,14 @@ var memorySignals = map[string]bool{
 // keeps the live slope and the latest values for progress and metrics.
 type sampler struct {
 	cfg     Config
-	rig     *rig.Rig
+	rig     *harness.Harness
 	crowd   *crowd.Crowd // nil without extra consumers
 	started time.Time
 	probes  []probe.Probe
 	self    []probe.Probe
 	out     *rundir.Appender
 	selfOut *rundir.Appender
-	live    *trend.Live
+	live    *verdict.Live
 
 	onWarmup func() // called once, when the data first shows warm-up over
 
@@ -50,8 +50,8 @@ type sampler struct {
 	restarts  int
 	warmupHit bool
 
-	liveRes *trend.Result  // the last sample's live judgement; nil until the first
-	window  *replay.Window // the load's last closed window
+	liveRes *verdict.Result // the last sample's live judgement; nil until the first
+	window  *replay.Window  // the load's last closed window
 }
 
 // noteWindow keeps the load's last closed window (a minute by default):
@@ -62,7 +62,7 @@ func (s *sampler) noteWindow(w replay.Window) {
 	s.mu.Unlock()
 }
 
-func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started time.Time) (*sampler, error) {
+func newSampler(dir string, cfg Config, r *harness.Harness, cr *crowd.Crowd, started time.Time) (*sampler, error) {
 	out, err := rundir.OpenAppender(filepath.Join(dir, rundir.Samples))
 	if err != nil {
 		return nil, err
@@ -73,7 +73,7 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 		return nil, err
 	}
 	var ps []probe.Probe
-	if p, ok := r.Target().(rig.PIDer); ok {
+	if p, ok := r.Target().(harness.PIDer); ok {
 		// A relay on this host: its process, and a container's cgroup.
 		pid := func() int { return p.PID(context.Background()) }
 		ps = append(ps, probe.Proc{PID: pid}, probe.CPU{PID: pid})
@@ -90,7 +90,7 @@ func newSampler(dir string, cfg Config, r *rig.Rig, cr *crowd.Crowd, started tim
 	return &sampler{
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,
 		self: []probe.Probe{probe.Proc{PID: os.Getpid}, probe.CPU{PID: os.Getpid}},
-		live: trend.NewLive(720), errs: map[string]string{},
+		live: verdict.NewLive(720), errs: map[string]string{},
 	}, nil
 }
 
@@ -121,14 +121,14 @@ func (s *sampler) run(ctx context.Context, ev func(string, any)) {
 	}
 }
 
-func (s *sampler) context() trend.Context {
+func (s *sampler) context() verdict.Context {
 	el := time.Since(s.started).Seconds()
 	st := s.rig.Counts().Fleet
 	rate := 0.0
 	if el > 0 {
 		rate = float64(st.Commits+st.Identity+st.Account+st.Sync) / el
 	}
-	return trend.Context{FrameRate: rate, MemoryLimit: float64(s.cfg.MemLimit)}
+	return verdict.Context{FrameRate: rate, MemoryLimit: float64(s.cfg.MemLimit)}
 }
 
 // sampleOnce reads every probe; each may fail alone and says so in the line.
@@ -199,7 +199,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 		s.mu.Unlock()
 	}
 	if v, ok := primary(line.Signals); ok {
-		s.live.Add(trend.Point{T: el, Bytes: v})
+		s.live.Add(verdict.Point{T: el, Bytes: v})
 		// Judged once per sample; progress and metrics read the result.
 		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
 			s.mu.Lock()
@@ -241,7 +241,7 @@ func isMemoryGauge(name string) bool {
 
 // primary picks the signal the verdict will most likely rest on.
 func primary(sig map[string]float64) (float64, bool) {
-	k, ok := trend.Leading(func(k string) bool { _, ok := sig[k]; return ok })
+	k, ok := verdict.Leading(func(k string) bool { _, ok := sig[k]; return ok })
 	return sig[k], ok
 }
 
@@ -290,7 +290,7 @@ func (s *sampler) probeErrors() map[string]string {
 }
 
 // slope is the live slope of the primary signal, MiB/h (0 until judgeable).
-func (s *sampler) slope() (float64, trend.Verdict) {
+func (s *sampler) slope() (float64, verdict.Verdict) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.liveRes == nil {
@@ -304,7 +304,7 @@ func (s *sampler) slope() (float64, trend.Verdict) {
 
 // liveResult is the last live judgement of the primary signal, nil before
 // the first.
-func (s *sampler) liveResult() *trend.Result {
+func (s *sampler) liveResult() *verdict.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.liveRes

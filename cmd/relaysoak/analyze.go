@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 const analyzeHelp = `Judges a recorded memory series and prints the verdict as JSON.
@@ -37,9 +37,9 @@ func setupAnalyze(f *flags) func([]string) int {
 	f.Zero("from frames_sent, if recorded")
 	memLimit := f.Size("memory-limit", 0, 1<<20, maxMemLimit, "the target's memory limit")
 	f.Zero("from memory_limit_bytes, if recorded")
-	minSlope := f.Float("min-slope-mib-per-hour", trend.DefaultMinSlopeMiBPerHour, 0, 1e6, "growth slower than this is never a leak")
-	minBPF := f.Float("min-bytes-per-frame", trend.DefaultMinBytesPerFrame, 0, 1e9, "growth retaining fewer bytes per frame is never a leak")
-	alpha := f.Float("alpha", trend.DefaultAlpha, 1e-9, 0.5, "significance level of the trend tests")
+	minSlope := f.Float("min-slope-mib-per-hour", verdict.DefaultMinSlopeMiBPerHour, 0, 1e6, "growth slower than this is never a leak")
+	minBPF := f.Float("min-bytes-per-frame", verdict.DefaultMinBytesPerFrame, 0, 1e9, "growth retaining fewer bytes per frame is never a leak")
+	alpha := f.Float("alpha", verdict.DefaultAlpha, 1e-9, 0.5, "significance level of the trend tests")
 	warmup := f.Duration("warmup", 0, time.Second, 365*24*time.Hour, "always skip at least this much warm-up")
 	f.Zero("found from the data")
 	f.Positional(1, "FILE")
@@ -47,7 +47,7 @@ func setupAnalyze(f *flags) func([]string) int {
 	return func(args []string) int {
 		path := args[0]
 		run, err := readRun(path, *column)
-		if errors.Is(err, trend.ErrNoMemoryColumn) || errors.Is(err, trend.ErrUnknownColumn) {
+		if errors.Is(err, verdict.ErrNoMemoryColumn) || errors.Is(err, verdict.ErrUnknownColumn) {
 			// The file is fine; what to judge in it is the user's choice.
 			return fail("analyze", exitUsage, "%v", err)
 		}
@@ -61,13 +61,13 @@ func setupAnalyze(f *flags) func([]string) int {
 		if *memLimit > 0 {
 			run.Context.MemoryLimit = float64(*memLimit)
 		}
-		cfg := trend.Config{
+		cfg := verdict.Config{
 			MinSlopeMiBPerHour: *minSlope,
 			MinBytesPerFrame:   *minBPF,
 			Alpha:              *alpha,
 			Warmup:             *warmup,
 		}
-		rep, err := trend.JudgeRun(run, cfg)
+		rep, err := verdict.JudgeRun(run, cfg)
 		if err != nil {
 			return fail("analyze", exitBadInput, "%s: %v", path, err)
 		}
@@ -82,10 +82,10 @@ func setupAnalyze(f *flags) func([]string) int {
 
 // readRun reads samples.jsonl or CSV, by extension, else by the first
 // non-blank byte ('{' is JSON).
-func readRun(path, column string) (trend.Run, error) {
+func readRun(path, column string) (verdict.Run, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return trend.Run{}, fmt.Errorf("%w: %v", trend.ErrInput, err)
+		return verdict.Run{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -107,14 +107,14 @@ func readRun(path, column string) (trend.Run, error) {
 			break
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return trend.Run{}, fmt.Errorf("%w: %v", trend.ErrInput, err)
+			return verdict.Run{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
 		}
 		br.Reset(f)
 	}
 	if !jsonl {
-		return trend.ReadCSV(br, path, column)
+		return verdict.ReadCSV(br, path, column)
 	}
-	run, err := trend.ReadSamples(br, path)
+	run, err := verdict.ReadSamples(br, path)
 	if err != nil || column == "" {
 		return run, err
 	}

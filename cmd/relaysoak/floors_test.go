@@ -17,8 +17,9 @@ const module = "github.com/relaysoak/relaysoak"
 // import its own floor and below, never above. The data path reads across
 // floor 1 (captures, fakepds, relay know nothing of each other), replay
 // drives the fleet from floor 2, soak's parts sit under soak: the run
-// directory's names lowest, the verdict (trend) on them, the rest (soak/rig
-// assembles one run, report writes it) above, and the command on top.
+// directory's names and formats lowest, the verdict on them, the rest
+// (harness assembles one run, report writes it, the measuring parts) above,
+// the controller (soak) over them all, and the command on top.
 var floors = []struct {
 	prefix string
 	floor  int
@@ -27,7 +28,8 @@ var floors = []struct {
 	{"captures", 1}, {"fakepds", 1}, {"relay", 1},
 	{"replay", 2},
 	{"soak/rundir", 3},
-	{"soak/trend", 4},
+	{"soak/verdict", 4},
+	{"soak/harness", 5}, {"soak/report", 5},
 	{"soak/", 5},
 	{"soak", 6},
 	{"cmd/", 7},
@@ -79,7 +81,7 @@ func goList(t *testing.T) map[string]listed {
 func ours(p string) bool { return p == module || strings.HasPrefix(p, module+"/") }
 
 // ownTestKit: a package's tests may use the kit built for them on top of
-// it (soak/rig/rigtest for soak/rig).
+// it (soak/harness/harnesstest for soak/harness).
 func ownTestKit(pkg, imp string) bool {
 	return strings.HasPrefix(imp, pkg+"/") && strings.HasSuffix(imp, "test")
 }

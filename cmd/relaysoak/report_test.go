@@ -10,14 +10,14 @@ import (
 
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // runDir writes a run directory holding a generated trace as samples.jsonl,
 // as a soak killed before its report would leave it.
-func runDir(t *testing.T, root, id string, sp trend.Spec, seed int64) string {
+func runDir(t *testing.T, root, id string, sp verdict.Spec, seed int64) string {
 	t.Helper()
 	dir := filepath.Join(root, id)
 	require.NoError(t, os.MkdirAll(dir, 0o755))
@@ -49,7 +49,7 @@ func stdout(t *testing.T, fn func() int) (string, int) {
 
 func TestReportWithBaseline(t *testing.T) {
 	root := t.TempDir()
-	healthy := trend.Spec{Duration: 2 * time.Hour, BaseMiB: 300, WarmupMiB: 600, WarmupTau: 8 * time.Minute, NoiseMiB: 4}
+	healthy := verdict.Spec{Duration: 2 * time.Hour, BaseMiB: 300, WarmupMiB: 600, WarmupTau: 8 * time.Minute, NoiseMiB: 4}
 	leaking := healthy
 	leaking.LeakMiBPerHour = 240
 	old := runDir(t, root, "old", healthy, 1)
@@ -78,7 +78,7 @@ func TestReportWithBaseline(t *testing.T) {
 
 func TestReportWithAMissingBaseline(t *testing.T) {
 	root := t.TempDir()
-	cur := runDir(t, root, "new", trend.Spec{Duration: time.Hour, BaseMiB: 300, NoiseMiB: 4}, 3)
+	cur := runDir(t, root, "new", verdict.Spec{Duration: time.Hour, BaseMiB: 300, NoiseMiB: 4}, 3)
 	_, code := stdout(t, func() int { return dispatch([]string{"report", "--baseline", filepath.Join(root, "nope"), cur}) })
 	assert.Equal(t, exitBadInput, code)
 }

@@ -13,7 +13,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/soak/rig"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
@@ -52,7 +52,7 @@ func setupRun(f *flags) func([]string) int {
 
 		setup, cancel := context.WithTimeout(ctx, 15*time.Minute) // a cold image build takes minutes
 		defer cancel()
-		rg, err := rig.Start(setup, rig.Config{
+		rg, err := harness.Start(setup, harness.Config{
 			RunDir:      *runDir,
 			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed},
 			Churn:       churn(),
@@ -109,7 +109,7 @@ func setupRun(f *flags) func([]string) int {
 	}
 }
 
-func printReport(rep rig.Report, rate float64, d time.Duration) {
+func printReport(rep harness.Report, rate float64, d time.Duration) {
 	fs, fh := rep.Fleet, rep.Firehose
 	fmt.Printf("run: %.0f frames/s for %s into %d fleet accounts\n", rate, d, fs.Accounts)
 	fmt.Printf("delivery: %.4f  (%d commits out of the relay / %d emitted by the fleet)\n", rep.Delivery, fh.Commits, fs.Commits)

@@ -18,10 +18,10 @@ import (
 	"github.com/relaysoak/relaysoak/soak"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/report"
-	"github.com/relaysoak/relaysoak/soak/rig"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
 
@@ -143,9 +143,9 @@ func setupSoak(f *flags) func([]string) int {
 				cmp.RelayImage = ""
 			}
 		}
-		var external *rig.External
+		var external *harness.External
 		if *targetURL != "" {
-			external = &rig.External{Firehose: *targetURL, Metrics: *targetMetrics, Memory: strings.Split(*targetMemory, ",")}
+			external = &harness.External{Firehose: *targetURL, Metrics: *targetMetrics, Memory: strings.Split(*targetMemory, ",")}
 		}
 		ve := *verifyEvery
 		if ve == 0 {
@@ -195,13 +195,13 @@ func setupSoak(f *flags) func([]string) int {
 	}
 }
 
-func verdictStatus(v trend.Verdict) int {
+func verdictStatus(v verdict.Verdict) int {
 	switch v {
-	case trend.Pass:
+	case verdict.Pass:
 		return exitOK
-	case trend.Leak:
+	case verdict.Leak:
 		return exitLeak
-	case trend.Crashed:
+	case verdict.Crashed:
 		return exitCrashed
 	default:
 		return exitInconclusive

@@ -20,7 +20,7 @@ import (
 
 // moduleTest is one top-level test function of the module.
 type moduleTest struct {
-	name, pkg string // pkg as the Makefile names it: ./soak/rig
+	name, pkg string // pkg as the Makefile names it: ./soak/harness
 	docker    bool   // calls what needs Docker, directly or through its package's helpers
 	longGate  bool   // reads RELAYSOAK_LONG
 }
@@ -33,7 +33,7 @@ func isDockerMarker(call *ast.CallExpr) bool {
 		return f.Name == "requireDocker"
 	case *ast.SelectorExpr:
 		x, _ := f.X.(*ast.Ident)
-		return f.Sel.Name == "RequireDocker" || x != nil && x.Name == "rigtest" && f.Sel.Name == "Start"
+		return f.Sel.Name == "RequireDocker" || x != nil && x.Name == "harnesstest" && f.Sel.Name == "Start"
 	}
 	return false
 }
@@ -188,7 +188,7 @@ func TestTiersSeeDockerThroughHelpers(t *testing.T) {
 		byName[mt.pkg+"."+mt.name] = mt
 	}
 	assert.True(t, byName["./soak.TestSmokeControlResolverLeak"].docker, "soakLeaky → leakyTarget → RequireDocker")
-	assert.True(t, byName["./soak/rig.TestE2EIndigoStrict"].docker, "rigtest.Start")
+	assert.True(t, byName["./soak/harness.TestE2EIndigoStrict"].docker, "harnesstest.Start")
 	assert.False(t, byName["./soak.TestFairnessWarningsNameTheMachine"].docker)
 	assert.True(t, byName["./soak.TestLongControlAttribution"].longGate)
 }

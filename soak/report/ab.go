@@ -11,7 +11,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
@@ -26,7 +26,7 @@ type AB struct {
 	// Verdict of the comparison: LEAK when B grows materially more than A,
 	// CRASHED when either died, INCONCLUSIVE when either has no slope,
 	// else PASS (B is no worse than A).
-	Verdict trend.Verdict `json:"verdict"`
+	Verdict verdict.Verdict `json:"verdict"`
 	// Fairness warns when the machine, not the build, may have made the
 	// difference (CPU saturated, delivery or lag diverging).
 	Fairness   []string `json:"fairness,omitempty"`
@@ -40,14 +40,14 @@ func NewAB(runID string, a, b Summary, aDir, bDir string, fairness []string) AB 
 	ab := AB{RunID: runID, Comparison: Compare(a, b), A: a, B: b, ADir: aDir, BDir: bDir, Fairness: fairness}
 	c := ab.Comparison
 	switch {
-	case a.Judged.Verdict == trend.Crashed || b.Judged.Verdict == trend.Crashed:
-		ab.Verdict = trend.Crashed
+	case a.Judged.Verdict == verdict.Crashed || b.Judged.Verdict == verdict.Crashed:
+		ab.Verdict = verdict.Crashed
 	case !c.Comparable:
-		ab.Verdict = trend.Inconclusive
+		ab.Verdict = verdict.Inconclusive
 	case c.Material && c.DiffMiBPerHour > 0:
-		ab.Verdict = trend.Leak
+		ab.Verdict = verdict.Leak
 	default:
-		ab.Verdict = trend.Pass
+		ab.Verdict = verdict.Pass
 	}
 	return ab
 }
@@ -126,10 +126,10 @@ func JUnitAB(ab AB) ([]byte, error) {
 	suite := junitSuite{Name: "relaysoak A/B " + ab.RunID, Time: secs}
 	c := junitCase{Name: "B against A", Classname: "relaysoak.ab", Time: secs, SystemOut: HeadlineAB(ab)}
 	switch ab.Verdict {
-	case trend.Leak, trend.Crashed:
+	case verdict.Leak, verdict.Crashed:
 		c.Failure = &junitMessage{Message: string(ab.Verdict), Body: HeadlineAB(ab)}
 		suite.Failures++
-	case trend.Inconclusive:
+	case verdict.Inconclusive:
 		c.Skipped = &junitMessage{Message: HeadlineAB(ab)}
 		suite.Skipped++
 	}
@@ -177,7 +177,7 @@ func renderPlotAB(dir string, ab AB) ([]byte, error) {
 		if err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
 		}
-		run, err := trend.ReadSamples(f, path)
+		run, err := verdict.ReadSamples(f, path)
 		f.Close()
 		if err != nil {
 			return nil, fmt.Errorf("plot: %w", err)
@@ -185,7 +185,7 @@ func renderPlotAB(dir string, ab AB) ([]byte, error) {
 		j := arm.s.Judged
 		sig := j.CarriedBy
 		if _, ok := run.Signals[sig]; !ok {
-			sig, _ = trend.Leading(func(k string) bool { _, ok := run.Signals[k]; return ok })
+			sig, _ = verdict.Leading(func(k string) bool { _, ok := run.Signals[k]; return ok })
 		}
 		s := run.Signals[sig]
 		if len(s) == 0 {

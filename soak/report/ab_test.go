@@ -10,21 +10,21 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 func TestABVerdictIsTheComparisons(t *testing.T) {
-	flat := summary("x/A", trend.Pass, 5, 2, 8)
+	flat := summary("x/A", verdict.Pass, 5, 2, 8)
 	for _, c := range []struct {
 		name string
 		a, b Summary
-		want trend.Verdict
+		want verdict.Verdict
 	}{
-		{"B leaks more", flat, summary("x/B", trend.Leak, 245, 225, 270), trend.Leak},
-		{"B fixes A's leak", summary("x/A", trend.Leak, 245, 225, 270), summary("x/B", trend.Pass, 5, 2, 8), trend.Pass},
-		{"both leak alike", summary("x/A", trend.Leak, 240, 225, 255), summary("x/B", trend.Leak, 245, 230, 260), trend.Pass},
-		{"B too short to judge", flat, Summary{RunID: "x/B", Judged: trend.Report{Result: trend.Result{Verdict: trend.Inconclusive, Reason: "short"}}}, trend.Inconclusive},
-		{"A crashed", func() Summary { s := flat; s.Judged.Verdict = trend.Crashed; return s }(), summary("x/B", trend.Pass, 5, 2, 8), trend.Crashed},
+		{"B leaks more", flat, summary("x/B", verdict.Leak, 245, 225, 270), verdict.Leak},
+		{"B fixes A's leak", summary("x/A", verdict.Leak, 245, 225, 270), summary("x/B", verdict.Pass, 5, 2, 8), verdict.Pass},
+		{"both leak alike", summary("x/A", verdict.Leak, 240, 225, 255), summary("x/B", verdict.Leak, 245, 230, 260), verdict.Pass},
+		{"B too short to judge", flat, Summary{RunID: "x/B", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Inconclusive, Reason: "short"}}}, verdict.Inconclusive},
+		{"A crashed", func() Summary { s := flat; s.Judged.Verdict = verdict.Crashed; return s }(), summary("x/B", verdict.Pass, 5, 2, 8), verdict.Crashed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			ab := NewAB("x", c.a, c.b, "a", "b", nil)
@@ -49,7 +49,7 @@ func TestWriteABRendersBothArms(t *testing.T) {
 		}
 		f.Close()
 	}
-	ab := NewAB("x", summary("x/A", trend.Pass, 0.5, -1, 2), summary("x/B", trend.Leak, 600, 590, 610), "a", "b",
+	ab := NewAB("x", summary("x/A", verdict.Pass, 0.5, -1, 2), summary("x/B", verdict.Leak, 600, 590, 610), "a", "b",
 		[]string{"lag diverges (p99 A 80 ms, B 2400 ms)"})
 	require.NoError(t, WriteAB(dir, ab))
 
@@ -65,8 +65,8 @@ func TestWriteABRendersBothArms(t *testing.T) {
 	assert.Greater(t, st.Size(), int64(10_000), "a plot with two series")
 
 	var v struct {
-		Verdict  trend.Verdict `json:"verdict"`
-		Fairness []string      `json:"fairness"`
+		Verdict  verdict.Verdict `json:"verdict"`
+		Fairness []string        `json:"fairness"`
 		B        struct {
 			RunID string `json:"run_id"`
 		} `json:"b"`
@@ -74,7 +74,7 @@ func TestWriteABRendersBothArms(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
 	require.NoError(t, err)
 	require.NoError(t, json.Unmarshal(b, &v))
-	assert.Equal(t, trend.Leak, v.Verdict)
+	assert.Equal(t, verdict.Leak, v.Verdict)
 	assert.Len(t, v.Fairness, 1)
 	assert.Equal(t, "x/B", v.B.RunID)
 	j, err := os.ReadFile(filepath.Join(dir, rundir.JUnit))

@@ -11,7 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 var reportFiles = []string{rundir.Report, rundir.Verdict, rundir.JUnit, rundir.Plot}
@@ -51,7 +51,7 @@ func onlyFiles(t *testing.T, dir string, names ...string) {
 
 func plottableDir(t *testing.T) string {
 	dir := t.TempDir()
-	writeSamples(t, dir, trend.Spec{Name: "flat", Duration: time.Hour, BaseMiB: 500, NoiseMiB: 2}.Generate(1))
+	writeSamples(t, dir, verdict.Spec{Name: "flat", Duration: time.Hour, BaseMiB: 500, NoiseMiB: 2}.Generate(1))
 	return dir
 }
 
@@ -60,7 +60,7 @@ func plottableDir(t *testing.T) string {
 func TestWriteFailureKeepsThePreviousReport(t *testing.T) {
 	dir := plottableDir(t)
 	old := previousReport(t, dir)
-	s := Summary{RunID: "nan", Judged: trend.Report{Result: trend.Result{Verdict: trend.Pass}}, Delivery: math.NaN()}
+	s := Summary{RunID: "nan", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Pass}}, Delivery: math.NaN()}
 	err := Write(dir, s)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "encode verdict")
@@ -76,7 +76,7 @@ func TestWriteBlockedTargetKeepsThePreviousReport(t *testing.T) {
 	require.NoError(t, os.Remove(filepath.Join(dir, rundir.JUnit)))
 	require.NoError(t, os.Mkdir(filepath.Join(dir, rundir.JUnit), 0o755))
 	delete(old, rundir.JUnit)
-	err := Write(dir, Summary{RunID: "blocked", Judged: trend.Report{Result: trend.Result{Verdict: trend.Pass}}})
+	err := Write(dir, Summary{RunID: "blocked", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Pass}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), filepath.Join(dir, rundir.JUnit))
 	assertUnchanged(t, dir, old)
@@ -88,7 +88,7 @@ func TestWriteBlockedTargetKeepsThePreviousReport(t *testing.T) {
 func TestWriteUnderAFile(t *testing.T) {
 	file := filepath.Join(t.TempDir(), "file")
 	require.NoError(t, os.WriteFile(file, []byte("x"), 0o644))
-	err := Write(filepath.Join(file, "run"), Summary{RunID: "x", Judged: trend.Report{Result: trend.Result{Verdict: trend.Pass}}})
+	err := Write(filepath.Join(file, "run"), Summary{RunID: "x", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Pass}}})
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), file)
 }
@@ -96,7 +96,7 @@ func TestWriteUnderAFile(t *testing.T) {
 func TestWriteReplacesAPreviousReport(t *testing.T) {
 	dir := plottableDir(t)
 	old := previousReport(t, dir)
-	require.NoError(t, Write(dir, Summary{RunID: "again", Judged: trend.Report{Result: trend.Result{Verdict: trend.Pass}}}))
+	require.NoError(t, Write(dir, Summary{RunID: "again", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Pass}}}))
 	for _, n := range reportFiles {
 		b, err := os.ReadFile(filepath.Join(dir, n))
 		require.NoError(t, err)
@@ -112,12 +112,12 @@ func TestWriteABFailureKeepsThePreviousReport(t *testing.T) {
 	dir := t.TempDir()
 	for _, arm := range []string{"a", "b"} {
 		require.NoError(t, os.MkdirAll(filepath.Join(dir, arm), 0o755))
-		writeSamples(t, filepath.Join(dir, arm), trend.Spec{Name: arm, Duration: time.Hour, BaseMiB: 500, NoiseMiB: 2}.Generate(1))
+		writeSamples(t, filepath.Join(dir, arm), verdict.Spec{Name: arm, Duration: time.Hour, BaseMiB: 500, NoiseMiB: 2}.Generate(1))
 	}
 	old := previousReport(t, dir)
-	a := summary("x/A", trend.Pass, 0.5, -1, 2)
+	a := summary("x/A", verdict.Pass, 0.5, -1, 2)
 	a.Delivery = math.Inf(1)
-	ab := NewAB("x", a, summary("x/B", trend.Pass, 0.5, -1, 2), "a", "b", nil)
+	ab := NewAB("x", a, summary("x/B", verdict.Pass, 0.5, -1, 2), "a", "b", nil)
 	require.Error(t, WriteAB(dir, ab))
 	assertUnchanged(t, dir, old)
 	onlyFiles(t, dir, append([]string{"a", "b"}, reportFiles...)...)

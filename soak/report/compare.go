@@ -5,16 +5,16 @@ import (
 	"math"
 	"strings"
 
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // Side is one run's numbers in a Comparison.
 type Side struct {
-	RunID     string        `json:"run_id"`
-	Relay     string        `json:"relay,omitempty"`
-	Verdict   trend.Verdict `json:"verdict"`
-	Reason    string        `json:"reason,omitempty"`
-	CarriedBy string        `json:"carried_by,omitempty"`
+	RunID     string          `json:"run_id"`
+	Relay     string          `json:"relay,omitempty"`
+	Verdict   verdict.Verdict `json:"verdict"`
+	Reason    string          `json:"reason,omitempty"`
+	CarriedBy string          `json:"carried_by,omitempty"`
 	// Judged says the run has a fitted slope (an INCONCLUSIVE run too short
 	// to fit has none).
 	Judged          bool       `json:"judged"`
@@ -83,7 +83,7 @@ func Compare(a, b Summary) Comparison {
 	c := Comparison{A: sideOf(a), B: sideOf(b)}
 	c.Gate = math.Max(c.A.GateMiBPerHour, c.B.GateMiBPerHour)
 	if c.Gate == 0 {
-		c.Gate = 10 // trend's default gate, for summaries that lack one
+		c.Gate = 10 // the verdict's default gate, for summaries that lack one
 	}
 	c.Caveats = caveats(c.A, c.B)
 	if !c.A.Judged || !c.B.Judged {
@@ -136,7 +136,7 @@ func caveats(a, b Side) []string {
 	if a.CILevel != 0 && b.CILevel != 0 && a.CILevel != b.CILevel {
 		out = append(out, fmt.Sprintf("the runs' intervals are at different levels (%.0f%% and %.0f%%); the difference's is taken at the lower", a.CILevel*100, b.CILevel*100))
 	}
-	if a.Verdict == trend.Crashed || b.Verdict == trend.Crashed {
+	if a.Verdict == verdict.Crashed || b.Verdict == verdict.Crashed {
 		out = append(out, "a run crashed: its slope covers only the time before")
 	}
 	return out

@@ -8,21 +8,21 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // summary is a run judged with the given slope and interval.
-func summary(id string, v trend.Verdict, slope, lo, hi float64) Summary {
+func summary(id string, v verdict.Verdict, slope, lo, hi float64) Summary {
 	return Summary{RunID: id, Relay: "relaysoak/indigo-relay:v0", Hosts: 50, Rate: 50, Duration: time.Hour, Delivery: 0.999,
-		LagP50Ms: 12, LagP99Ms: 80, Judged: trend.Report{CarriedBy: rundir.SignalRssAnon, Result: trend.Result{
+		LagP50Ms: 12, LagP99Ms: 80, Judged: verdict.Report{CarriedBy: rundir.SignalRssAnon, Result: verdict.Result{
 			Verdict: v, Reason: "r", JudgedPoints: 300, SlopeMiBPerHour: slope, SlopeCIMiBPerHour: [2]float64{lo, hi},
 			CILevel: 0.99, GateMiBPerHour: 10, LevelMiB: 900}}}
 }
 
 func TestCompareALeakAgainstAFlatBaseline(t *testing.T) {
-	c := Compare(summary("a", trend.Pass, 5, 2, 8), summary("b", trend.Leak, 245, 225, 270))
+	c := Compare(summary("a", verdict.Pass, 5, 2, 8), summary("b", verdict.Leak, 245, 225, 270))
 	require.True(t, c.Comparable)
 	assert.InDelta(t, 240, c.DiffMiBPerHour, 1e-9)
 	// lower: 240 − √(20² + 3²); upper: 240 + √(25² + 3²).
@@ -42,13 +42,13 @@ func TestCompareALeakAgainstAFlatBaseline(t *testing.T) {
 }
 
 func TestCompareAFixAgainstALeakingBaseline(t *testing.T) {
-	c := Compare(summary("old", trend.Leak, 245, 225, 270), summary("fixed", trend.Pass, 5, 2, 8))
+	c := Compare(summary("old", verdict.Leak, 245, 225, 270), summary("fixed", verdict.Pass, 5, 2, 8))
 	assert.True(t, c.Material)
 	assert.Equal(t, "B (fixed) grows 240 ± 23 MiB/h less than A (old)", c.Sentence)
 }
 
 func TestCompareNoSignificantDifference(t *testing.T) {
-	c := Compare(summary("a", trend.Pass, 3, -5, 11), summary("b", trend.Pass, 6, -4, 15))
+	c := Compare(summary("a", verdict.Pass, 3, -5, 11), summary("b", verdict.Pass, 6, -4, 15))
 	require.True(t, c.Comparable)
 	assert.False(t, c.Significant)
 	assert.False(t, c.Material)
@@ -59,17 +59,17 @@ func TestCompareNoSignificantDifference(t *testing.T) {
 }
 
 func TestCompareSignificantButUnderTheGate(t *testing.T) {
-	c := Compare(summary("a", trend.Pass, 1, 0.5, 1.5), summary("b", trend.Pass, 4, 3.5, 4.5))
+	c := Compare(summary("a", verdict.Pass, 1, 0.5, 1.5), summary("b", verdict.Pass, 4, 3.5, 4.5))
 	assert.True(t, c.Significant)
 	assert.False(t, c.Material)
 	assert.Contains(t, c.Sentence, "grows 3.0 ± 0.7 MiB/h more than A (a), under the 10 MiB/h effect-size gate")
 }
 
 func TestCompareWithoutASlope(t *testing.T) {
-	b := summary("b", trend.Inconclusive, 0, 0, 0)
+	b := summary("b", verdict.Inconclusive, 0, 0, 0)
 	b.Judged.JudgedPoints = 0
 	b.Judged.Reason = "12 min after warm-up, 20 needed"
-	c := Compare(summary("a", trend.Pass, 5, 2, 8), b)
+	c := Compare(summary("a", verdict.Pass, 5, 2, 8), b)
 	assert.False(t, c.Comparable)
 	assert.Equal(t, "no comparison of slopes: B (b) has no fitted slope (INCONCLUSIVE: 12 min after warm-up, 20 needed)", c.Sentence)
 	md := c.Markdown()
@@ -78,8 +78,8 @@ func TestCompareWithoutASlope(t *testing.T) {
 }
 
 func TestCompareNamesWhatDiffersBesidesTheBuild(t *testing.T) {
-	a := summary("a", trend.Pass, 5, 2, 8)
-	b := summary("b", trend.Crashed, 300, 250, 350)
+	a := summary("a", verdict.Pass, 5, 2, 8)
+	b := summary("b", verdict.Crashed, 300, 250, 350)
 	b.Hosts, b.Rate = 2750, 700
 	b.Judged.CarriedBy = rundir.SignalVmRSS
 	c := Compare(a, b)
@@ -91,17 +91,17 @@ func TestCompareNamesWhatDiffersBesidesTheBuild(t *testing.T) {
 }
 
 // judged generates a trace and judges it as a soak would.
-func judged(t *testing.T, id string, sp trend.Spec, seed int64) Summary {
+func judged(t *testing.T, id string, sp verdict.Spec, seed int64) Summary {
 	t.Helper()
 	tr := sp.Generate(seed)
-	rep, err := trend.JudgeSignals(map[string]trend.Series{rundir.SignalRssAnon: tr.Series}, tr.Ctx, trend.Config{})
+	rep, err := verdict.JudgeSignals(map[string]verdict.Series{rundir.SignalRssAnon: tr.Series}, tr.Ctx, verdict.Config{})
 	require.NoError(t, err)
 	require.Equal(t, tr.Want, rep.Verdict, "%s (seed %d)", sp.Name, seed)
 	return Summary{RunID: id, Hosts: 50, Rate: 50, Duration: sp.Duration, Delivery: 1, Judged: rep}
 }
 
 func TestCompareGeneratedRuns(t *testing.T) {
-	healthy := trend.Spec{Name: "healthy", Duration: 3 * time.Hour, BaseMiB: 200, WarmupMiB: 900, WarmupTau: 10 * time.Minute,
+	healthy := verdict.Spec{Name: "healthy", Duration: 3 * time.Hour, BaseMiB: 200, WarmupMiB: 900, WarmupTau: 10 * time.Minute,
 		SawtoothMiB: 60, SawtoothPeriod: 2 * time.Minute, NoiseMiB: 5}
 	leaking := healthy
 	leaking.Name, leaking.LeakMiBPerHour = "leaking", 240
@@ -127,8 +127,8 @@ func TestCompareGeneratedRuns(t *testing.T) {
 
 func TestWriteRendersTheComparisonAndSections(t *testing.T) {
 	dir := t.TempDir()
-	s := summary("b", trend.Leak, 245, 225, 270)
-	c := Compare(summary("a", trend.Pass, 5, 2, 8), s)
+	s := summary("b", verdict.Leak, 245, 225, 270)
+	c := Compare(summary("a", verdict.Pass, 5, 2, 8), s)
 	s.Comparison = &c
 	s.Sections = []Section{{Title: "Leak sites", Markdown: "3 leaks.\n"}, {Title: "Empty", Markdown: " \n"}}
 	require.NoError(t, Write(dir, s))

@@ -3,7 +3,7 @@ package report
 import (
 	"fmt"
 
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // The rig shares the machine with the relay it judges: past these it
@@ -24,7 +24,7 @@ type OwnCost struct {
 	// RSSEndMiB and PeakMiB are RssAnon at the last sample and at most.
 	RSSEndMiB, PeakMiB float64
 	Goroutines         float64
-	Judged             trend.Report
+	Judged             verdict.Report
 	JudgeErr           error
 }
 
@@ -44,13 +44,13 @@ func OwnCostSection(c OwnCost) (Section, []string) {
 			warnings = append(warnings, fmt.Sprintf("the rig used %.0f%% of a core beside the relay (over %.0f%%): it competes with the relay for CPU, so the relay's lag and memory may be off — fewer hosts or a lower rate, or a machine with more cores, make a cleaner measurement", 100*c.CPUShare, 100*ownCPUWarnShare))
 		}
 	}
-	verdict := "not judged"
+	said := "not judged"
 	if c.JudgeErr != nil {
-		verdict = "not judged: " + c.JudgeErr.Error()
+		said = "not judged: " + c.JudgeErr.Error()
 	} else {
 		j := c.Judged
-		verdict = fmt.Sprintf("%s (%s): %+.1f MiB/h, level %.0f MiB", j.Verdict, j.CarriedBy, j.SlopeMiBPerHour, j.LevelMiB)
-		if j.Verdict != trend.Pass {
+		said = fmt.Sprintf("%s (%s): %+.1f MiB/h, level %.0f MiB", j.Verdict, j.CarriedBy, j.SlopeMiBPerHour, j.LevelMiB)
+		if j.Verdict != verdict.Pass {
 			warnings = append(warnings, fmt.Sprintf("the rig's own memory did not level off (%s, %+.0f MiB/h): a rig that grows takes memory and CPU from the relay as the run goes on", j.Verdict, j.SlopeMiBPerHour))
 		}
 	}
@@ -59,6 +59,6 @@ func OwnCostSection(c OwnCost) (Section, []string) {
 | CPU | RSS (RssAnon) at the end | peak | goroutines | its memory's verdict |
 |---|---|---|---|---|
 | %s | %.0f MiB | %.0f MiB | %.0f | %s |
-`, cpu, c.RSSEndMiB, c.PeakMiB, c.Goroutines, verdict)
+`, cpu, c.RSSEndMiB, c.PeakMiB, c.Goroutines, said)
 	return Section{Title: "Rig", Markdown: md}, warnings
 }

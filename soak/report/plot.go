@@ -8,7 +8,7 @@ import (
 	"sort"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"gonum.org/v1/plot"
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/plotutil"
@@ -21,7 +21,7 @@ const maxPlotPoints = 2000
 // Plot draws every memory signal of samplesPath (MiB over hours) with the
 // warm-up end and the fitted trend of the judged signal, into a PNG at out,
 // which is replaced only once the whole image is written.
-func Plot(samplesPath, out string, judged trend.Report) error {
+func Plot(samplesPath, out string, judged verdict.Report) error {
 	png, err := renderPlot(samplesPath, judged)
 	if err != nil {
 		return err
@@ -42,13 +42,13 @@ func pngOf(p *plot.Plot) ([]byte, error) {
 	return b.Bytes(), nil
 }
 
-func renderPlot(samplesPath string, judged trend.Report) ([]byte, error) {
+func renderPlot(samplesPath string, judged verdict.Report) ([]byte, error) {
 	f, err := os.Open(samplesPath)
 	if err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
 	defer f.Close()
-	run, err := trend.ReadSamples(f, samplesPath)
+	run, err := verdict.ReadSamples(f, samplesPath)
 	if err != nil {
 		return nil, fmt.Errorf("plot: %w", err)
 	}
@@ -95,7 +95,7 @@ func renderPlot(samplesPath string, judged trend.Report) ([]byte, error) {
 		p.Add(fit)
 		p.Legend.Add(fmt.Sprintf("trend %.0f MiB/h", r.SlopeMiBPerHour), fit)
 	}
-	if r.WarmupEndS > 0 && (r.WarmupState == "" || r.WarmupState == trend.WarmupEnded) {
+	if r.WarmupEndS > 0 && (r.WarmupState == "" || r.WarmupState == verdict.WarmupEnded) {
 		wu, _ := plotter.NewLine(plotter.XYs{{X: r.WarmupEndS / 3600, Y: 0}, {X: r.WarmupEndS / 3600, Y: maxY}})
 		wu.Color = color.Gray{Y: 120}
 		wu.Dashes = []vg.Length{vg.Points(2), vg.Points(2)}

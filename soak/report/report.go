@@ -22,7 +22,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
 // Summary is everything a report says. Judged is required; the rest is
@@ -39,7 +39,7 @@ type Summary struct {
 	Hosts int     `json:"hosts,omitempty"`
 	Rate  float64 `json:"rate,omitempty"` // frames/s asked for
 
-	Judged trend.Report `json:"verdict"`
+	Judged verdict.Report `json:"verdict"`
 
 	FramesSent    uint64  `json:"frames_sent"`
 	CommitsSent   uint64  `json:"commits_sent"`
@@ -153,11 +153,11 @@ func writeFiles(dir string, files []outFile) error {
 func Headline(s Summary) string {
 	r := s.Judged
 	switch r.Verdict {
-	case trend.Leak:
+	case verdict.Leak:
 		return fmt.Sprintf("LEAK: %s grows %.0f MiB/h (%.0f to %.0f) after warm-up — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
-	case trend.Pass:
+	case verdict.Pass:
 		return fmt.Sprintf("PASS: %s flat after warm-up (%.1f MiB/h, %.0f to %.0f) — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
-	case trend.Crashed:
+	case verdict.Crashed:
 		return fmt.Sprintf("CRASHED: the relay exited during the run — %s", r.Reason)
 	default:
 		more := ""
@@ -311,7 +311,7 @@ const notYet = "not yet"
 
 // slopeText is the slope with its interval, "not yet" when none was
 // computed, marked when it is only an estimate from too little data.
-func slopeText(r trend.Result) string {
+func slopeText(r verdict.Result) string {
 	if r.JudgedPoints == 0 {
 		return notYet + " (too little data)"
 	}
@@ -323,13 +323,13 @@ func slopeText(r trend.Result) string {
 }
 
 // warmupText is when the warm-up ended, or why that is not known yet.
-func warmupText(r trend.Result) string {
+func warmupText(r verdict.Result) string {
 	switch r.WarmupState {
-	case trend.WarmupUnknown:
+	case verdict.WarmupUnknown:
 		return notYet + " (too few samples to tell)"
-	case trend.WarmingUp:
+	case verdict.WarmingUp:
 		return notYet + " (still warming up)"
-	case trend.WarmupNone:
+	case verdict.WarmupNone:
 		return "no warm-up seen"
 	}
 	return minutes(r.WarmupEndS)
@@ -367,13 +367,13 @@ type junitMessage struct {
 // LEAK or CRASHED fails, INCONCLUSIVE is skipped (CI warns), PASS passes.
 func JUnit(s Summary) ([]byte, error) {
 	suite := junitSuite{Name: "relaysoak " + s.RunID, Time: s.Duration.Seconds()}
-	add := func(name string, v trend.Verdict, msg string) {
+	add := func(name string, v verdict.Verdict, msg string) {
 		c := junitCase{Name: name, Classname: "relaysoak.soak", Time: s.Duration.Seconds(), SystemOut: msg}
 		switch v {
-		case trend.Leak, trend.Crashed:
+		case verdict.Leak, verdict.Crashed:
 			c.Failure = &junitMessage{Message: string(v), Body: msg}
 			suite.Failures++
-		case trend.Inconclusive:
+		case verdict.Inconclusive:
 			c.Skipped = &junitMessage{Message: msg}
 			suite.Skipped++
 		}

@@ -10,13 +10,13 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/soak/rundir"
-	"github.com/relaysoak/relaysoak/soak/trend"
+	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
 
 // writeSamples writes a generated leak trace as the rig's samples.jsonl.
-func writeSamples(t *testing.T, dir string, tr trend.Trace) {
+func writeSamples(t *testing.T, dir string, tr verdict.Trace) {
 	t.Helper()
 	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
@@ -31,17 +31,17 @@ func writeSamples(t *testing.T, dir string, tr trend.Trace) {
 
 func TestWriteReportForALeak(t *testing.T) {
 	dir := t.TempDir()
-	tr := trend.Spec{Name: "leak", Duration: 3 * time.Hour, BaseMiB: 800, WarmupMiB: 400, WarmupTau: 15 * time.Minute,
+	tr := verdict.Spec{Name: "leak", Duration: 3 * time.Hour, BaseMiB: 800, WarmupMiB: 400, WarmupTau: 15 * time.Minute,
 		LeakMiBPerHour: 290, NoiseMiB: 5}.Generate(1)
 	writeSamples(t, dir, tr)
 	f, err := os.Open(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
-	run, err := trend.ReadSamples(f, "samples.jsonl")
+	run, err := verdict.ReadSamples(f, "samples.jsonl")
 	f.Close()
 	require.NoError(t, err)
-	judged, err := trend.JudgeSignals(run.Signals, run.Context, trend.Config{})
+	judged, err := verdict.JudgeSignals(run.Signals, run.Context, verdict.Config{})
 	require.NoError(t, err)
-	require.Equal(t, trend.Leak, judged.Verdict)
+	require.Equal(t, verdict.Leak, judged.Verdict)
 
 	s := Summary{RunID: "test-run", Relay: "relaysoak/indigo-relay:v0", Started: time.Unix(0, 0), Duration: 3 * time.Hour,
 		Hosts: 50, Rate: 50, Judged: judged, FramesSent: 540000, CommitsSent: 530000, CommitsOut: 529000, Delivery: 529000.0 / 530000,
@@ -81,10 +81,10 @@ func TestWriteReportForALeak(t *testing.T) {
 
 func TestJUnitInconclusiveIsSkippedAndPassPasses(t *testing.T) {
 	for _, c := range []struct {
-		v                 trend.Verdict
+		v                 verdict.Verdict
 		failures, skipped int
-	}{{trend.Pass, 0, 0}, {trend.Inconclusive, 0, 1}, {trend.Crashed, 1, 0}} {
-		b, err := JUnit(Summary{RunID: "x", Judged: trend.Report{Result: trend.Result{Verdict: c.v, Reason: "r"}}})
+	}{{verdict.Pass, 0, 0}, {verdict.Inconclusive, 0, 1}, {verdict.Crashed, 1, 0}} {
+		b, err := JUnit(Summary{RunID: "x", Judged: verdict.Report{Result: verdict.Result{Verdict: c.v, Reason: "r"}}})
 		require.NoError(t, err)
 		var j junitSuites
 		require.NoError(t, xml.Unmarshal(b, &j))
@@ -95,7 +95,7 @@ func TestJUnitInconclusiveIsSkippedAndPassPasses(t *testing.T) {
 
 func TestPlotOfMissingSamplesIsANoteNotAFailure(t *testing.T) {
 	dir := t.TempDir()
-	require.NoError(t, Write(dir, Summary{RunID: "empty", Judged: trend.Report{Result: trend.Result{Verdict: trend.Inconclusive}}}))
+	require.NoError(t, Write(dir, Summary{RunID: "empty", Judged: verdict.Report{Result: verdict.Result{Verdict: verdict.Inconclusive}}}))
 	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
 	assert.Contains(t, string(md), "no plot:")
@@ -104,19 +104,19 @@ func TestPlotOfMissingSamplesIsANoteNotAFailure(t *testing.T) {
 // TestMarkdownOfATooShortRun: numbers the judge never computed read "not
 // yet", never as zeros; an estimate from too little data says so.
 func TestMarkdownOfATooShortRun(t *testing.T) {
-	tr := trend.Spec{Name: "short", Duration: 30 * time.Minute, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
+	tr := verdict.Spec{Name: "short", Duration: 30 * time.Minute, BaseMiB: 400, WarmupMiB: 800, WarmupTau: 2 * time.Minute,
 		LeakMiBPerHour: 290, NoiseMiB: 3}.Generate(3)
 	judge := func(upTo time.Duration) string {
 		t.Helper()
-		var s trend.Series
+		var s verdict.Series
 		for _, p := range tr.Series {
 			if p.T <= upTo.Seconds() {
 				s = append(s, p)
 			}
 		}
-		j, err := trend.JudgeSignals(map[string]trend.Series{rundir.SignalRssAnon: s}, trend.Context{}, trend.Config{})
+		j, err := verdict.JudgeSignals(map[string]verdict.Series{rundir.SignalRssAnon: s}, verdict.Context{}, verdict.Config{})
 		require.NoError(t, err)
-		require.Equal(t, trend.Inconclusive, j.Verdict, j.Reason)
+		require.Equal(t, verdict.Inconclusive, j.Verdict, j.Reason)
 		return Markdown(Summary{RunID: "short", Duration: upTo, Judged: j})
 	}
 

@@ -1,0 +1,39 @@
+// Package harnesstest starts a harness (fleet, relay in a container, consumer) for
+// a test and removes it when the test ends, pass or fail.
+package harnesstest
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/relaysoak/relaysoak/internal/testkit"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/soak/harness"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// Start assembles the rig and checks afterwards that no container of the
+// run is left. A missing Docker engine fails the test: a skip would read as
+// a pass.
+func Start(t testing.TB, ctx context.Context, cfg harness.Config) *harness.Harness {
+	t.Helper()
+	testkit.RequireDocker(t)
+	if cfg.RunDir == "" {
+		cfg.RunDir = t.TempDir()
+	}
+	if cfg.Log == nil {
+		cfg.Log = testkit.LogWriter{T: t}
+	}
+	runID := filepath.Base(cfg.RunDir)
+	t.Cleanup(func() {
+		testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers)
+	})
+	r, err := harness.Start(ctx, cfg)
+	if r != nil {
+		t.Cleanup(func() { assert.NoError(t, r.Close(context.Background())) })
+	}
+	require.NoError(t, err, "Docker is required for this test")
+	return r
+}
