@@ -13,6 +13,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
@@ -55,7 +56,6 @@ func setupRun(f *flags) func([]string) int {
 		rg, err := harness.Start(setup, harness.Config{
 			RunDir:      *runDir,
 			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed},
-			Churn:       churn(),
 			Relay:       relay.Config{Image: *image, Memory: *memLimit, Profile: &relay.Indigo{Lenient: *lenient}},
 			PLCScheme:   *plcScheme,
 			VerifyEvery: ve,
@@ -88,7 +88,9 @@ func setupRun(f *flags) func([]string) int {
 				}
 			}
 		}()
-		werr := rg.Write(wctx, *rate, *duration)
+		lctx, lcancel := rg.UntilExit(wctx)
+		_, werr := rg.Load(lctx, replay.Config{Rate: *rate, Duration: *duration, Churn: churn()})
+		lcancel()
 		wcancel()
 		rg.Drain(context.Background(), 10*time.Second, time.Minute)
 		rep, ferr := rg.Finish(context.Background())

@@ -1,4 +1,4 @@
-// Package rig assembles one run: the run's CA, the fake network (fleet)
+// Package harness assembles one run: the run's CA, the fake network (fleet)
 // listening on the run network's gateway, the relay under test in its
 // container, and a consumer of the relay's firehose; it hands the fleet to
 // a replay for the load and reports delivery, lag and what the relay
@@ -12,19 +12,15 @@
 package harness
 
 import (
-	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
 	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"time"
 
@@ -34,9 +30,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds/pki"
 	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/relay"
-	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/firehose"
-	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // Config of a run. Zero values are sensible defaults except RunDir.
@@ -45,9 +39,6 @@ type Config struct {
 	RunDir string
 	// Fleet configures the fake network (hosts, accounts, PLC…).
 	Fleet fakepds.Config
-	// Churn is the event mix of Write's replays (nil: the realistic mix);
-	// Load takes its own.
-	Churn *replay.Churn
 	// Relay configures the container (image, profile, memory…); RunDir and
 	// CACertFile are filled in here, and PLCURL and UpstreamURL when empty
 	// (the fleet's own names). A URL set here must name a host the fleet
@@ -93,74 +84,6 @@ type Config struct {
 	// the other rig writes the load.
 	Share *Harness
 }
-
-// Target is the relay under test as the rig sees it: a container the rig
-// runs (*relay.Runner) or a relay running elsewhere (*External).
-type Target interface {
-	Image() string
-	FirehoseURL() string
-	MetricsURL() string
-	// MemoryMetrics names the gauges that carry the relay's memory.
-	MemoryMetrics() []string
-	// Exited is closed when the relay dies (never, for an external relay:
-	// the rig cannot see its process).
-	Exited() <-chan struct{}
-	Exit() *relay.Exit
-	Restart(ctx context.Context) error
-	Stop(ctx context.Context) (*relay.Exit, error)
-	LogPath() string
-}
-
-// Launcher is an attached Target the rig starts once the fleet listens,
-// telling it where the fleet is.
-type Launcher interface {
-	Target
-	Launch(ctx context.Context, w LaunchWiring) error
-}
-
-// LaunchWiring is where a launched relay finds the fake network: every
-// fleet name is served at FleetAddr (ws/http) and FleetTLSAddr (wss/https,
-// certificates of the CA in Wiring.CACertFile, a path on this machine).
-type LaunchWiring struct {
-	relay.Wiring
-	FleetAddr, FleetTLSAddr string
-	RunDir                  string
-}
-
-// PIDer is a Target whose process runs on this machine: the sampler reads
-// its /proc.
-type PIDer interface {
-	PID(ctx context.Context) int
-}
-
-// External is a relay running elsewhere, known by its endpoints.
-type External struct {
-	// Firehose is its com.atproto.sync.subscribeRepos URL (ws:// or wss://).
-	Firehose string
-	// Metrics is its Prometheus endpoint; Memory the gauges to sample
-	// (default process_resident_memory_bytes and go_memstats_heap_inuse_bytes).
-	Metrics string
-	Memory  []string
-
-	never chan struct{}
-}
-
-func (e *External) Image() string           { return "external relay at " + e.Firehose }
-func (e *External) FirehoseURL() string     { return e.Firehose }
-func (e *External) MetricsURL() string      { return e.Metrics }
-func (e *External) Exited() <-chan struct{} { return e.never }
-func (e *External) Exit() *relay.Exit       { return nil }
-func (e *External) LogPath() string         { return "" }
-func (e *External) MemoryMetrics() []string {
-	if len(e.Memory) > 0 {
-		return e.Memory
-	}
-	return []string{"process_resident_memory_bytes", "go_memstats_heap_inuse_bytes"}
-}
-func (e *External) Restart(context.Context) error {
-	return errors.New("rig: a relay running elsewhere cannot be restarted by the rig")
-}
-func (e *External) Stop(context.Context) (*relay.Exit, error) { return nil, nil }
 
 // Harness is one assembled run.
 type Harness struct {
@@ -211,15 +134,6 @@ func (r *Harness) Relay() *relay.Runner { return r.relay }
 // Fleet is the fake network, for what a run plants in it on purpose
 // (tests' faults) and for the replay that loads it.
 func (r *Harness) Fleet() *fakepds.Fleet { return r.fleet }
-
-// Point is one sample of a counter.
-type Point struct {
-	At    time.Time
-	Value float64
-}
-
-// maxPoints bounds the kept metric series; older halves are thinned.
-const maxPoints = 4096
 
 // Start builds everything and returns once the relay is healthy, connected
 // to every host, and the rig's consumer is subscribed to its firehose. On
@@ -381,143 +295,6 @@ func profileFacts(p relay.Profile) relay.Facts {
 	return p.Facts()
 }
 
-// handshakeErrors keeps what net/http logs about failed TLS handshakes: a
-// relay that does not trust the run's CA aborts every handshake, and
-// without this the run would report only a silent zero.
-type handshakeErrors struct {
-	mu   sync.Mutex
-	n    int
-	last string
-	out  io.Writer // the server's other complaints go on to the run's log
-}
-
-func (h *handshakeErrors) Write(p []byte) (int, error) {
-	line := strings.TrimSpace(string(p))
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if strings.Contains(line, "TLS handshake error") {
-		h.n++
-		h.last = line
-	} else if h.out != nil {
-		fmt.Fprintf(h.out, "relaysoak: fleet TLS server: %s\n", line)
-	}
-	return len(p), nil
-}
-
-// TLSHandshakeErrors counts failed TLS handshakes on the fleet's TLS port
-// and gives the last one.
-func (r *Harness) TLSHandshakeErrors() (int, string) {
-	r.tlsErrs.mu.Lock()
-	defer r.tlsErrs.mu.Unlock()
-	return r.tlsErrs.n, r.tlsErrs.last
-}
-
-// explain says why a relay may not have connected, when TLS is the cause.
-func (h *handshakeErrors) explain() string {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.n == 0 {
-		return ""
-	}
-	msg := fmt.Sprintf("; the fleet saw %d failed TLS handshakes (last: %s)", h.n, h.last)
-	if strings.Contains(h.last, "certificate") {
-		msg += ": the relay does not trust the run's CA — is it mounted where the relay's TLS stack looks, or are its roots compiled in?"
-	}
-	return msg
-}
-
-// checkNamed fails when a URL the relay is given names a host the fleet
-// does not answer to.
-func (r *Harness) checkNamed(what, rawURL string) error {
-	u, err := url.Parse(rawURL)
-	if err != nil || u.Hostname() == "" {
-		return fmt.Errorf("rig: the relay's %s URL %q is not a URL: %v", what, rawURL, err)
-	}
-	for _, n := range r.fleet.Names() {
-		if strings.EqualFold(n, u.Hostname()) {
-			return nil
-		}
-	}
-	return fmt.Errorf("rig: the relay's %s URL %s names %s, which the fleet does not answer to (its names: %s; add it to Fleet.PLCAliases or Fleet.UpstreamAliases)",
-		what, rawURL, u.Hostname(), strings.Join(r.fleet.Names(), ", "))
-}
-
-// attach wires the fleet to a relay the rig does not run in a container:
-// the fleet listens where the caller said (a share's fleet already does), a
-// hosts file for the relay's machine is written to the run directory, a
-// Launcher is launched, and the rig waits for the relay to dial in.
-func (r *Harness) attach(ctx context.Context) error {
-	cfg := r.cfg
-	if cfg.External != nil {
-		if cfg.External.Firehose == "" {
-			return errors.New("rig: an external relay needs its firehose URL (--target-url)")
-		}
-		cfg.External.never = make(chan struct{})
-		r.target = cfg.External
-	} else {
-		r.target = cfg.Attach
-	}
-	if !r.shared {
-		if cfg.FleetAddr == "" {
-			return errors.New("rig: an external relay needs an address for the fleet (--fleet-listen) that it can reach")
-		}
-		if err := r.listen(cfg.FleetAddr, cfg.FleetTLSAddr); err != nil {
-			return err
-		}
-		if err := r.writeHostsForRelay(); err != nil {
-			return err
-		}
-		if cfg.FleetDNSAddr != "" {
-			host, _, _ := net.SplitHostPort(r.addrs[0])
-			if err := r.serveDNS(cfg.FleetDNSAddr, host); err != nil {
-				return err
-			}
-		}
-	}
-	r.connBase = r.fleet.Stats().Connections
-	if l, ok := r.target.(Launcher); ok {
-		w := LaunchWiring{FleetAddr: r.addrs[0], FleetTLSAddr: r.addrs[1], RunDir: r.RunDir(),
-			Wiring: relay.Wiring{PLCURL: cfg.PLCScheme + "://" + r.fleet.PLCName(), UpstreamURL: "https://" + r.fleet.UpstreamName(), CACertFile: r.ca.CertPath()}}
-		if err := l.Launch(ctx, w); err != nil {
-			return fmt.Errorf("rig: launching %s: %w", l.Image(), err)
-		}
-	}
-	if err := r.consume(r.connectWithin(3 * time.Minute)); err != nil {
-		return err
-	}
-	fmt.Fprintf(cfg.Log, "relaysoak: %s connected to %d hosts; firehose %s\n", r.target.Image(), r.fleet.Stats().Connections-r.connBase, r.target.FirehoseURL())
-	return nil
-}
-
-// writeHostsForRelay writes hosts-for-relay into the run directory (every
-// fleet name at the fleet's address, for the relay's /etc/hosts) and says
-// what the relay needs.
-func (r *Harness) writeHostsForRelay() error {
-	cfg := r.cfg
-	host, _, err := net.SplitHostPort(r.addrs[0])
-	if err != nil {
-		return fmt.Errorf("rig: --fleet-listen %q: %w", cfg.FleetAddr, err)
-	}
-	hostsPath := filepath.Join(cfg.RunDir, rundir.HostsForRelay)
-	var b strings.Builder
-	fmt.Fprintf(&b, "# Map every fleet name to the fleet (%s), e.g. append to the relay's /etc/hosts.\n", host)
-	for _, n := range append(r.fleet.Names(), r.fleet.HostNames()...) {
-		fmt.Fprintf(&b, "%s %s\n", host, n)
-	}
-	if err := os.WriteFile(hostsPath, []byte(b.String()), 0o644); err != nil {
-		return fmt.Errorf("rig: writing %s: %w", hostsPath, err)
-	}
-	plc := fmt.Sprintf("PLC http://%s", r.fleet.PLCName())
-	at := r.addrs[0]
-	if r.addrs[1] != "" {
-		plc = fmt.Sprintf("PLC https://%s trusting %s", r.fleet.PLCName(), r.ca.CertPath())
-		at += " (TLS at " + r.addrs[1] + ")"
-	}
-	fmt.Fprintf(cfg.Log, "relaysoak: fleet of %d hosts at %s; the relay needs: the names in %s, %s, and the hosts as ws:// rows\n",
-		len(r.fleet.HostNames()), at, hostsPath, plc)
-	return nil
-}
-
 // connectWithin is the configured wait for the relay's connections, or def.
 func (r *Harness) connectWithin(def time.Duration) time.Duration {
 	if r.cfg.ConnectWithin > 0 {
@@ -569,102 +346,6 @@ func (r *Harness) consume(connectWithin time.Duration) error {
 	return nil
 }
 
-// listen serves the fleet at plain (ws/http) and withTLS (https,
-// certificates minted per name by the run's CA): for a relay in a
-// container, the run network's gateway only, ports 80 and 443.
-func (r *Harness) listen(plain, withTLS string) error {
-	for _, p := range []struct {
-		addr string
-		tls  bool
-	}{{plain, false}, {withTLS, true}} {
-		if p.addr == "" {
-			continue
-		}
-		ln, err := net.Listen("tcp", p.addr)
-		if err != nil {
-			return fmt.Errorf("rig: the fleet cannot listen on %s: %w", p.addr, err)
-		}
-		if p.tls {
-			r.addrs[1] = ln.Addr().String()
-		} else {
-			r.addrs[0] = ln.Addr().String()
-		}
-		srv := &http.Server{Handler: r.fleet, ReadHeaderTimeout: 10 * time.Second}
-		r.servers = append(r.servers, srv)
-		if p.tls {
-			srv.TLSConfig = r.ca.TLSConfig()
-			r.tlsErrs.mu.Lock()
-			r.tlsErrs.out = r.cfg.Log
-			r.tlsErrs.mu.Unlock()
-			srv.ErrorLog = log.New(&r.tlsErrs, "", 0)
-			go srv.ServeTLS(ln, "", "")
-		} else {
-			go srv.Serve(ln)
-		}
-	}
-	return nil
-}
-
-// serveDNS answers for the fleet's names on addr with the IP the fleet
-// listens on.
-func (r *Harness) serveDNS(addr, fleetHost string) error {
-	ip := net.ParseIP(fleetHost)
-	if ip == nil || ip.IsUnspecified() {
-		return fmt.Errorf("rig: --fleet-dns-listen answers with the fleet's IP, so --fleet-listen must name one (e.g. 172.30.77.10:80), not %q", r.cfg.FleetAddr)
-	}
-	d, err := r.fleet.NewDNS(ip)
-	if err != nil {
-		return fmt.Errorf("rig: %w", err)
-	}
-	pc, err := net.ListenPacket("udp", addr)
-	if err != nil {
-		return fmt.Errorf("rig: the fleet's DNS cannot listen on %s (udp): %w", addr, err)
-	}
-	r.dns = pc
-	go d.Serve(context.Background(), pc) // ends when Close closes pc
-	fmt.Fprintf(r.cfg.Log, "relaysoak: fleet DNS at %s answers %d names with %s\n", pc.LocalAddr(), len(r.fleet.HostNames())+len(r.fleet.Names()), ip)
-	return nil
-}
-
-func (r *Harness) scrapeLoop(ctx context.Context) {
-	c := r.facts().Counters
-	if c.Resolutions == "" {
-		return
-	}
-	t := time.NewTicker(r.cfg.MetricsEvery)
-	defer t.Stop()
-	for {
-		r.scrapeOnce(ctx, c)
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
-}
-
-// scrapeOnce reads the relay's resolutions counter, c.Resolutions.
-func (r *Harness) scrapeOnce(ctx context.Context, c relay.Counters) {
-	m, err := promtext.Scrape(ctx, r.target.MetricsURL(), c.Resolutions)
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if err != nil {
-		r.scrapeErr = err.Error()
-		return
-	}
-	now := time.Now()
-	v, _ := m.Sum(c.Resolutions, nil)
-	r.resolves = appendBounded(r.resolves, Point{At: now, Value: v})
-	// Failed resolutions on their own: PLC faults must show there.
-	if len(c.ResolutionErrors) > 0 {
-		e, _ := m.Sum(c.Resolutions, c.ResolutionErrors)
-		r.resolveErrs = appendBounded(r.resolveErrs, Point{At: now, Value: e})
-	}
-}
-
-// LiveHeap names the relay's live-heap gauges, when its profile does.
-func (r *Harness) LiveHeap() relay.LiveHeap { return r.facts().LiveHeap }
-
 // profile is the relay's profile: the runner's (which fills in the
 // default), or the one configured for an external relay (nil when none).
 func (r *Harness) profile() relay.Profile {
@@ -676,66 +357,6 @@ func (r *Harness) profile() relay.Profile {
 
 // facts are the relay's profile's facts, none when it has no profile.
 func (r *Harness) facts() relay.Facts { return profileFacts(r.profile()) }
-
-// appendBounded appends p, thinning the older half of s (every other
-// point) when it reaches maxPoints.
-func appendBounded(s []Point, p Point) []Point {
-	s = append(s, p)
-	if len(s) >= maxPoints {
-		half := len(s) / 2
-		kept := s[:0]
-		for i, p := range s {
-			if i >= half || i%2 == 0 {
-				kept = append(kept, p)
-			}
-		}
-		s = kept
-	}
-	return s
-}
-
-// ResolveErrors is the relay's failed DID resolutions over the run so far
-// (none when its profile names no such counter).
-func (r *Harness) ResolveErrors() []Point {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Point(nil), r.resolveErrs...)
-}
-
-// Resolves is the relay's DID-resolution counter over the run so far (none
-// when its profile names no such counter).
-func (r *Harness) Resolves() []Point {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]Point(nil), r.resolves...)
-}
-
-// Write drives the fleet with synthetic traffic at rate frames/s for d,
-// Config.Churn's mix, through a replay; it stops early when the relay dies.
-func (r *Harness) Write(ctx context.Context, rate float64, d time.Duration) error {
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	go func() {
-		select {
-		case <-r.target.Exited():
-			cancel()
-		case <-ctx.Done():
-		}
-	}()
-	_, err := r.Load(ctx, replay.Config{Rate: rate, Duration: d, Churn: r.cfg.Churn})
-	return err
-}
-
-// Load drives the fleet with a replay of cfg — what is written when is
-// the replay's choice — until it ends (cfg.Duration, or the capture) or
-// ctx ends. A relay that dies does not stop it: the caller decides.
-func (r *Harness) Load(ctx context.Context, cfg replay.Config) (replay.Report, error) {
-	rp, err := replay.New(r.fleet, cfg)
-	if err != nil {
-		return replay.Report{}, fmt.Errorf("rig: %w", err)
-	}
-	return rp.Run(ctx)
-}
 
 // Drain waits until the consumer has every commit the fleet emitted, or
 // nothing arrives for quiet, or max passes.
@@ -826,53 +447,6 @@ func (r *Harness) Finish(ctx context.Context, patterns ...string) (Report, error
 		}
 	}
 	return rep, errors.Join(errs...)
-}
-
-// CountLog counts the lines of a log file containing each pattern; it
-// reads line by line, so a log of any size costs the same memory.
-func CountLog(path string, patterns []string) (map[string]int, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("rig: reading relay log: %w", err)
-	}
-	defer f.Close()
-	out := make(map[string]int, len(patterns))
-	for _, p := range patterns {
-		out[p] = 0
-	}
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-	for sc.Scan() {
-		line := sc.Text()
-		for _, p := range patterns {
-			if strings.Contains(line, p) {
-				out[p]++
-			}
-		}
-	}
-	return out, sc.Err()
-}
-
-// GrepLog returns up to max lines of the log containing all of subs.
-func GrepLog(path string, max int, subs ...string) ([]string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("rig: reading relay log: %w", err)
-	}
-	defer f.Close()
-	var out []string
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 64<<10), 4<<20)
-scan:
-	for sc.Scan() && len(out) < max {
-		for _, s := range subs {
-			if !strings.Contains(sc.Text(), s) {
-				continue scan
-			}
-		}
-		out = append(out, sc.Text())
-	}
-	return out, sc.Err()
 }
 
 // Close stops everything and removes the container and network. Safe to

@@ -44,7 +44,7 @@ func TestE2EIndigoStrict(t *testing.T) {
 		assert.NoError(t, err)
 		planted <- did
 	}()
-	require.NoError(t, rg.Write(ctx, rate, duration))
+	require.NoError(t, harnesstest.Write(ctx, rg, rate, duration, nil))
 	end := time.Now()
 	rg.Drain(ctx, 10*time.Second, 30*time.Second)
 	rep, err := rg.Finish(ctx)
@@ -141,7 +141,7 @@ func TestE2ERelayKilledMidRun(t *testing.T) {
 		}
 		assert.NoError(t, rg.Relay().Kill(ctx, "SIGKILL"))
 	}()
-	require.NoError(t, rg.Write(ctx, 50, time.Minute))
+	require.NoError(t, harnesstest.Write(ctx, rg, 50, time.Minute, nil))
 	select {
 	case <-rg.Relay().Exited():
 	default:
@@ -171,7 +171,7 @@ func TestE2ERelayOOMKilled(t *testing.T) {
 		Relay: relay.Config{Memory: 32 << 20, PollInterval: 100 * time.Millisecond,
 			Profile: &relay.Indigo{Env: map[string]string{"GOGC": "off"}}},
 	})
-	require.NoError(t, rg.Write(ctx, 200, 90*time.Second))
+	require.NoError(t, harnesstest.Write(ctx, rg, 200, 90*time.Second, nil))
 	select {
 	case <-rg.Relay().Exited():
 	default:

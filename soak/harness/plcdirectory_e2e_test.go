@@ -42,7 +42,6 @@ func TestE2EIndigoPLCDirectory(t *testing.T) {
 		},
 		// More identity churn than the default keeps the resolver busy at
 		// this modest rate (each #identity purges the relay's cache).
-		Churn:        &replay.Churn{Identity: 20},
 		Relay:        relay.Config{Memory: 1 << 30, Profile: &relay.Indigo{}, PLCURL: "https://plc.directory"},
 		MetricsEvery: sampling,
 	})
@@ -89,7 +88,7 @@ func TestE2EIndigoPLCDirectory(t *testing.T) {
 	}()
 
 	start := time.Now()
-	require.NoError(t, rg.Write(ctx, rate, duration))
+	require.NoError(t, harnesstest.Write(ctx, rg, rate, duration, &replay.Churn{Identity: 20}))
 	stopSampling()
 	wg.Wait()
 	sample()
@@ -157,12 +156,11 @@ func TestE2EIndigoPLCFaults(t *testing.T) {
 		},
 		// Each #identity purges the relay's cached document, so it resolves
 		// again all through the run.
-		Churn:        &replay.Churn{Identity: 60},
 		Relay:        relay.Config{Memory: 1 << 30, PLCURL: "https://plc.directory"},
 		MetricsEvery: 2 * time.Second,
 	})
 	start := time.Now()
-	require.NoError(t, rg.Write(ctx, rate, duration))
+	require.NoError(t, harnesstest.Write(ctx, rg, rate, duration, &replay.Churn{Identity: 60}))
 	rep, err := rg.Finish(ctx)
 	require.NoError(t, err)
 	t.Logf("fleet: %+v; delivery %.4f", rep.Fleet, rep.Delivery)

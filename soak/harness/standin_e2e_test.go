@@ -54,7 +54,7 @@ func TestE2EZlayProfileAgainstStandIn(t *testing.T) {
 	})
 	assert.Equal(t, "https", rg.Fleet().PDSScheme(), "zlay dials wss:// only")
 
-	require.NoError(t, rg.Write(ctx, 30, 15*time.Second))
+	require.NoError(t, harnesstest.Write(ctx, rg, 30, 15*time.Second, nil))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
 	m, err := promtext.Scrape(ctx, rg.Relay().MetricsURL())
 	require.NoError(t, err)
@@ -134,7 +134,7 @@ func TestE2ERskyProfileTrustingTheRunsCA(t *testing.T) {
 		Relay: relay.Config{Image: img, Memory: 256 << 20,
 			Profile: relay.Rsky(map[string]string{"FLAVOUR": "rsky", "TRUST_SYSTEM": "1"})},
 	})
-	require.NoError(t, rg.Write(ctx, 30, 10*time.Second))
+	require.NoError(t, harnesstest.Write(ctx, rg, 30, 10*time.Second, nil))
 	rg.Drain(ctx, 5*time.Second, 20*time.Second)
 	m, err := promtext.Scrape(ctx, rg.Relay().MetricsURL())
 	require.NoError(t, err)

@@ -6,9 +6,11 @@ import (
 	"context"
 	"path/filepath"
 	"testing"
+	"time"
 
 	"github.com/relaysoak/relaysoak/internal/testkit"
 	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -36,4 +38,14 @@ func Start(t testing.TB, ctx context.Context, cfg harness.Config) *harness.Harne
 	}
 	require.NoError(t, err, "Docker is required for this test")
 	return r
+}
+
+// Write drives h's fleet with synthetic traffic at rate frames/s for d, in
+// churn's mix (nil: the realistic one), and stops early when the relay
+// dies, which the test's own checks then find.
+func Write(ctx context.Context, h *harness.Harness, rate float64, d time.Duration, churn *replay.Churn) error {
+	ctx, cancel := h.UntilExit(ctx)
+	defer cancel()
+	_, err := h.Load(ctx, replay.Config{Rate: rate, Duration: d, Churn: churn})
+	return err
 }
