@@ -1,7 +1,6 @@
 package report
 
 import (
-	"encoding/json"
 	"encoding/xml"
 	"fmt"
 	"image/color"
@@ -70,20 +69,11 @@ func WriteAB(dir string, ab AB) error {
 	if err != nil {
 		notes = append(notes, "no plot: "+err.Error())
 	}
-	b, err := json.MarshalIndent(ab, "", "  ")
-	if err != nil {
-		return fmt.Errorf("report: encode A/B verdict: %w", err)
-	}
 	j, err := JUnitAB(ab)
 	if err != nil {
 		return err
 	}
-	return writeFiles(dir, []outFile{
-		{rundir.Verdict, append(b, '\n')},
-		{rundir.Report, []byte(MarkdownAB(ab, notes))},
-		{rundir.JUnit, j},
-		{rundir.Plot, png},
-	})
+	return writeRunFiles(dir, ab, MarkdownAB(ab, notes), j, png)
 }
 
 // MarkdownAB is the A/B report.md: the difference first, then each build.

@@ -97,18 +97,24 @@ func Write(dir string, s Summary) error {
 	if err != nil {
 		s.Notes = append(s.Notes, "no plot: "+err.Error())
 	}
-	b, err := json.MarshalIndent(s, "", "  ")
-	if err != nil {
-		return fmt.Errorf("report: encode verdict: %w", err)
-	}
 	j, err := JUnit(s)
 	if err != nil {
 		return err
 	}
+	return writeRunFiles(dir, s, Markdown(s), j, png)
+}
+
+// writeRunFiles writes a run's verdict.json (v), report.md, junit.xml and
+// plot.
+func writeRunFiles(dir string, v any, md string, junit, png []byte) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return fmt.Errorf("report: encode %s: %w", rundir.Verdict, err)
+	}
 	return writeFiles(dir, []outFile{
 		{rundir.Verdict, append(b, '\n')},
-		{rundir.Report, []byte(Markdown(s))},
-		{rundir.JUnit, j},
+		{rundir.Report, []byte(md)},
+		{rundir.JUnit, junit},
 		{rundir.Plot, png},
 	})
 }
