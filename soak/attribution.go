@@ -189,8 +189,7 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 // attributionObservations reads the signal an attribution run regresses:
 // the relay's live heap when the samples hold it, else fallback (the
 // signal that carried the verdict). A collector's sawtooth swings RSS by
-// more than an hour's growth (indigo's rss_anon by 130 MiB every 100 s),
-// which widens every factor's interval past use; the live heap moves only
+// more than an hour's growth, which widens every factor's interval past use; the live heap moves only
 // with what the relay keeps.
 func attributionObservations(path, fallback string) (attribute.Observations, string, error) {
 	obs, err := observations(path, rundir.SignalLiveHeap)

@@ -42,13 +42,13 @@
 // hundreds of refits; this is one pass.
 //
 // Floors (FitConfig.Floors): a relay that holds data between flushes has
-// teeth in its memory, even in its live heap (indigo's climbs 75 MiB in 75 s
-// and drops back), which scatter samples by far more than the growth sought.
-// FindTeeth finds them as drops larger than four times the median step, at
+// teeth in its memory, even in its live heap (a climb of tens of MiB over a
+// minute or two, then a drop back), which scatter samples by far more than
+// the growth sought. FindTeeth finds them as drops larger than four times the median step, at
 // least four of them; then the fit takes the lowest sample of each window of
 // 1.5 median periods (with that sample's counts), which is what was kept at
-// that moment. On a 70 MiB, 75 s sawtooth this narrowed a factor's interval
-// about threefold. A window must leave 24 floors after the warm-up, or
+// that moment: on a sawtooth that narrows a factor's interval severalfold.
+// A window must leave 24 floors after the warm-up, or
 // every sample is fitted.
 //
 // Verdict: memory grows if the total fitted growth exceeds MinGrowthMiB and

@@ -113,9 +113,9 @@ type PlanConfig struct {
 	SampleInterval time.Duration
 	// MinDetectMiBPerHour is the slowest growth, caused by one factor at its
 	// baseline rate, that the plan must attribute: every factor's 95%
-	// interval must be within ±half of it. Default 40 MiB/hour; at the
-	// defaults this needs 9-minute phases, 91 minutes in all. (The relay in
-	// the notes leaked 240–290 MiB/hour at production load.)
+	// interval must be within ±half of it. Default 40 MiB/hour, well under
+	// the leak that motivated the rig (about 290 MiB/hour at production
+	// load).
 	MinDetectMiBPerHour float64
 }
 
