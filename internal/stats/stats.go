@@ -1,4 +1,4 @@
-// Package stats holds the statistics the verdict (soak/trend) and
+// Package stats holds the statistics the verdict (soak/verdict) and
 // attribution (soak/attribute) share, once: robust location and scale, the
 // normal distribution, and the lag-1 autocorrelation with the cap both
 // place on it.
