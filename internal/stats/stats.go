@@ -1,7 +1,7 @@
 // Package stats holds the statistics the verdict (soak/verdict) and
 // attribution (soak/attribute) share, once: robust location and scale, the
-// normal distribution, and the lag-1 autocorrelation with the cap both
-// place on it.
+// normal distribution, the lag-1 autocorrelation with the cap both place on
+// it, and the sharp drops that end a sawtooth's teeth (FindDrops).
 //
 // It must not know what a series measures or how it was sampled.
 package stats

@@ -1,7 +1,6 @@
 package attribute
 
 import (
-	"math"
 	"slices"
 
 	"github.com/relaysoak/relaysoak/internal/stats"
@@ -43,30 +42,12 @@ func FindTeeth(t, memory []float64, fromS, toS, maxWindowS float64) Teeth {
 	if hi-lo < 2*minTeeth {
 		return Teeth{}
 	}
-	y := memory[lo:hi]
-	steps := make([]float64, len(y)-1)
-	for i := range steps {
-		steps[i] = math.Abs(y[i+1] - y[i])
+	// Every fall between two samples counts, even one of a few in a row.
+	d := stats.FindDrops(t[lo:hi], memory[lo:hi], stats.DropConfig{Side: 1, Scale: stats.StepScale, Times: dropOfStep, EachCandidate: true})
+	if d.Threshold <= 0 || len(d.At) < minTeeth {
+		return Teeth{} // a flat series (no median step), or too few drops for a period
 	}
-	threshold := dropOfStep * stats.Median(steps)
-	if threshold <= 0 {
-		return Teeth{}
-	}
-	var at, depth []float64
-	for i := 1; i < len(y); i++ {
-		if y[i-1]-y[i] > threshold {
-			at = append(at, t[lo+i])
-			depth = append(depth, y[i-1]-y[i])
-		}
-	}
-	if len(at) < minTeeth {
-		return Teeth{}
-	}
-	gaps := make([]float64, len(at)-1)
-	for i := range gaps {
-		gaps[i] = at[i+1] - at[i]
-	}
-	th := Teeth{Drops: len(at), PeriodS: stats.Median(gaps), DepthMiB: stats.Median(depth) / (1 << 20)}
+	th := Teeth{Drops: len(d.At), PeriodS: d.Period, DepthMiB: stats.Median(d.Depth) / (1 << 20)}
 	if th.PeriodS*floorWidth > maxWindowS {
 		return Teeth{Drops: th.Drops, PeriodS: th.PeriodS, DepthMiB: th.DepthMiB}
 	}

@@ -37,73 +37,38 @@ func (f flushCycles) in(from, to float64) flushCycles {
 // Flush recognition, in thinned points and hours.
 const (
 	flushSide      = 3         // points each side of a drop whose medians are compared
+	flushSigmas    = 8.0       // a drop exceeds this many σ of the point-to-point noise
+	flushOfLevel   = 0.02      // and this fraction of the level
 	flushMinPeriod = 10.0 / 60 // hours: drops closer than this are a GC or allocator sawtooth
 	flushMinPoints = 8         // a cycle must span this many thinned points to be resolved
 	flushToothR2   = 0.8       // the rise before a drop must be this close to a line
 )
 
-// findFlush finds slow flush cycles in one process lifetime: drops, within
-// about one thinned point, by more than 8σ of the point-to-point noise and
-// 2% of the level, each at the end of a gradual rise between half and twice
-// its size (a tooth: a line explains the rise, which a step up followed by a
-// step down does not; and the drop takes back most of it, which a GC
-// sawtooth on a leak does not). Drops closer together than 10 minutes, or than the
-// thinning can resolve, are a fast sawtooth, which the trend test already
-// takes in its stride: none is returned then. Restarts (drops to a fresh
-// process's level) have been cut off before.
+// findFlush finds slow flush cycles in one process lifetime: drops
+// (stats.FindDrops), within about one thinned point, by more than 8σ of the
+// point-to-point noise and 2% of the level, each at the end of a gradual
+// rise between half and twice its size (a tooth: a line explains the rise,
+// which a step up followed by a step down does not; and the drop takes back
+// most of it, which a GC sawtooth on a leak does not). Drops closer together
+// than 10 minutes, or than the thinning can resolve, are a fast sawtooth,
+// which the trend test already takes in its stride: none is returned then.
+// Restarts (drops to a fresh process's level) have been cut off before.
 func findFlush(th thinned) flushCycles {
 	n := th.len()
 	var none flushCycles
 	if n < 4*flushMinPoints {
 		return none
 	}
-	diffs := make([]float64, n-1)
-	for i := 1; i < n; i++ {
-		diffs[i-1] = th.y[i] - th.y[i-1]
-	}
-	sigma := stats.MAD(diffs) / math.Sqrt2
-	thr := max(8*sigma, 0.02*stats.Median(th.y))
-	// Candidate drops: the median of the flushSide points before i exceeds
-	// that of the flushSide points from i on by more than thr; of each run
-	// of candidates the largest is the drop.
-	var w [flushSide]float64
-	drop := make([]float64, n)
-	for i := flushSide; i+flushSide <= n; i++ {
-		copy(w[:], th.y[i-flushSide:i])
-		l := stats.MedianInPlace(w[:])
-		copy(w[:], th.y[i:i+flushSide])
-		r := stats.MedianInPlace(w[:])
-		drop[i] = l - r
-	}
-	var idx []int
-	for i := 0; i < n; {
-		if drop[i] <= thr {
-			i++
-			continue
-		}
-		best := i
-		for i < n && drop[i] > thr {
-			if drop[i] > drop[best] {
-				best = i
-			}
-			i++
-		}
-		idx = append(idx, best)
-	}
+	d := stats.FindDrops(th.t, th.y, stats.DropConfig{Side: flushSide, Scale: stats.NoiseScale, Times: flushSigmas, OfLevel: flushOfLevel})
+	idx, sigma := d.At, d.Scale
 	if len(idx) == 0 {
 		return none
 	}
 	// Spacing: a fast sawtooth is no flush cycle.
 	spacing := th.duration() / float64(n-1)
 	minGap := max(flushMinPeriod, flushMinPoints*spacing)
-	if len(idx) >= 2 {
-		gaps := make([]float64, len(idx)-1)
-		for k := 1; k < len(idx); k++ {
-			gaps[k-1] = th.t[idx[k]] - th.t[idx[k-1]]
-		}
-		if stats.Median(gaps) < minGap {
-			return none
-		}
+	if len(idx) >= 2 && d.Period < minGap {
+		return none
 	}
 	var out flushCycles
 	sm := runningMedian5(th.y)
@@ -137,21 +102,20 @@ func findFlush(th thinned) flushCycles {
 		// drops back only a little (a leak under a GC sawtooth) is no cycle.
 		// The first tooth may be cut by the start of the data: it needs only
 		// to rise.
-		minRise := 0.5 * drop[i]
+		depth := d.Depth[k]
+		minRise := 0.5 * depth
 		if k == 0 {
 			minRise = 0
 		}
-		if r2 < flushToothR2 || rise <= minRise || drop[i] < 0.5*rise {
+		if r2 < flushToothR2 || rise <= minRise || depth < 0.5*rise {
 			if reject(k) {
 				return none
 			}
 			continue
 		}
-		copy(w[:], th.y[i-flushSide:i])
-		peak, peakSE := stats.MedianInPlace(w[:]), 0.0
 		// The drop must fall from the tooth's top, not from a burst of
 		// outliers above it.
-		if math.Abs(before.at(th.t[i-1])-peak) > 0.25*drop[i] {
+		if math.Abs(before.at(th.t[i-1])-d.Before[k]) > 0.25*depth {
 			if reject(k) {
 				return none
 			}
@@ -160,13 +124,12 @@ func findFlush(th thinned) flushCycles {
 		// Peak and floor from the lines through the teeth either side (far
 		// more precise than a few points), the floor from the points after
 		// the drop when the next tooth is too short.
-		peak, peakSE = before.at(th.t[i-1]), before.seAt(th.t[i-1])
+		peak, peakSE := before.at(th.t[i-1]), before.seAt(th.t[i-1])
 		next := n
 		if k+1 < len(idx) {
 			next = idx[k+1]
 		}
-		copy(w[:], th.y[i:i+flushSide])
-		floor, floorSE := stats.MedianInPlace(w[:]), sigma
+		floor, floorSE := d.After[k], sigma
 		if next-2-(i+1)+1 >= flushMinPoints {
 			after := fitLine(th.t[i+1:next-1], th.y[i+1:next-1])
 			floor, floorSE = after.at(th.t[i]), after.seAt(th.t[i])
@@ -175,15 +138,9 @@ func findFlush(th thinned) flushCycles {
 		out.peak = append(out.peak, peak)
 		out.floor = append(out.floor, floor)
 		out.levelSE = max(out.levelSE, peakSE, floorSE)
-		out.climb = append(out.climb, drop[i]/before.b)
+		out.climb = append(out.climb, depth/before.b)
 	}
-	if len(out.t) >= 2 {
-		gaps := make([]float64, len(out.t)-1)
-		for k := 1; k < len(out.t); k++ {
-			gaps[k-1] = out.t[k] - out.t[k-1]
-		}
-		out.period = stats.Median(gaps)
-	}
+	out.period = stats.MedianSpacing(out.t)
 	return out
 }
 
