@@ -18,6 +18,7 @@ import (
 	"github.com/moby/moby/api/types/container"
 	mnetwork "github.com/moby/moby/api/types/network"
 	"github.com/moby/moby/client"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 	"github.com/testcontainers/testcontainers-go"
 	"github.com/testcontainers/testcontainers-go/network"
 )
@@ -524,6 +525,7 @@ func (r *Runner) waitHealthy(ctx context.Context) error {
 	var last string
 	for {
 		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+		req.Header.Set("User-Agent", useragent.For(useragent.Scrape))
 		resp, err := hc.Do(req)
 		if err == nil {
 			io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))

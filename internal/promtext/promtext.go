@@ -16,6 +16,7 @@ import (
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 )
 
 // MaxBytes bounds one scrape: a relay with thousands of hosts prints
@@ -103,6 +104,7 @@ func Scrape(ctx context.Context, url string, names ...string) (Metrics, error) {
 	if err != nil {
 		return nil, fmt.Errorf("scraping %s: %w", url, err)
 	}
+	req.Header.Set("User-Agent", useragent.For(useragent.Scrape))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("scraping %s: %w", url, err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 )
 
 // closeWait bounds how long a clean close waits for the relay to close its
@@ -84,7 +85,7 @@ func (w *consumer) dial(ctx context.Context, old bool) (*websocket.Conn, error) 
 		q.Set("cursor", strconv.FormatInt(cursor, 10))
 		u.RawQuery = q.Encode()
 	}
-	conn, resp, err := w.c.dialer.DialContext(ctx, u.String(), nil)
+	conn, resp, err := w.c.dialer.DialContext(ctx, u.String(), useragent.Header(useragent.Crowd))
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("crowd: dialling %s: %w (status %s)", u.String(), err, resp.Status)

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"maps"
 	"math"
 	"net/http"
 	"net/http/httptest"
 	"reflect"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -22,6 +24,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 )
 
@@ -35,6 +38,7 @@ type relay struct {
 	subscribes atomic.Int64
 	mu         sync.Mutex
 	cursors    []int64 // the cursor of every subscribe that sent one, when recording
+	agents     map[string]int
 	record     bool
 }
 
@@ -44,9 +48,12 @@ func startRelay(t testing.TB, cfg fakepds.Config, record bool) *relay {
 	f, err := fakepds.New(cfg)
 	require.NoError(t, err)
 	host := f.HostNames()[0]
-	r := &relay{fleet: f, record: record}
+	r := &relay{fleet: f, record: record, agents: map[string]int{}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		r.subscribes.Add(1)
+		r.mu.Lock()
+		r.agents[req.UserAgent()]++
+		r.mu.Unlock()
 		if c := req.URL.Query().Get("cursor"); c != "" && r.record {
 			v, err := strconv.ParseInt(c, 10, 64)
 			assert.NoError(t, err)
@@ -180,6 +187,7 @@ func TestResumeSendsTheLastSeqAsCursor(t *testing.T) {
 	for _, cur := range r.cursors {
 		assert.Positive(t, cur)
 	}
+	assert.Equal(t, []string{useragent.For(useragent.Crowd)}, slices.Collect(maps.Keys(r.agents)), "one User-Agent for every consumer and reconnect")
 	// The relay saw every consumer leave: none is left subscribed.
 	assert.Eventually(t, func() bool { return r.fleet.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
 }

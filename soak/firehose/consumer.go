@@ -21,6 +21,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/internal/cborhead"
 	"github.com/relaysoak/relaysoak/internal/loghist"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 )
 
 // maxKeptBuffer is the largest read buffer kept between frames.
@@ -268,7 +269,7 @@ func (c *Consumer) session(ctx context.Context) error {
 	}
 	c.mu.Unlock()
 	d := websocket.Dialer{HandshakeTimeout: 10 * time.Second, Proxy: http.ProxyFromEnvironment}
-	conn, resp, err := d.DialContext(ctx, u.String(), nil)
+	conn, resp, err := d.DialContext(ctx, u.String(), useragent.Header(useragent.Measure))
 	if err != nil {
 		if resp != nil {
 			return fmt.Errorf("dialling firehose %s: %w (status %s)", u.String(), err, resp.Status)

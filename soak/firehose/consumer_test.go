@@ -15,6 +15,7 @@ import (
 	"github.com/bluesky-social/indigo/atproto/identity"
 	"github.com/bluesky-social/indigo/events"
 	"github.com/gorilla/websocket"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -28,6 +29,7 @@ type fakeRelay struct {
 	mu      sync.Mutex
 	rounds  [][]*events.XRPCStreamEvent
 	cursors []string
+	agents  []string
 	gate    chan struct{} // when set, closed before the second round is played
 }
 
@@ -49,6 +51,7 @@ func (f *fakeRelay) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		f.mu.Lock()
 	}
 	f.cursors = append(f.cursors, r.URL.Query().Get("cursor"))
+	f.agents = append(f.agents, r.UserAgent())
 	var round []*events.XRPCStreamEvent
 	if len(f.rounds) > 0 {
 		round, f.rounds = f.rounds[0], f.rounds[1:]
@@ -154,6 +157,9 @@ func TestConsumerCountsVerifiesAndMeasuresLag(t *testing.T) {
 	require.GreaterOrEqual(t, len(fr.cursors), 2)
 	assert.Equal(t, "", fr.cursors[0])
 	assert.Equal(t, "7", fr.cursors[1], "the consumer resumes from the last seq it saw")
+	for _, ua := range fr.agents {
+		assert.Equal(t, useragent.For(useragent.Measure), ua, "the measuring consumer names itself, the same on every dial")
+	}
 
 	assert.InDelta(t, 0.9, s.Delivery(10), 1e-9)
 	assert.Zero(t, s.Delivery(0))

@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/google/pprof/profile"
+	"github.com/relaysoak/relaysoak/internal/useragent"
 )
 
 // HeapPath is where net/http/pprof serves the heap profile.
@@ -52,6 +53,7 @@ func Fetch(ctx context.Context, target string) (*profile.Profile, error) {
 	if err != nil {
 		return nil, fmt.Errorf("heapdiff: %s: %w", u, err)
 	}
+	req.Header.Set("User-Agent", useragent.For(useragent.Scrape))
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
 		return nil, fmt.Errorf("heapdiff: fetching %s: %w", u, err)
