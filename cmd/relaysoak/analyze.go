@@ -46,15 +46,15 @@ func setupAnalyze(f *flags) func([]string) int {
 	f.PositionalInputs(false)
 	return func(args []string) int {
 		path := args[0]
-		run, err := readRun(path, *column)
-		if errors.Is(err, verdict.ErrNoMemoryColumn) || errors.Is(err, verdict.ErrUnknownColumn) {
+		run, ch, err := readRun(path, *column)
+		if errors.Is(err, errNoMemoryColumn) || errors.Is(err, errUnknownColumn) {
 			// The file is fine; what to judge in it is the user's choice.
 			return fail("analyze", exitUsage, "%v", err)
 		}
 		if err != nil {
 			return fail("analyze", exitBadInput, "%v", err)
 		}
-		fmt.Fprintf(os.Stderr, "relaysoak analyze: %s\n", run.Choice)
+		fmt.Fprintf(os.Stderr, "relaysoak analyze: %s\n", ch)
 		if *frameRate > 0 {
 			run.Context.FrameRate = *frameRate
 		}
@@ -67,7 +67,7 @@ func setupAnalyze(f *flags) func([]string) int {
 			Alpha:              *alpha,
 			Warmup:             *warmup,
 		}
-		rep, err := verdict.JudgeRun(run, cfg)
+		rep, err := judgeRun(run, ch, cfg)
 		if err != nil {
 			return fail("analyze", exitBadInput, "%s: %v", path, err)
 		}
@@ -81,11 +81,12 @@ func setupAnalyze(f *flags) func([]string) int {
 }
 
 // readRun reads samples.jsonl or CSV, by extension, else by the first
-// non-blank byte ('{' is JSON).
-func readRun(path, column string) (verdict.Run, error) {
+// non-blank byte ('{' is JSON), and chooses the signal that carries the
+// verdict (column, when not empty, is the one asked for).
+func readRun(path, column string) (verdict.Run, choice, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return verdict.Run{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
+		return verdict.Run{}, choice{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
 	}
 	defer f.Close()
 	br := bufio.NewReader(f)
@@ -107,16 +108,19 @@ func readRun(path, column string) (verdict.Run, error) {
 			break
 		}
 		if _, err := f.Seek(0, io.SeekStart); err != nil {
-			return verdict.Run{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
+			return verdict.Run{}, choice{}, fmt.Errorf("%w: %v", verdict.ErrInput, err)
 		}
 		br.Reset(f)
 	}
 	if !jsonl {
-		return verdict.ReadCSV(br, path, column)
+		return readCSV(br, path, column)
 	}
 	run, err := verdict.ReadSamples(br, path)
-	if err != nil || column == "" {
-		return run, err
+	if err != nil {
+		return run, choice{}, err
 	}
-	return run.Select(column, path)
+	if column == "" {
+		return run, samplesChoice(run), nil
+	}
+	return selectSignal(run, column, path)
 }

@@ -7,7 +7,8 @@
 // It knows series of (seconds, bytes) and the run's frame rate, memory limit
 // and exits; it must not know containers, fleets, the relay or how samples
 // are taken. The soak controller feeds it (Live during a run, Judge at the
-// end); `relaysoak analyze` reads files (ReadSamples, ReadCSV).
+// end); `relaysoak analyze` reads files (ReadSamples; a CSV's columns and
+// their spellings are analyze's to read).
 //
 // # Method
 //

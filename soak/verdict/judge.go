@@ -1,7 +1,6 @@
 package verdict
 
 import (
-	"fmt"
 	"math"
 	"slices"
 
@@ -106,30 +105,31 @@ func Judge(s Series, ctx Context, cfg Config) (Result, error) {
 		Exits:          len(ctx.Exits),
 	}
 
+	ev := evidence{gate: res.GateMiBPerHour, exits: ctx.Exits}
 	restarts := findRestarts(s, cfg.RestartFraction)
 	res.Restarts = len(restarts)
+	for _, i := range restarts {
+		ev.restarts = append(ev.restarts, s[i].T)
+	}
 	bounds := segmentStarts(s, restarts, ctx.Exits)
-	last := s[bounds[len(bounds)-1]:]
-
-	oom := len(restarts) >= 2
+	ev.oom = len(restarts) >= 2
 	if len(restarts) == 1 && ctx.MemoryLimit > 0 {
-		oom = peakBefore(s, restarts[0]) >= 0.85*ctx.MemoryLimit
+		ev.oom = peakBefore(s, restarts[0]) >= 0.85*ctx.MemoryLimit
 	}
-	switch {
-	case oom:
+	if ev.oom {
 		judgeCycles(&res, s, bounds, ctx, cfg)
-		res.Verdict = Leak
-		res.Reason = fmt.Sprintf("%d restarts: memory repeatedly fell to its starting level (an OOM sawtooth); growth per cycle %.0f MiB/hour", len(restarts), res.SlopeMiBPerHour)
-	default:
-		judgeSegment(&res, last, ctx, cfg)
-		if len(restarts) == 1 {
-			res.Reason = fmt.Sprintf("one restart at %.0f s (judged after it): %s", s[restarts[0]].T, res.Reason)
-		}
+		ev.cycleSlope = res.SlopeMiBPerHour
+	} else {
+		ev.life = examineLifetime(s[bounds[len(bounds)-1]:], ev.gate, cfg)
 	}
-	if len(ctx.Exits) > 0 {
-		res.Reason = fmt.Sprintf("the target exited %d time(s), first at %.0f s; memory: %s %s", len(ctx.Exits), ctx.Exits[0], res.Verdict, res.Reason)
-		res.Verdict = Crashed
-		res.NeedMoreMinutes = nil
+
+	d := decide(ev, cfg)
+	if !ev.oom {
+		ev.life.report(&res, d.lifetime(), ctx)
+	}
+	res.Verdict, res.Reason = d.verdict, reason(d)
+	if d.need > 0 {
+		setNeed(&res, d.need)
 	}
 	return res, nil
 }
@@ -408,151 +408,6 @@ func removeShifts(th thinned) (thinned, int) {
 	return out, shifts
 }
 
-// judgeSegment judges one process lifetime.
-func judgeSegment(res *Result, seg Series, ctx Context, cfg Config) {
-	gate := res.GateMiBPerHour
-	alpha := cfg.Alpha
-	th := thin(seg, 0, cfg.MaxPoints)
-	start, end := th.t[0], th.t[th.len()-1]
-	res.WindowEndS = end * secPerHour
-	res.LevelMiB = endLevel(th)
-
-	wu := fitWarmup(th)
-	flush := findFlush(th)
-	if flush.drops() > 0 && wu.a != 0 && wu.end > flush.t[0] {
-		// A warm-up is a rise; one that spans a flush cycle's drop was
-		// fitted to the teeth (the slow start of the first one, typically).
-		wu = warmup{end: start, t0: start, known: true}
-	}
-	warm := max(wu.end, start+cfg.Warmup.Hours())
-	res.WarmupEndS = warm * secPerHour
-	res.WindowStartS = warm * secPerHour
-	switch {
-	case cfg.Warmup > 0 && end < start+cfg.Warmup.Hours():
-		res.WarmupState = WarmingUp
-	case !wu.known && cfg.Warmup == 0:
-		res.WarmupState = WarmupUnknown
-	case wu.a == 0 && cfg.Warmup == 0:
-		res.WarmupState = WarmupNone
-	case wu.capped:
-		res.WarmupState = WarmingUp
-	default:
-		res.WarmupState = WarmupEnded
-	}
-
-	minW := cfg.MinWindow.Hours()
-	need := warm + minW - end
-	if f := cfg.MinWindowFraction; f > 0 {
-		need = max(need, start+(warm-start)/(1-f)-end)
-	}
-	wth := th.sub(warm, end)
-	if need > 0 || wth.len() < minFitPoint {
-		res.Verdict = Inconclusive
-		if need <= 0 {
-			need = minW
-		}
-		res.Reason = fmt.Sprintf("too little data after warm-up (%.0f min judged, %d points)", wth.duration()*60, wth.len())
-		setNeed(res, need)
-		// The estimate so far, for the live view: no verdict rests on it.
-		if wth.len() >= minFitPoint && wth.duration() > 0 {
-			f, _ := fitTrend(wth.t, wth.y, cfg.Alpha, nil)
-			res.Provisional = true
-			res.SlopeMiBPerHour = f.slope
-			res.SlopeCIMiBPerHour = [2]float64{f.lo, f.hi}
-			res.MannKendallS, res.MannKendallZ, res.PValue, res.EffectiveN = f.s, f.z, f.p, f.nEff
-			res.JudgedPoints = f.n
-			res.GrowthMiB = f.slope * wth.duration()
-		}
-		judgeFlush(res, flush, th, warm, end, gate, cfg)
-		return
-	}
-
-	var buf []float64
-	w, buf := judgeWindow(wth, wu, cfg, buf)
-
-	// A leak that starts after a flat stretch: judge from its onset.
-	if c, ok := findOnset(w, gate, minW); ok {
-		ow := wth.sub(c, end)
-		var o window
-		o, buf = judgeWindow(ow, wu, cfg, buf)
-		w = o
-		res.WindowStartS = c * secPerHour
-		cs := c * secPerHour
-		res.LeakOnsetS = &cs
-	}
-	f := w.fit
-	res.LevelShifts = w.shifts
-	res.SlopeMiBPerHour = f.slope
-	res.SlopeCIMiBPerHour = [2]float64{f.lo, f.hi}
-	res.MannKendallS, res.MannKendallZ, res.PValue, res.EffectiveN = f.s, f.z, f.p, f.nEff
-	res.JudgedPoints = f.n
-	wDur := w.series.duration()
-	res.GrowthMiB = f.slope * wDur
-
-	// Late-window check: the second half of the judged window.
-	mid := w.series.t[0] + wDur/2
-	late := w.series.sub(mid, end)
-	var fl trendFit
-	lateOK := late.len() >= minFitPoint
-	if lateOK {
-		fl, _ = fitTrend(late.t, late.y, alpha, buf)
-		res.LateSlopeMiBPerHour = fl.slope
-	}
-	// Still rising: significantly, at half the window's slope at least, and
-	// with an interval that reaches 80% of it. A curve that is levelling off
-	// (a warm-up not recognised as one, in a short run under a big GC
-	// sawtooth) has a second half clearly slower than the whole: calling it
-	// a leak would report the warm-up's climb as the leak's slope.
-	rising := lateOK && fl.slope >= 0.5*f.slope && fl.hi >= 0.8*f.slope && fl.lo > 0 && fl.p < 2*alpha
-	flatLate := lateOK && fl.hi < gate
-
-	significant := f.slope >= gate && f.lo > 0 && f.p < alpha && f.z > 0
-	switch {
-	case significant && rising:
-		res.Verdict = Leak
-		res.Reason = fmt.Sprintf("sustained growth of %.1f MiB/hour (CI %.1f–%.1f, gate %.1f), still rising in the second half (%.1f MiB/hour)", f.slope, f.lo, f.hi, gate, fl.slope)
-	case flatLate:
-		res.Verdict = Pass
-		if significant {
-			res.Reason = fmt.Sprintf("rose %.0f MiB then levelled off: second-half slope %.1f MiB/hour (CI up to %.1f) is under the %.1f gate", res.GrowthMiB, fl.slope, fl.hi, gate)
-		} else {
-			res.Reason = fmt.Sprintf("flat: second-half slope %.1f MiB/hour (CI up to %.1f) is under the %.1f gate", fl.slope, fl.hi, gate)
-		}
-	case f.hi < gate:
-		res.Verdict = Pass
-		res.Reason = fmt.Sprintf("slope %.1f MiB/hour (CI up to %.1f) is under the %.1f gate", f.slope, f.hi, gate)
-	default:
-		res.Verdict = Inconclusive
-		switch {
-		case significant:
-			res.Reason = fmt.Sprintf("growth of %.1f MiB/hour is slowing (second half %.1f): a late warm-up or a leak, not yet clear", f.slope, fl.slope)
-		default:
-			res.Reason = fmt.Sprintf("slope %.1f MiB/hour, CI %.1f–%.1f straddles the gate %.1f or 0", f.slope, f.lo, f.hi, gate)
-		}
-		n1 := extraFor(f, gate, wDur)
-		if lateOK {
-			n1 = max(n1, 2*extraFor(fl, gate, late.duration())+late.duration()*2-wDur)
-		}
-		setNeed(res, max(n1, minW/2))
-	}
-	// A warm-up whose time constant is as long as the data allow may not
-	// be over: while its fitted tail still climbs at half the gate, a flat
-	// second half can be a pause in it, or the tail overdone. Too early for
-	// PASS (a LEAK survived every variant).
-	const dt = 1.0 / 60
-	if res.Verdict == Pass && wu.capped && (wu.at(end)-wu.at(end-dt))/dt >= gate/2 {
-		res.Verdict = Inconclusive
-		res.Reason = fmt.Sprintf("the warm-up may not be over (its fitted time constant, %.0f min, is as long as the data allow): %s", wu.tau*60, res.Reason)
-		setNeed(res, max(4.5*wu.tau-(end-start), minW/2))
-	}
-	judgeFlush(res, flush, th, warm, end, gate, cfg)
-	if res.Verdict == Pass {
-		p := stats.Median(tail(w.raw, 0.25)) // the level as recorded, not shift-corrected
-		res.PlateauMiB = &p
-	}
-	setDerived(res, ctx)
-}
-
 // extraFor estimates how many more hours a window of dur hours needs before
 // the interval of f excludes both the gate and zero on one side. The interval
 // of a trend shrinks about as dur^(-3/2) with regular sampling.
@@ -588,78 +443,4 @@ func tail(th thinned, frac float64) []float64 {
 func endLevel(th thinned) float64 {
 	k := max(th.len()-10, 0)
 	return stats.Median(th.y[k:])
-}
-
-// judgeFlush revises a lifetime's verdict when it shows slow flush cycles
-// (see findFlush). This is the rule that keeps a window inside one rising
-// tooth from being judged (MinWindowFraction's old job): while drops are
-// recent (within two periods of the end; with one drop, the period is the
-// time its tooth takes to climb by the drop), the judged window must hold
-// two whole cycles (three drops) for any verdict, and the verdict then rests
-// on the floors and the peaks, not on a line through the teeth: PASS when
-// both are flat (their slopes' intervals under the gate), INCONCLUSIVE when
-// the line said PASS but they are not. A LEAK over two whole cycles stands:
-// a leak under flush cycles raises the floors too. Drops that stopped two
-// periods ago were a one-off (or the cycles ended): judged as before.
-func judgeFlush(res *Result, fl flushCycles, th thinned, warm, end, gate float64, cfg Config) {
-	if fl.drops() == 0 {
-		return
-	}
-	last := fl.t[fl.drops()-1]
-	period := fl.period
-	if period == 0 {
-		period = fl.climb[0]
-	}
-	if end-last > 2*period {
-		return
-	}
-	wf := fl.in(warm, end)
-	res.FlushDrops = fl.drops()
-	res.FlushPeriodS = fl.period * secPerHour
-	whole := wf.drops() - 1
-	if whole < 2 {
-		// Time to the third drop in the window, at the period seen.
-		from := warm
-		if wf.drops() > 0 {
-			from = last
-		}
-		need := from + float64(3-wf.drops())*period - end
-		prev := res.NeedMoreMinutes
-		res.Verdict = Inconclusive
-		res.Reason = fmt.Sprintf("memory drops back to a floor in slow cycles (%d drop(s)%s, no exit): the judged window holds %d whole cycle(s), two are needed to tell them from a leak; %s",
-			fl.drops(), periodText(fl.period), max(whole, 0), res.Reason)
-		res.NeedMoreMinutes = nil
-		setNeed(res, max(need, cfg.MinWindow.Hours()/2))
-		if prev != nil && *prev > *res.NeedMoreMinutes {
-			res.NeedMoreMinutes = prev
-		}
-		return
-	}
-	z := stats.NormalQuantile(1 - cfg.Alpha/2)
-	fs, fse := levelTrend(wf.t, wf.floor, wf.levelSE)
-	ps, pse := levelTrend(wf.t, wf.peak, wf.levelSE)
-	res.FloorSlopeMiBPerHour, res.PeakSlopeMiBPerHour = &fs, &ps
-	flat := math.Abs(fs)+z*fse < gate && math.Abs(ps)+z*pse < gate
-	switch {
-	case flat:
-		res.Verdict = Pass
-		res.NeedMoreMinutes = nil
-		res.Provisional = false
-		res.SlopeMiBPerHour = fs
-		res.SlopeCIMiBPerHour = [2]float64{fs - z*fse, fs + z*fse}
-		res.Reason = fmt.Sprintf("slow flush cycles%s, %d whole in the window, return to the same floor: floors %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), under the %.1f gate",
-			periodText(fl.period), whole, fs, z*fse, ps, z*pse, gate)
-	case res.Verdict == Pass:
-		res.Verdict = Inconclusive
-		res.Reason = fmt.Sprintf("slow flush cycles%s: floors move %.1f MiB/hour (±%.1f), peaks %.1f (±%.1f), not clearly under the %.1f gate",
-			periodText(fl.period), fs, z*fse, ps, z*pse, gate)
-		setNeed(res, max(fl.period, cfg.MinWindow.Hours()/2))
-	}
-}
-
-func periodText(period float64) string {
-	if period == 0 {
-		return ""
-	}
-	return fmt.Sprintf(" every %.0f min", period*60)
 }

@@ -77,6 +77,30 @@ func JudgeSignals(signals map[string]Series, ctx Context, cfg Config) (Report, e
 	return rep, nil
 }
 
+// Primary is the signal of names that JudgeSignals lets carry the verdict;
+// "" when there is none.
+func Primary(names []string) string {
+	if len(names) == 0 {
+		return ""
+	}
+	return choosePrimary(slices.Sorted(slices.Values(names)))
+}
+
+// Carry returns the report with signal, one of its Signals, carrying the
+// verdict in place of the primary JudgeSignals chose (a reader that knows
+// its input's spellings may choose better), and the disagreements with it.
+func (r Report) Carry(signal string) (Report, error) {
+	i := slices.IndexFunc(r.Signals, func(s Result) bool { return s.Signal == signal })
+	if i < 0 {
+		return Report{}, fmt.Errorf("signal %s is not among the report's signals", signal)
+	}
+	r.Result = r.Signals[i]
+	r.CarriedBy = signal
+	r.Disagreements = disagreements(r.Result, r.Signals)
+	return r, nil
+}
+
+// choosePrimary is Primary for sorted names.
 func choosePrimary(names []string) string {
 	if p, ok := Leading(func(n string) bool { return slices.Contains(names, n) }); ok {
 		return p
