@@ -170,7 +170,9 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		CommitsSent: rep.Fleet.Commits, CommitsOut: rep.Firehose.Commits, Delivery: rep.Delivery,
 		RelayReceived: rep.RelayReceived, PastHistory: rep.Fleet.PastHistory, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
 		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,
-		ProbeErrors: s.probeErrors(),
+		ProbeErrors: s.probeErrors(), WorstInterval: s.worstInterval(), Delivered: s.judgedDelivery(),
+		Measured: &report.MeasureEvidence{SeqGaps: rep.Firehose.SeqGaps, Connects: rep.Firehose.Connects,
+			ErrorFrames: rep.Firehose.ErrorFrames, DecodeErrors: rep.Firehose.DecodeErrors, LastError: rep.Firehose.LastError},
 	}
 	if finErr != nil {
 		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())

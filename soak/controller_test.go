@@ -13,6 +13,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
@@ -116,6 +117,53 @@ func assertRestartedOnce(t *testing.T, out Outcome, after int) {
 	lines := readLines(t, filepath.Join(out.Dir, rundir.Samples))
 	require.Greater(t, len(lines), 2*after)
 	assert.Greater(t, lines[len(lines)-1].Context["commits_delivered"], lines[len(lines)-after].Context["commits_delivered"])
+}
+
+// A relay that silently drops a tenth of the busiest host's commits ends
+// LOST, whatever its memory says, and the report and exit status say so;
+// the same relay without the fault delivers everything due.
+func TestControllerLostWhenTheRelayDropsCommits(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 6*time.Second)
+	cfg.Profile = &leakyRelay{Env: map[string]string{"DROP_HOST": fakepds.HostName(0, "test") + ":10"}}
+	// The test relay's Go runtime, in its first seconds, grows at hundreds
+	// of MiB/h: memory's verdict stays out of the way of delivery's.
+	cfg.Judge.MinSlopeMiBPerHour = 5000
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	s := out.Summary
+	require.NotNil(t, s.Delivered, "delivery was judged")
+	d := *s.Delivered
+	t.Logf("%s", report.Headline(s))
+	assert.Less(t, d.Ratio, 0.99, "a tenth of the busiest host's commits is more than 1%% of all")
+	assert.Greater(t, d.Ratio, 0.8)
+	assert.Equal(t, DefaultMinDelivery, d.Min)
+	assert.True(t, d.Lost())
+	assert.InDelta(t, s.RelayReceived-float64(s.CommitsOut), d.Due-d.Delivered, 2, "what went missing is what the relay received and did not pass on")
+	assert.Equal(t, report.Lost, report.Outcome(s), "LOST outranks %s", s.Judged.Verdict)
+	assert.True(t, strings.HasPrefix(report.Headline(s), "LOST: "), report.Headline(s))
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "— LOST\n", "the title names the outcome")
+	j, err := os.ReadFile(filepath.Join(out.Dir, rundir.JUnit))
+	require.NoError(t, err)
+	assert.Contains(t, string(j), `<failure message="LOST"`, "CI fails on it")
+	lines := readLines(t, filepath.Join(out.Dir, rundir.Samples))
+	n := 0
+	for _, l := range lines {
+		if _, ok := l.Context[rundir.DeliveryInterval]; ok {
+			n++
+		}
+	}
+	assert.Greater(t, n, len(lines)/2, "most samples carry their own interval's delivery")
+
+	cfg = processSoak(t, h, 6*time.Second)
+	cfg.Judge.MinSlopeMiBPerHour = 5000
+	out, err = Run(context.Background(), cfg)
+	require.NoError(t, err)
+	require.NotNil(t, out.Summary.Delivered)
+	assert.InDelta(t, 1, out.Summary.Delivered.Ratio, 0.001, "without the fault every commit due is delivered")
+	assert.NotEqual(t, report.Lost, report.Outcome(out.Summary))
 }
 
 // Both arms of an A/B soak are fed the same frames by one fleet, each is a

@@ -26,6 +26,9 @@ import (
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
+// DefaultMinDelivery is the share of due commits a relay must deliver.
+const DefaultMinDelivery = 0.999
+
 // Config of a soak. Zero values are the defaults `make soak` runs with.
 type Config struct {
 	// RunsDir holds one directory per run (default "runs"); ID names this
@@ -102,6 +105,10 @@ type Config struct {
 	// once none has arrived for this long (default 5 s; the wait is at
 	// most six times as long).
 	DrainQuiet time.Duration
+	// MinDelivery is the share of the commits due after the ramp-up the
+	// relay must deliver, or the run is LOST (default 0.999; negative: not
+	// judged).
+	MinDelivery float64
 	// Attribute, when set, makes the soak an attribution run: the load
 	// factors raised one at a time on a plan (printed before the run;
 	// Duration becomes its length), and memory growth regressed on what
@@ -149,6 +156,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SampleEvery == 0 {
 		c.SampleEvery = 10 * time.Second
+	}
+	if c.MinDelivery == 0 {
+		c.MinDelivery = DefaultMinDelivery
 	}
 	if c.DrainQuiet == 0 {
 		c.DrainQuiet = 5 * time.Second

@@ -14,6 +14,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/probe"
+	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
@@ -49,6 +50,14 @@ type sampler struct {
 	nExits    int
 	restarts  int
 	warmupHit bool
+
+	delivery deliveryTrack    // each sample's delivery over its own interval
+	worst    *report.Interval // the interval after the ramp-up that delivered least
+	// judgedFrom is when the judged window opened (the first sample past the
+	// ramp-up) with the commits due and delivered then; judgedTo is the same
+	// at the latest sample.
+	judgedFrom, judgedTo commitsAt
+	judging              bool
 
 	liveRes *verdict.Result // the last sample's live judgement; nil until the first
 	window  *replay.Window  // the load's last closed window
@@ -172,6 +181,32 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	line.Context[rundir.HostSubscribes] = float64(fs.Subscribes)
 	line.Context[rundir.FramesPastHistory] = float64(fs.PastHistory)
 	line.Context[rundir.VerifyFailed] = float64(hs.VerifyFailed)
+	line.Context[rundir.SeqGaps] = float64(hs.SeqGaps)
+	line.Context[rundir.MeasureConnects] = float64(hs.Connects)
+	line.Context[rundir.ErrorFrames] = float64(hs.ErrorFrames)
+	line.Context[rundir.DecodeErrors] = float64(hs.DecodeErrors)
+	lag := s.rig.TakeLag()
+	if lag.Count > 0 {
+		line.Context[rundir.LagIntervalP50Ms] = ms(lag.P50)
+		line.Context[rundir.LagIntervalP99Ms] = ms(lag.P99)
+	} else {
+		lag.P99 = hs.Lag.P99 // nothing arrived: the run's lag says what is in flight
+	}
+	s.mu.Lock()
+	r, ok := s.delivery.add(el, float64(fs.Commits), float64(hs.Commits), lag.P99.Seconds())
+	s.judgedTo = commitsAt{t: el, due: s.delivery.lastWritten, delivered: float64(hs.Commits), written: float64(fs.Commits)}
+	if !s.judging && el > s.cfg.RampUp.Seconds() {
+		s.judging, s.judgedFrom = true, s.judgedTo
+	}
+	if ok {
+		line.Context[rundir.DeliveryInterval] = r
+		// The ramp-up's intervals are not judged: the relay is still dialling.
+		// Nor are intervals with too few commits due to say much.
+		if el > s.cfg.RampUp.Seconds() && s.delivery.lastDue >= minDueForWorst && (s.worst == nil || r < s.worst.Delivery) {
+			s.worst = &report.Interval{Delivery: r, EndS: el, LagP99Ms: ms(lag.P99)}
+		}
+	}
+	s.mu.Unlock()
 	if s.crowd != nil {
 		// Consumer-side load, to read memory against: connects, resumes,
 		// cut-offs, resets…
@@ -308,4 +343,39 @@ func (s *sampler) liveResult() *verdict.Result {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.liveRes
+}
+
+// worstInterval is the sample interval after the ramp-up that delivered
+// the smallest share of what was due.
+func (s *sampler) worstInterval() *report.Interval {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.worst
+}
+
+// minDueForWorst is how many commits an interval must have had due to be
+// the worst interval: in a few commits, one read between the fleet's and
+// the consumer's counters is a large share.
+const minDueForWorst = 100
+
+// commitsAt is the run's commits at t seconds: written, due (written one
+// lag earlier) and delivered.
+type commitsAt struct{ t, written, due, delivered float64 }
+
+// judgedDelivery is delivery over the judged window: from the first sample
+// past the ramp-up to the latest, the commits written within the lag
+// before the latest sample in flight; nil before the window opened.
+func (s *sampler) judgedDelivery() *report.JudgedDelivery {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.judging {
+		return nil
+	}
+	from, to := s.judgedFrom, s.judgedTo
+	d := &report.JudgedDelivery{Due: to.due - from.due, Delivered: to.delivered - from.delivered,
+		InFlight: max(to.written-to.due, 0), FromS: from.t, Min: max(s.cfg.MinDelivery, 0), Ratio: 1}
+	if d.Due > 0 {
+		d.Ratio = d.Delivered / d.Due
+	}
+	return d
 }

@@ -66,6 +66,7 @@ func TestSoakCIExitStatus(t *testing.T) {
 		{"0", "PASS: rss_anon flat after warm-up", 0, ""},
 		{"1", "LEAK: rss_anon grows 240 MiB/h (99% CI)", 1, "::error title=relaysoak soak::LEAK: rss_anon grows 240 MiB/h (99%25 CI)"},
 		{"4", "CRASHED: the relay exited during the run", 4, "::error title=relaysoak soak::CRASHED"},
+		{"8", "LOST: 97.10% of the commits due after the ramp-up were delivered", 8, "::error title=relaysoak soak::LOST: 97.10%25 of the commits due"},
 		{"3", "INCONCLUSIVE: too short", 0, "::warning title=relaysoak soak INCONCLUSIVE::INCONCLUSIVE: too short"},
 		{"6", "", 6, "::error title=relaysoak soak could not run (exit 6)::relaysoak soak exited with status 6 and wrote no report"},
 	} {

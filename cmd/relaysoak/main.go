@@ -18,11 +18,12 @@ const (
 	exitOK           = 0 // PASS, or the command did what it was asked
 	exitLeak         = 1 // LEAK, and nothing else
 	exitUsage        = 2 // bad flags, values, environment variables or arguments
-	exitInconclusive = 3 // INCONCLUSIVE; for run: delivery or verification short of its bar
+	exitInconclusive = 3 // INCONCLUSIVE; for run: verification short of its bar
 	exitCrashed      = 4 // CRASHED: the relay died
 	exitBadInput     = 5 // an input file cannot be read or parsed
 	exitNotStarted   = 6 // could not start: Docker, ports, images
 	exitFailed       = 7 // failed while running, after the load began (the report is still written)
+	exitLost         = 8 // LOST: delivery short of its bar
 )
 
 // exitTable is the table above for -h and the README.
@@ -33,11 +34,12 @@ var exitTable = []struct {
 	{exitOK, "PASS, or the command did what it was asked"},
 	{exitLeak, "LEAK"},
 	{exitUsage, "bad usage: a flag, value, environment variable or argument"},
-	{exitInconclusive, "INCONCLUSIVE (for `run`: delivery or verification short of its bar)"},
+	{exitInconclusive, "INCONCLUSIVE (for `run`: verification short of its bar)"},
 	{exitCrashed, "CRASHED: the relay died"},
 	{exitBadInput, "unreadable input: a file missing, empty, a directory, or not parseable"},
 	{exitNotStarted, "could not start: Docker, ports, images"},
 	{exitFailed, "failed while running, after the load began (the report is still written)"},
+	{exitLost, "LOST: the relay delivered less than `--min-delivery` of the commits due after the ramp-up"},
 }
 
 // command is one subcommand. setup declares its flags and returns what runs

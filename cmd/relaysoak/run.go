@@ -37,7 +37,7 @@ func setupRun(f *flags) func([]string) int {
 	churn := churnFlags(f)
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
 	lenient := f.Bool("lenient", false, "run indigo with lenient sync validation (default strict)")
-	minDelivery := f.Float("min-delivery", 0.99, 0, 1, "delivery below this fails the run (exit status 3)")
+	minDelivery := minDeliveryFlag(f)
 	return func([]string) int {
 		if *runDir == "" {
 			*runDir = filepath.Join("runs", time.Now().UTC().Format("20060102T150405Z"))
@@ -103,7 +103,7 @@ func setupRun(f *flags) func([]string) int {
 		case ferr != nil:
 			return fail("run", exitFailed, "finishing: %v", ferr)
 		case rep.Delivery < *minDelivery:
-			return fail("run", exitInconclusive, "delivery %.4f is under --min-delivery %.4f", rep.Delivery, *minDelivery)
+			return fail("run", exitLost, "LOST: %.2f%% of the commits written were delivered, under --min-delivery's %.2f%%", 100*rep.Delivery, 100**minDelivery)
 		case rep.Firehose.VerifyFailed > 0:
 			return fail("run", exitInconclusive, "%d delivered commits failed verification", rep.Firehose.VerifyFailed)
 		}

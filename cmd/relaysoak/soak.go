@@ -87,6 +87,7 @@ func setupSoak(f *flags) func([]string) int {
 	f.Zero("--mem-limit's")
 	cpus := f.Float("cpus", 0, 0.01, 1024, "CPU limit of each relay container, in cores; in an A/B soak it keeps one build from starving the other")
 	f.Zero("unlimited")
+	minDelivery := minDeliveryFlag(f)
 	caDir := f.OutPath("ca-dir", "", true, "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
 	f.Repeat("repeat", "start the same run again: every setting of runs/<id> (its run.json) not given here", readRecipe, "id")
 
@@ -170,7 +171,7 @@ func setupSoak(f *flags) func([]string) int {
 			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
 			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-			Compare: cmp, CPUs: *cpus, Attribute: attribution,
+			Compare: cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
 		})
 		if err != nil {
@@ -191,8 +192,24 @@ func setupSoak(f *flags) func([]string) int {
 		if out.AB != nil {
 			return verdictStatus(out.AB.Verdict)
 		}
-		return verdictStatus(out.Summary.Judged.Verdict)
+		return verdictStatus(report.Outcome(out.Summary))
 	}
+}
+
+// minDeliveryFlag is --min-delivery, the bar of soak and run alike: 0
+// (not judged) becomes soak's negative.
+func minDeliveryFlag(f *flags) *float64 {
+	v := f.Float("min-delivery", soak.DefaultMinDelivery, 0, 1, "delivery of the commits due after the ramp-up below this ends the run LOST (exit status 8)")
+	f.Zero("not judged")
+	out := new(float64)
+	f.Check(func() error {
+		*out = *v
+		if *v == 0 {
+			*out = -1
+		}
+		return nil
+	})
+	return out
 }
 
 func verdictStatus(v verdict.Verdict) int {
@@ -203,6 +220,8 @@ func verdictStatus(v verdict.Verdict) int {
 		return exitLeak
 	case verdict.Crashed:
 		return exitCrashed
+	case report.Lost:
+		return exitLost
 	default:
 		return exitInconclusive
 	}
@@ -264,7 +283,7 @@ func setupReport(f *flags) func([]string) int {
 			fmt.Println(sum.Comparison.Sentence)
 		}
 		fmt.Println("report:", filepath.Join(dir, rundir.Report))
-		return verdictStatus(sum.Judged.Verdict)
+		return verdictStatus(report.Outcome(sum))
 	}
 }
 

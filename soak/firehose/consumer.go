@@ -126,12 +126,14 @@ func (s Stats) Delivery(commitsIn uint64) float64 {
 
 // Consumer reads a relay's firehose. Create with New, then Run.
 type Consumer struct {
-	cfg  Config
-	url  *url.URL
-	lag  *loghist.Histogram
-	work chan workItem
-	idc  *lru.Cache[string, *identity.Identity]
-	wg   sync.WaitGroup
+	cfg Config
+	url *url.URL
+	lag *loghist.Histogram
+	// lagSince is lag since the last TakeLag.
+	lagSince *loghist.Histogram
+	work     chan workItem
+	idc      *lru.Cache[string, *identity.Identity]
+	wg       sync.WaitGroup
 
 	mu    sync.Mutex
 	st    Stats
@@ -196,7 +198,7 @@ func New(cfg Config) (*Consumer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("firehose: identity cache: %w", err)
 	}
-	c := &Consumer{cfg: cfg, url: u, lag: loghist.New(cfg.Lag), idc: idc,
+	c := &Consumer{cfg: cfg, url: u, lag: loghist.New(cfg.Lag), lagSince: loghist.New(cfg.Lag), idc: idc,
 		work: make(chan workItem, cfg.VerifyQueue)}
 	c.st.ByHost = map[string]HostCounts{}
 	c.st.FirstSeq = -1
@@ -216,6 +218,11 @@ func (c *Consumer) Stats() Stats {
 	s.Lag = c.lag.Summary()
 	return s
 }
+
+// TakeLag is the lag of the commits delivered since the last TakeLag (or
+// the start): the run's Stats.Lag is cumulative, which hides a change late
+// in a long run.
+func (c *Consumer) TakeLag() loghist.Summary { return c.lagSince.Take() }
 
 // Run reads the firehose until ctx ends, reconnecting (from the last seq)
 // when the connection drops — a relay that restarts is measured across the
@@ -343,6 +350,7 @@ func (c *Consumer) handle(ctx context.Context, data []byte, arrival time.Time) {
 			c.st.CapturedCommits++
 		} else if t, err := time.Parse(time.RFC3339Nano, fr.Time); err == nil {
 			c.lag.Observe(arrival.Sub(t))
+			c.lagSince.Observe(arrival.Sub(t))
 		} else {
 			c.st.BadTime++
 		}

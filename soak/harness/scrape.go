@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/loghist"
 	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/relay"
 )
@@ -88,3 +89,7 @@ func (r *Harness) Resolves() []Point {
 	defer r.mu.Unlock()
 	return append([]Point(nil), r.resolves...)
 }
+
+// TakeLag is the measuring consumer's lag over the commits it received
+// since the last TakeLag.
+func (r *Harness) TakeLag() loghist.Summary { return r.firehose.TakeLag() }

@@ -48,14 +48,22 @@ type Summary struct {
 	RelayReceived float64 `json:"relay_commits_received,omitempty"`
 	// PastHistory: frames the relay never saw because its cursor, on
 	// reconnecting to a host, was older than the host's kept history.
-	PastHistory uint64         `json:"frames_past_history,omitempty"`
-	LagP50Ms    float64        `json:"lag_p50_ms,omitempty"`
-	LagP99Ms    float64        `json:"lag_p99_ms,omitempty"`
-	PLCRequests uint64         `json:"plc_requests,omitempty"`
-	Restarts    int            `json:"restarts,omitempty"`
-	Exits       []string       `json:"exits,omitempty"` // how the relay died, each time
-	LogWarnings map[string]int `json:"log_warnings,omitempty"`
-	Notes       []string       `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
+	PastHistory uint64  `json:"frames_past_history,omitempty"`
+	LagP50Ms    float64 `json:"lag_p50_ms,omitempty"`
+	LagP99Ms    float64 `json:"lag_p99_ms,omitempty"`
+	// Judged is delivery over the judged window, against its bar; nil
+	// when it was not judged.
+	Delivered *JudgedDelivery `json:"delivered_judged,omitempty"`
+	// WorstInterval is the sample interval after the ramp-up with the
+	// lowest delivery ratio; nil when none was measured.
+	WorstInterval *Interval `json:"worst_interval,omitempty"`
+	// Measured is what the measuring consumer saw go wrong on its side.
+	Measured    *MeasureEvidence `json:"measured,omitempty"`
+	PLCRequests uint64           `json:"plc_requests,omitempty"`
+	Restarts    int              `json:"restarts,omitempty"`
+	Exits       []string         `json:"exits,omitempty"` // how the relay died, each time
+	LogWarnings map[string]int   `json:"log_warnings,omitempty"`
+	Notes       []string         `json:"notes,omitempty"` // extra findings (leak sites, heap growth…)
 	// Warnings say, at the top, why the verdict may be less trustworthy
 	// (the rig fell short of the rate asked…).
 	Warnings []string `json:"warnings,omitempty"`
@@ -70,6 +78,54 @@ type Summary struct {
 	Sections []Section `json:"sections,omitempty"`
 	// Comparison with an earlier run (relaysoak report --baseline).
 	Comparison *Comparison `json:"comparison,omitempty"`
+}
+
+// Lost is the outcome of a run whose relay did not pass on what it was
+// given: delivery over the judged window under its bar.
+const Lost verdict.Verdict = "LOST"
+
+// JudgedDelivery is delivery over the judged window: the run after the
+// ramp-up, without the commits still in flight at its end (written within
+// the lag p99 before it).
+type JudgedDelivery struct {
+	Ratio     float64 `json:"ratio"`
+	Min       float64 `json:"min"` // the bar; 0: not judged
+	Due       float64 `json:"due"` // commits written in the window, less those in flight
+	Delivered float64 `json:"delivered"`
+	InFlight  float64 `json:"in_flight"`
+	FromS     float64 `json:"from_s"`
+}
+
+// Lost says delivery fell under its bar.
+func (d *JudgedDelivery) Lost() bool { return d != nil && d.Min > 0 && d.Ratio < d.Min }
+
+// Outcome is the run's one answer, for its exit status and title, when
+// several hold: CRASHED, then LEAK, then LOST, then INCONCLUSIVE, then PASS.
+func Outcome(s Summary) verdict.Verdict {
+	v := s.Judged.Verdict
+	if s.Delivered.Lost() && v != verdict.Crashed && v != verdict.Leak {
+		return Lost
+	}
+	return v
+}
+
+// Interval is one sample interval's delivery: commits delivered in it over
+// commits due in it (those younger than its lag p99 in flight).
+type Interval struct {
+	Delivery float64 `json:"delivery"`
+	EndS     float64 `json:"end_s"` // when it ended, seconds into the run
+	LagP99Ms float64 `json:"lag_p99_ms"`
+}
+
+// MeasureEvidence is what the measuring consumer counted besides
+// deliveries: events missing between consecutive seqs, its connections to
+// the relay, error frames the relay sent, frames it could not decode.
+type MeasureEvidence struct {
+	SeqGaps      uint64 `json:"seq_gaps"`
+	Connects     int    `json:"connects"`
+	ErrorFrames  uint64 `json:"error_frames"`
+	DecodeErrors uint64 `json:"decode_errors"`
+	LastError    string `json:"last_error,omitempty"`
 }
 
 // Captured is the delivery and verification of a capture's real commits.
@@ -155,9 +211,26 @@ func writeFiles(dir string, files []outFile) error {
 	return nil
 }
 
-// Headline is the one sentence a CI job summary shows.
+// Headline is the one sentence a CI job summary shows: every outcome that
+// holds, the one that decides the exit status first.
 func Headline(s Summary) string {
-	r := s.Judged
+	mem := memoryHeadline(s.Judged)
+	d := s.Delivered
+	if !d.Lost() {
+		return mem
+	}
+	lost := fmt.Sprintf("LOST: %.2f%% of the commits due after the ramp-up were delivered (%.0f of %.0f; bar %.2f%%)", 100*d.Ratio, d.Delivered, d.Due, 100*d.Min)
+	if w := s.WorstInterval; w != nil {
+		lost += fmt.Sprintf(", %.1f%% in the worst sample interval (ending at minute %.1f)", 100*w.Delivery, w.EndS/60)
+	}
+	if Outcome(s) == Lost {
+		return lost + " · " + mem
+	}
+	return mem + " · " + lost
+}
+
+// memoryHeadline is what memory's verdict says in a sentence.
+func memoryHeadline(r verdict.Report) string {
 	switch r.Verdict {
 	case verdict.Leak:
 		return fmt.Sprintf("LEAK: %s grows %.0f MiB/h (%.0f to %.0f) after warm-up — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
@@ -178,7 +251,7 @@ func Headline(s Summary) string {
 func Markdown(s Summary) string {
 	var b strings.Builder
 	r := s.Judged
-	fmt.Fprintf(&b, "# relaysoak %s — %s\n\n", s.RunID, r.Verdict)
+	fmt.Fprintf(&b, "# relaysoak %s — %s\n\n", s.RunID, Outcome(s))
 	fmt.Fprintf(&b, "**%s**\n\n", Headline(s))
 	if s.Interrupted {
 		fmt.Fprintf(&b, "The run was stopped early (%s); this verdict judges what was collected.\n\n", s.StopReason)
@@ -253,6 +326,9 @@ func Markdown(s Summary) string {
 		row("frames sent", fmt.Sprintf("%d (%.0f/s achieved)", s.FramesSent, float64(s.FramesSent)/secs))
 	}
 	row("commits delivered", fmt.Sprintf("%d of %d (%.2f%%)", s.CommitsOut, s.CommitsSent, s.Delivery*100))
+	if d := s.Delivered; d != nil {
+		row("delivery judged (after the ramp-up, in-flight excluded)", fmt.Sprintf("%.0f of %.0f due from minute %.1f (%.3f%%; bar %.2f%%), %.0f in flight at the end", d.Delivered, d.Due, d.FromS/60, 100*d.Ratio, 100*d.Min, d.InFlight))
+	}
 	if s.RelayReceived > 0 {
 		row("relay's own count of commits received", fmt.Sprintf("%.0f", s.RelayReceived))
 	}
@@ -264,6 +340,16 @@ func Markdown(s Summary) string {
 	}
 	if s.LagP99Ms > 0 {
 		row("end-to-end lag", fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", s.LagP50Ms, s.LagP99Ms))
+	}
+	if w := s.WorstInterval; w != nil {
+		row("worst sample interval", fmt.Sprintf("%.2f%% delivered, ending at minute %.1f (lag p99 %.0f ms then)", 100*w.Delivery, w.EndS/60, w.LagP99Ms))
+	}
+	if m := s.Measured; m != nil {
+		v := fmt.Sprintf("%d sequence gaps, %d connections, %d error frames, %d undecodable frames", m.SeqGaps, m.Connects, m.ErrorFrames, m.DecodeErrors)
+		if m.LastError != "" {
+			v += "; last error: " + m.LastError
+		}
+		row("measuring consumer", v)
 	}
 	if s.PLCRequests > 0 {
 		row("DID documents served by the fake PLC", fmt.Sprintf("%d", s.PLCRequests))
@@ -369,14 +455,15 @@ type junitMessage struct {
 	Body    string `xml:",chardata"`
 }
 
-// JUnit renders the verdict as one test case per signal plus the run's: a
-// LEAK or CRASHED fails, INCONCLUSIVE is skipped (CI warns), PASS passes.
+// JUnit renders the verdict as one test case per signal plus the run's,
+// and delivery's when it was judged: a LEAK, CRASHED or LOST fails,
+// INCONCLUSIVE is skipped (CI warns), PASS passes.
 func JUnit(s Summary) ([]byte, error) {
 	suite := junitSuite{Name: "relaysoak " + s.RunID, Time: s.Duration.Seconds()}
 	add := func(name string, v verdict.Verdict, msg string) {
 		c := junitCase{Name: name, Classname: "relaysoak.soak", Time: s.Duration.Seconds(), SystemOut: msg}
 		switch v {
-		case verdict.Leak, verdict.Crashed:
+		case verdict.Leak, verdict.Crashed, Lost:
 			c.Failure = &junitMessage{Message: string(v), Body: msg}
 			suite.Failures++
 		case verdict.Inconclusive:
@@ -387,6 +474,13 @@ func JUnit(s Summary) ([]byte, error) {
 		suite.Tests++
 	}
 	add("verdict", s.Judged.Verdict, Headline(s))
+	if d := s.Delivered; d != nil && d.Min > 0 {
+		v, msg := verdict.Pass, fmt.Sprintf("%.3f%% of the commits due were delivered (bar %.2f%%)", 100*d.Ratio, 100*d.Min)
+		if d.Lost() {
+			v, msg = Lost, Headline(s)
+		}
+		add("delivery", v, msg)
+	}
 	for _, sig := range s.Judged.Signals {
 		add("memory/"+sig.Signal, sig.Verdict, fmt.Sprintf("%s: %s — %s", sig.Verdict, slopeText(sig), sig.Reason))
 	}

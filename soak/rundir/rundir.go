@@ -65,6 +65,18 @@ const (
 	HostSubscribes    = "host_subscribes"
 	FramesPastHistory = "frames_past_history"
 	VerifyFailed      = "verify_failed"
+	// Over the sample's own interval: commits delivered ÷ commits written,
+	// with those younger than the interval's lag p99 in flight; and that
+	// lag.
+	DeliveryInterval = "delivery_interval"
+	LagIntervalP50Ms = "lag_interval_p50_ms"
+	LagIntervalP99Ms = "lag_interval_p99_ms"
+	// The measuring consumer's evidence so far: events missing between
+	// consecutive seqs, its connections, error frames, undecodable frames.
+	SeqGaps         = "seq_gaps"
+	MeasureConnects = "measure_connects"
+	ErrorFrames     = "error_frames"
+	DecodeErrors    = "decode_errors"
 	// The load's last closed window.
 	AchievedRate  = "achieved_rate"
 	TargetRate    = "target_rate"

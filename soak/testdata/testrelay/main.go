@@ -66,6 +66,10 @@
 //	                      FLEET_TLS_ADDR instead of resolving it: for the
 //	                      relay run as a process beside a test, where the
 //	                      fleet's names resolve nowhere
+//	DROP_HOST             HOST:EVERY[:AFTER], e.g. pds0001.test:100:1m: after
+//	                      AFTER, silently pass on no #commit of HOST's one
+//	                      in EVERY (a planted loss), counted in
+//	                      testrelay_dropped_commits_total
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
@@ -133,6 +137,8 @@ var (
 		Name: "testrelay_subscriber_disconnects_total", Help: "firehose subscribers gone, by reason"}, []string{"reason"})
 	hostReconnects = prometheus.NewCounter(prometheus.CounterOpts{
 		Name: "testrelay_host_reconnects_total", Help: "upstream hosts subscribed to again after losing them"})
+	droppedCommits = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "testrelay_dropped_commits_total", Help: "#commit frames received and not passed on, on purpose (DROP_HOST)"})
 
 	// The zlay and rsky flavours' own names, registered for those flavours.
 	flavourResolutions = prometheus.NewCounterVec(prometheus.CounterOpts{
@@ -172,6 +178,10 @@ type settings struct {
 	leakPerDisconnect        int
 	leakPerReconnect         int
 	subscriberQueue          int
+	// DROP_HOST: one in dropEvery of dropHost's commits, after dropAfter.
+	dropHost  string
+	dropEvery int
+	dropAfter time.Duration
 }
 
 // plcDirectory is where zlay and rsky-relay resolve DIDs: hard-coded.
@@ -245,6 +255,21 @@ func loadSettings() (settings, error) {
 			return s, fmt.Errorf("LEAK_AFTER: %w", err)
 		}
 	}
+	if v := os.Getenv("DROP_HOST"); v != "" {
+		parts := strings.Split(v, ":")
+		if len(parts) < 2 || len(parts) > 3 {
+			return s, fmt.Errorf("DROP_HOST: want HOST:EVERY[:AFTER], got %q", v)
+		}
+		s.dropHost = parts[0]
+		if s.dropEvery, err = strconv.Atoi(parts[1]); err != nil || s.dropEvery < 1 {
+			return s, fmt.Errorf("DROP_HOST: EVERY must be a positive number, got %q", parts[1])
+		}
+		if len(parts) == 3 {
+			if s.dropAfter, err = time.ParseDuration(parts[2]); err != nil {
+				return s, fmt.Errorf("DROP_HOST: AFTER: %w", err)
+			}
+		}
+	}
 	if s.warmupBytes, s.warmupTau, err = sizeAndDuration("WARMUP"); err != nil {
 		return s, err
 	}
@@ -260,7 +285,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts,
-		subscribers, subscriberDisconnects, hostReconnects)
+		subscribers, subscriberDisconnects, hostReconnects, droppedCommits)
 	registerFlavourMetrics(cfg.flavour)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -456,6 +481,8 @@ type follower struct {
 	log     *slog.Logger
 	frames  atomic.Int64
 	known   sync.Map // host name → struct{}: each followed once
+	// dropSeen counts DROP_HOST's commits since its AFTER.
+	dropSeen atomic.Int64
 }
 
 // knownHosts is how many hosts are followed (zlay's relay_hosts).
@@ -560,6 +587,15 @@ func (f *follower) handle(host string, data []byte, cursor *int64) {
 	case evt.RepoCommit != nil:
 		commitsReceived.WithLabelValues(host).Inc()
 		did, seq = evt.RepoCommit.Repo, evt.RepoCommit.Seq
+		if host == f.cfg.dropHost && time.Since(f.started) >= f.cfg.dropAfter {
+			if f.dropSeen.Add(1)%int64(f.cfg.dropEvery) == 0 {
+				droppedCommits.Inc()
+				if seq > *cursor {
+					*cursor = seq
+				}
+				return
+			}
+		}
 	case evt.RepoSync != nil:
 		did, seq = evt.RepoSync.Did, evt.RepoSync.Seq
 	case evt.RepoIdentity != nil:

@@ -1,0 +1,79 @@
+package soak
+
+// maxTrack bounds the samples deliveryTrack keeps: at 10 s a sample, over
+// an hour of lag, past which every commit is late anyway.
+const maxTrack = 512
+
+// deliveryTrack gives each sample its own delivery ratio: the commits
+// delivered since the previous sample over the commits written in the same
+// span one lag earlier, so that commits younger than the lag count as in
+// flight, not lost. It keeps a bounded ring of the recent samples' commit
+// counts, so it does not grow with the run.
+type deliveryTrack struct {
+	t, written []float64 // the ring: elapsed seconds and commits written by then
+	next       int
+	full       bool
+
+	primed        bool
+	lastWritten   float64 // written by the previous sample's time minus its lag
+	lastDelivered float64
+	lastT         float64
+	lastDue       float64 // commits due in the last interval
+}
+
+// add records a sample at t (seconds) with the run's commits written and
+// delivered so far and the lag now (seconds); ok is false for the first
+// sample and for a span in which nothing was due.
+func (d *deliveryTrack) add(t, written, delivered, lag float64) (ratio float64, ok bool) {
+	if d.t == nil {
+		d.t, d.written = make([]float64, maxTrack), make([]float64, maxTrack)
+	}
+	d.t[d.next], d.written[d.next] = t, written
+	d.next = (d.next + 1) % maxTrack
+	d.full = d.full || d.next == 0
+	due := d.writtenBy(t - lag)
+	if !d.primed || t <= d.lastT {
+		d.primed, d.lastWritten, d.lastDelivered, d.lastT = true, due, delivered, t
+		return 0, false
+	}
+	dw, dd := due-d.lastWritten, delivered-d.lastDelivered
+	d.lastWritten, d.lastDelivered, d.lastT, d.lastDue = max(due, d.lastWritten), delivered, t, max(dw, 0)
+	if dw <= 0 {
+		return 0, false
+	}
+	return dd / dw, true
+}
+
+// writtenBy is the commits written by x, interpolated between the kept
+// samples (and the run's start, at 0 with none written); the oldest kept
+// count before the ring's start.
+func (d *deliveryTrack) writtenBy(x float64) float64 {
+	n := d.next
+	if d.full {
+		n = maxTrack
+	}
+	oldest := 0
+	if d.full {
+		oldest = d.next
+	}
+	at := func(k int) int { return (oldest + k) % maxTrack }
+	if x <= d.t[at(0)] {
+		if d.full || d.t[at(0)] <= 0 {
+			return d.written[at(0)]
+		}
+		// Before the first sample: the run started at 0 with nothing written.
+		return d.written[at(0)] * max(x, 0) / d.t[at(0)]
+	}
+	for k := n - 1; k >= 0; k-- {
+		i := at(k)
+		if d.t[i] <= x {
+			if k == n-1 {
+				return d.written[i]
+			}
+			j := at(k + 1)
+			f := (x - d.t[i]) / (d.t[j] - d.t[i])
+			return d.written[i] + f*(d.written[j]-d.written[i])
+		}
+	}
+	return 0
+}

@@ -1,0 +1,63 @@
+package soak
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+)
+
+// Commits written at 100/s and delivered 2 s later: each interval
+// delivers all that was due, however the lag compares with the interval.
+func TestDeliveryTrackCountsCommitsInFlight(t *testing.T) {
+	for _, lag := range []float64{0.5, 2, 25} {
+		var d deliveryTrack
+		var got []float64
+		for s := 10.0; s <= 600; s += 10 {
+			written := 100 * s
+			delivered := max(0, 100*(s-lag))
+			if r, ok := d.add(s, written, delivered, lag); ok {
+				got = append(got, r)
+			}
+		}
+		assert.NotEmpty(t, got, "lag %g s", lag)
+		for _, r := range got {
+			assert.InDelta(t, 1, r, 1e-9, "lag %g s: nothing is lost", lag)
+		}
+	}
+}
+
+// A host that goes dark for a minute shows in the intervals it covers, and
+// only there.
+func TestDeliveryTrackShowsALossInItsInterval(t *testing.T) {
+	var d deliveryTrack
+	delivered := 0.0
+	worst, n := 1.0, 0
+	for s := 10.0; s <= 3600; s += 10 {
+		if s > 1200 && s <= 1260 {
+			delivered += 8000 // a fifth of the 1,000/s lost for a minute
+		} else {
+			delivered += 10000
+		}
+		if r, ok := d.add(s, 1000*s, delivered, 0); ok {
+			n++
+			worst = min(worst, r)
+			if s <= 1200 || s > 1260 {
+				assert.InDelta(t, 1, r, 1e-9, "at %g s", s)
+			}
+		}
+	}
+	assert.InDelta(t, 0.8, worst, 1e-9)
+	assert.Equal(t, 359, n, "every interval after the first")
+}
+
+// The ring is bounded: a week of samples keeps maxTrack of them, and a lag
+// longer than the ring reaches back to its oldest.
+func TestDeliveryTrackIsBounded(t *testing.T) {
+	var d deliveryTrack
+	for s := 10.0; s <= 7*24*3600; s += 10 {
+		d.add(s, 100*s, 100*s, 5)
+	}
+	assert.Len(t, d.t, maxTrack)
+	_, ok := d.add(7*24*3600+10, 100*(7*24*3600+10), 100*(7*24*3600+10), 1e6)
+	assert.False(t, ok, "a lag past the ring: nothing newly due")
+}
