@@ -375,7 +375,9 @@ func (s *sampler) judgedDelivery() *report.JudgedDelivery {
 	d := &report.JudgedDelivery{Due: to.due - from.due, Delivered: to.delivered - from.delivered,
 		InFlight: max(to.written-to.due, 0), FromS: from.t, Min: max(s.cfg.MinDelivery, 0), Ratio: 1}
 	if d.Due > 0 {
-		d.Ratio = d.Delivered / d.Due
+		// Commits in flight that arrived in time count for none missing,
+		// not for more than was due.
+		d.Ratio = min(d.Delivered/d.Due, 1)
 	}
 	return d
 }
