@@ -178,23 +178,22 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
 	}
 	sum.Notes = append(sum.Notes, a.heap.problems()...)
-	if heapGrowth != nil {
-		sum.Sections = append(sum.Sections, report.HeapGrowth(*heapGrowth))
-	}
+	sum.Findings.HeapGrowth = heapGrowth
 	// A diagnostic build prints its allocator's leak report at shutdown;
 	// relay.log holds the whole of it.
 	if rep.LogPath != "" {
 		if lr, err := leaks.FromLog(rep.LogPath); err != nil {
 			sum.Notes = append(sum.Notes, "reading the relay's leak report: "+err.Error())
-		} else if sec, ok := report.LeakSites(lr); ok {
-			sum.Sections = append(sum.Sections, sec)
+		} else if lr.Leaks > 0 {
+			sum.Findings.LeakSites = &lr
 		}
 	}
-	loadSec, loadWarnings := ld.section()
-	sum.Sections = append([]report.Section{loadSec}, sum.Sections...)
+	lf := ld.finding()
+	sum.Findings.Load = &lf
+	_, loadWarnings := report.LoadSection(lf)
 	if a.crowd != nil {
-		sum.Sections = append(sum.Sections, report.Consumers(report.ConsumerLoad{Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
-			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Counts: a.crowd.Counts()}))
+		sum.Findings.Consumers = &report.ConsumerLoad{Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Counts: a.crowd.Counts()}
 	}
 	sum.Warnings = append(sum.Warnings, loadWarnings...)
 	if fh := rep.Firehose; fh.CapturedCommits > 0 || ld.capture != nil && ld.capture.Mode == replay.Verbatim {
@@ -209,15 +208,15 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		sum.Judged = verdict.Report{Result: verdict.Result{Verdict: verdict.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
 	}
 	if ld.attr != nil {
-		if sec, err := ld.attr.section(dir, sum.Judged); err != nil {
+		if found, err := ld.attr.finding(dir, sum.Judged); err != nil {
 			sum.Notes = append(sum.Notes, "attribution: "+err.Error())
 		} else {
-			sum.Sections = append(sum.Sections, sec)
+			sum.Findings.Attribution = &found
 		}
 	}
 	if rc, err := readOwnCost(filepath.Join(dir, rundir.RigSamples), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
-		sec, warnings := report.OwnCostSection(rc)
-		sum.Sections = append(sum.Sections, sec)
+		sum.Findings.OwnCost = &rc
+		_, warnings := report.OwnCostSection(rc)
 		sum.Warnings = append(sum.Warnings, warnings...)
 	} else {
 		sum.Notes = append(sum.Notes, "the rig's own cost: "+err.Error())

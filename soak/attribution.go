@@ -238,9 +238,9 @@ func observations(path, signal string) (attribute.Observations, error) {
 	return obs, err
 }
 
-// section fits the run's samples to the plan and writes attribution.json
+// finding fits the run's samples to the plan and writes attribution.json
 // and a plot per factor beside the report.
-func (a *attribution) section(dir string, judged verdict.Report) (report.Section, error) {
+func (a *attribution) finding(dir string, judged verdict.Report) (report.Attribution, error) {
 	return a.fit(dir, judged.CarriedBy)
 }
 
@@ -249,32 +249,32 @@ func (a *attribution) section(dir string, judged verdict.Report) (report.Section
 // afresh), rewriting attribution.json and the plots; ok is false when the
 // run was not an attribution run. carried is the verdict's signal; the fit
 // starts at warmup when that is past the plan's (a relay that settled late).
-func refitAttribution(runDir, carried string, warmup time.Duration) (sec report.Section, ok bool, err error) {
+func refitAttribution(runDir, carried string, warmup time.Duration) (found report.Attribution, ok bool, err error) {
 	path := filepath.Join(runDir, rundir.Attribution)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {
-		return report.Section{}, false, nil
+		return found, false, nil
 	}
 	plan, err := attribute.ReadPlan(path)
 	if err != nil {
-		return report.Section{}, true, fmt.Errorf("attribution: the run's plan: %w", err)
+		return found, true, fmt.Errorf("attribution: the run's plan: %w", err)
 	}
-	sec, err = (&attribution{plan: plan, fitFrom: warmup}).fit(runDir, carried)
-	return sec, true, err
+	found, err = (&attribution{plan: plan, fitFrom: warmup}).fit(runDir, carried)
+	return found, true, err
 }
 
 // fit fits dir's samples to the plan, and writes the result beside them.
-func (a *attribution) fit(dir, carried string) (report.Section, error) {
+func (a *attribution) fit(dir, carried string) (report.Attribution, error) {
 	if carried == "" {
 		carried = rundir.SignalRssAnon
 	}
 	obs, signal, err := attributionObservations(filepath.Join(dir, rundir.Samples), carried)
 	if err != nil {
-		return report.Section{}, err
+		return report.Attribution{}, err
 	}
 	fc := attribute.FitConfig{WarmupEndS: max(a.plan.Warmup, a.fitFrom).Seconds(), Floors: true}
 	res, err := attribute.Fit(obs, fc)
 	if err != nil {
-		return report.Section{}, fmt.Errorf("attribution of %s: %w", signal, err)
+		return report.Attribution{}, fmt.Errorf("attribution of %s: %w", signal, err)
 	}
 	res.Signal = signal
 	if signal != carried {
@@ -298,12 +298,15 @@ func (a *attribution) fit(dir, carried string) (report.Section, error) {
 	}
 	a.mu.Unlock()
 	if err := attribute.WriteJSON(filepath.Join(dir, rundir.Attribution), res, plan); err != nil {
-		return report.Section{}, err
+		return report.Attribution{}, err
 	}
 	sec := report.Attribution{Signal: signal, File: rundir.Attribution, Result: res, Plan: plan}
 	if a.fitFrom > a.plan.Warmup {
 		sec.FitFrom = a.fitFrom
 	}
-	sec.Plots, sec.PlotErr = report.AttributionPlots(obs, res, a.plan, a.plan.Spans(), dir)
-	return report.AttributionSection(sec), nil
+	var perr error
+	if sec.Plots, perr = report.AttributionPlots(obs, res, a.plan, a.plan.Spans(), dir); perr != nil {
+		sec.Plots, sec.PlotErr = nil, perr.Error()
+	}
+	return sec, nil
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
+	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
@@ -95,8 +96,9 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 	})
 
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
+	found, err := a.finding(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
+	sec := report.AttributionSection(found)
 	assert.Equal(t, "Leak attribution", sec.Title)
 	assert.Contains(t, sec.Markdown, "growth follows frames")
 	doc := readAttribution(t, dir)
@@ -215,8 +217,9 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 		return map[string]float64{rundir.SignalLiveHeap: kept + held, rundir.SignalRssAnon: 2*(kept+held) + gc + rng.NormFloat64()*(8<<20)}
 	})
 	a := &attribution{plan: plan}
-	sec, err := a.section(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
+	found, err := a.finding(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
 	require.NoError(t, err)
+	sec := report.AttributionSection(found)
 	assert.Contains(t, sec.Markdown, "Memory (live_heap)")
 	assert.Contains(t, sec.Markdown, "growth follows DID resolutions")
 	assert.Contains(t, sec.Markdown, "**Cross-check on rss_anon**")
@@ -236,7 +239,7 @@ func TestAttributionRegressesTheLiveHeap(t *testing.T) {
 	again, ok, err := refitAttribution(dir, rundir.SignalRssAnon, 0)
 	require.NoError(t, err)
 	require.True(t, ok)
-	assert.Equal(t, sec.Markdown, again.Markdown)
+	assert.Equal(t, sec.Markdown, report.AttributionSection(again).Markdown)
 	assert.FileExists(t, plot)
 	_, ok, err = refitAttribution(t.TempDir(), "", 0)
 	assert.False(t, ok, "not an attribution run")

@@ -94,9 +94,13 @@ func (l *load) run(loadCtx context.Context, a *arm, samplers ...*sampler) {
 	l.mu.Unlock()
 }
 
-// section is the report's account of the load, and its warnings.
-func (l *load) section() (report.Section, []string) {
+// finding is the load as the report tells it.
+func (l *load) finding() report.Load {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	return report.LoadSection(report.Load{Capture: l.capture, Replay: l.replay, Report: l.report, Err: l.err})
+	f := report.Load{Capture: l.capture, Replay: l.replay, Report: l.report}
+	if l.err != nil {
+		f.Err = l.err.Error()
+	}
+	return f
 }

@@ -55,6 +55,9 @@ func readOwnCost(path string, skip time.Duration, judge verdict.Config) (report.
 			c.CPUPerKFrames = cpu * 1000 / (*end.FramesSent - *start.FramesSent) * 1000
 		}
 	}
-	c.Judged, c.JudgeErr = judgeFile(path, judge)
+	var err2 error
+	if c.Judged, err2 = judgeFile(path, judge); err2 != nil {
+		c.JudgeErr = err2.Error()
+	}
 	return c, nil
 }

@@ -75,12 +75,17 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		return sum, err
 	}
 	sum.Judged = judged
-	// An attribution run's section is fitted afresh too (a newer fit).
-	sec, ok, err := refitAttribution(dir, judged.CarriedBy, attrWarmup)
+	// An attribution run is fitted afresh too (a newer fit).
+	found, ok, err := refitAttribution(dir, judged.CarriedBy, attrWarmup)
 	if ok {
+		sum.Findings.Attribution = nil
 		if err != nil {
 			sum.Notes = append(sum.Notes, "attribution: "+err.Error())
+		} else {
+			sum.Findings.Attribution = &found
 		}
+		// A run written before findings were data holds the fit as a
+		// rendered section: the new fit replaces it.
 		kept := sum.Sections[:0]
 		for _, s := range sum.Sections {
 			if s.Title != report.AttributionTitle {
@@ -88,9 +93,6 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 			}
 		}
 		sum.Sections = kept
-		if err == nil {
-			sum.Sections = append(sum.Sections, sec)
-		}
 	}
 	return sum, nil
 }

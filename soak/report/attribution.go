@@ -33,7 +33,7 @@ type Attribution struct {
 	FitFrom time.Duration
 	// Plots are the per-factor plots' files, or PlotErr why there are none.
 	Plots   []string
-	PlotErr error
+	PlotErr string
 }
 
 // AttributionSection is the report's attribution section: the verdict and
@@ -98,8 +98,8 @@ func AttributionSection(a Attribution) Section {
 			c.Signal, bytesize.Scaled(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
 	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
-	if a.PlotErr != nil {
-		b.WriteString("\nNo plots: " + a.PlotErr.Error() + "\n")
+	if a.PlotErr != "" {
+		b.WriteString("\nNo plots: " + a.PlotErr + "\n")
 	} else {
 		for _, f := range a.Plots {
 			fmt.Fprintf(&b, "\n![%s](%s)\n", filepath.Base(f), filepath.Base(f))

@@ -1,7 +1,6 @@
 package report
 
 import (
-	"errors"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -78,7 +77,7 @@ func TestAttributionSection(t *testing.T) {
 	n, err := plan.MeasureWarmupNoise(obs.T, obs.Memory)
 	require.NoError(t, err)
 	plan.WarmupNoise = &n
-	md = AttributionSection(Attribution{Signal: "rss_anon", Result: res, Plan: plan, FitFrom: plan.Warmup + 6*60e9, Plots: files, PlotErr: errors.New("disk full")}).Markdown
+	md = AttributionSection(Attribution{Signal: "rss_anon", Result: res, Plan: plan, FitFrom: plan.Warmup + 6*60e9, Plots: files, PlotErr: "disk full"}).Markdown
 	assert.Contains(t, md, "**Warm-up check.** Warm-up noise: sd ")
 	assert.Contains(t, md, "past the plan's 10m0s warm-up")
 	assert.Contains(t, md, "No plots: disk full")

@@ -7,6 +7,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/heapdiff"
+	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/stretchr/testify/assert"
@@ -146,4 +149,32 @@ func TestWriteRendersTheComparisonAndSections(t *testing.T) {
 	require.NotNil(t, back.Comparison)
 	assert.Equal(t, c.Sentence, back.Comparison.Sentence)
 	assert.Equal(t, s.Sections, back.Sections)
+}
+
+// A run's findings are kept in verdict.json as data: read back, they
+// render the same report, every section in its place.
+func TestFindingsRenderTheSameReportFromVerdictJSON(t *testing.T) {
+	dir := t.TempDir()
+	s := summary("f", verdict.Pass, 1, -1, 3)
+	_, res, plan := attributionRun(t, 2)
+	s.Findings = Findings{
+		Load: &Load{Replay: replay.Config{Rate: 100, Window: time.Minute, Weights: replay.Weights{Kind: "zipf", S: 1.2}},
+			Report: replay.Report{Windows: []replay.Window{{Index: 0, End: time.Minute, Frames: 5000, Target: 6000, Rate: 83.3}}}, Err: "stopped"},
+		HeapGrowth:  &heapdiff.Growth{Span: time.Hour, TotalBefore: 100 << 20, TotalAfter: 150 << 20, Top: []heapdiff.Func{{Name: "main.keep", Flat: 50 << 20, Cum: 50 << 20, FlatAfter: 60 << 20}}},
+		LeakSites:   &leaks.Report{Leaks: 3, Stacks: 1, Sites: []leaks.Site{{Count: 3, Share: 1, Where: leaks.Frame{Func: "resolve"}}}},
+		Consumers:   &ConsumerLoad{Consumers: 10, Churn: time.Minute},
+		Attribution: &Attribution{Signal: "live_heap", File: rundir.Attribution, Result: res, Plan: plan, PlotErr: "no disk"},
+		OwnCost:     &OwnCost{FromS: 60, ToS: 600, CPUShare: 0.05, SystemShare: -1, RSSEndMiB: 200, PeakMiB: 210, JudgeErr: "too short"},
+	}
+	require.NoError(t, Write(dir, s))
+	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
+	require.NoError(t, err)
+	for _, title := range []string{"## Load\n", "## Heap growth", "## Leak sites", "## Consumers", "## " + AttributionTitle, "## Rig\n"} {
+		assert.Contains(t, string(md), title)
+	}
+	var back Summary
+	b, err := os.ReadFile(filepath.Join(dir, rundir.Verdict))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(b, &back))
+	assert.Equal(t, string(md), Markdown(back), "verdict.json renders report.md again")
 }

@@ -20,10 +20,10 @@ func shortfall(w replay.Window) float64 {
 
 // Load is a run's traffic and how it went, for its section.
 type Load struct {
-	Capture *rundir.CaptureInfo // nil: synthetic traffic
-	Replay  replay.Config
-	Report  replay.Report
-	Err     error // why the load stopped early
+	Capture *rundir.CaptureInfo `json:"capture,omitempty"` // nil: synthetic traffic
+	Replay  replay.Config       `json:"replay"`
+	Report  replay.Report       `json:"report"`
+	Err     string              `json:"error,omitempty"` // why the load stopped early
 }
 
 // LoadSection is the report's account of the load: the source, the
@@ -72,8 +72,8 @@ func LoadSection(l Load) (Section, []string) {
 	if rep.Errors > 0 {
 		row("write errors", fmt.Sprintf("%d (first: %s)", rep.Errors, strings.Join(rep.FirstErrors, "; ")))
 	}
-	if rerr != nil {
-		warnings = append(warnings, "the load stopped with an error: "+rerr.Error())
+	if rerr != "" {
+		warnings = append(warnings, "the load stopped with an error: "+rerr)
 	}
 	// Per-minute achieved rate: the whole minutes after the ramp.
 	var short []string

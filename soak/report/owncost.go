@@ -25,7 +25,7 @@ type OwnCost struct {
 	RSSEndMiB, PeakMiB float64
 	Goroutines         float64
 	Judged             verdict.Report
-	JudgeErr           error
+	JudgeErr           string // why its memory was not judged
 }
 
 // OwnCostSection is the report's Rig section, and the warnings for its
@@ -45,8 +45,8 @@ func OwnCostSection(c OwnCost) (Section, []string) {
 		}
 	}
 	said := "not judged"
-	if c.JudgeErr != nil {
-		said = "not judged: " + c.JudgeErr.Error()
+	if c.JudgeErr != "" {
+		said = "not judged: " + c.JudgeErr
 	} else {
 		j := c.Judged
 		said = fmt.Sprintf("%s (%s): %+.1f MiB/h, level %.0f MiB", j.Verdict, j.CarriedBy, j.SlopeMiBPerHour, j.LevelMiB)

@@ -21,6 +21,8 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/soak/heapdiff"
+	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
@@ -71,10 +73,12 @@ type Summary struct {
 	Captured    *Captured         `json:"captured,omitempty"`
 	ProbeErrors map[string]string `json:"probe_errors,omitempty"`
 
-	// Sections are findings that need more than a line, each its own
-	// section of report.md after the load (leak sites from the allocator's
-	// report, heap growth between two profiles): rendered as given, so this
-	// package need not know how they were found.
+	// Findings are what the run found beyond memory's verdict, as data;
+	// report.md renders each as a section of its own.
+	Findings Findings `json:"findings,omitzero"`
+	// Sections are sections rendered when the run was written: a run
+	// directory from before findings were kept as data. They follow the
+	// findings' sections, as given.
 	Sections []Section `json:"sections,omitempty"`
 	// Comparison with an earlier run (relaysoak report --baseline).
 	Comparison *Comparison `json:"comparison,omitempty"`
@@ -126,6 +130,45 @@ type MeasureEvidence struct {
 	ErrorFrames  uint64 `json:"error_frames"`
 	DecodeErrors uint64 `json:"decode_errors"`
 	LastError    string `json:"last_error,omitempty"`
+}
+
+// Findings are a run's findings that each need a section of the report,
+// in the report's order; nil when the run did not find it.
+type Findings struct {
+	Load        *Load            `json:"load,omitempty"`
+	HeapGrowth  *heapdiff.Growth `json:"heap_growth,omitempty"`
+	LeakSites   *leaks.Report    `json:"leak_sites,omitempty"`
+	Consumers   *ConsumerLoad    `json:"consumers,omitempty"`
+	Attribution *Attribution     `json:"attribution,omitempty"`
+	OwnCost     *OwnCost         `json:"own_cost,omitempty"`
+}
+
+// sections renders f in the report's order.
+func (f Findings) sections() []Section {
+	var out []Section
+	if f.Load != nil {
+		sec, _ := LoadSection(*f.Load)
+		out = append(out, sec)
+	}
+	if f.HeapGrowth != nil {
+		out = append(out, HeapGrowth(*f.HeapGrowth))
+	}
+	if f.LeakSites != nil {
+		if sec, ok := LeakSites(*f.LeakSites); ok {
+			out = append(out, sec)
+		}
+	}
+	if f.Consumers != nil {
+		out = append(out, Consumers(*f.Consumers))
+	}
+	if f.Attribution != nil {
+		out = append(out, AttributionSection(*f.Attribution))
+	}
+	if f.OwnCost != nil {
+		sec, _ := OwnCostSection(*f.OwnCost)
+		out = append(out, sec)
+	}
+	return out
 }
 
 // Captured is the delivery and verification of a capture's real commits.
@@ -357,7 +400,7 @@ func Markdown(s Summary) string {
 	if s.Restarts > 0 {
 		row("relay restarts", fmt.Sprintf("%d", s.Restarts))
 	}
-	for _, sec := range s.Sections {
+	for _, sec := range append(s.Findings.sections(), s.Sections...) {
 		if strings.TrimSpace(sec.Markdown) == "" {
 			continue
 		}
