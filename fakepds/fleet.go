@@ -190,6 +190,18 @@ func (f *Fleet) fill(a *account, k int) error {
 	return nil
 }
 
+// CommitsByHost is how many #commit frames each host has sequenced, by
+// the host that wrote them.
+func (f *Fleet) CommitsByHost() map[string]uint64 {
+	f.hostsMu.RLock()
+	defer f.hostsMu.RUnlock()
+	out := make(map[string]uint64, len(f.hosts))
+	for _, h := range f.hosts {
+		out[h.name] = h.commits.Load()
+	}
+	return out
+}
+
 // HostNames lists every PDS host's name, in order.
 func (f *Fleet) HostNames() []string {
 	out := make([]string, len(f.hosts))
@@ -306,7 +318,7 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 	if err != nil {
 		return fmt.Errorf("publish %s of %s on %s: %w", kind, a.did, h.name, err)
 	}
-	f.countKind(kind)
+	f.countKind(h, kind)
 	f.expireHistories(time.Now().UnixNano())
 	return nil
 }

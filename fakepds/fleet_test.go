@@ -180,6 +180,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	lastSeq := map[string]int64{}
 	lastRev := map[string]string{}
 	counts := map[string]int{}
+	commitsFrom := map[string]int{} // by the host whose stream carried them
 	seen := 0
 	for i := 0; i < 400; i++ {
 		require.NoError(t, writeMix(ctx, n.fleet, rng, m))
@@ -200,6 +201,7 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 					lastSeq[h] = ev.seq
 					switch ev.kind {
 					case "#commit":
+						commitsFrom[h]++
 						verifyCommit(t, dir, ev.commit)
 						ident, err := dir.LookupDID(ctx, syntax.DID(ev.commit.Repo))
 						require.NoError(t, err)
@@ -223,6 +225,12 @@ func TestEveryCommitVerifiesThroughChurn(t *testing.T) {
 	}
 	t.Logf("frames by kind: %v", counts)
 	assert.Greater(t, counts["#commit"], 150)
+	var byHost uint64
+	for h, c := range n.fleet.CommitsByHost() {
+		assert.Equal(t, commitsFrom[h], int(c), "%s's commits, by the host that sequenced them", h)
+		byHost += c
+	}
+	assert.Equal(t, n.fleet.Stats().Commits, byHost, "every commit is some host's")
 	assert.Greater(t, counts["#identity"], 5)
 	assert.Greater(t, counts["#account"], 2)
 	assert.Greater(t, counts["#sync"], 2)

@@ -36,7 +36,8 @@ type host struct {
 	subs     map[*subscriber]struct{}
 	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
 
-	downUntil atomic.Int64 // unix ns: an outage (outage.go) refuses subscribers until then
+	downUntil atomic.Int64  // unix ns: an outage (outage.go) refuses subscribers until then
+	commits   atomic.Uint64 // #commit frames this host sequenced
 }
 
 // subscriber is one connection's queue. The queue grows as frames wait

@@ -74,15 +74,16 @@ func (f *Fleet) PublishFrame(hostIndex int, frame []byte) (int64, error) {
 	if err != nil {
 		return 0, fmt.Errorf("fakepds: publish %s frame on %s: %w", slot.Kind, h.name, err)
 	}
-	f.countKind(slot.Kind)
+	f.countKind(h, slot.Kind)
 	f.expireHistories(time.Now().UnixNano())
 	return seq, nil
 }
 
-func (f *Fleet) countKind(kind string) {
+func (f *Fleet) countKind(h *host, kind string) {
 	switch kind {
 	case "#commit":
 		f.commits.Add(1)
+		h.commits.Add(1)
 	case "#identity":
 		f.identities.Add(1)
 	case "#account":

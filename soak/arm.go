@@ -171,6 +171,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 		RelayReceived: rep.RelayReceived, PastHistory: rep.Fleet.PastHistory, LagP50Ms: ms(rep.Firehose.Lag.P50), LagP99Ms: ms(rep.Firehose.Lag.P99),
 		PLCRequests: rep.Fleet.PLCRequests, Restarts: s.restartCount(), Exits: s.exitTexts(), LogWarnings: rep.LogCounts,
 		ProbeErrors: s.probeErrors(), WorstInterval: s.worstInterval(), Delivered: s.judgedDelivery(),
+		HostsShort: hostsShort(r.Fleet().CommitsByHost(), rep.Firehose.ByHost),
 		Measured: &report.MeasureEvidence{SeqGaps: rep.Firehose.SeqGaps, Connects: rep.Firehose.Connects,
 			ErrorFrames: rep.Firehose.ErrorFrames, DecodeErrors: rep.Firehose.DecodeErrors, LastError: rep.Firehose.LastError},
 	}

@@ -1,5 +1,14 @@
 package soak
 
+import (
+	"cmp"
+	"slices"
+	"strings"
+
+	"github.com/relaysoak/relaysoak/soak/firehose"
+	"github.com/relaysoak/relaysoak/soak/report"
+)
+
 // maxTrack bounds the samples deliveryTrack keeps: at 10 s a sample, over
 // an hour of lag, past which every commit is late anyway.
 const maxTrack = 512
@@ -76,4 +85,27 @@ func (d *deliveryTrack) writtenBy(x float64) float64 {
 		}
 	}
 	return 0
+}
+
+// maxHostsShort is how many hosts the report names as short.
+const maxHostsShort = 10
+
+// hostsShort are the hosts whose commits arrived fewer than they wrote,
+// most missing first. Written counts by the host that sequenced each
+// commit; delivered by the account's host when the commit arrived, so an
+// account that moved shifts a few commits between two hosts.
+func hostsShort(written map[string]uint64, delivered map[string]firehose.HostCounts) []report.HostLoss {
+	var out []report.HostLoss
+	for h, w := range written {
+		if d := delivered[h].Commits; d < w {
+			out = append(out, report.HostLoss{Host: h, Written: w, Delivered: d})
+		}
+	}
+	slices.SortFunc(out, func(a, b report.HostLoss) int {
+		if c := cmp.Compare(b.Missing(), a.Missing()); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Host, b.Host)
+	})
+	return out[:min(len(out), maxHostsShort)]
 }

@@ -1,9 +1,12 @@
 package soak
 
 import (
+	"fmt"
 	"testing"
 
+	"github.com/relaysoak/relaysoak/soak/firehose"
 	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
 )
 
 // Commits written at 100/s and delivered 2 s later: each interval
@@ -60,4 +63,19 @@ func TestDeliveryTrackIsBounded(t *testing.T) {
 	assert.Len(t, d.t, maxTrack)
 	_, ok := d.add(7*24*3600+10, 100*(7*24*3600+10), 100*(7*24*3600+10), 1e6)
 	assert.False(t, ok, "a lag past the ring: nothing newly due")
+}
+
+func TestHostsShortNamesTheMostMissingFirst(t *testing.T) {
+	written := map[string]uint64{"a": 100, "b": 200, "c": 50, "d": 10}
+	delivered := map[string]firehose.HostCounts{"a": {Commits: 100}, "b": {Commits: 170}, "c": {Commits: 20}, "d": {Commits: 12}}
+	got := hostsShort(written, delivered)
+	require.Len(t, got, 2, "hosts that delivered all (or more, after a move) are not short")
+	assert.Equal(t, "b", got[0].Host)
+	assert.Equal(t, uint64(30), got[0].Missing())
+	assert.Equal(t, "c", got[1].Host)
+	many := map[string]uint64{}
+	for i := range 50 {
+		many[fmt.Sprintf("h%02d", i)] = uint64(i + 1)
+	}
+	assert.Len(t, hostsShort(many, nil), maxHostsShort, "the list is bounded")
 }

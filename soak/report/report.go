@@ -56,6 +56,9 @@ type Summary struct {
 	// Judged is delivery over the judged window, against its bar; nil
 	// when it was not judged.
 	Delivered *JudgedDelivery `json:"delivered_judged,omitempty"`
+	// HostsShort are the hosts whose commits the measuring consumer
+	// received fewer of than they wrote, most missing first.
+	HostsShort []HostLoss `json:"hosts_short,omitempty"`
 	// WorstInterval is the sample interval after the ramp-up with the
 	// lowest delivery ratio; nil when none was measured.
 	WorstInterval *Interval `json:"worst_interval,omitempty"`
@@ -112,6 +115,16 @@ func Outcome(s Summary) verdict.Verdict {
 	}
 	return v
 }
+
+// HostLoss is one host's commits written and delivered over the run.
+type HostLoss struct {
+	Host      string `json:"host"`
+	Written   uint64 `json:"written"`
+	Delivered uint64 `json:"delivered"`
+}
+
+// Missing is what the host wrote and the relay did not deliver.
+func (h HostLoss) Missing() uint64 { return h.Written - min(h.Delivered, h.Written) }
 
 // Interval is one sample interval's delivery: commits delivered in it over
 // commits due in it (those younger than its lag p99 in flight).
@@ -266,6 +279,10 @@ func Headline(s Summary) string {
 	if w := s.WorstInterval; w != nil {
 		lost += fmt.Sprintf(", %.1f%% in the worst sample interval (ending at minute %.1f)", 100*w.Delivery, w.EndS/60)
 	}
+	if len(s.HostsShort) > 0 {
+		h := s.HostsShort[0]
+		lost += fmt.Sprintf("; most missing from %s (%d of its %d commits)", h.Host, h.Missing(), h.Written)
+	}
 	if Outcome(s) == Lost {
 		return lost + " · " + mem
 	}
@@ -383,6 +400,13 @@ func Markdown(s Summary) string {
 	}
 	if s.LagP99Ms > 0 {
 		row("end-to-end lag", fmt.Sprintf("p50 %.0f ms, p99 %.0f ms", s.LagP50Ms, s.LagP99Ms))
+	}
+	if len(s.HostsShort) > 0 {
+		var hs []string
+		for _, h := range s.HostsShort {
+			hs = append(hs, fmt.Sprintf("%s %d of %d", h.Host, h.Missing(), h.Written))
+		}
+		row("hosts with commits missing (most first)", strings.Join(hs, ", "))
 	}
 	if w := s.WorstInterval; w != nil {
 		row("worst sample interval", fmt.Sprintf("%.2f%% delivered, ending at minute %.1f (lag p99 %.0f ms then)", 100*w.Delivery, w.EndS/60, w.LagP99Ms))
