@@ -53,7 +53,7 @@ type Summary struct {
 	PastHistory uint64  `json:"frames_past_history,omitempty"`
 	LagP50Ms    float64 `json:"lag_p50_ms,omitempty"`
 	LagP99Ms    float64 `json:"lag_p99_ms,omitempty"`
-	// Judged is delivery over the judged window, against its bar; nil
+	// Delivered is delivery over the judged window, against its bar; nil
 	// when it was not judged.
 	Delivered *JudgedDelivery `json:"delivered_judged,omitempty"`
 	// HostsShort are the hosts whose commits the measuring consumer
