@@ -24,7 +24,7 @@ type deliveryTrack struct {
 	full       bool
 
 	primed        bool
-	lastWritten   float64 // written by the previous sample's time minus its lag
+	lastDueBy     float64 // commits due by the last sample: written one lag before it
 	lastDelivered float64
 	lastT         float64
 	lastDue       float64 // commits due in the last interval
@@ -42,15 +42,25 @@ func (d *deliveryTrack) add(t, written, delivered, lag float64) (ratio float64, 
 	d.full = d.full || d.next == 0
 	due := d.writtenBy(t - lag)
 	if !d.primed || t <= d.lastT {
-		d.primed, d.lastWritten, d.lastDelivered, d.lastT = true, due, delivered, t
+		d.primed, d.lastDueBy, d.lastDelivered, d.lastT = true, due, delivered, t
 		return 0, false
 	}
-	dw, dd := due-d.lastWritten, delivered-d.lastDelivered
-	d.lastWritten, d.lastDelivered, d.lastT, d.lastDue = max(due, d.lastWritten), delivered, t, max(dw, 0)
+	dw, dd := due-d.lastDueBy, delivered-d.lastDelivered
+	d.lastDueBy, d.lastDelivered, d.lastT, d.lastDue = max(due, d.lastDueBy), delivered, t, max(dw, 0)
 	if dw <= 0 {
 		return 0, false
 	}
 	return dd / dw, true
+}
+
+// commitsAt is the run's commits at t seconds: written, due (written one
+// lag earlier) and delivered.
+type commitsAt struct{ t, written, due, delivered float64 }
+
+// latest is the run's commits at the last sample added.
+func (d *deliveryTrack) latest() commitsAt {
+	newest := (d.next - 1 + maxTrack) % maxTrack
+	return commitsAt{t: d.lastT, written: d.written[newest], due: d.lastDueBy, delivered: d.lastDelivered}
 }
 
 // writtenBy is the commits written by x, interpolated between the kept

@@ -61,7 +61,14 @@ func TestDeliveryTrackIsBounded(t *testing.T) {
 		d.add(s, 100*s, 100*s, 5)
 	}
 	assert.Len(t, d.t, maxTrack)
-	_, ok := d.add(7*24*3600+10, 100*(7*24*3600+10), 100*(7*24*3600+10), 1e6)
+	// Past the ring's wrap, what was due is still read right: all of it,
+	// one lag before.
+	week := 7 * 24 * 3600.0
+	r, ok := d.add(week+5, 100*(week+5), 100*(week+5), 5)
+	require.True(t, ok)
+	assert.InDelta(t, 1, r, 1e-9)
+	assert.InDelta(t, 100*week, d.latest().due, 1e-6)
+	_, ok = d.add(week+10, 100*(week+10), 100*(week+10), 1e6)
 	assert.False(t, ok, "a lag past the ring: nothing newly due")
 }
 

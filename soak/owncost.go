@@ -55,9 +55,8 @@ func readOwnCost(path string, skip time.Duration, judge verdict.Config) (report.
 			c.CPUPerKFrames = cpu * 1000 / (*end.FramesSent - *start.FramesSent) * 1000
 		}
 	}
-	var err2 error
-	if c.Judged, err2 = judgeFile(path, judge); err2 != nil {
-		c.JudgeErr = err2.Error()
+	if c.Judged, err = judgeFile(path, judge); err != nil {
+		c.JudgeErr = err.Error()
 	}
 	return c, nil
 }

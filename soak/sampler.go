@@ -54,10 +54,10 @@ type sampler struct {
 	delivery deliveryTrack    // each sample's delivery over its own interval
 	worst    *report.Interval // the interval after the ramp-up that delivered least
 	// judgedFrom is when the judged window opened (the first sample past the
-	// ramp-up) with the commits due and delivered then; judgedTo is the same
-	// at the latest sample.
-	judgedFrom, judgedTo commitsAt
-	judging              bool
+	// ramp-up) with the commits due and delivered then; delivery.latest()
+	// closes it.
+	judgedFrom commitsAt
+	judging    bool
 
 	liveRes *verdict.Result // the last sample's live judgement; nil until the first
 	window  *replay.Window  // the load's last closed window
@@ -194,9 +194,8 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	}
 	s.mu.Lock()
 	r, ok := s.delivery.add(el, float64(fs.Commits), float64(hs.Commits), lag.P99.Seconds())
-	s.judgedTo = commitsAt{t: el, due: s.delivery.lastWritten, delivered: float64(hs.Commits), written: float64(fs.Commits)}
 	if !s.judging && el > s.cfg.RampUp.Seconds() {
-		s.judging, s.judgedFrom = true, s.judgedTo
+		s.judging, s.judgedFrom = true, s.delivery.latest()
 	}
 	if ok {
 		line.Context[rundir.DeliveryInterval] = r
@@ -358,10 +357,6 @@ func (s *sampler) worstInterval() *report.Interval {
 // the consumer's counters is a large share.
 const minDueForWorst = 100
 
-// commitsAt is the run's commits at t seconds: written, due (written one
-// lag earlier) and delivered.
-type commitsAt struct{ t, written, due, delivered float64 }
-
 // judgedDelivery is delivery over the judged window: from the first sample
 // past the ramp-up to the latest, the commits written within the lag
 // before the latest sample in flight; nil before the window opened.
@@ -371,7 +366,7 @@ func (s *sampler) judgedDelivery() *report.JudgedDelivery {
 	if !s.judging {
 		return nil
 	}
-	from, to := s.judgedFrom, s.judgedTo
+	from, to := s.judgedFrom, s.delivery.latest()
 	d := &report.JudgedDelivery{Due: to.due - from.due, Delivered: to.delivered - from.delivered,
 		InFlight: max(to.written-to.due, 0), FromS: from.t, Min: max(s.cfg.MinDelivery, 0), Ratio: 1}
 	if d.Due > 0 {
