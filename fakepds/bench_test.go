@@ -61,7 +61,7 @@ func BenchmarkFanout2750(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		h := f.hosts[i%len(f.hosts)]
-		h.publish(time.Minute, func(int64, time.Time) ([]byte, error) { return frame, nil })
+		h.publish(true, func(int64, time.Time) ([]byte, error) { return frame, nil })
 	}
 	for got.Frames() < int64(b.N) {
 		time.Sleep(time.Millisecond)

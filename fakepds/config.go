@@ -34,13 +34,19 @@ type Config struct {
 	// StateDir, when set, keeps seqs, repositories and keys across restarts.
 	StateDir string
 
-	// HistoryFrames bounds each host's replay history (default 256 frames);
-	// HistoryAge drops older frames (default 30 s; a host's newest too, so
-	// a cursor on a host quiet for longer is past its history), so the
-	// history costs about rate × age × frame size in all (~30 MiB at 700
-	// frames/s) however many hosts there are and however long the run.
-	HistoryFrames int
-	HistoryAge    time.Duration
+	// History is how far back each host serves a cursor (default 1 h, as a
+	// real PDS would for a soak's purposes): every frame of it is kept on
+	// disk, in HistoryDir (default a temporary directory removed at Close).
+	// Negative: no disk; the in-memory tail is the whole history.
+	History    time.Duration
+	HistoryDir string
+	// TailFrames and TailAge bound each host's in-memory tail of recent
+	// frames (default 256 frames and 30 s; a host's newest too), which
+	// serves most reconnects without the disk: it costs about rate × age ×
+	// frame size in all however many hosts there are and however long the
+	// run.
+	TailFrames int
+	TailAge    time.Duration
 	// SendQueue bounds each subscriber's queue (default 512 frames); a
 	// consumer that falls that far behind is cut off with ConsumerTooSlow.
 	SendQueue int
@@ -151,11 +157,14 @@ func (c Config) withDefaults() (Config, error) {
 	default:
 		return c, fmt.Errorf("fakepds: PDS scheme must be http or https, got %q", c.PDSScheme)
 	}
-	if c.HistoryFrames <= 0 {
-		c.HistoryFrames = 256
+	if c.History == 0 {
+		c.History = time.Hour
 	}
-	if c.HistoryAge <= 0 {
-		c.HistoryAge = 30 * time.Second
+	if c.TailFrames <= 0 {
+		c.TailFrames = 256
+	}
+	if c.TailAge <= 0 {
+		c.TailAge = 30 * time.Second
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 512

@@ -3,6 +3,7 @@ package fakepds
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
@@ -37,6 +38,10 @@ type Fleet struct {
 	faces map[string]face // PLC and upstream names, aliases included
 	shape *Shape          // cfg.Shape with its defaults; nil: the built-in mix
 
+	hist      *history
+	readersMu sync.Mutex
+	readers   []string // ledger slots by address (ledger.go)
+
 	done      chan struct{}
 	closeOnce sync.Once
 	// nextExpiry is when the hosts' histories are next swept (unix ns).
@@ -70,8 +75,8 @@ type Stats struct {
 	Connections                   int    // subscribers connected now
 	Subscribes                    uint64 // subscriptions accepted: a relay's reconnects after outages count here
 	// PastHistory counts frames never offered to a subscriber: its cursor
-	// was older than its host's history (HistoryFrames, HistoryAge), so
-	// the frames between are gone. They count against delivery though the
+	// was older than its host's history (Config.History), so the frames
+	// between are gone. They count against delivery though the
 	// relay never saw them.
 	PastHistory      uint64
 	SlowConsumersCut uint64
@@ -107,6 +112,12 @@ func New(cfg Config) (*Fleet, error) {
 		}
 		f.faces[canonicalHost(n)] = faceUpstream
 	}
+	f.hist = &history{tailFrames: cfg.TailFrames, tailAge: cfg.TailAge}
+	if cfg.History > 0 {
+		if f.hist.spool, err = newSpool(cfg.HistoryDir, cfg.History); err != nil {
+			return nil, err
+		}
+	}
 	restored, err := f.loadState()
 	if err != nil {
 		return nil, err
@@ -118,7 +129,7 @@ func New(cfg Config) (*Fleet, error) {
 	// the wall clock in microseconds, which outruns any host's event count.
 	startSeq := time.Now().UnixMicro()
 	for i := 0; i < cfg.Hosts; i++ {
-		h := newHost(i, HostName(i, cfg.Domain), cfg.HistoryFrames, startSeq)
+		h := newHost(i, HostName(i, cfg.Domain), f.hist, startSeq)
 		f.hosts = append(f.hosts, h)
 		f.byName[h.name] = h
 	}
@@ -269,6 +280,9 @@ func (f *Fleet) Close() error {
 	f.closeOnce.Do(func() {
 		close(f.done)
 		err = f.saveState()
+		if f.hist.spool != nil {
+			err = errors.Join(err, f.hist.spool.close())
+		}
 	})
 	return err
 }
@@ -311,7 +325,7 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 	f.hostsMu.RLock()
 	h := f.hosts[a.host]
 	f.hostsMu.RUnlock()
-	_, err := h.publish(f.cfg.HistoryAge, func(seq int64, now time.Time) ([]byte, error) {
+	_, err := h.publish(kind == "#commit", func(seq int64, now time.Time) ([]byte, error) {
 		setSeqTime(seq, wireTime(now))
 		return encodeFrame(kind, body)
 	})
@@ -323,20 +337,22 @@ func (f *Fleet) publishEvent(a *account, kind string, setSeqTime func(seq int64,
 	return nil
 }
 
-// expireHistories drops, every quarter of HistoryAge, the frames older than
-// HistoryAge from every host's history, each host's newest too. A host
-// drops old frames as it publishes, but most hosts are quiet (Zipf):
-// without the sweep their last frames would stay until their next, and the
-// histories would grow as more hosts write their first frame. The
-// publisher that finds the sweep due does it; the others go on.
+// expireHistories drops, every quarter of TailAge, the frames older than
+// TailAge from every host's tail, each host's newest too, and the index
+// entries of spooled frames past the history. A host drops old frames as
+// it publishes, but most hosts are quiet (Zipf): without the sweep their
+// last frames would stay until their next, and the tails would grow as
+// more hosts write their first frame. The publisher that finds the sweep
+// due does it; the others go on.
 func (f *Fleet) expireHistories(now int64) {
 	next := f.nextExpiry.Load()
-	if now < next || !f.nextExpiry.CompareAndSwap(next, now+int64(f.cfg.HistoryAge/4)) {
+	if now < next || !f.nextExpiry.CompareAndSwap(next, now+int64(f.cfg.TailAge/4)) {
 		return
 	}
 	for _, h := range f.hosts {
 		h.mu.Lock()
-		h.expireHistory(now, f.cfg.HistoryAge)
+		h.expireTail(now)
+		h.expireDisk()
 		h.mu.Unlock()
 	}
 }

@@ -416,36 +416,36 @@ func TestBadInputGetsClearErrors(t *testing.T) {
 	}
 }
 
-// A quiet host's frames leave its history once older than HistoryAge, its
-// newest too, so histories do not fill as more hosts write; a cursor from
-// before them is then past the history, and says how far.
+// A quiet host's frames leave its tail once older than TailAge, its
+// newest too, so tails do not fill as more hosts write; without a spool, a
+// cursor from before them is then past the history, and says how far.
 func TestQuietHostsLetGoOfOldFrames(t *testing.T) {
-	f, err := New(Config{Hosts: 2, AccountsPerHost: 1, HistoryAge: 50 * time.Millisecond})
+	f, err := New(Config{Hosts: 2, AccountsPerHost: 1, TailAge: 50 * time.Millisecond, History: -1})
 	require.NoError(t, err)
 	defer f.Close()
 	quiet, busy := f.hosts[0], f.hosts[1]
 	frame := func(int64, time.Time) ([]byte, error) { return []byte("frame"), nil }
 	var seqs []int64
 	for i := 0; i < 3; i++ {
-		seq, err := quiet.publish(f.cfg.HistoryAge, frame)
+		seq, err := quiet.publish(true, frame)
 		require.NoError(t, err)
 		seqs = append(seqs, seq)
 	}
 	time.Sleep(80 * time.Millisecond)
-	_, err = busy.publish(f.cfg.HistoryAge, frame)
+	_, err = busy.publish(true, frame)
 	require.NoError(t, err)
-	require.Equal(t, 3, quiet.histLen, "publishing elsewhere does not touch the quiet host")
+	require.Equal(t, 3, quiet.tailLen, "publishing elsewhere does not touch the quiet host")
 
 	f.expireHistories(time.Now().UnixNano())
-	assert.Equal(t, 0, quiet.histLen, "every frame of the quiet host is past HistoryAge")
-	assert.Equal(t, 1, busy.histLen, "the busy host's fresh frame stays")
+	assert.Equal(t, 0, quiet.tailLen, "every frame of the quiet host is past TailAge")
+	assert.Equal(t, 1, busy.tailLen, "the busy host's fresh frame stays")
 
-	_, backlog, outdated, skipped, err := quiet.subscribe(seqs[0], true, 8)
+	_, st, err := quiet.subscribe(seqs[0], true, 8, 0)
 	require.NoError(t, err)
-	assert.Empty(t, backlog)
-	assert.True(t, outdated)
-	assert.EqualValues(t, 2, skipped, "the second and third frames are gone")
-	_, _, outdated, _, err = quiet.subscribe(seqs[2], true, 8)
+	assert.Empty(t, st.backlog)
+	assert.True(t, st.outdated)
+	assert.EqualValues(t, 2, st.skipped, "the second and third frames are gone")
+	_, st, err = quiet.subscribe(seqs[2], true, 8, 0)
 	require.NoError(t, err)
-	assert.False(t, outdated, "a cursor at the head misses nothing")
+	assert.False(t, st.outdated, "a cursor at the head misses nothing")
 }

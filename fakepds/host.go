@@ -2,8 +2,10 @@ package fakepds
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,25 +18,39 @@ import (
 
 // frame is one encoded event as sent on the wire, with its seq.
 type frame struct {
-	seq  int64
-	at   int64 // unix nanoseconds: half the size of a time.Time, times thousands of frames
-	data []byte
+	seq    int64
+	at     int64 // unix nanoseconds: half the size of a time.Time, times thousands of frames
+	data   []byte
+	commit bool
+	states uint8 // each reader's writeState when it was sequenced, 2 bits a reader
 }
 
-// host is one PDS: its sequencer, its bounded history and its subscribers.
+// history is how far back the hosts serve cursors: a tail of recent frames
+// in memory and, unless the spool is off, every frame of the last
+// Config.History on disk.
+type history struct {
+	tailFrames int
+	tailAge    time.Duration
+	spool      *spool // nil: the tail is the whole history
+}
+
+// host is one PDS: its sequencer, its history and its subscribers.
 type host struct {
 	name  string
 	index int
+	hist  *history
 
-	mu       sync.Mutex
-	seq      int64    // last seq handed out
-	startSeq int64    // seq before this process's first frame: no frame at or below it was sent by this fleet
-	history  []*frame // ring, oldest at histHead; grows up to maxHist
-	histHead int
-	histLen  int
-	maxHist  int
-	subs     map[*subscriber]struct{}
-	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
+	mu        sync.Mutex
+	seq       int64    // last seq handed out
+	startSeq  int64    // seq before this process's first frame: no frame at or below it was sent by this fleet
+	tail      []*frame // ring, oldest at tailHead; grows up to hist.tailFrames
+	tailHead  int
+	tailLen   int
+	disk      []location // the spooled frames: disk[i] is seq diskFirst+i
+	diskFirst int64
+	subs      map[*subscriber]struct{}
+	readers   [maxReaders]readerLedger
+	accounts  []*account // accounts hosted here; guarded by the fleet's hostsMu
 
 	downUntil atomic.Int64  // unix ns: an outage (outage.go) refuses subscribers until then
 	commits   atomic.Uint64 // #commit frames this host sequenced
@@ -45,16 +61,26 @@ type host struct {
 // time, and a channel sized to the bound would cost each its full size
 // (4 KiB at 512 frames) for the whole run.
 type subscriber struct {
+	reader int // the reader slot (ledger.go), -1 for none
+
 	mu    sync.Mutex
 	queue []*frame      // frames published and not yet taken, oldest first
 	max   int           // past it, the subscriber is cut off
 	wake  chan struct{} // holds a token while the queue has frames
 	cut   chan struct{} // closed when the subscriber is dropped for being slow
 	drop  chan struct{} // closed by an outage: the connection just ends
+
+	// catchingUp is set while the subscriber's backlog is read from disk:
+	// live frames are not queued meanwhile (the backlog will reach them),
+	// so a long backfill does not overflow the queue. Guarded by host.mu.
+	catchingUp bool
 }
 
 // offer queues f; false when the queue is full.
 func (s *subscriber) offer(f *frame) bool {
+	if s.catchingUp {
+		return true
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if len(s.queue) >= s.max {
@@ -82,14 +108,14 @@ func (s *subscriber) take(into []*frame) []*frame {
 	return into
 }
 
-func newHost(i int, name string, historyFrames int, startSeq int64) *host {
+func newHost(i int, name string, hist *history, startSeq int64) *host {
 	return &host{
 		name:     name,
 		index:    i,
+		hist:     hist,
 		seq:      startSeq,
 		startSeq: startSeq,
-		history:  make([]*frame, min(8, historyFrames)),
-		maxHist:  historyFrames,
+		tail:     make([]*frame, min(8, hist.tailFrames)),
 		subs:     map[*subscriber]struct{}{},
 	}
 }
@@ -105,7 +131,7 @@ func (h *host) headSeq() int64 {
 // it to every subscriber. encode is called under the host lock with the
 // seq and time so both are stamped at emission. Subscribers that cannot
 // take the frame are cut off: the fleet never buffers for a slow consumer.
-func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Time) ([]byte, error)) (int64, error) {
+func (h *host) publish(commit bool, encode func(seq int64, now time.Time) ([]byte, error)) (int64, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	now := time.Now()
@@ -114,86 +140,165 @@ func (h *host) publish(maxAge time.Duration, encode func(seq int64, now time.Tim
 	if err != nil {
 		return 0, err
 	}
+	f := &frame{seq: seq, at: now.UnixNano(), data: data, commit: commit, states: h.writeStates(now.UnixNano(), commit)}
+	if sp := h.hist.spool; sp != nil {
+		loc, err := sp.write(f.at, data, commit, f.states)
+		if err != nil {
+			return 0, err
+		}
+		if len(h.disk) == 0 {
+			h.diskFirst = seq
+		}
+		h.disk = append(h.disk, loc)
+		h.expireDisk()
+	}
 	h.seq = seq
-	f := &frame{seq: seq, at: now.UnixNano(), data: data}
-	h.appendHistory(f, maxAge)
+	h.appendTail(f)
 	for s := range h.subs {
 		if !s.offer(f) {
-			delete(h.subs, s)
+			h.removeSub(s)
 			close(s.cut)
 		}
 	}
 	return seq, nil
 }
 
-func (h *host) appendHistory(f *frame, maxAge time.Duration) {
-	h.expireHistory(f.at, maxAge)
-	n := len(h.history)
-	if h.histLen == n && n < h.maxHist {
+func (h *host) appendTail(f *frame) {
+	h.expireTail(f.at)
+	n := len(h.tail)
+	if h.tailLen == n && n < h.hist.tailFrames {
 		// Grow the ring: most hosts are quiet and never need the full size.
-		grown := make([]*frame, min(2*n, h.maxHist))
-		for i := 0; i < h.histLen; i++ {
-			grown[i] = h.history[(h.histHead+i)%n]
+		grown := make([]*frame, min(2*n, h.hist.tailFrames))
+		for i := 0; i < h.tailLen; i++ {
+			grown[i] = h.tail[(h.tailHead+i)%n]
 		}
-		h.history, h.histHead, n = grown, 0, len(grown)
+		h.tail, h.tailHead, n = grown, 0, len(grown)
 	}
-	if h.histLen == n {
-		h.history[h.histHead] = nil
-		h.histHead = (h.histHead + 1) % n
-		h.histLen--
+	if h.tailLen == n {
+		h.dropTailHead()
 	}
-	h.history[(h.histHead+h.histLen)%n] = f
-	h.histLen++
+	h.tail[(h.tailHead+h.tailLen)%n] = f
+	h.tailLen++
 }
 
-// expireHistory drops the frames older than maxAge at now (unix
+// dropTailHead lets the tail's oldest frame go; without a spool it leaves
+// the history then. Callers hold h.mu.
+func (h *host) dropTailHead() {
+	old := h.tail[h.tailHead]
+	if h.hist.spool == nil {
+		h.leftHistory(old.seq, old.commit, old.states)
+	}
+	h.tail[h.tailHead] = nil
+	h.tailHead = (h.tailHead + 1) % len(h.tail)
+	h.tailLen--
+}
+
+// expireTail drops the frames older than the tail's age at now (unix
 // nanoseconds), the newest too. Callers hold h.mu.
-func (h *host) expireHistory(now int64, maxAge time.Duration) {
-	n := len(h.history)
-	for h.histLen > 0 && time.Duration(now-h.history[h.histHead].at) > maxAge {
-		h.history[h.histHead] = nil
-		h.histHead = (h.histHead + 1) % n
-		h.histLen--
+func (h *host) expireTail(now int64) {
+	for h.tailLen > 0 && time.Duration(now-h.tail[h.tailHead].at) > h.hist.tailAge {
+		h.dropTailHead()
 	}
 }
 
-// subscribe registers a subscriber and returns the frames after cursor it
-// must send first. outdated is true when the cursor is older than the
-// history (the oldest frames it still holds are returned then); skipped is
-// how many frames after the cursor are gone.
-func (h *host) subscribe(cursor int64, hasCursor bool, queue int) (s *subscriber, backlog []*frame, outdated bool, skipped uint64, err error) {
+// expireDisk drops the index entries whose segment has left the spool.
+// Callers hold h.mu.
+func (h *host) expireDisk() {
+	if len(h.disk) == 0 || h.hist.spool == nil {
+		return
+	}
+	oldest, ok := h.hist.spool.oldest()
+	n := 0
+	for n < len(h.disk) && (!ok || !kept(h.disk[n], oldest)) {
+		l := h.disk[n]
+		h.leftHistory(h.diskFirst+int64(n), l.commit(), l.states())
+		n++
+	}
+	if n == 0 {
+		return
+	}
+	h.disk, h.diskFirst = h.disk[n:], h.diskFirst+int64(n)
+	if cap(h.disk) > 64 && len(h.disk) < cap(h.disk)/4 {
+		h.disk = slices.Clone(h.disk) // the dropped front is not kept for the rest of the run
+	}
+}
+
+// oldestKept is the oldest seq the history still holds, h.seq+1 when it
+// holds none. Callers hold h.mu.
+func (h *host) oldestKept() int64 {
+	if len(h.disk) > 0 {
+		return h.diskFirst
+	}
+	if h.tailLen > 0 {
+		return h.tail[h.tailHead].seq
+	}
+	return h.seq + 1
+}
+
+// catchUpChunk bounds the disk locations a subscriber takes at a time.
+const catchUpChunk = 1024
+
+// backlogAfter is what a subscriber whose last frame is seq last must be
+// sent next: frames from the tail, or, when the tail does not reach back
+// that far, locations on disk starting at seq from (at most catchUpChunk
+// of them; the caller asks again). skipped counts the frames after last
+// the history no longer holds. Callers hold h.mu.
+func (h *host) backlogAfter(last int64) (tail []*frame, from int64, disk []location, skipped uint64) {
+	h.expireDisk()
+	if oldest := h.oldestKept(); last+1 < oldest && last < h.seq {
+		skipped = uint64(oldest - max(last, h.startSeq) - 1)
+		last = oldest - 1
+	}
+	if h.tailLen > 0 && h.tail[h.tailHead].seq <= last+1 || len(h.disk) == 0 || last >= h.seq {
+		for i := 0; i < h.tailLen; i++ {
+			if f := h.tail[(h.tailHead+i)%len(h.tail)]; f.seq > last {
+				tail = append(tail, f)
+			}
+		}
+		return tail, 0, nil, skipped
+	}
+	i := int(last + 1 - h.diskFirst)
+	j := min(len(h.disk), i+catchUpChunk)
+	return nil, last + 1, slices.Clone(h.disk[i:j]), skipped
+}
+
+// subscribe registers a subscriber of reader slot reader and returns what
+// it must be sent first (see backlogAfter). outdated is true when the
+// cursor is older than the history; skipped is how many frames after the
+// cursor are gone.
+func (h *host) subscribe(cursor int64, hasCursor bool, queue, reader int) (s *subscriber, st streamStart, err error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	st.cursor = cursor
 	if hasCursor && cursor > h.seq {
-		return nil, nil, false, 0, errFutureCursor
+		return nil, st, errFutureCursor
 	}
+	s = &subscriber{reader: reader, max: queue, wake: make(chan struct{}, 1), cut: make(chan struct{}), drop: make(chan struct{})}
 	if hasCursor {
-		n := len(h.history)
-		for i := 0; i < h.histLen; i++ {
-			f := h.history[(h.histHead+i)%n]
-			if f.seq > cursor {
-				backlog = append(backlog, f)
-			}
-		}
-		if h.histLen == 0 || h.history[h.histHead].seq > cursor+1 {
-			outdated = cursor < h.seq
-		}
-		if outdated {
-			next := h.seq + 1 // seqs are consecutive on a host
-			if len(backlog) > 0 {
-				next = backlog[0].seq
-			}
-			skipped = uint64(next - max(cursor, h.startSeq) - 1)
-		}
+		st.backlog, st.diskFrom, st.disk, st.skipped = h.backlogAfter(cursor)
+		st.outdated = st.skipped > 0
+		s.catchingUp = len(st.disk) > 0
 	}
-	s = &subscriber{max: queue, wake: make(chan struct{}, 1), cut: make(chan struct{}), drop: make(chan struct{})}
-	h.subs[s] = struct{}{}
-	return s, backlog, outdated, skipped, nil
+	h.addSub(s)
+	return s, st, nil
+}
+
+// resume is the next part of a catching-up subscriber's backlog after seq
+// last: more disk, or the tail, which ends the catch-up under the lock
+// live frames are offered under, so none is missed.
+func (h *host) resume(s *subscriber, last int64) (tail []*frame, from int64, disk []location, skipped uint64) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	tail, from, disk, skipped = h.backlogAfter(last)
+	if len(disk) == 0 {
+		s.catchingUp = false
+	}
+	return tail, from, disk, skipped
 }
 
 func (h *host) unsubscribe(s *subscriber) {
 	h.mu.Lock()
-	delete(h.subs, s)
+	h.removeSub(s)
 	h.mu.Unlock()
 }
 
@@ -235,7 +340,7 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 	}
 	// Subscribe before the handshake completes: once the client sees the
 	// upgrade, no frame published after it can be missed.
-	s, backlog, outdated, skipped, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue)
+	s, st, subErr := h.subscribe(cursor, hasCursor, f.cfg.SendQueue, f.readerSlot(r.RemoteAddr))
 	conn, err := upgrader.Upgrade(w, r, nil)
 	if err != nil {
 		if s != nil {
@@ -243,19 +348,23 @@ func (f *Fleet) serveSubscribe(w http.ResponseWriter, r *http.Request, h *host) 
 		}
 		return // the upgrader has answered already
 	}
-	f.pastHistory.Add(skipped)
+	f.pastHistory.Add(st.skipped)
+	st.subErr = subErr
 	// The stream runs on its own goroutine so that this handler returns:
 	// net/http's connection keeps its 4 KiB read and write buffers for as
 	// long as the handler runs, though the hijacked socket no longer uses
 	// them (8 KiB a host, 120 MiB at 15,000 hosts).
-	go f.stream(conn, h, s, streamStart{cursor: cursor, backlog: backlog, outdated: outdated, subErr: subErr})
+	go f.stream(conn, h, s, st)
 }
 
 // streamStart is what a subscription began with.
 type streamStart struct {
 	cursor   int64
-	backlog  []*frame
+	backlog  []*frame   // from the tail
+	diskFrom int64      // the seq of disk[0]
+	disk     []location // from the spool, before backlog
 	outdated bool
+	skipped  uint64
 	subErr   error
 }
 
@@ -266,7 +375,7 @@ func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamSt
 		defer h.unsubscribe(s)
 	}
 	defer conn.Close()
-	cursor, backlog := st.cursor, st.backlog
+	cursor := st.cursor
 	f.connections.Add(1)
 	f.subscribes.Add(1)
 	defer f.connections.Add(-1)
@@ -286,23 +395,46 @@ func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamSt
 		}
 	}()
 
-	send := func(data []byte) error {
+	send := func(seq int64, data []byte, commit bool, states uint8) error {
 		conn.SetWriteDeadline(time.Now().Add(writeTimeout))
-		return conn.WriteMessage(websocket.BinaryMessage, data)
+		if err := conn.WriteMessage(websocket.BinaryMessage, data); err != nil {
+			return err
+		}
+		h.sent(s.reader, seq, commit, states)
+		return nil
 	}
 	if st.outdated {
-		if err := send(infoFrame("OutdatedCursor", fmt.Sprintf("cursor %d is older than %s's history; sending from seq %d", cursor, h.name, oldestSeq(backlog, h)))); err != nil {
+		if err := writeInfoFrame(conn, "OutdatedCursor", fmt.Sprintf("cursor %d is older than %s's history; sending from seq %d", cursor, h.name, cursor+int64(st.skipped)+1)); err != nil {
 			return
 		}
 	}
-	for _, fr := range backlog {
-		if err := send(fr.data); err != nil {
+	last := cursor
+	// A backlog on disk is read a chunk at a time, until the tail takes over.
+	for from, disk := st.diskFrom, st.disk; len(disk) > 0; {
+		for i, l := range disk {
+			data, err := h.hist.spool.read(l)
+			if errors.Is(err, errGone) {
+				break // expired meanwhile: resume counts it as skipped
+			}
+			if err != nil {
+				f.log.Warn("reading a host's history", "host", h.name, "err", err)
+				return
+			}
+			if err := send(from+int64(i), data, l.commit(), l.states()); err != nil {
+				return
+			}
+			last = from + int64(i)
+		}
+		var skipped uint64
+		st.backlog, from, disk, skipped = h.resume(s, last)
+		f.pastHistory.Add(skipped)
+		last += int64(skipped)
+	}
+	for _, fr := range st.backlog {
+		if err := send(fr.seq, fr.data, fr.commit, fr.states); err != nil {
 			return
 		}
-	}
-	last := int64(-1)
-	if len(backlog) > 0 {
-		last = backlog[len(backlog)-1].seq
+		last = fr.seq
 	}
 	var batch []*frame
 	cutOff := func() {
@@ -324,7 +456,7 @@ func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamSt
 				if fr.seq <= last {
 					continue // already sent from the backlog
 				}
-				if err := send(fr.data); err != nil {
+				if err := send(fr.seq, fr.data, fr.commit, fr.states); err != nil {
 					return
 				}
 				f.framesWritten.Add(1)
@@ -346,13 +478,6 @@ func (f *Fleet) stream(conn *websocket.Conn, h *host, s *subscriber, st streamSt
 	}
 }
 
-func oldestSeq(backlog []*frame, h *host) int64 {
-	if len(backlog) > 0 {
-		return backlog[0].seq
-	}
-	return h.headSeq() + 1
-}
-
 func writeErrorFrame(conn *websocket.Conn, name, msg string) {
 	var buf bytes.Buffer
 	(&events.EventHeader{Op: events.EvtKindErrorFrame}).MarshalCBOR(&buf)
@@ -362,9 +487,10 @@ func writeErrorFrame(conn *websocket.Conn, name, msg string) {
 	conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.ClosePolicyViolation, name), time.Now().Add(time.Second))
 }
 
-func infoFrame(name, msg string) []byte {
+func writeInfoFrame(conn *websocket.Conn, name, msg string) error {
 	var buf bytes.Buffer
 	(&events.EventHeader{Op: events.EvtKindMessage, MsgType: "#info"}).MarshalCBOR(&buf)
 	(&comatproto.SyncSubscribeRepos_Info{Name: name, Message: &msg}).MarshalCBOR(&buf)
-	return buf.Bytes()
+	conn.SetWriteDeadline(time.Now().Add(writeTimeout))
+	return conn.WriteMessage(websocket.BinaryMessage, buf.Bytes())
 }

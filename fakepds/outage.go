@@ -9,8 +9,8 @@ import (
 // Outage takes host hostIndex down for d: its subscribers are disconnected
 // at once (the connection just ends, as when a PDS dies) and
 // subscribeRepos answers 503 until d has passed. The host keeps sequencing:
-// frames published on it meanwhile stay in its bounded history, so a relay
-// that comes back with its cursor gets what the history still holds.
+// frames published on it meanwhile stay in its history, so a relay that
+// comes back with its cursor gets them.
 // Another outage of a host that is down extends it.
 func (f *Fleet) Outage(hostIndex int, d time.Duration) error {
 	if hostIndex < 0 || hostIndex >= len(f.hosts) {
@@ -26,7 +26,7 @@ func (f *Fleet) Outage(hostIndex int, d time.Duration) error {
 	}
 	h.mu.Lock()
 	for s := range h.subs {
-		delete(h.subs, s)
+		h.removeSub(s)
 		close(s.drop)
 	}
 	h.mu.Unlock()

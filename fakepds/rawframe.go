@@ -68,7 +68,7 @@ func (f *Fleet) PublishFrame(hostIndex int, frame []byte) (int64, error) {
 		return 0, fmt.Errorf("fakepds: publish frame on %s: %w", f.hosts[hostIndex].name, err)
 	}
 	h := f.hosts[hostIndex]
-	seq, err := h.publish(f.cfg.HistoryAge, func(seq int64, _ time.Time) ([]byte, error) {
+	seq, err := h.publish(slot.Kind == "#commit", func(seq int64, _ time.Time) ([]byte, error) {
 		return RewriteSeq(frame, slot, seq), nil
 	})
 	if err != nil {

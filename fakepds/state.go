@@ -140,7 +140,7 @@ func (f *Fleet) loadState() (bool, error) {
 		if !s.Clean {
 			seq = max(seq, now) // never reuse a seq emitted after the checkpoint
 		}
-		h := newHost(i, sh.Name, f.cfg.HistoryFrames, seq)
+		h := newHost(i, sh.Name, f.hist, seq)
 		f.hosts = append(f.hosts, h)
 		f.byName[h.name] = h
 	}

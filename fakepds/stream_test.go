@@ -34,7 +34,7 @@ func writeN(t testing.TB, f *Fleet, host, n int) {
 }
 
 func TestCursorReplayFutureAndOutdated(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, HistoryFrames: 8})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, TailFrames: 8, History: -1})
 	h := n.fleet.hosts[0]
 	writeN(t, n.fleet, 0, 5) // 2 syncs + 5 commits = 7 frames
 	head := h.headSeq()
@@ -77,7 +77,7 @@ func TestCursorReplayFutureAndOutdated(t *testing.T) {
 }
 
 func TestSlowConsumerIsCutAndMemoryStaysBounded(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 4, SendQueue: 16, HistoryFrames: 32, MaxRecords: 10})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 4, SendQueue: 16, TailFrames: 32, MaxRecords: 10})
 	h := n.fleet.hosts[0]
 	// A consumer that connects and never reads.
 	conn, _, err := n.dialer.Dial("ws://"+h.name+"/xrpc/com.atproto.sync.subscribeRepos", nil)

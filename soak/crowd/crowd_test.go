@@ -193,7 +193,7 @@ func TestResumeSendsTheLastSeqAsCursor(t *testing.T) {
 }
 
 func TestOldCursorReplaysTheBacklog(t *testing.T) {
-	r := startRelay(t, fakepds.Config{HistoryFrames: 1024}, true)
+	r := startRelay(t, fakepds.Config{TailFrames: 1024}, true)
 	r.publish(t, 2*time.Millisecond, 256)
 	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 300 * time.Millisecond,
 		Mix: crowd.Mix{OldCursor: 1}, BacklogFrames: 50, Seed: 5})
@@ -211,7 +211,7 @@ func TestOldCursorReplaysTheBacklog(t *testing.T) {
 func TestSlowConsumerIsCutOff(t *testing.T) {
 	// A tiny queue, and frames big enough to fill the socket buffers in a
 	// fraction of a second: the fleet cuts the consumer while it stalls.
-	r := startRelay(t, fakepds.Config{SendQueue: 4, HistoryFrames: 16}, false)
+	r := startRelay(t, fakepds.Config{SendQueue: 4, TailFrames: 16}, false)
 	r.publish(t, time.Millisecond, 32<<10)
 	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 20 * time.Millisecond,
 		Mix: crowd.Mix{Slow: 1}, SlowFor: time.Second, DrainFor: 5 * time.Second, Seed: 7})
@@ -319,7 +319,7 @@ func TestLeavingIsACloseVanishingIsAReset(t *testing.T) {
 }
 
 func TestRunLeavesNoGoroutines(t *testing.T) {
-	r := startRelay(t, fakepds.Config{SendQueue: 8, HistoryFrames: 64}, false)
+	r := startRelay(t, fakepds.Config{SendQueue: 8, TailFrames: 64}, false)
 	r.publish(t, time.Millisecond, 2048)
 	time.Sleep(50 * time.Millisecond)
 	before := runtime.NumGoroutine()
@@ -339,7 +339,7 @@ func TestRunLeavesNoGoroutines(t *testing.T) {
 }
 
 func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
-	r := startRelay(t, fakepds.Config{SendQueue: 32, HistoryFrames: 64}, false)
+	r := startRelay(t, fakepds.Config{SendQueue: 32, TailFrames: 64}, false)
 	r.publish(t, time.Millisecond, 512)
 	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 8, Churn: 3 * time.Millisecond,
 		BacklogFrames: 40, SlowFor: 20 * time.Millisecond, DrainFor: 30 * time.Millisecond, ReconnectDelay: 5 * time.Millisecond})

@@ -38,7 +38,14 @@ func TestMain(m *testing.M) { testkit.MainOrChild(m, "RIG_BENCH_CHILD", rigChild
 func rigChild() error {
 	hosts, _ := strconv.Atoi(os.Getenv("RIG_HOSTS"))
 	rate, _ := strconv.ParseFloat(os.Getenv("RIG_RATE"), 64)
-	f, err := fakepds.New(fakepds.Config{Hosts: hosts, AccountsPerHost: 2})
+	var err error
+	var history time.Duration // the fleet's default: an hour on disk
+	if v := os.Getenv("RIG_HISTORY"); v != "" {
+		if history, err = time.ParseDuration(v); err != nil {
+			return fmt.Errorf("RIG_HISTORY: %w", err)
+		}
+	}
+	f, err := fakepds.New(fakepds.Config{Hosts: hosts, AccountsPerHost: 2, History: history})
 	if err != nil {
 		return err
 	}
@@ -88,7 +95,8 @@ func rigChild() error {
 // window (near 0 once memory has levelled off). RIG_BENCH_SECONDS
 // lengthens the window (default 60; the first 60 s are warm-up, not
 // measured); RIG_HOSTS and RIG_RATE change the shape (15,000 hosts fit in
-// one process: see the README).
+// one process: see the README); RIG_HISTORY sets the fleet's history
+// (negative: the in-memory tail only, no disk).
 func BenchmarkRigCost(b *testing.B) {
 	hosts, rate, window := 2750, 700.0, 60*time.Second
 	if s := os.Getenv("RIG_HOSTS"); s != "" {

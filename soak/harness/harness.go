@@ -19,6 +19,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"sync"
@@ -214,6 +215,11 @@ func Start(ctx context.Context, cfg Config) (_ *Harness, err error) {
 	r.needs = needs
 	if needs.CATrustLimit != "" {
 		fmt.Fprintf(cfg.Log, "relaysoak: warning: %s\n", needs.CATrustLimit)
+	}
+	if fc.HistoryDir == "" && cfg.RunDir != "" {
+		// The fleet's history sits beside the run it serves, where an
+		// operator looking at disk use finds it; it goes when the fleet does.
+		fc.HistoryDir = filepath.Join(cfg.RunDir, "fleet-history")
 	}
 	if fc.Logger == nil {
 		fc.Logger = slog.New(slog.NewTextHandler(cfg.Log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -487,3 +493,21 @@ func (r *Harness) Close(ctx context.Context) error {
 
 // RunDir of the run.
 func (r *Harness) RunDir() string { p, _ := filepath.Abs(r.cfg.RunDir); return p }
+
+// Ledger is the fleet's account of every host's commits for this rig's
+// relay (fakepds.HostLedger), the relay known by the address its firehose
+// is served at; on a fleet with one reader, that reader. Nil before the
+// relay subscribed to any host, or when the fleet cannot tell which
+// reader is this relay.
+func (r *Harness) Ledger() []fakepds.HostLedger {
+	readers := r.fleet.Readers()
+	if u, err := url.Parse(r.target.FirehoseURL()); err == nil {
+		if l := r.fleet.Ledger(u.Hostname()); l != nil {
+			return l
+		}
+	}
+	if len(readers) == 1 {
+		return r.fleet.Ledger(readers[0])
+	}
+	return nil
+}

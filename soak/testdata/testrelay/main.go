@@ -70,6 +70,10 @@
 //	                      AFTER, silently pass on no #commit of HOST's one
 //	                      in EVERY (a planted loss), counted in
 //	                      testrelay_dropped_commits_total
+//	ABANDON_HOST          HOST:AFTER, e.g. pds0001.test:1m: after AFTER, close
+//	                      the connection to HOST and never dial it again (a
+//	                      relay that stops reading a host), logging
+//	                      "abandoning host"
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
@@ -182,6 +186,9 @@ type settings struct {
 	dropHost  string
 	dropEvery int
 	dropAfter time.Duration
+	// ABANDON_HOST: stop reading abandonHost after abandonAfter.
+	abandonHost  string
+	abandonAfter time.Duration
 }
 
 // plcDirectory is where zlay and rsky-relay resolve DIDs: hard-coded.
@@ -268,6 +275,16 @@ func loadSettings() (settings, error) {
 			if s.dropAfter, err = time.ParseDuration(parts[2]); err != nil {
 				return s, fmt.Errorf("DROP_HOST: AFTER: %w", err)
 			}
+		}
+	}
+	if v := os.Getenv("ABANDON_HOST"); v != "" {
+		host, after, ok := strings.Cut(v, ":")
+		if !ok {
+			return s, fmt.Errorf("ABANDON_HOST: want HOST:AFTER, got %q", v)
+		}
+		s.abandonHost = host
+		if s.abandonAfter, err = time.ParseDuration(after); err != nil {
+			return s, fmt.Errorf("ABANDON_HOST: AFTER: %w", err)
 		}
 	}
 	if s.warmupBytes, s.warmupTau, err = sizeAndDuration("WARMUP"); err != nil {
@@ -516,6 +533,17 @@ func (f *follower) discover(ctx context.Context, hc *http.Client) {
 func (f *follower) follow(ctx context.Context, host string) {
 	var cursor int64
 	connected := false
+	if host == f.cfg.abandonHost {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, f.started.Add(f.cfg.abandonAfter))
+		defer cancel()
+		context.AfterFunc(ctx, func() {
+			if ctx.Err() != context.DeadlineExceeded {
+				return // the relay is shutting down
+			}
+			f.log.Warn("abandoning host: closing its connection and never dialling it again", "host", host)
+		})
+	}
 	for ctx.Err() == nil {
 		err := f.session(ctx, host, &cursor, &connected)
 		if ctx.Err() != nil {
