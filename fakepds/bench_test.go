@@ -4,6 +4,7 @@ import (
 	"math/rand/v2"
 	"net"
 	"net/http"
+	"runtime"
 	"testing"
 	"time"
 
@@ -67,4 +68,35 @@ func BenchmarkFanout2750(b *testing.B) {
 		time.Sleep(time.Millisecond)
 	}
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "frames/s")
+}
+
+// BenchmarkHistoryMemory is what an hour's history costs the fleet's
+// memory per frame published (the spool's index; the frames are on disk)
+// at production shape's host count, and how fast frames are spooled.
+func BenchmarkHistoryMemory(b *testing.B) {
+	f, err := New(Config{Hosts: 2750, AccountsPerHost: 1, StartRecords: -1, HistoryDir: b.TempDir()})
+	require.NoError(b, err)
+	defer f.Close()
+	frame := make([]byte, 200) // the index's cost does not depend on it
+	publish := func(i int) {
+		if _, err := f.hosts[i%len(f.hosts)].publish(true, func(int64, time.Time) ([]byte, error) { return frame, nil }); err != nil {
+			b.Fatal(err)
+		}
+	}
+	for i := range f.cfg.TailFrames * len(f.hosts) { // every host's tail full
+		publish(i)
+	}
+	var before, after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	b.SetBytes(int64(len(frame)))
+	b.ResetTimer()
+	for i := range b.N {
+		publish(i)
+	}
+	b.StopTimer()
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	b.ReportMetric(float64(int64(after.HeapAlloc)-int64(before.HeapAlloc))/float64(b.N), "heap_B/frame")
+	runtime.KeepAlive(f)
 }

@@ -41,10 +41,11 @@ type Config struct {
 	History    time.Duration
 	HistoryDir string
 	// TailFrames and TailAge bound each host's in-memory tail of recent
-	// frames (default 256 frames and 30 s; a host's newest too), which
-	// serves most reconnects without the disk: it costs about rate × age ×
-	// frame size in all however many hosts there are and however long the
-	// run.
+	// frames (a host's newest too), which serves quick reconnects without
+	// the disk: it costs about rate × age × frame size in all however many
+	// hosts there are and however long the run. Defaults: 64 frames and
+	// 5 s above a spool; 256 frames and 30 s when the tail is the whole
+	// history.
 	TailFrames int
 	TailAge    time.Duration
 	// SendQueue bounds each subscriber's queue (default 512 frames); a
@@ -160,11 +161,15 @@ func (c Config) withDefaults() (Config, error) {
 	if c.History == 0 {
 		c.History = time.Hour
 	}
+	tailFrames, tailAge := 64, 5*time.Second
+	if c.History < 0 {
+		tailFrames, tailAge = 256, 30*time.Second
+	}
 	if c.TailFrames <= 0 {
-		c.TailFrames = 256
+		c.TailFrames = tailFrames
 	}
 	if c.TailAge <= 0 {
-		c.TailAge = 30 * time.Second
+		c.TailAge = tailAge
 	}
 	if c.SendQueue <= 0 {
 		c.SendQueue = 512

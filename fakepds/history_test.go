@@ -11,11 +11,9 @@ import (
 )
 
 // A cursor older than the in-memory tail is served from the spool, in
-// order and without a gap, while the host keeps writing: live frames are
-// not queued during the catch-up, so a subscriber queue far smaller than
-// the backlog is not cut off.
+// order and without a gap, while the host keeps writing.
 func TestCursorBehindTheTailIsServedFromDisk(t *testing.T) {
-	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, TailFrames: 8, SendQueue: 32})
+	n := startNet(t, Config{Hosts: 1, AccountsPerHost: 2, TailFrames: 8})
 	h := n.fleet.hosts[0]
 	writeN(t, n.fleet, 0, 200)
 	head := h.headSeq()
@@ -27,11 +25,54 @@ func TestCursorBehindTheTailIsServedFromDisk(t *testing.T) {
 	defer wg.Wait()
 	for want := cursor + 1; want <= head+100; want++ {
 		ev := next(t, s)
-		require.Nil(t, ev.errf, "no error frame (a cut for being slow would be one)")
+		require.Nil(t, ev.errf)
 		require.Equal(t, want, ev.seq, "frames in order, none missed")
 	}
 	assert.Zero(t, n.fleet.Stats().PastHistory)
-	assert.Zero(t, n.fleet.Stats().SlowConsumersCut)
+}
+
+// While a subscriber catches up from disk, live frames are not queued for
+// it (the backlog reaches them), so a backfill far longer than its queue
+// does not cut it off; the catch-up ends on the tail, under the lock live
+// frames are offered under.
+func TestCatchingUpQueuesNoLiveFrames(t *testing.T) {
+	f, err := New(Config{Hosts: 1, AccountsPerHost: 1, TailFrames: 4, SendQueue: 2})
+	require.NoError(t, err)
+	defer f.Close()
+	h := f.hosts[0]
+	frame := func(int64, time.Time) ([]byte, error) { return []byte("frame"), nil }
+	cursor := h.headSeq()
+	for range 10 {
+		_, err := h.publish(true, frame)
+		require.NoError(t, err)
+	}
+	s, st, err := h.subscribe(cursor, true, 2, 0)
+	require.NoError(t, err)
+	require.Len(t, st.disk, 10, "the tail holds 4: the backlog starts on disk")
+	assert.Equal(t, cursor+1, st.diskFrom)
+	assert.True(t, s.catchingUp)
+	for range 5 {
+		_, err := h.publish(true, frame)
+		require.NoError(t, err)
+	}
+	assert.Empty(t, s.queue, "live frames wait in the history, not the queue")
+	assert.Equal(t, 1, h.subscriberCount(), "not cut off")
+
+	// Frames 11 to 15 came meanwhile; the tail holds 12 to 15, so 11 is
+	// read from disk too.
+	tail, from, disk, skipped := h.resume(s, cursor+10)
+	assert.Empty(t, tail)
+	assert.Equal(t, cursor+11, from)
+	assert.Len(t, disk, 5)
+	assert.Zero(t, skipped)
+	assert.True(t, s.catchingUp)
+	tail, _, disk, _ = h.resume(s, cursor+15)
+	assert.Empty(t, disk)
+	assert.Empty(t, tail, "caught up to the head")
+	assert.False(t, s.catchingUp)
+	_, err = h.publish(true, frame)
+	require.NoError(t, err)
+	assert.Len(t, s.queue, 1, "live again")
 }
 
 // Frames whose segment left the spool are gone: a cursor before them is
@@ -114,4 +155,29 @@ func TestLedgerAccountsForEveryCommit(t *testing.T) {
 	for st := range NumWriteStates {
 		assert.Zero(t, l.Trimmed[st])
 	}
+}
+
+// The index gives back each frame's location, kind and states, across
+// segments, and drops a whole segment's run from the front.
+func TestDiskIndexRoundTrips(t *testing.T) {
+	var x diskIndex
+	locs := []location{
+		makeLocation(7, 0, true, 0b000110),
+		makeLocation(7, 1500, false, 0b010000),
+		makeLocation(8, 0, true, 0),
+		makeLocation(8, 4_000_000_000, true, 0b101010),
+	}
+	for i, l := range locs {
+		x.add(100+int64(i), l)
+	}
+	require.Equal(t, 4, x.len())
+	for i, l := range locs {
+		assert.Equal(t, l, x.at(i), "entry %d", i)
+	}
+	assert.Equal(t, locs[1:3], x.locations(1, 3))
+	var gone []int64
+	x.dropRun(func(seq int64, l location) { gone = append(gone, seq) })
+	assert.Equal(t, []int64{100, 101}, gone, "segment 7's frames")
+	assert.EqualValues(t, 102, x.first)
+	assert.Equal(t, locs[2:], x.locations(0, 2))
 }

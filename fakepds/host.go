@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -40,17 +39,16 @@ type host struct {
 	index int
 	hist  *history
 
-	mu        sync.Mutex
-	seq       int64    // last seq handed out
-	startSeq  int64    // seq before this process's first frame: no frame at or below it was sent by this fleet
-	tail      []*frame // ring, oldest at tailHead; grows up to hist.tailFrames
-	tailHead  int
-	tailLen   int
-	disk      []location // the spooled frames: disk[i] is seq diskFirst+i
-	diskFirst int64
-	subs      map[*subscriber]struct{}
-	readers   [maxReaders]readerLedger
-	accounts  []*account // accounts hosted here; guarded by the fleet's hostsMu
+	mu       sync.Mutex
+	seq      int64    // last seq handed out
+	startSeq int64    // seq before this process's first frame: no frame at or below it was sent by this fleet
+	tail     []*frame // ring, oldest at tailHead; grows up to hist.tailFrames
+	tailHead int
+	tailLen  int
+	disk     diskIndex // the spooled frames
+	subs     map[*subscriber]struct{}
+	readers  [maxReaders]readerLedger
+	accounts []*account // accounts hosted here; guarded by the fleet's hostsMu
 
 	downUntil atomic.Int64  // unix ns: an outage (outage.go) refuses subscribers until then
 	commits   atomic.Uint64 // #commit frames this host sequenced
@@ -146,10 +144,7 @@ func (h *host) publish(commit bool, encode func(seq int64, now time.Time) ([]byt
 		if err != nil {
 			return 0, err
 		}
-		if len(h.disk) == 0 {
-			h.diskFirst = seq
-		}
-		h.disk = append(h.disk, loc)
+		h.disk.add(seq, loc)
 		h.expireDisk()
 	}
 	h.seq = seq
@@ -204,30 +199,20 @@ func (h *host) expireTail(now int64) {
 // expireDisk drops the index entries whose segment has left the spool.
 // Callers hold h.mu.
 func (h *host) expireDisk() {
-	if len(h.disk) == 0 || h.hist.spool == nil {
+	if h.disk.len() == 0 || h.hist.spool == nil {
 		return
 	}
 	oldest, ok := h.hist.spool.oldest()
-	n := 0
-	for n < len(h.disk) && (!ok || !kept(h.disk[n], oldest)) {
-		l := h.disk[n]
-		h.leftHistory(h.diskFirst+int64(n), l.commit(), l.states())
-		n++
-	}
-	if n == 0 {
-		return
-	}
-	h.disk, h.diskFirst = h.disk[n:], h.diskFirst+int64(n)
-	if cap(h.disk) > 64 && len(h.disk) < cap(h.disk)/4 {
-		h.disk = slices.Clone(h.disk) // the dropped front is not kept for the rest of the run
+	for h.disk.len() > 0 && (!ok || !kept(h.disk.at(0), oldest)) {
+		h.disk.dropRun(func(seq int64, l location) { h.leftHistory(seq, l.commit(), l.states()) })
 	}
 }
 
 // oldestKept is the oldest seq the history still holds, h.seq+1 when it
 // holds none. Callers hold h.mu.
 func (h *host) oldestKept() int64 {
-	if len(h.disk) > 0 {
-		return h.diskFirst
+	if h.disk.len() > 0 {
+		return h.disk.first
 	}
 	if h.tailLen > 0 {
 		return h.tail[h.tailHead].seq
@@ -249,7 +234,7 @@ func (h *host) backlogAfter(last int64) (tail []*frame, from int64, disk []locat
 		skipped = uint64(oldest - max(last, h.startSeq) - 1)
 		last = oldest - 1
 	}
-	if h.tailLen > 0 && h.tail[h.tailHead].seq <= last+1 || len(h.disk) == 0 || last >= h.seq {
+	if h.tailLen > 0 && h.tail[h.tailHead].seq <= last+1 || h.disk.len() == 0 || last >= h.seq {
 		for i := 0; i < h.tailLen; i++ {
 			if f := h.tail[(h.tailHead+i)%len(h.tail)]; f.seq > last {
 				tail = append(tail, f)
@@ -257,9 +242,8 @@ func (h *host) backlogAfter(last int64) (tail []*frame, from int64, disk []locat
 		}
 		return tail, 0, nil, skipped
 	}
-	i := int(last + 1 - h.diskFirst)
-	j := min(len(h.disk), i+catchUpChunk)
-	return nil, last + 1, slices.Clone(h.disk[i:j]), skipped
+	i := int(last + 1 - h.disk.first)
+	return nil, last + 1, h.disk.locations(i, min(h.disk.len(), i+catchUpChunk)), skipped
 }
 
 // subscribe registers a subscriber of reader slot reader and returns what

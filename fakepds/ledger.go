@@ -12,9 +12,9 @@ import (
 // the history first. With the measuring consumer's counts it splits the
 // commits written into delivered, lost inside the relay and never offered.
 
-// maxReaders is how many readers the ledger tells apart; a further
-// address is not accounted.
-const maxReaders = 4
+// maxReaders is how many readers the ledger tells apart (an A/B run has
+// two); a further address is not accounted.
+const maxReaders = 3
 
 // WriteState is what held for a reader when a commit was written.
 type WriteState uint8
@@ -54,6 +54,12 @@ type HostLedger struct {
 	Subscribed             bool
 	Since                  time.Time // when Subscribed last changed; zero: never subscribed
 	DownUntil              time.Time // the end of the host's last planted outage; zero: none
+}
+
+// NeverSent is the commits written in state s still in the history and
+// never sent: Written − Sent − Trimmed.
+func (l HostLedger) NeverSent(s WriteState) uint64 {
+	return l.Written[s] - min(l.Sent[s]+l.Trimmed[s], l.Written[s])
 }
 
 // readerSlot is the ledger slot of the reader dialling from remoteAddr

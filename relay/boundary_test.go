@@ -34,6 +34,7 @@ func indigoNames(t *testing.T) []string {
 	f := p.Facts()
 	names := []string{f.Counters.CommitsReceived, f.Counters.Resolutions}
 	names = append(names, f.LogPatterns...)
+	names = append(names, f.DarkLogPatterns...)
 	_, env := p.Command(Wiring{PLCURL: "https://plc.example", UpstreamURL: "https://up.example", CACertFile: "/ca.pem"})
 	for k := range env {
 		if !strings.HasPrefix(k, "RELAY_") {

@@ -123,6 +123,7 @@ upstream_names: [bsky.network]
 tls_hosts: true
 ca_trust_limit: roots compiled in
 log_patterns: [oops]
+dark_log_patterns: [gone]
 leak_pattern: leaked
 counters: {commits_received: c, resolutions: r, resolution_errors: {status: error}}
 live_heap: {goal: g, percent: p}
@@ -134,11 +135,15 @@ live_heap: {goal: g, percent: p}
 	assert.Equal(t, Facts{
 		Name: "every", APIPort: 1, MetricsPort: 2, HealthPort: 2, HealthPath: "/h", MetricsPath: "/m", FirehosePath: "/f",
 		DataDir: "/d", CACertMount: "/ca", MemoryMetrics: []string{"rss"}, StopSignal: "SIGINT", StopGrace: 2 * time.Minute,
-		Network:     NetworkNeeds{PLCNames: []string{"plc.directory"}, UpstreamNames: []string{"bsky.network"}, TLSHosts: true, CATrustLimit: "roots compiled in"},
-		LogPatterns: []string{"oops", "leaked"},
-		Counters:    Counters{CommitsReceived: "c", Resolutions: "r", ResolutionErrors: map[string]string{"status": "error"}},
-		LiveHeap:    LiveHeap{Goal: "g", Percent: "p"},
+		Network:         NetworkNeeds{PLCNames: []string{"plc.directory"}, UpstreamNames: []string{"bsky.network"}, TLSHosts: true, CATrustLimit: "roots compiled in"},
+		LogPatterns:     []string{"oops", "leaked"},
+		DarkLogPatterns: []string{"gone"},
+		Counters:        Counters{CommitsReceived: "c", Resolutions: "r", ResolutionErrors: map[string]string{"status": "error"}},
+		LiveHeap:        LiveHeap{Goal: "g", Percent: "p"},
 	}, g.Facts())
+	edited := g.Facts()
+	edited.DarkLogPatterns[0] = "edited"
+	assert.Equal(t, "gone", g.Facts().DarkLogPatterns[0], "a caller's edits leave the profile's facts intact")
 	assert.Equal(t, "2m", g.Spec().StopGrace)
 	args, env := g.Command(Wiring{CACertFile: "/ca"})
 	assert.Equal(t, []string{"a"}, args)

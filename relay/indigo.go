@@ -51,6 +51,8 @@ func (p *Indigo) Facts() Facts {
 		// The validation failures and skips below.
 		LogPatterns: []string{IndigoLogFailedHandling, IndigoLogBadPrevData, IndigoLogBadInversion,
 			IndigoLogSkippedSig, IndigoLogFirstCommit},
+		// Its slurper's warnings when a host stops answering.
+		DarkLogPatterns: []string{IndigoLogDialFailed, IndigoLogHostOffline},
 		// Commits received per host; DID resolutions by directory and status.
 		Counters: Counters{CommitsReceived: "repo_commits_received_counter", Resolutions: "atproto_identity_resolve_did",
 			ResolutionErrors: map[string]string{"status": "error"}},
@@ -88,6 +90,14 @@ const (
 	IndigoLogBadInversion   = "failed to invert commit MST"
 	IndigoLogSkippedSig     = "skipping commit signature validation"
 	IndigoLogFirstCommit    = "not verifying prevData or MST inversion for first commit from account"
+)
+
+// Lines of indigo's log (JSON, one object a line, with the host's name)
+// that say it stopped reading a host: each failed dial, and the give-up
+// after about 16 of them.
+const (
+	IndigoLogDialFailed  = "dialing failed"
+	IndigoLogHostOffline = "host does not appear to be online"
 )
 
 // Command configures through the environment (every flag of the relay is

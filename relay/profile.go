@@ -83,6 +83,10 @@ type Facts struct {
 	// LogPatterns are log lines the report counts (a leak report printed
 	// at shutdown, for one).
 	LogPatterns []string `yaml:"log_patterns"`
+	// DarkLogPatterns are log lines in which the relay says it stopped
+	// reading a host (a dial that failed, a host given up as offline): the
+	// report quotes those naming a host it found dark.
+	DarkLogPatterns []string `yaml:"dark_log_patterns"`
 	// Counters name the relay's counters that the rig cross-checks.
 	Counters Counters `yaml:"counters"`
 	// LiveHeap names a garbage-collected relay's live-heap gauges.
@@ -97,6 +101,7 @@ type Facts struct {
 func (f Facts) clone() Facts {
 	f.MemoryMetrics = slices.Clone(f.MemoryMetrics)
 	f.LogPatterns = slices.Clone(f.LogPatterns)
+	f.DarkLogPatterns = slices.Clone(f.DarkLogPatterns)
 	f.Network.PLCNames = slices.Clone(f.Network.PLCNames)
 	f.Network.UpstreamNames = slices.Clone(f.Network.UpstreamNames)
 	f.Counters.ResolutionErrors = maps.Clone(f.Counters.ResolutionErrors)

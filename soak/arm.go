@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"github.com/relaysoak/relaysoak/fakepds"
@@ -61,7 +62,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	}
 	rc := harness.Config{
 		RunDir:      a.dir,
-		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Seed: cfg.Seed, PLC: cfg.PLC, Shape: ld.shape},
+		Fleet:       fakepds.Config{Hosts: cfg.Hosts, AccountsPerHost: cfg.AccountsPerHost, Seed: cfg.Seed, PLC: cfg.PLC, Shape: ld.shape, History: cfg.FleetHistory},
 		Relay:       relay.Config{Image: cfg.RelayImage, Memory: cfg.MemLimit, NanoCPUs: int64(cfg.CPUs * 1e9), Profile: cfg.Profile, RunID: runID},
 		VerifyEvery: cfg.VerifyEvery,
 		Log:         cfg.Out,
@@ -106,6 +107,7 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	// into the run, if warm-up is not seen by then) and at the end.
 	a.heap = newHeapProfiles(r, a.dir)
 	a.s.onWarmup = a.heap.takeBefore
+	a.s.ev = a.ev
 	a.timer = time.AfterFunc(cfg.Duration/4, a.heap.takeBefore)
 	return nil
 }
@@ -155,6 +157,9 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	defer cancel()
 	r.Drain(fctx, cfg.DrainQuiet, 6*cfg.DrainQuiet)
 	s.sampleOnce(fctx) // a last sample, before the relay stops
+	// The fleet's account as the run left it: the relay's subscriptions
+	// end with it.
+	ledger := r.Ledger()
 	heapGrowth := a.heap.takeAfter(fctx)
 	rep, finErr := r.Finish(fctx)
 	a.ev("relay_stopped", exitDetail(rep.Exit))
@@ -178,6 +183,8 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	if finErr != nil {
 		sum.Notes = append(sum.Notes, "finishing the run: "+finErr.Error())
 	}
+	sum.Notes = append(sum.Notes, a.accountCommits(&sum, ledger, rep)...)
+	sum.Notes = append(sum.Notes, a.darkHosts(&sum, rep, ld)...)
 	sum.Notes = append(sum.Notes, a.heap.problems()...)
 	sum.Findings.HeapGrowth = heapGrowth
 	// A diagnostic build prints its allocator's leak report at shutdown;
@@ -227,6 +234,62 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	}
 	a.ev("report_written", sum.Judged.Verdict)
 	return sum, nil
+}
+
+// accountCommits puts every commit the fleet wrote in one bucket of the
+// report's accounting, from the fleet's ledger at the end of the load and
+// the measuring consumer's last counts, and writes hosts.csv a last time;
+// it returns notes on what could not be done.
+func (a *arm) accountCommits(sum *report.Summary, ledger []fakepds.HostLedger, rep harness.Report) []string {
+	if ledger == nil {
+		return []string{"no accounting of the commits written: the fleet cannot tell which of its readers is this relay (it subscribed to no host, or several relays share the fleet)"}
+	}
+	fh := rep.Firehose
+	acc := account(countCommits(ledger, fh.ByHost, fh.SeqGaps, a.s.inFlight()))
+	sum.Findings.Accounting = &acc
+	if sum.Delivered != nil {
+		sum.Delivered.Excuse(float64(awaitingRedial(ledger, time.Now(), a.cfg.DarkAfter)))
+	}
+	if err := a.s.writeHosts(ledger, fh.ByHost); err != nil {
+		return []string{"writing " + rundir.HostsCSV + ": " + err.Error()}
+	}
+	return nil
+}
+
+// darkHosts gives the report the hosts the relay stopped reading, those
+// the schedule abandoned on purpose marked planned, with the relay's own
+// log lines about the others; it returns notes on what could not be done.
+func (a *arm) darkHosts(sum *report.Summary, rep harness.Report, ld *load) []string {
+	sum.DarkAfter = a.cfg.DarkAfter
+	sum.DarkHosts = a.s.darkHosts(ld.finding().Report.Abandoned)
+	if !slices.ContainsFunc(sum.DarkHosts, func(h report.DarkHost) bool { return !h.Planned }) {
+		return nil
+	}
+	patterns := a.relayFacts().DarkLogPatterns
+	switch {
+	case rep.LogPath == "":
+		sum.DarkLogNote = "the rig did not start this relay and has no log of it"
+	case len(patterns) == 0:
+		sum.DarkLogNote = "the relay's profile names no dark_log_patterns to look for"
+	default:
+		if err := quoteDarkLog(rep.LogPath, patterns, sum.DarkHosts, sum.Started, a.cfg.DarkAfter); err != nil {
+			sum.DarkLogNote = "none quoted"
+			return []string{"the relay's log about its dark hosts: " + err.Error()}
+		}
+	}
+	return nil
+}
+
+// relayFacts are the relay's profile's facts: the container's, or the
+// configured profile's for a relay the rig did not start (none without).
+func (a *arm) relayFacts() relay.Facts {
+	if r := a.rig.Relay(); r != nil && r.Profile() != nil {
+		return r.Profile().Facts()
+	}
+	if a.cfg.Profile != nil {
+		return a.cfg.Profile.Facts()
+	}
+	return relay.Facts{}
 }
 
 // close releases what start made; safe after a failed start.

@@ -3,6 +3,7 @@ package soak
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
@@ -14,6 +15,8 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/fakepds"
+	"github.com/relaysoak/relaysoak/relay"
+	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
@@ -144,6 +147,15 @@ func TestControllerLostWhenTheRelayDropsCommits(t *testing.T) {
 	assert.Equal(t, fakepds.HostName(0, "test"), s.HostsShort[0].Host, "the host whose commits were dropped is named first")
 	assert.InDelta(t, d.Due-d.Delivered, float64(s.HostsShort[0].Missing()), 3)
 	assert.Contains(t, report.Headline(s), "most missing from "+fakepds.HostName(0, "test"))
+	// The accounting puts the planted loss where it happened, to within a
+	// commit of the relay's own count of what it dropped.
+	require.NotNil(t, s.Findings.Accounting, "notes: %v", s.Notes)
+	a := *s.Findings.Accounting
+	assert.Equal(t, a.Written, a.Sum(), "every commit in one bucket")
+	dropped := relayLogValue(t, filepath.Join(out.Dir, relay.LogFile), "dropped_commits")
+	require.Positive(t, dropped)
+	assert.InDelta(t, dropped, float64(a.LostInRelay), 1, "%+v", a)
+	assert.InDelta(t, dropped, float64(s.HostsShort[0].Missing()), 1)
 	assert.Equal(t, report.Lost, report.Outcome(s), "LOST outranks %s", s.Judged.Verdict)
 	assert.True(t, strings.HasPrefix(report.Headline(s), "LOST: "), report.Headline(s))
 	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
@@ -168,6 +180,79 @@ func TestControllerLostWhenTheRelayDropsCommits(t *testing.T) {
 	require.NotNil(t, out.Summary.Delivered)
 	assert.InDelta(t, 1, out.Summary.Delivered.Ratio, 0.001, "without the fault every commit due is delivered")
 	assert.NotEqual(t, report.Lost, report.Outcome(out.Summary))
+}
+
+// relayLogValue is a number the test relay logged as key in its last JSON
+// line carrying it: its own count of what it did on purpose.
+func relayLogValue(t *testing.T, path, key string) float64 {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	v, found := 0.0, false
+	for _, line := range strings.Split(string(b), "\n") {
+		var m map[string]any
+		if json.Unmarshal([]byte(line), &m) != nil {
+			continue
+		}
+		if x, ok := m[key].(float64); ok {
+			v, found = x, true
+		}
+	}
+	require.True(t, found, "%s logs no %s", path, key)
+	return v
+}
+
+// A relay that stops reading one host (closes its connection, never dials
+// it again) is found dark from the moment it let go, within a sample, and
+// named with its own log line; the commits the host wrote after are
+// accounted as written while the relay was away.
+func TestControllerFindsTheHostTheRelayStopsReading(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 8*time.Second)
+	gone := fakepds.HostName(1, "test")
+	cfg.Profile = &givingUpRelay{leakyRelay{Env: map[string]string{"ABANDON_HOST": gone + ":3s"}}}
+	cfg.DarkAfter = 2 * time.Second
+	cfg.Judge.MinSlopeMiBPerHour = 5000 // memory's verdict stays out of the way
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	s := out.Summary
+	require.Len(t, s.DarkHosts, 1, "%+v", s.DarkHosts)
+	d := s.DarkHosts[0]
+	assert.Equal(t, gone, d.Host)
+	require.NotEmpty(t, d.LogLines)
+	let, ok := lineTime(d.LogLines[0])
+	require.True(t, ok, d.LogLines[0])
+	start := s.Started.Add(time.Duration(d.StartS * float64(time.Second)))
+	assert.InDelta(t, 0, start.Sub(let).Seconds(), cfg.SampleEvery.Seconds(), "dark from when the relay let go (%s), not from when it was found", let)
+	require.NotNil(t, s.Findings.Accounting)
+	a := *s.Findings.Accounting
+	assert.Equal(t, a.Written, a.Sum())
+	assert.Positive(t, a.NeverSentAway)
+	assert.Zero(t, a.LostInRelay, "what reached the relay was passed on")
+}
+
+// The same relay with no fault, under outages that come and go: every
+// commit is accounted for (none lost in the relay), no host is dark, and
+// the outcome is memory's alone.
+func TestControllerOutagesAloneLeaveNoDarkHost(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 10*time.Second)
+	cfg.Outages = replay.Outages{Every: time.Second, Length: 500 * time.Millisecond}
+	cfg.DarkAfter = 3 * time.Second
+	cfg.Judge.MinSlopeMiBPerHour = 5000
+	out, err := Run(context.Background(), cfg)
+	require.NoError(t, err)
+	s := out.Summary
+	require.Positive(t, s.Findings.Load.Report.Outages, "outages were planted")
+	assert.Empty(t, s.DarkHosts)
+	require.NotNil(t, s.Findings.Accounting)
+	a := *s.Findings.Accounting
+	t.Logf("%+v", a)
+	assert.Equal(t, a.Written, a.Sum())
+	assert.Zero(t, a.LostInRelay)
+	assert.Zero(t, a.Trimmed, "the fleet's history covers every outage")
+	assert.Positive(t, a.Delivered)
+	assert.NotEqual(t, report.Lost, report.Outcome(s))
 }
 
 // Both arms of an A/B soak are fed the same frames by one fleet, each is a

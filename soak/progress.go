@@ -36,8 +36,12 @@ func progressText(l rundir.Line, live *verdict.Result, el, total time.Duration) 
 	if v, ok := primary(l.Signals); ok {
 		rss = fmt.Sprintf("%.0f MiB", v/(1<<20))
 	}
-	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%% · lag p99 %.0f ms · RSS %s · %s",
-		left, frames, rate, deliv, l.Context[rundir.LagP99Ms], rss, judgementText(live, max(0, total-el)))
+	dark := ""
+	if n := l.Context[rundir.DarkHosts]; n > 0 {
+		dark = fmt.Sprintf(" · %.0f hosts dark", n)
+	}
+	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%%%s · lag p99 %.0f ms · RSS %s · %s",
+		left, frames, rate, deliv, dark, l.Context[rundir.LagP99Ms], rss, judgementText(live, max(0, total-el)))
 }
 
 // judgementText is the live judgement in words: the slope with its interval

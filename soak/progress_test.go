@@ -91,3 +91,11 @@ func TestProgressText(t *testing.T) {
 	r.NeedMoreMinutes = &more
 	assert.Contains(t, judgementText(&r, 10*time.Minute), "warming up · verdict needs ~30 more min (10 left in the run)")
 }
+
+// The hosts dark at the latest sample are counted beside delivery, and
+// not mentioned when there are none.
+func TestProgressTextCountsDarkHosts(t *testing.T) {
+	l := rundir.Line{Context: map[string]float64{rundir.DarkHosts: 3}}
+	assert.Contains(t, progressText(l, nil, 0, time.Hour), "delivered 0.00% · 3 hosts dark · lag")
+	assert.NotContains(t, progressText(rundir.Line{}, nil, 0, time.Hour), "dark")
+}

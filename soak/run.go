@@ -105,6 +105,15 @@ type Config struct {
 	// once none has arrived for this long (default 5 s; the wait is at
 	// most six times as long).
 	DrainQuiet time.Duration
+	// FleetHistory is how far back the fleet's hosts serve cursors
+	// (fakepds.Config.History: default 1 h on disk; negative: the
+	// in-memory tail alone).
+	FleetHistory time.Duration
+	// DarkAfter is how long the relay must have stopped reading a host —
+	// held no subscription to it, or passed on none of its commits —
+	// outside a planted outage for the host to be dark (default 1 minute;
+	// see DarkHosts).
+	DarkAfter time.Duration
 	// MinDelivery is the share of the commits due after the ramp-up the
 	// relay must deliver, or the run is LOST (default 0.999; negative: not
 	// judged).
@@ -156,6 +165,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.SampleEvery == 0 {
 		c.SampleEvery = 10 * time.Second
+	}
+	if c.DarkAfter <= 0 {
+		c.DarkAfter = DefaultDarkAfter
 	}
 	if c.MinDelivery == 0 {
 		c.MinDelivery = DefaultMinDelivery
@@ -394,7 +406,8 @@ func writeRunJSON(path string, cfg Config, ld *load) error {
 			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "plc": cfg.PLC, "seed": cfg.Seed,
 			"verify_every": cfg.VerifyEvery, "cpus": cfg.CPUs,
 			"consumers": cfg.Consumers, "consumer_churn": cfg.ConsumerChurn.String(), "consumer_mix": cfg.ConsumerMix,
-			"consumer_slow_for": cfg.ConsumerSlowFor.String(),
+			"consumer_slow_for": cfg.ConsumerSlowFor.String(), "dark_after": cfg.DarkAfter.String(),
+			"fleet_history": cfg.FleetHistory.String(),
 		},
 		Load:    ld.replay,
 		Capture: ld.capture,

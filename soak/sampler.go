@@ -5,13 +5,16 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/metrics"
+	"slices"
 	"strings"
 	"sync"
 	"time"
 
+	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/firehose"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/probe"
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -42,6 +45,9 @@ type sampler struct {
 	live    *verdict.Live
 
 	onWarmup func() // called once, when the data first shows warm-up over
+	// ev writes an event line (hosts found dark and read again); nil: none.
+	ev  func(kind string, detail any)
+	dir string
 
 	mu        sync.Mutex
 	last      rundir.Line
@@ -61,7 +67,13 @@ type sampler struct {
 
 	liveRes *verdict.Result // the last sample's live judgement; nil until the first
 	window  *replay.Window  // the load's last closed window
+
+	dark    *DarkHosts // the hosts the relay stopped reading
+	hostsAt time.Time  // when hosts.csv was last written
 }
+
+// hostsEvery is how often hosts.csv is rewritten during the run.
+const hostsEvery = time.Minute
 
 // noteWindow keeps the load's last closed window (a minute by default):
 // its achieved rate and lateness go into each sample line.
@@ -97,9 +109,10 @@ func newSampler(dir string, cfg Config, r *harness.Harness, cr *crowd.Crowd, sta
 		ps = append(ps, probe.LiveHeap{URL: r.Target().MetricsURL(), Goal: lh.Goal, Percent: lh.Percent})
 	}
 	return &sampler{
-		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut,
+		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut, dir: dir,
 		self: []probe.Probe{probe.Proc{PID: os.Getpid}, probe.CPU{PID: os.Getpid}},
 		live: verdict.NewLive(720), errs: map[string]string{},
+		dark: NewDarkHosts(cfg.DarkAfter, cfg.SampleEvery, started, cfg.RampUp),
 	}, nil
 }
 
@@ -185,6 +198,7 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	line.Context[rundir.MeasureConnects] = float64(hs.Connects)
 	line.Context[rundir.ErrorFrames] = float64(hs.ErrorFrames)
 	line.Context[rundir.DecodeErrors] = float64(hs.DecodeErrors)
+	s.watchHosts(now, hs.ByHost, line.Context)
 	lag := s.rig.TakeLag()
 	if lag.Count > 0 {
 		line.Context[rundir.LagIntervalP50Ms] = ms(lag.P50)
@@ -262,6 +276,69 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	self.Context[rundir.HeapObjectsBytes] = float64(rt[1].Value.Uint64())
 	self.Context[rundir.HeapGoalBytes] = float64(rt[2].Value.Uint64())
 	s.selfOut.Write(self)
+}
+
+// watchHosts follows every host's reading by the relay at now: it notes
+// the hosts found dark or read again (as events), counts those dark into
+// the sample's context values, and rewrites hosts.csv once hostsEvery.
+func (s *sampler) watchHosts(now time.Time, byHost map[string]firehose.HostCounts, values map[string]float64) {
+	ledger := s.rig.Ledger()
+	s.mu.Lock()
+	changes := s.dark.Observe(now, ledger, byHost)
+	values[rundir.DarkHosts] = float64(s.dark.Count())
+	due := ledger != nil && now.Sub(s.hostsAt) >= hostsEvery
+	if due {
+		s.hostsAt = now
+	}
+	s.mu.Unlock()
+	for _, c := range changes {
+		if s.ev == nil {
+			break
+		}
+		if c.Dark {
+			s.ev(rundir.EventHostDark, map[string]any{"host": c.Host, "start": c.Start.UTC(), "start_s": c.Start.Sub(s.started).Seconds(), "reason": c.Reason})
+		} else {
+			s.ev(rundir.EventHostLit, map[string]any{"host": c.Host, "dark_for_s": c.For.Seconds(), "commits_lost": c.Lost})
+		}
+	}
+	if due {
+		if err := s.writeHosts(ledger, byHost); err != nil {
+			s.mu.Lock()
+			s.errs[rundir.HostsCSV] = err.Error()
+			s.mu.Unlock()
+		}
+	}
+}
+
+// writeHosts replaces hosts.csv with every host's account for the relay.
+func (s *sampler) writeHosts(ledger []fakepds.HostLedger, byHost map[string]firehose.HostCounts) error {
+	s.mu.Lock()
+	rows := hostRows(ledger, byHost, s.dark.Dark)
+	s.mu.Unlock()
+	return rundir.WriteHosts(filepath.Join(s.dir, rundir.HostsCSV), rows)
+}
+
+// darkHosts are the hosts the relay stopped reading, as at the last
+// sample; those in planned are marked planned.
+func (s *sampler) darkHosts(planned []string) []report.DarkHost {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	hosts := s.dark.Hosts(s.last.T)
+	for i := range hosts {
+		hosts[i].Planned = slices.Contains(planned, hosts[i].Host)
+	}
+	return hosts
+}
+
+// inFlight is the commits written within the lag before the last sample.
+func (s *sampler) inFlight() float64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.delivery.t == nil {
+		return 0
+	}
+	l := s.delivery.latest()
+	return max(l.written-l.due, 0)
 }
 
 // isMemoryGauge: a gauge of memory in use. Idle and released heap, and

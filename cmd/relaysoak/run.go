@@ -8,12 +8,15 @@ import (
 	"os/signal"
 	"path/filepath"
 	"sort"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak"
+	"github.com/relaysoak/relaysoak/soak/firehose"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	tclog "github.com/testcontainers/testcontainers-go/log"
 )
@@ -38,6 +41,8 @@ func setupRun(f *flags) func([]string) int {
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs and records")
 	lenient := f.Bool("lenient", false, "run indigo with lenient sync validation (default strict)")
 	minDelivery := minDeliveryFlag(f)
+	darkAfter := darkAfterFlag(f)
+	history := fleetHistoryFlag(f)
 	return func([]string) int {
 		if *runDir == "" {
 			*runDir = filepath.Join("runs", time.Now().UTC().Format("20060102T150405Z"))
@@ -55,7 +60,7 @@ func setupRun(f *flags) func([]string) int {
 		defer cancel()
 		rg, err := harness.Start(setup, harness.Config{
 			RunDir:      *runDir,
-			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed},
+			Fleet:       fakepds.Config{Hosts: *hosts, AccountsPerHost: *perHost, Seed: *seed, History: *history},
 			Relay:       relay.Config{Image: *image, Memory: *memLimit, Profile: &relay.Indigo{Lenient: *lenient}},
 			PLCScheme:   *plcScheme,
 			VerifyEvery: ve,
@@ -72,7 +77,9 @@ func setupRun(f *flags) func([]string) int {
 			return fail("run", exitNotStarted, "%v", err)
 		}
 		fmt.Fprintf(os.Stderr, "relaysoak: writing %.0f frames/s for %s (Ctrl-C ends early)\n", *rate, *duration)
-		progress := time.NewTicker(10 * time.Second)
+		const every = 10 * time.Second
+		dark := newDarkWatch(rg, *darkAfter, every)
+		progress := time.NewTicker(every)
 		defer progress.Stop()
 		wctx, wcancel := context.WithCancel(ctx)
 		go func() {
@@ -85,6 +92,7 @@ func setupRun(f *flags) func([]string) int {
 					fst, fh := c.Fleet, c.Firehose
 					fmt.Fprintf(os.Stderr, "relaysoak: emitted %d commits, relay delivered %d, lag p50 %s p99 %s\n",
 						fst.Commits, fh.Commits, fh.Lag.P50.Round(time.Millisecond), fh.Lag.P99.Round(time.Millisecond))
+					dark.observe(fh.ByHost)
 				}
 			}
 		}()
@@ -93,8 +101,10 @@ func setupRun(f *flags) func([]string) int {
 		lcancel()
 		wcancel()
 		rg.Drain(context.Background(), 10*time.Second, time.Minute)
+		dark.observe(rg.Counts().Firehose.ByHost) // before the relay stops and drops every subscription
 		rep, ferr := rg.Finish(context.Background())
 		printReport(rep, *rate, *duration)
+		dark.print()
 		switch {
 		case rep.Exit != nil && !rep.Exit.Expected:
 			return fail("run", exitCrashed, "the relay died: %s", rep.Exit)
@@ -108,6 +118,57 @@ func setupRun(f *flags) func([]string) int {
 			return fail("run", exitInconclusive, "%d delivered commits failed verification", rep.Firehose.VerifyFailed)
 		}
 		return exitOK
+	}
+}
+
+// darkWatch follows the hosts the relay stops reading during a run, and
+// says so as it happens.
+type darkWatch struct {
+	rg    *harness.Harness
+	after time.Duration
+	mu    sync.Mutex
+	hosts *soak.DarkHosts
+}
+
+func newDarkWatch(rg *harness.Harness, after, every time.Duration) *darkWatch {
+	return &darkWatch{rg: rg, after: after, hosts: soak.NewDarkHosts(after, every, time.Now(), 0)}
+}
+
+// observe takes a sample of every host's reading, with the commits
+// delivered by host of origin.
+func (w *darkWatch) observe(byHost map[string]firehose.HostCounts) {
+	ledger := w.rg.Ledger()
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	for _, c := range w.hosts.Observe(time.Now(), ledger, byHost) {
+		if c.Dark {
+			fmt.Fprintf(os.Stderr, "relaysoak: %s went dark at %s (%s)\n", c.Host, c.Start.Format(time.TimeOnly), c.Reason)
+		} else {
+			fmt.Fprintf(os.Stderr, "relaysoak: %s read again after %s dark, %d commits lost\n", c.Host, c.For.Round(time.Second), c.Lost)
+		}
+	}
+}
+
+// print lists the hosts that went dark, most commits lost first.
+func (w *darkWatch) print() {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	hosts := w.hosts.Hosts(time.Now())
+	if len(hosts) == 0 {
+		fmt.Printf("dark hosts (not read for %s or more): none\n", w.after)
+		return
+	}
+	fmt.Printf("dark hosts (not read for %s or more): %d\n", w.after, len(hosts))
+	const show = 10
+	for _, h := range hosts[:min(len(hosts), show)] {
+		still := ""
+		if !h.Ended {
+			still = ", still at the end"
+		}
+		fmt.Printf("  %s: %s, %s dark in %d span(s)%s, %d commits lost\n", h.Host, h.Reason, h.Duration.Round(time.Second), h.Spans, still, h.CommitsLost)
+	}
+	if len(hosts) > show {
+		fmt.Printf("  and %d more\n", len(hosts)-show)
 	}
 }
 

@@ -88,6 +88,8 @@ func setupSoak(f *flags) func([]string) int {
 	cpus := f.Float("cpus", 0, 0.01, 1024, "CPU limit of each relay container, in cores; in an A/B soak it keeps one build from starving the other")
 	f.Zero("unlimited")
 	minDelivery := minDeliveryFlag(f)
+	darkAfter := darkAfterFlag(f)
+	history := fleetHistoryFlag(f)
 	caDir := f.OutPath("ca-dir", "", true, "with --target-url: keep the CA the relay trusts here, reused across runs (default: the run directory)")
 	f.Repeat("repeat", "start the same run again: every setting of runs/<id> (its run.json) not given here", readRecipe, "id")
 
@@ -171,7 +173,7 @@ func setupSoak(f *flags) func([]string) int {
 			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
 			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-			Compare: cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery,
+			Compare: cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery, DarkAfter: *darkAfter, FleetHistory: *history,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
 		})
 		if err != nil {
@@ -202,6 +204,30 @@ func minDeliveryFlag(f *flags) *float64 {
 	v := f.Float("min-delivery", soak.DefaultMinDelivery, 0, 1, "delivery of the commits due after the ramp-up below this ends the run LOST (exit status 8)")
 	f.Zero("not judged")
 	out := new(float64)
+	f.Check(func() error {
+		*out = *v
+		if *v == 0 {
+			*out = -1
+		}
+		return nil
+	})
+	return out
+}
+
+// darkAfterFlag is --dark-after, the dark-host threshold of soak and run
+// alike.
+func darkAfterFlag(f *flags) *time.Duration {
+	return f.Duration("dark-after", soak.DefaultDarkAfter, time.Second, 24*time.Hour,
+		"a host the relay holds no subscription to, or passes on none of the commits of, this long outside a planted outage is dark, and named as such")
+}
+
+// fleetHistoryFlag is --fleet-history, how far back the fleet's hosts
+// serve cursors, for soak and run alike; 0 is the in-memory tail alone.
+func fleetHistoryFlag(f *flags) *time.Duration {
+	v := f.Duration("fleet-history", time.Hour, 0, 7*24*time.Hour,
+		"how far back each fleet host serves a relay's cursor, as a PDS does: kept on disk in the run directory (fleet-history/), a short tail in memory")
+	f.Zero("the in-memory tail alone (256 frames or 30 s a host): a relay that reconnects late finds a gap a real PDS would fill")
+	out := new(time.Duration)
 	f.Check(func() error {
 		*out = *v
 		if *v == 0 {

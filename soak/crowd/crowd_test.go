@@ -211,7 +211,9 @@ func TestOldCursorReplaysTheBacklog(t *testing.T) {
 func TestSlowConsumerIsCutOff(t *testing.T) {
 	// A tiny queue, and frames big enough to fill the socket buffers in a
 	// fraction of a second: the fleet cuts the consumer while it stalls.
-	r := startRelay(t, fakepds.Config{SendQueue: 4, TailFrames: 16}, false)
+	// The history is the tail alone: a cursor behind it is not caught up
+	// from disk, where live frames are not queued and so never overflow.
+	r := startRelay(t, fakepds.Config{SendQueue: 4, TailFrames: 16, History: -1}, false)
 	r.publish(t, time.Millisecond, 32<<10)
 	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 1, Churn: 20 * time.Millisecond,
 		Mix: crowd.Mix{Slow: 1}, SlowFor: time.Second, DrainFor: 5 * time.Second, Seed: 7})

@@ -165,11 +165,13 @@ func TestFindingsRenderTheSameReportFromVerdictJSON(t *testing.T) {
 		Consumers:   &ConsumerLoad{Consumers: 10, Churn: time.Minute},
 		Attribution: &Attribution{Signal: "live_heap", File: rundir.Attribution, Result: res, Plan: plan, PlotErr: "no disk"},
 		OwnCost:     &OwnCost{FromS: 60, ToS: 600, CPUShare: 0.05, SystemShare: -1, RSSEndMiB: 200, PeakMiB: 210, JudgeErr: "too short"},
+		Accounting:  &Accounting{Written: 100, Sent: 90, Delivered: 88, LostInRelay: 2, NeverSentAway: 7, Trimmed: 3},
 	}
+	s.DarkHosts, s.DarkAfter = []DarkHost{{Host: "pds0001.test", StartS: 90, Duration: time.Minute, Reason: DarkUnsubscribed, CommitsLost: 7, LogLines: []string{"dialing failed"}}}, time.Minute
 	require.NoError(t, Write(dir, s))
 	md, err := os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err)
-	for _, title := range []string{"## Load\n", "## Heap growth", "## Leak sites", "## Consumers", "## " + AttributionTitle, "## Rig\n"} {
+	for _, title := range []string{"## " + AccountingTitle, "## " + DarkHostsTitle, "## Load\n", "## Heap growth", "## Leak sites", "## Consumers", "## " + AttributionTitle, "## Rig\n"} {
 		assert.Contains(t, string(md), title)
 	}
 	var back Summary

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"time"
@@ -59,6 +60,12 @@ type Summary struct {
 	// HostsShort are the hosts whose commits the measuring consumer
 	// received fewer of than they wrote, most missing first.
 	HostsShort []HostLoss `json:"hosts_short,omitempty"`
+	// DarkHosts are the hosts the relay stopped reading for DarkAfter or
+	// longer, most commits lost first; DarkLogNote says why no log lines
+	// were looked for about them, when none were.
+	DarkHosts   []DarkHost    `json:"dark_hosts,omitempty"`
+	DarkAfter   time.Duration `json:"dark_after_ns,omitempty"`
+	DarkLogNote string        `json:"dark_log_note,omitempty"`
 	// WorstInterval is the sample interval after the ramp-up with the
 	// lowest delivery ratio; nil when none was measured.
 	WorstInterval *Interval `json:"worst_interval,omitempty"`
@@ -100,7 +107,26 @@ type JudgedDelivery struct {
 	Due       float64 `json:"due"` // commits written in the window, less those in flight
 	Delivered float64 `json:"delivered"`
 	InFlight  float64 `json:"in_flight"`
-	FromS     float64 `json:"from_s"`
+	// AwaitingRedial were written during a planted outage, or the grace
+	// after it, on hosts the relay had not come back to by the end: not
+	// due yet, so taken off Due.
+	AwaitingRedial float64 `json:"awaiting_redial,omitempty"`
+	FromS          float64 `json:"from_s"`
+}
+
+// Excuse takes n commits awaiting the relay's redial off what was due
+// (never below what was delivered) and judges again.
+func (d *JudgedDelivery) Excuse(n float64) {
+	n = min(n, max(d.Due-d.Delivered, 0))
+	if n <= 0 {
+		return
+	}
+	d.AwaitingRedial += n
+	d.Due -= n
+	d.Ratio = 1
+	if d.Due > 0 {
+		d.Ratio = min(d.Delivered/d.Due, 1)
+	}
 }
 
 // Lost says delivery fell under its bar.
@@ -148,6 +174,8 @@ type MeasureEvidence struct {
 // Findings are a run's findings that each need a section of the report,
 // in the report's order; nil when the run did not find it.
 type Findings struct {
+	// Accounting is where every commit written went, for this relay.
+	Accounting  *Accounting      `json:"accounting,omitzero"`
 	Load        *Load            `json:"load,omitempty"`
 	HeapGrowth  *heapdiff.Growth `json:"heap_growth,omitempty"`
 	LeakSites   *leaks.Report    `json:"leak_sites,omitempty"`
@@ -159,6 +187,9 @@ type Findings struct {
 // sections renders f in the report's order.
 func (f Findings) sections() []Section {
 	var out []Section
+	if f.Accounting != nil {
+		out = append(out, AccountingSection(*f.Accounting))
+	}
 	if f.Load != nil {
 		sec, _ := LoadSection(*f.Load)
 		out = append(out, sec)
@@ -273,11 +304,17 @@ func Headline(s Summary) string {
 	mem := memoryHeadline(s.Judged)
 	d := s.Delivered
 	if !d.Lost() {
+		if dark := darkHeadline(s.DarkHosts); dark != "" {
+			return mem + " · " + dark
+		}
 		return mem
 	}
 	lost := fmt.Sprintf("LOST: %.2f%% of the commits due after the ramp-up were delivered (%.0f of %.0f; bar %.2f%%)", 100*d.Ratio, d.Delivered, d.Due, 100*d.Min)
 	if w := s.WorstInterval; w != nil {
 		lost += fmt.Sprintf(", %.1f%% in the worst sample interval (ending at minute %.1f)", 100*w.Delivery, w.EndS/60)
+	}
+	if n := len(unplannedDark(s.DarkHosts)); n > 0 {
+		lost += fmt.Sprintf(", %d host%s dark", n, plural(n))
 	}
 	if len(s.HostsShort) > 0 {
 		h := s.HostsShort[0]
@@ -387,7 +424,11 @@ func Markdown(s Summary) string {
 	}
 	row("commits delivered", fmt.Sprintf("%d of %d (%.2f%%)", s.CommitsOut, s.CommitsSent, s.Delivery*100))
 	if d := s.Delivered; d != nil {
-		row("delivery judged (after the ramp-up, in-flight excluded)", fmt.Sprintf("%.0f of %.0f due from minute %.1f (%.3f%%; bar %.2f%%), %.0f in flight at the end", d.Delivered, d.Due, d.FromS/60, 100*d.Ratio, 100*d.Min, d.InFlight))
+		awaiting := ""
+		if d.AwaitingRedial > 0 {
+			awaiting = fmt.Sprintf(", %.0f written during a planted outage (or its grace) on hosts the relay had not redialled by the end", d.AwaitingRedial)
+		}
+		row("delivery judged (after the ramp-up, in-flight excluded)", fmt.Sprintf("%.0f of %.0f due from minute %.1f (%.3f%%; bar %.2f%%), %.0f in flight at the end%s", d.Delivered, d.Due, d.FromS/60, 100*d.Ratio, 100*d.Min, d.InFlight, awaiting))
 	}
 	if s.RelayReceived > 0 {
 		row("relay's own count of commits received", fmt.Sprintf("%.0f", s.RelayReceived))
@@ -424,7 +465,16 @@ func Markdown(s Summary) string {
 	if s.Restarts > 0 {
 		row("relay restarts", fmt.Sprintf("%d", s.Restarts))
 	}
-	for _, sec := range append(s.Findings.sections(), s.Sections...) {
+	secs := s.Findings.sections()
+	if dark, ok := DarkHostsSection(s.DarkHosts, s.DarkAfter, s.DarkLogNote); ok {
+		// Beside the accounting, before the load's own sections.
+		at := 0
+		if s.Findings.Accounting != nil {
+			at = 1
+		}
+		secs = slices.Insert(secs, at, dark)
+	}
+	for _, sec := range append(secs, s.Sections...) {
 		if strings.TrimSpace(sec.Markdown) == "" {
 			continue
 		}

@@ -1,9 +1,10 @@
 // Package rundir is a run directory's layout and line formats: the names
 // of its files, of the memory signals a sample carries and of the context
 // keys beside them, each spelled once (TestNamesAreDefinedOnce holds that);
-// the lines of samples.jsonl and events.jsonl, and run.json's RunInfo; and
-// the one reader and the one writer of each. A name once written is never given
-// another meaning, so old run directories keep reading.
+// the lines of samples.jsonl and events.jsonl, hosts.csv's rows and
+// run.json's RunInfo; and the one reader and the one writer of each. A
+// name once written is never given another meaning, so old run
+// directories keep reading.
 //
 // What the relay's container leaves there (relay.LogFile, its data) is
 // named by package relay, which writes it.
@@ -25,6 +26,9 @@ const (
 	Attribution = "attribution.json" // an attribution run's fit
 	HeapWarmup  = "heap-warmup.pb.gz"
 	HeapEnd     = "heap-end.pb.gz"
+	// HostsCSV is every host's commits for the relay (see HostRow),
+	// replaced whole once a minute and at the end.
+	HostsCSV = "hosts.csv"
 	// HostsForRelay maps the fleet's names for a relay the rig does not
 	// start (append it to the relay's /etc/hosts).
 	HostsForRelay = "hosts-for-relay"
@@ -77,6 +81,9 @@ const (
 	MeasureConnects = "measure_connects"
 	ErrorFrames     = "error_frames"
 	DecodeErrors    = "decode_errors"
+	// DarkHosts counts the hosts dark at the sample: the relay held no
+	// subscription to them, or passed on none of their commits.
+	DarkHosts = "dark_hosts"
 	// The load's last closed window.
 	AchievedRate  = "achieved_rate"
 	TargetRate    = "target_rate"
@@ -86,6 +93,14 @@ const (
 	Goroutines       = "goroutines"
 	HeapObjectsBytes = "heap_objects_bytes"
 	HeapGoalBytes    = "heap_goal_bytes"
+)
+
+// Kinds of events.jsonl lines about a host the relay stopped reading:
+// found dark (detail: host, start, start_s, reason), and read again
+// (detail: host, dark_for_s, commits_lost).
+const (
+	EventHostDark = "host_dark"
+	EventHostLit  = "host_lit"
 )
 
 // Context keys of a sample line: the extra consumers' counts (soak/crowd).

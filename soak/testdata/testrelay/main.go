@@ -396,7 +396,8 @@ func run(log *slog.Logger) error {
 	for _, s := range servers {
 		s.Shutdown(sctx)
 	}
-	log.Info("testrelay stopped", "retained_bytes", mem.total.Load(), "frames_received", f.frames.Load())
+	log.Info("testrelay stopped", "retained_bytes", mem.total.Load(), "frames_received", f.frames.Load(),
+		"dropped_commits", int64(readCounter(droppedCommits)))
 	// Zig's GeneralPurposeAllocator reports each leak on stderr after
 	// teardown: the address line, then its stack trace.
 	for i := range cfg.leakReports {
