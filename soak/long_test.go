@@ -50,6 +50,18 @@ func TestLongProductionShapeIndigo(t *testing.T) {
 	require.NoError(t, err)
 	t.Logf("rig's own memory: %s, %.1f MiB/h, level %.0f MiB — %s", rigRep.Verdict, rigRep.SlopeMiBPerHour, rigRep.LevelMiB, rigRep.Reason)
 	assert.Equal(t, verdict.Pass, rigRep.Verdict, "the rig must not leak: %s", rigRep.Reason)
+	// The fleet's history (an hour on disk by default) must not cost the
+	// rig its memory: its index is a few bytes a frame.
+	peak := 0.0
+	for _, l := range readLines(t, filepath.Join(out.Dir, rundir.RigSamples)) {
+		peak = max(peak, l.Signals["rss_anon"])
+	}
+	t.Logf("rig's own rss_anon peak %.0f MiB", peak/(1<<20))
+	assert.LessOrEqual(t, peak, 300.0*(1<<20), "the rig within 300 MiB at production shape")
+	if a := s.Findings.Accounting; assert.NotNil(t, a) {
+		t.Logf("accounting: %+v", *a)
+		assert.Zero(t, a.Trimmed, "an hour's history covers every reconnect")
+	}
 }
 
 // The indigo relay against itself, an hour after warm-up, in one A/B run:
