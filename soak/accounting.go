@@ -79,12 +79,13 @@ func hostRows(ledger []fakepds.HostLedger, byHost map[string]firehose.HostCounts
 }
 
 // awaitingRedial is the commits never sent on hosts in a planted outage at
-// at, or within grace after one: the relay is not expected to have
-// come back for them yet.
-func awaitingRedial(ledger []fakepds.HostLedger, at time.Time, grace time.Duration) uint64 {
+// at, or within grace after one: the relay is not expected to have come
+// back for them yet. A host found dark is no such host: the relay had its
+// chance.
+func awaitingRedial(ledger []fakepds.HostLedger, at time.Time, grace time.Duration, dark func(host string) bool) uint64 {
 	var n uint64
 	for _, l := range ledger {
-		if l.DownUntil.IsZero() || at.After(l.DownUntil.Add(grace)) {
+		if l.DownUntil.IsZero() || at.After(l.DownUntil.Add(grace)) || dark(l.Host) {
 			continue
 		}
 		n += l.NeverSent(fakepds.WhileDown) + l.NeverSent(fakepds.WhileAway)

@@ -96,3 +96,22 @@ func TestHostsFileFromTheLedger(t *testing.T) {
 		{Host: "pds0002.test", Written: 40, NeverSentAway: 40, Dark: true},
 	}, rows)
 }
+
+// Commits never sent on a host in a planted outage, or its grace, are not
+// due yet; on a host found dark, or past the grace, they are.
+func TestAwaitingRedialExcusesOnlyHostsStillDue(t *testing.T) {
+	now := time.Now()
+	l := func(host string, downUntil time.Time) fakepds.HostLedger {
+		return fakepds.HostLedger{Host: host, DownUntil: downUntil,
+			Written: [fakepds.NumWriteStates]uint64{10, 5, 7}, Sent: [fakepds.NumWriteStates]uint64{10, 1, 2}}
+	}
+	ledger := []fakepds.HostLedger{
+		l("down", now.Add(10*time.Second)),
+		l("grace", now.Add(-30*time.Second)),
+		l("past", now.Add(-2*time.Minute)),
+		l("dark", now.Add(-10*time.Second)),
+		l("never", time.Time{}),
+	}
+	dark := func(h string) bool { return h == "dark" }
+	assert.EqualValues(t, 2*(4+5), awaitingRedial(ledger, now, time.Minute, dark))
+}

@@ -248,7 +248,7 @@ func (a *arm) accountCommits(sum *report.Summary, ledger []fakepds.HostLedger, r
 	acc := account(countCommits(ledger, fh.ByHost, fh.SeqGaps, a.s.inFlight()))
 	sum.Findings.Accounting = &acc
 	if sum.Delivered != nil {
-		sum.Delivered.Excuse(float64(awaitingRedial(ledger, time.Now(), a.cfg.DarkAfter)))
+		sum.Delivered.Excuse(float64(awaitingRedial(ledger, time.Now(), a.cfg.DarkAfter, a.s.isDark)))
 	}
 	if err := a.s.writeHosts(ledger, fh.ByHost); err != nil {
 		return []string{"writing " + rundir.HostsCSV + ": " + err.Error()}

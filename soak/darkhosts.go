@@ -70,7 +70,7 @@ type hostWatch struct {
 // darkSpan is one stretch of a host's darkness, with the host's counts at
 // its start.
 type darkSpan struct {
-	start              time.Time
+	start, letGo       time.Time // letGo: when the relay dropped its subscription (unsubscribed only)
 	reason             string
 	written, delivered uint64
 }
@@ -178,17 +178,21 @@ func (d *DarkHosts) judge(now time.Time, l fakepds.HostLedger, w *hostWatch) (Da
 		if since.IsZero() {
 			since = d.from
 		}
+		letGo := since
 		if l.DownUntil.After(since) {
 			since = l.DownUntil // away through an outage: due back when it ended
 		}
 		if now.Sub(since) < d.after {
 			return DarkChange{}, false
 		}
-		sp = &darkSpan{start: since, reason: report.DarkUnsubscribed, written: w.subWritten, delivered: w.subDel}
+		sp = &darkSpan{start: since, letGo: letGo, reason: report.DarkUnsubscribed, written: w.subWritten, delivered: w.subDel}
 	}
 	w.span = sp
 	if w.sum == nil {
 		w.sum = &report.DarkHost{Host: l.Host, StartS: sp.start.Sub(d.started).Seconds(), Reason: sp.reason}
+		if !sp.letGo.IsZero() && sp.letGo.Before(sp.start) {
+			w.sum.LetGoS = sp.letGo.Sub(d.started).Seconds()
+		}
 	}
 	w.sum.Spans++
 	return DarkChange{Host: l.Host, Dark: true, Start: sp.start, Reason: sp.reason}, true

@@ -22,10 +22,12 @@ const darkLogMargin = time.Minute
 // quoteDarkLog fills each dark host's LogLines (planned ones aside) with
 // the relay's own lines about it: lines of the log at path naming the host
 // and containing one of patterns, from a minute before its first span's
-// start to a minute past the threshold after it. A line whose time cannot
-// be read (a JSON "time" or "timestamp", or a leading RFC 3339 time,
-// "time=" or not) cannot be placed: when no line about the host can be,
-// the first such lines are quoted instead. At most maxDarkLogLines each.
+// start (or before the relay let it go, when earlier) to a minute past the
+// threshold after it; the last maxDarkLogLines of them, nearest to its
+// going dark (a give-up follows the failures that led to it). A line
+// whose time cannot be read (a JSON "time" or "timestamp", or a leading
+// RFC 3339 time, "time=" or not) cannot be placed: when no line about the
+// host can be, the first such lines are quoted instead.
 func quoteDarkLog(path string, patterns []string, hosts []report.DarkHost, started time.Time, after time.Duration) error {
 	type found struct {
 		from, to      time.Time
@@ -38,7 +40,11 @@ func quoteDarkLog(path string, patterns []string, hosts []report.DarkHost, start
 			continue
 		}
 		start := started.Add(time.Duration(h.StartS * float64(time.Second)))
-		want[i] = &found{from: start.Add(-darkLogMargin), to: start.Add(after + darkLogMargin)}
+		from := start
+		if h.LetGoS > 0 && h.LetGoS < h.StartS {
+			from = started.Add(time.Duration(h.LetGoS * float64(time.Second)))
+		}
+		want[i] = &found{from: from.Add(-darkLogMargin), to: start.Add(after + darkLogMargin)}
 	}
 	if len(want) == 0 {
 		return nil
@@ -63,7 +69,10 @@ func quoteDarkLog(path string, patterns []string, hosts []report.DarkHost, start
 			switch {
 			case timed:
 				w.sawTime = true
-				if !at.Before(w.from) && !at.After(w.to) && len(w.timed) < maxDarkLogLines {
+				if !at.Before(w.from) && !at.After(w.to) {
+					if len(w.timed) == maxDarkLogLines {
+						w.timed = append(w.timed[:0], w.timed[1:]...)
+					}
 					w.timed = append(w.timed, line)
 				}
 			case len(w.placed) < maxDarkLogLines:

@@ -28,7 +28,7 @@ func writeLog(t *testing.T, lines ...string) string {
 
 // A dark host gets the relay's lines naming it and matching a pattern,
 // from a minute before it went dark to a minute past the threshold after,
-// at most five; a planned one gets none.
+// the last five; a planned one gets none.
 func TestQuoteDarkLogAroundTheStart(t *testing.T) {
 	var lines []string
 	for s := 0.0; s < 1200; s += 20 {
@@ -48,7 +48,8 @@ func TestQuoteDarkLogAroundTheStart(t *testing.T) {
 	require.NoError(t, quoteDarkLog(path, []string{"dialing failed", "host does not appear to be online"}, hosts, simStart, time.Minute))
 
 	require.Len(t, hosts[0].LogLines, maxDarkLogLines)
-	assert.Equal(t, slogLine(540, "dialing failed", "pds0001.test"), hosts[0].LogLines[0], "from a minute before the start")
+	assert.Equal(t, slogLine(640, "dialing failed", "pds0001.test"), hosts[0].LogLines[0], "the last five of the window")
+	assert.Equal(t, slogLine(720, "dialing failed", "pds0001.test"), hosts[0].LogLines[4], "to a minute past the threshold")
 	for _, l := range hosts[0].LogLines {
 		assert.Contains(t, l, `"host":"pds0001.test"`)
 	}
@@ -56,6 +57,15 @@ func TestQuoteDarkLogAroundTheStart(t *testing.T) {
 		"only lines matching a pattern, naming this host")
 	assert.Empty(t, hosts[2].LogLines, "a planned host is no finding")
 	assert.Empty(t, hosts[3].LogLines)
+
+	// A host the relay let go at 560 s, away through an outage that ended
+	// at 800: its lines from a minute before it was let go.
+	hosts = []report.DarkHost{{Host: "pds0003.test", StartS: 800}}
+	require.NoError(t, quoteDarkLog(path, []string{"host does not appear to be online"}, hosts, simStart, time.Minute))
+	assert.Empty(t, hosts[0].LogLines, "counted from the span's start, the give-up at 610 is out of the window")
+	hosts = []report.DarkHost{{Host: "pds0003.test", StartS: 800, LetGoS: 560}}
+	require.NoError(t, quoteDarkLog(path, []string{"host does not appear to be online"}, hosts, simStart, time.Minute))
+	assert.Len(t, hosts[0].LogLines, 1, "the give-up at 610 is quoted though the span starts at 800")
 
 	hosts = []report.DarkHost{{Host: "pds0001.test", StartS: 1500}}
 	require.NoError(t, quoteDarkLog(path, []string{"dialing failed"}, hosts, simStart, time.Minute))

@@ -38,7 +38,11 @@ func progressText(l rundir.Line, live *verdict.Result, el, total time.Duration) 
 	}
 	dark := ""
 	if n := l.Context[rundir.DarkHosts]; n > 0 {
-		dark = fmt.Sprintf(" · %.0f hosts dark", n)
+		what := "hosts"
+		if n == 1 {
+			what = "host"
+		}
+		dark = fmt.Sprintf(" · %.0f %s dark", n, what)
 	}
 	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%%%s · lag p99 %.0f ms · RSS %s · %s",
 		left, frames, rate, deliv, dark, l.Context[rundir.LagP99Ms], rss, judgementText(live, max(0, total-el)))

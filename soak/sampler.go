@@ -330,6 +330,13 @@ func (s *sampler) darkHosts(planned []string) []report.DarkHost {
 	return hosts
 }
 
+// isDark says whether host is dark at the last sample.
+func (s *sampler) isDark(host string) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.dark.Dark(host)
+}
+
 // inFlight is the commits written within the lag before the last sample.
 func (s *sampler) inFlight() float64 {
 	s.mu.Lock()

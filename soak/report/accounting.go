@@ -112,6 +112,10 @@ const (
 type DarkHost struct {
 	Host   string  `json:"host"`
 	StartS float64 `json:"start_s"` // its first span's start, seconds into the run
+	// LetGoS is when the relay dropped its last subscription to the host
+	// before that span, seconds into the run, when earlier than StartS (it
+	// was away through an outage, and due back when it ended); 0: not.
+	LetGoS float64 `json:"let_go_s,omitempty"`
 	// Duration is how long it was dark in all, to the end of the run for a
 	// span still open then.
 	Duration time.Duration `json:"duration_ns"`
