@@ -38,9 +38,11 @@ import (
 // cross-checks delivery and follows the resolver with them). live_heap
 // names a garbage-collected relay's gauges of its collector's goal and
 // GOGC (a Go relay's: go_memstats_next_gc_bytes and go_gc_gogc_percent);
-// an attribution run regresses the live heap. dark_log_patterns are the
-// log lines in which the relay says it stopped reading a host; the report
-// quotes those naming a host it found dark.
+// the verdict judges its floors and an attribution run regresses it.
+// goroutines names the gauge of its goroutines (go_goroutines), judged as
+// kept memory too. dark_log_patterns are the log lines in which the relay
+// says it stopped reading a host; the report quotes those naming a host it
+// found dark.
 //
 // In args and env values, ${PLC_URL}, ${UPSTREAM_URL}, ${UPSTREAM_HOST}
 // and ${CA_FILE} are replaced by where the run put the PLC, the upstream

@@ -127,6 +127,7 @@ dark_log_patterns: [gone]
 leak_pattern: leaked
 counters: {commits_received: c, resolutions: r, resolution_errors: {status: error}}
 live_heap: {goal: g, percent: p}
+goroutines: gr
 `
 	p := filepath.Join(t.TempDir(), "every.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(body), 0o644))
@@ -140,6 +141,7 @@ live_heap: {goal: g, percent: p}
 		DarkLogPatterns: []string{"gone"},
 		Counters:        Counters{CommitsReceived: "c", Resolutions: "r", ResolutionErrors: map[string]string{"status": "error"}},
 		LiveHeap:        LiveHeap{Goal: "g", Percent: "p"},
+		Goroutines:      "gr",
 	}, g.Facts())
 	edited := g.Facts()
 	edited.DarkLogPatterns[0] = "edited"

@@ -58,6 +58,8 @@ func (p *Indigo) Facts() Facts {
 			ResolutionErrors: map[string]string{"status": "error"}},
 		// client_golang's default collectors serve the goal and GOGC.
 		LiveHeap: LiveHeap{Goal: "go_memstats_next_gc_bytes", Percent: "go_gc_gogc_percent"},
+		// client_golang's default collectors serve it too.
+		Goroutines: "go_goroutines",
 		// Go's heap profile, on the metrics port.
 		PprofPath: "/debug/pprof/heap",
 	}

@@ -91,6 +91,9 @@ type Facts struct {
 	Counters Counters `yaml:"counters"`
 	// LiveHeap names a garbage-collected relay's live-heap gauges.
 	LiveHeap LiveHeap `yaml:"live_heap"`
+	// Goroutines names the gauge of the relay's goroutines (or threads,
+	// or tasks): kept memory too, judged beside it ("" for none).
+	Goroutines string `yaml:"goroutines"`
 	// PprofPath serves Go's heap profile on MetricsPort ("" for none): the
 	// soak takes heap profiles from it. A generic profile has none.
 	PprofPath string `yaml:"-"`

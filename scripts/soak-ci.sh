@@ -3,7 +3,7 @@
 # workflow (and anyone, locally). It runs `BIN soak` with a known run ID,
 # writes the headline and report.md into $GITHUB_STEP_SUMMARY when set,
 # copies junit.xml to $JUNIT_DIR, and turns the verdict into an exit status
-# CI understands: LEAK, CRASHED and LOST fail, INCONCLUSIVE warns and passes (a
+# CI understands: LEAK, CRASHED, LOST and RETAINED fail, INCONCLUSIVE warns and passes (a
 # run too short or too noisy is not a regression).
 #
 # Environment: RELAYSOAK_ID (default ci-<UTC time>), RELAYSOAK_RUNS_DIR
@@ -66,7 +66,7 @@ case $rc in
 	echo "::warning title=relaysoak soak INCONCLUSIVE::$annotation"
 	exit 0
 	;;
-1 | 4 | 8)
+1 | 4 | 8 | 9)
 	echo "::error title=relaysoak soak::$annotation"
 	exit "$rc"
 	;;

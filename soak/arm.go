@@ -215,6 +215,9 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	if err != nil {
 		sum.Judged = verdict.Report{Result: verdict.Result{Verdict: verdict.Inconclusive, Reason: "no memory could be judged: " + err.Error()}}
 	}
+	if sum.Findings.RetainedPer, sum.Findings.GoroutinesPer, err = grewPer(dir, sum.Judged); err != nil {
+		sum.Notes = append(sum.Notes, "growth per event: "+err.Error())
+	}
 	if ld.attr != nil {
 		if found, err := ld.attr.finding(dir, sum.Judged); err != nil {
 			sum.Notes = append(sum.Notes, "attribution: "+err.Error())

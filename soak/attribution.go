@@ -186,6 +186,30 @@ func (a *attribution) checkNoise(ctx context.Context, dir string, out io.Writer,
 	ev("attribution_noise", map[string]any{"signal": signal, "noise": n, "wider_than_planned": wider})
 }
 
+// fitGoroutines regresses the relay's goroutine count on the factors as
+// memory is (without floors: the count has no teeth), when the samples
+// hold it. The count has almost none of memory's noise, so a leak that
+// keeps a goroutine per event is named even when the heap is too noisy to
+// name anything. ok is false when the samples hold no count; a fit that
+// fails says why in its Reason.
+func fitGoroutines(path string, fc attribute.FitConfig) (attribute.Result, bool) {
+	obs, err := observations(path, rundir.Goroutines)
+	if err != nil || len(obs.T) == 0 {
+		return attribute.Result{}, false
+	}
+	for i := range obs.Memory {
+		obs.Memory[i] *= 1 << 20 // the fit's MiB are goroutines
+	}
+	fc.Floors = false
+	fc.MinGrowthMiB = 4 // goroutines: fewer are no growth
+	res, err := attribute.Fit(obs, fc)
+	if err != nil {
+		res = attribute.Result{Verdict: attribute.VerdictInconclusive, Reason: err.Error()}
+	}
+	res.Signal = rundir.Goroutines
+	return res, true
+}
+
 // attributionObservations reads the signal an attribution run regresses:
 // the relay's live heap when the samples hold it, else fallback (the
 // signal that carried the verdict). A collector's sawtooth swings RSS by
@@ -301,6 +325,9 @@ func (a *attribution) fit(dir, carried string) (report.Attribution, error) {
 		return report.Attribution{}, err
 	}
 	sec := report.Attribution{Signal: signal, File: rundir.Attribution, Result: res, Plan: plan}
+	if g, ok := fitGoroutines(filepath.Join(dir, rundir.Samples), fc); ok {
+		sec.Goroutines = &g
+	}
 	if a.fitFrom > a.plan.Warmup {
 		sec.FitFrom = a.fitFrom
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/relaysoak/relaysoak/internal/stats"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/report"
@@ -114,9 +115,9 @@ func TestAttributionSectionFromSamples(t *testing.T) {
 
 // attributionDoc is what the tests read back from attribution.json.
 type attributionDoc struct {
-	Signal     string          `json:"signal"`
-	Verdict    string          `json:"verdict"`
-	Teeth      attribute.Teeth `json:"teeth"`
+	Signal     string      `json:"signal"`
+	Verdict    string      `json:"verdict"`
+	Teeth      stats.Teeth `json:"teeth"`
 	CrossCheck struct {
 		Signal   string `json:"signal"`
 		Sentence string `json:"sentence"`
@@ -192,9 +193,11 @@ func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s 
 		frames := counts["commits_delivered"]
 		e := s
 		sig := mem(s, counts, rng)
-		if v, ok := sig[rundir.SignalLiveHeap]; ok { // context, as the sampler writes it
-			delete(sig, rundir.SignalLiveHeap)
-			ctx[rundir.SignalLiveHeap] = v
+		for _, k := range []string{rundir.SignalLiveHeap, rundir.Goroutines} {
+			if v, ok := sig[k]; ok { // context, as the sampler writes it
+				delete(sig, k)
+				ctx[k] = v
+			}
 		}
 		require.NoError(t, enc.Encode(rundir.Line{Sample: rundir.Sample{ElapsedS: &e, FramesSent: &frames, Signals: sig}, Context: ctx}))
 	}
@@ -313,4 +316,40 @@ func TestAttributionChecksTheWarmupNoise(t *testing.T) {
 	assert.Nil(t, n)
 	assert.Contains(t, out, "could not be measured")
 	require.Len(t, evs, 1)
+}
+
+// A relay that keeps a goroutine (and 140 KiB) per consumer reconnect,
+// under a heap too noisy to name it: the goroutine count, regressed on the
+// same factors, names consumer reconnects at one goroutine each.
+func TestAttributionRegressesGoroutines(t *testing.T) {
+	plan, err := attribute.NewPlan(attribute.PlanConfig{PhaseLength: 7 * time.Minute, Warmup: 6 * time.Minute})
+	require.NoError(t, err)
+	dir := t.TempDir()
+	writePlanSamples(t, dir, plan, func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64 {
+		n := counts["crowd_disconnects"]
+		mem := 300<<20 + 140*1024*n + rng.NormFloat64()*(40<<20) // noise far above the plan's
+		g := 20000 + n + float64(rng.IntN(30))                   // consumers come and go around it
+		return map[string]float64{rundir.SignalRssAnon: mem, rundir.Goroutines: g}
+	})
+	found, err := (&attribution{plan: plan}).finding(dir, verdict.Report{CarriedBy: rundir.SignalRssAnon})
+	require.NoError(t, err)
+	require.NotNil(t, found.Goroutines)
+	g := *found.Goroutines
+	assert.Equal(t, attribute.VerdictFactor, g.Verdict, g.Reason)
+	assert.Equal(t, []attribute.Factor{attribute.ConsumerReconnects}, g.Named())
+	term, ok := g.Term(attribute.ConsumerReconnects)
+	require.True(t, ok)
+	assert.InDelta(t, 1, term.BytesPerUnit/(1<<20), 0.2, "goroutines per consumer reconnect")
+	md := report.AttributionSection(found).Markdown
+	assert.Contains(t, md, "**Goroutines**, regressed on the same factors")
+	assert.Regexp(t, `they follow \+(0\.[89]\d|1\.[01]\d) goroutines per consumer reconnect`, md)
+
+	// Without a count in the samples, no goroutine fit.
+	other := t.TempDir()
+	writePlanSamples(t, other, plan, func(s float64, counts map[string]float64, rng *rand.Rand) map[string]float64 {
+		return map[string]float64{rundir.SignalRssAnon: 300<<20 + rng.NormFloat64()*(2<<20)}
+	})
+	found, err = (&attribution{plan: plan}).finding(other, verdict.Report{CarriedBy: rundir.SignalRssAnon})
+	require.NoError(t, err)
+	assert.Nil(t, found.Goroutines)
 }

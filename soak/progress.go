@@ -3,9 +3,11 @@ package soak
 import (
 	"context"
 	"fmt"
+	"math"
 	"sync"
 	"time"
 
+	"github.com/relaysoak/relaysoak/internal/stats"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 	"github.com/vbauerster/mpb/v8"
@@ -16,12 +18,14 @@ import (
 // left, frames sent and the rate achieved, delivery, RSS and the live
 // judgement (see progressText).
 func progressLine(s *sampler, started time.Time, total time.Duration) string {
-	return progressText(s.latest(), s.liveResult(), time.Since(started), total)
+	live, kept := s.liveResult()
+	return progressText(s.latest(), live, kept, time.Since(started), total)
 }
 
 // progressText renders the progress line from the latest sample and the
-// live judgement (nil before the first) at elapsed into a run of total.
-func progressText(l rundir.Line, live *verdict.Result, el, total time.Duration) string {
+// live judgements (nil before the first; kept nil for a relay that serves
+// no live heap) at elapsed into a run of total.
+func progressText(l rundir.Line, live *verdict.Result, kept *verdict.KeptView, el, total time.Duration) string {
 	left := max(0, total-el).Round(time.Second)
 	frames := 0.0
 	if l.FramesSent != nil {
@@ -45,20 +49,34 @@ func progressText(l rundir.Line, live *verdict.Result, el, total time.Duration) 
 		dark = fmt.Sprintf(" · %.0f %s dark", n, what)
 	}
 	return fmt.Sprintf("%s left · %.0f frames (%.0f/s) · delivered %.2f%%%s · lag p99 %.0f ms · RSS %s · %s",
-		left, frames, rate, deliv, dark, l.Context[rundir.LagP99Ms], rss, judgementText(live, max(0, total-el)))
+		left, frames, rate, deliv, dark, l.Context[rundir.LagP99Ms], rss, judgementText(live, kept, max(0, total-el)))
 }
 
 // judgementText is the live judgement in words: the slope with its interval
-// once there are enough points to estimate one, the warm-up's state, and the
-// verdict so far or the minutes still needed for one. What was never
-// computed reads "not yet", never a zero.
-func judgementText(r *verdict.Result, left time.Duration) string {
+// once there are enough points to estimate one (with what the relay keeps
+// first, when its floors are judged), the warm-up's state, and the verdict
+// so far or the minutes still needed for one. What was never computed reads
+// "not yet", never a zero.
+func judgementText(r *verdict.Result, kept *verdict.KeptView, left time.Duration) string {
 	if r == nil {
 		return "slope not yet · warm-up not yet known · verdict not yet"
 	}
 	slope := "slope not yet"
 	if r.JudgedPoints > 0 {
 		slope = fmt.Sprintf("slope %+.0f MiB/h (%.0f%% CI %+.0f to %+.0f)", r.SlopeMiBPerHour, r.CILevel*100, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1])
+	}
+	switch {
+	case kept != nil && kept.NotYet != "":
+		slope += " · " + kept.NotYet
+	case kept != nil:
+		f := kept.Floors
+		k := "kept: floors not yet judged"
+		if f.JudgedPoints > 0 {
+			k = fmt.Sprintf("kept %+.1f MiB/h (%.0f%% CI %+.1f to %+.1f)", f.SlopeMiBPerHour, f.CILevel*100, f.SlopeCIMiBPerHour[0], f.SlopeCIMiBPerHour[1])
+		}
+		slope = k + " · RSS " + slope
+		// The verdict so far is on what it keeps.
+		r = &verdict.Result{Verdict: kept.Verdict, NeedMoreMinutes: kept.NeedMoreMinutes, WarmupState: r.WarmupState, WarmupEndS: r.WarmupEndS}
 	}
 	var warm string
 	switch r.WarmupState {
@@ -141,4 +159,34 @@ func progress(ctx context.Context, cfg Config, started time.Time, con *console, 
 			}
 		}
 	}
+}
+
+// steadyNeed keeps the live line's "minutes still needed" from jumping
+// about: each judgement's estimate moves with the noise of the last few
+// samples, so the line shows the median of the last needWindow estimates,
+// each less the minutes since it was made. A run with no estimate shows
+// none, and the estimates start over after one.
+type steadyNeed struct {
+	at, need [needWindow]float64 // seconds into the run; minutes
+	n, next  int
+}
+
+const needWindow = 6
+
+// steady notes the estimate need (minutes; nil for none) made at el
+// seconds, and returns the one to show.
+func (s *steadyNeed) steady(el float64, need *float64) *float64 {
+	if need == nil {
+		s.n, s.next = 0, 0
+		return nil
+	}
+	s.at[s.next], s.need[s.next] = el, *need
+	s.next = (s.next + 1) % needWindow
+	s.n = min(s.n+1, needWindow)
+	now := make([]float64, 0, needWindow)
+	for i := range s.n {
+		now = append(now, max(s.need[i]-(el-s.at[i])/60, 0))
+	}
+	m := math.Ceil(stats.Median(now))
+	return &m
 }

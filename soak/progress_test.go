@@ -1,6 +1,7 @@
 package soak
 
 import (
+	"math"
 	"regexp"
 	"strconv"
 	"testing"
@@ -35,7 +36,7 @@ func TestProgressText(t *testing.T) {
 		}
 		frames := 700 * el.Seconds()
 		l := rundir.Line{Sample: rundir.Sample{Signals: map[string]float64{rundir.SignalRssAnon: tr.Series[next-1].Bytes}, FramesSent: &frames}}
-		out := progressText(l, last, el, total)
+		out := progressText(l, last, nil, el, total)
 		t.Logf("%v: %s", el, out)
 		return out
 	}
@@ -44,7 +45,7 @@ func TestProgressText(t *testing.T) {
 	num := func(s string) float64 { v, err := strconv.ParseFloat(s, 64); require.NoError(t, err); return v }
 
 	// Before the first judgement.
-	assert.Contains(t, progressText(rundir.Line{}, nil, 0, total), "slope not yet · warm-up not yet known · verdict not yet")
+	assert.Contains(t, progressText(rundir.Line{}, nil, nil, 0, total), "slope not yet · warm-up not yet known · verdict not yet")
 
 	// 30 s: four samples, no slope yet; no zeros pretending to be numbers.
 	l := at(30 * time.Second)
@@ -89,13 +90,55 @@ func TestProgressText(t *testing.T) {
 	r := verdict.Result{Verdict: verdict.Inconclusive, JudgedPoints: 100, CILevel: 0.99, WarmupState: verdict.WarmingUp}
 	more := 30.0
 	r.NeedMoreMinutes = &more
-	assert.Contains(t, judgementText(&r, 10*time.Minute), "warming up · verdict needs ~30 more min (10 left in the run)")
+	assert.Contains(t, judgementText(&r, nil, 10*time.Minute), "warming up · verdict needs ~30 more min (10 left in the run)")
 }
 
 // The hosts dark at the latest sample are counted beside delivery, and
 // not mentioned when there are none.
 func TestProgressTextCountsDarkHosts(t *testing.T) {
 	l := rundir.Line{Context: map[string]float64{rundir.DarkHosts: 3}}
-	assert.Contains(t, progressText(l, nil, 0, time.Hour), "delivered 0.00% · 3 hosts dark · lag")
-	assert.NotContains(t, progressText(rundir.Line{}, nil, 0, time.Hour), "dark")
+	assert.Contains(t, progressText(l, nil, nil, 0, time.Hour), "delivered 0.00% · 3 hosts dark · lag")
+	assert.NotContains(t, progressText(rundir.Line{}, nil, nil, 0, time.Hour), "dark")
+}
+
+// A relay that serves its live heap: before its teeth the line says
+// "floors not yet" beside RSS's slope; then what it keeps comes first, and
+// the verdict so far is on it.
+func TestProgressTextShowsWhatTheRelayKeeps(t *testing.T) {
+	rss := verdict.Result{Verdict: verdict.Leak, JudgedPoints: 200, CILevel: 0.99, SlopeMiBPerHour: 60, SlopeCIMiBPerHour: [2]float64{40, 80},
+		WarmupState: verdict.WarmupEnded, WarmupEndS: 600}
+	notYet := judgementText(&rss, &verdict.KeptView{NotYet: "floors not yet: 2 of 4 teeth"}, time.Hour)
+	assert.Contains(t, notYet, "slope +60 MiB/h (99% CI +40 to +80) · floors not yet: 2 of 4 teeth")
+	assert.Contains(t, notYet, "LEAK so far", "without floors, RSS's verdict")
+
+	kept := verdict.KeptView{Verdict: verdict.Retained,
+		Floors: verdict.Result{Verdict: verdict.Pass, JudgedPoints: 30, CILevel: 0.99, SlopeMiBPerHour: 1.5, SlopeCIMiBPerHour: [2]float64{-2, 5}}}
+	l := judgementText(&rss, &kept, time.Hour)
+	assert.Contains(t, l, "kept +1.5 MiB/h (99% CI -2.0 to +5.0) · RSS slope +60 MiB/h (99% CI +40 to +80)")
+	assert.Contains(t, l, "warm-up ended at 10 min")
+	assert.Contains(t, l, "RETAINED so far")
+
+	more := 12.0
+	kept = verdict.KeptView{Verdict: verdict.Inconclusive, NeedMoreMinutes: &more, Floors: verdict.Result{Verdict: verdict.Inconclusive}}
+	l = judgementText(&rss, &kept, time.Hour)
+	assert.Contains(t, l, "kept: floors not yet judged")
+	assert.Contains(t, l, "verdict needs ~12 more min")
+}
+
+// The minutes still needed, as the live line shows them, do not follow a
+// single judgement's jump (seen: 45 → 72 → 84 → 50 → 206 in five minutes
+// of a healthy run); they count down as time passes.
+func TestSteadyNeedDoesNotJumpAbout(t *testing.T) {
+	var s steadyNeed
+	show := func(el float64, need float64) float64 { return *s.steady(el, &need) }
+	var shown []float64
+	for i, n := range []float64{45, 72, 84, 50, 206, 48, 47, 46} {
+		shown = append(shown, show(float64(i)*60, n))
+	}
+	for i := 1; i < len(shown); i++ {
+		assert.Less(t, math.Abs(shown[i]-shown[i-1]), 25.0, "shown %v", shown)
+	}
+	assert.InDelta(t, 47, shown[len(shown)-1], 6, "settles on the estimates that agree, less the time passed: %v", shown)
+	assert.Nil(t, s.steady(600, nil), "no estimate, none shown")
+	assert.Equal(t, 30.0, show(660, 30), "and it starts over")
 }

@@ -75,6 +75,9 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		return sum, err
 	}
 	sum.Judged = judged
+	if sum.Findings.RetainedPer, sum.Findings.GoroutinesPer, err = grewPer(dir, judged); err != nil {
+		sum.Notes = append(sum.Notes, "growth per event: "+err.Error())
+	}
 	// An attribution run is fitted afresh too (a newer fit).
 	found, ok, err := refitAttribution(dir, judged.CarriedBy, attrWarmup)
 	if ok {

@@ -384,7 +384,8 @@ func exitDetail(e *relay.Exit) any {
 	return map[string]any{"code": e.Code, "oom_killed": e.OOMKilled, "expected": e.Expected, "restarted": e.Restarted, "tail": e.Tail}
 }
 
-// judgeFile judges every memory signal of a samples file.
+// judgeFile judges every memory signal of a samples file, and what the
+// process keeps when the file holds its live heap (verdict.JudgeRun).
 func judgeFile(path string, cfg verdict.Config) (verdict.Report, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -395,7 +396,7 @@ func judgeFile(path string, cfg verdict.Config) (verdict.Report, error) {
 	if err != nil {
 		return verdict.Report{}, err
 	}
-	return verdict.JudgeSignals(run.Signals, run.Context, cfg)
+	return verdict.JudgeRun(run, cfg)
 }
 
 func writeRunJSON(path string, cfg Config, ld *load) error {

@@ -113,6 +113,8 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	assert.Positive(t, last.Context[rundir.SignalLiveHeap], "live heap probe (the collector's goal), as context")
 	assert.NotContains(t, last.Signals, rundir.SignalLiveHeap, "not judged: its teeth read as growth")
 	assert.Less(t, last.Context[rundir.SignalLiveHeap], last.Signals["rss"], "the live heap is part of the resident set")
+	assert.Positive(t, last.Context[rundir.Goroutines], "the relay's goroutines, from the gauge its profile names")
+	assert.NotContains(t, last.Context, "go_goroutines", "under the one name only")
 	assert.Positive(t, last.Context["commits_delivered"])
 	resp, err := http.Get("http://" + metrics + "/metrics")
 	require.NoError(t, err)
@@ -129,7 +131,15 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	s := out.Summary
 	assert.NotEqual(t, verdict.Leak, s.Judged.Verdict, "a short run of the real indigo relay is not a leak: %s", s.Judged.Reason)
 	assert.GreaterOrEqual(t, s.Delivery, 0.99)
-	assert.Equal(t, rundir.SignalRssAnon, s.Judged.CarriedBy)
+	require.NotNil(t, s.Judged.Kept, "indigo serves its live heap: what it keeps is judged, or the report says why not yet")
+	assert.Equal(t, rundir.SignalRssAnon, s.Judged.Kept.OSView)
+	if s.Judged.Kept.NotYet == "" {
+		assert.Equal(t, verdict.FloorsSignal(rundir.SignalLiveHeap), s.Judged.CarriedBy)
+	} else {
+		assert.Equal(t, rundir.SignalRssAnon, s.Judged.CarriedBy, s.Judged.Kept.NotYet)
+	}
+	require.NotNil(t, s.Judged.Goroutines, "indigo's goroutines are judged")
+	assert.Positive(t, s.Judged.Goroutines.LevelMiB)
 	md, err := os.ReadFile(filepath.Join(runDir, rundir.Report))
 	require.NoError(t, err)
 	assert.True(t, strings.HasPrefix(string(md), fmt.Sprintf("# relaysoak e2e — %s", s.Judged.Verdict)), "report.md opens with the verdict")

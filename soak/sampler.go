@@ -66,7 +66,17 @@ type sampler struct {
 	judging    bool
 
 	liveRes *verdict.Result // the last sample's live judgement; nil until the first
-	window  *replay.Window  // the load's last closed window
+	// kept follows the live heap's floors when the relay serves one;
+	// keptView is its last live verdict beside liveRes.
+	kept     *verdict.LiveKept
+	keptView *verdict.KeptView
+	// goroutines is the relay's gauge of its goroutines ("" for none),
+	// sampled as rundir.Goroutines.
+	goroutines string
+	// The live line's minutes still needed, on the OS's view and on what
+	// the relay keeps.
+	osNeed, keptNeed steadyNeed
+	window           *replay.Window // the load's last closed window
 
 	dark    *DarkHosts // the hosts the relay stopped reading
 	hostsAt time.Time  // when hosts.csv was last written
@@ -102,13 +112,19 @@ func newSampler(dir string, cfg Config, r *harness.Harness, cr *crowd.Crowd, sta
 			ps = append(ps, probe.Cgroup{PID: pid})
 		}
 	}
-	if names := r.Target().MemoryMetrics(); len(names) > 0 {
+	names := r.Target().MemoryMetrics()
+	if g := r.Goroutines(); g != "" && !slices.Contains(names, g) {
+		names = append(slices.Clip(names), g)
+	}
+	if len(names) > 0 {
 		ps = append(ps, probe.Metrics{URL: r.Target().MetricsURL(), Names: names})
 	}
+	var kept *verdict.LiveKept
 	if lh := r.LiveHeap(); lh.Goal != "" {
 		ps = append(ps, probe.LiveHeap{URL: r.Target().MetricsURL(), Goal: lh.Goal, Percent: lh.Percent})
+		kept = verdict.NewLiveKept(cfg.Judge)
 	}
-	return &sampler{
+	return &sampler{kept: kept, goroutines: r.Goroutines(),
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut, dir: dir,
 		self: []probe.Probe{probe.Proc{PID: os.Getpid}, probe.CPU{PID: os.Getpid}},
 		live: verdict.NewLive(720), errs: map[string]string{},
@@ -174,9 +190,12 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 			continue
 		}
 		for k, v := range vals {
-			if memorySignals[k] || (p.Name() == "metrics" && isMemoryGauge(k)) {
+			switch {
+			case p.Name() == "metrics" && k == s.goroutines:
+				line.Context[rundir.Goroutines] = v // judged under the one name
+			case memorySignals[k] || (p.Name() == "metrics" && isMemoryGauge(k)):
 				line.Signals[k] = v
-			} else {
+			default:
 				line.Context[k] = v
 			}
 		}
@@ -250,8 +269,18 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 		s.live.Add(verdict.Point{T: el, Bytes: v})
 		// Judged once per sample; progress and metrics read the result.
 		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
+			var kv *verdict.KeptView
+			if s.kept != nil {
+				if v, ok := line.Context[rundir.SignalLiveHeap]; ok {
+					s.kept.Add(verdict.Point{T: el, Bytes: v})
+				}
+				view := s.kept.Judge(res, s.context())
+				view.NeedMoreMinutes = s.keptNeed.steady(el, view.NeedMoreMinutes)
+				kv = &view
+			}
+			res.NeedMoreMinutes = s.osNeed.steady(el, res.NeedMoreMinutes)
 			s.mu.Lock()
-			s.liveRes = &res
+			s.liveRes, s.keptView = &res, kv
 			s.mu.Unlock()
 		}
 	}
@@ -421,11 +450,11 @@ func (s *sampler) slope() (float64, verdict.Verdict) {
 }
 
 // liveResult is the last live judgement of the primary signal, nil before
-// the first.
-func (s *sampler) liveResult() *verdict.Result {
+// the first, and of what the relay keeps, nil when it serves no live heap.
+func (s *sampler) liveResult() (*verdict.Result, *verdict.KeptView) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.liveRes
+	return s.liveRes, s.keptView
 }
 
 // worstInterval is the sample interval after the ramp-up that delivered

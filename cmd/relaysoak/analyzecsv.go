@@ -131,6 +131,9 @@ type choice struct {
 	frames string
 	// ignored lists the CSV columns neither judged nor used as frames.
 	ignored []string
+	// kept is the column read as the live heap, whose floors are judged
+	// beside the verdict's signal; "" when there is none.
+	kept string
 }
 
 // String is the line analyze prints before its verdict:
@@ -143,7 +146,18 @@ func (c choice) String() string {
 	if c.frames != "" {
 		s += "; frames from " + c.frames
 	}
+	if c.kept != "" {
+		s += "; what it keeps from the floors of " + c.kept
+	}
 	return s
+}
+
+// liveHeapColumn is the column named like a live heap (live_heap,
+// LiveHeap, live_heap_bytes), -1 for none.
+func liveHeapColumn(header []string) int {
+	return slices.IndexFunc(header, func(h string) bool {
+		return slices.Contains(nameForms(h), normName(rundir.SignalLiveHeap))
+	})
 }
 
 // errNoMemoryColumn is returned (wrapped) when no column was asked for and
@@ -208,6 +222,16 @@ func readCSV(r io.Reader, name, column string) (verdict.Run, choice, error) {
 	if err != nil {
 		return verdict.Run{}, choice{}, err
 	}
+	kcol := liveHeapColumn(header)
+	if kcol == tcol || kcol == fcol || slices.Contains(cols, kcol) {
+		kcol = -1
+	}
+	read := cols
+	if kcol >= 0 {
+		ch.kept = header[kcol]
+		ch.ignored = slices.DeleteFunc(ch.ignored, func(h string) bool { return h == ch.kept })
+		read = append(slices.Clip(cols), kcol)
+	}
 
 	run := verdict.Run{Signals: map[string]verdict.Series{}}
 	var (
@@ -262,7 +286,7 @@ func readCSV(r io.Reader, name, column string) (verdict.Run, choice, error) {
 		} else if ok {
 			run.Frames = append(run.Frames, verdict.Point{T: el, Bytes: f})
 		}
-		for _, c := range cols {
+		for _, c := range read {
 			v := strings.TrimSpace(rec[c])
 			if v == "" {
 				continue
@@ -270,6 +294,10 @@ func readCSV(r io.Reader, name, column string) (verdict.Run, choice, error) {
 			b, err := strconv.ParseFloat(v, 64)
 			if err != nil || math.IsNaN(b) || math.IsInf(b, 0) || b < 0 {
 				return verdict.Run{}, choice{}, unreadable(name, line, "column %s: %q is not a byte count", header[c], v)
+			}
+			if c == kcol {
+				run.Kept = append(run.Kept, verdict.Point{T: el, Bytes: b})
+				continue
 			}
 			run.Signals[header[c]] = append(run.Signals[header[c]], verdict.Point{T: el, Bytes: b})
 		}
@@ -414,6 +442,9 @@ func samplesChoice(run verdict.Run) choice {
 	if len(run.Frames) > 0 {
 		c.frames = "frames_sent"
 	}
+	if len(run.Kept) > 0 {
+		c.kept = rundir.SignalLiveHeap
+	}
 	if len(run.Signals) == 0 {
 		return c
 	}
@@ -475,17 +506,23 @@ func selectSignal(run verdict.Run, column, name string) (verdict.Run, choice, er
 	return out, c, nil
 }
 
-// judgeRun judges every signal of run, like verdict.JudgeSignals, with the
-// verdict carried by c.signal (the reader's choice), so that a CSV's
-// spellings (rssanon, vmrss) are honoured. With no choice made, it is
-// JudgeSignals.
+// judgeRun judges every signal of run, like verdict.JudgeRun, with the
+// OS's view carried by c.signal (the reader's choice), so that a CSV's
+// spellings (rssanon, vmrss) are honoured, and what the process keeps
+// judged beside it when run holds a live heap. With no choice made, it is
+// JudgeRun.
 func judgeRun(run verdict.Run, c choice, cfg verdict.Config) (verdict.Report, error) {
 	rep, err := verdict.JudgeSignals(run.Signals, run.Context, cfg)
-	if err != nil || c.signal == "" || rep.CarriedBy == c.signal {
+	if err != nil {
 		return rep, err
 	}
-	if _, ok := run.Signals[c.signal]; !ok {
-		return verdict.Report{}, fmt.Errorf("%w: signal %s was chosen but is not in the run", errUnknownColumn, c.signal)
+	if c.signal != "" && rep.CarriedBy != c.signal {
+		if _, ok := run.Signals[c.signal]; !ok {
+			return verdict.Report{}, fmt.Errorf("%w: signal %s was chosen but is not in the run", errUnknownColumn, c.signal)
+		}
+		if rep, err = rep.Carry(c.signal); err != nil {
+			return rep, err
+		}
 	}
-	return rep.Carry(c.signal)
+	return rep.WithKept(run.Kept, run.Context, cfg)
 }

@@ -263,3 +263,27 @@ func TestReadCSVMalformed(t *testing.T) {
 		})
 	}
 }
+
+// A CSV column named like a live heap is read as what the process keeps:
+// its floors are judged beside the memory column, and a flat heap under a
+// growing RSS is RETAINED. A samples.jsonl with live_heap is judged alike.
+func TestAnalyzeJudgesTheLiveHeapsFloors(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("t,rss_anon,live_heap_bytes\n")
+	for s := 0; s <= 3600; s += 10 {
+		live := 180.0 + 70*float64(s%75)/75 // a sawtooth around a flat 180 MiB
+		rss := 600 + 120*float64(s)/3600 + float64((s*7919)%13)
+		fmt.Fprintf(&b, "%d,%.0f,%.0f\n", s, rss*(1<<20), live*(1<<20))
+	}
+	run, ch, err := readCSV(strings.NewReader(b.String()), "x.csv", "")
+	require.NoError(t, err)
+	assert.Equal(t, "live_heap_bytes", ch.kept)
+	assert.NotContains(t, ch.ignored, "live_heap_bytes")
+	assert.Contains(t, ch.String(), "what it keeps from the floors of live_heap_bytes")
+	require.NotEmpty(t, run.Kept)
+	assert.NotContains(t, run.Signals, "live_heap_bytes", "not judged as a signal: its teeth are not growth")
+	rep, err := judgeRun(run, ch, verdict.Config{})
+	require.NoError(t, err)
+	assert.Equal(t, verdict.Retained, rep.Verdict, rep.Reason)
+	assert.Equal(t, exitRetained, verdictStatus(rep.Verdict))
+}

@@ -24,6 +24,7 @@ const (
 	exitNotStarted   = 6 // could not start: Docker, ports, images
 	exitFailed       = 7 // failed while running, after the load began (the report is still written)
 	exitLost         = 8 // LOST: delivery short of its bar
+	exitRetained     = 9 // RETAINED: RSS grows, what the relay keeps does not
 )
 
 // exitTable is the table above for -h and the README.
@@ -40,6 +41,7 @@ var exitTable = []struct {
 	{exitNotStarted, "could not start: Docker, ports, images"},
 	{exitFailed, "failed while running, after the load began (the report is still written)"},
 	{exitLost, "LOST: the relay delivered less than `--min-delivery` of the commits due after the ramp-up"},
+	{exitRetained, "RETAINED: the relay's resident memory grows while what it keeps (its live heap's floors) is flat: the allocator or runtime holds freed pages"},
 }
 
 // command is one subcommand. setup declares its flags and returns what runs

@@ -248,6 +248,8 @@ func verdictStatus(v verdict.Verdict) int {
 		return exitCrashed
 	case report.Lost:
 		return exitLost
+	case verdict.Retained:
+		return exitRetained
 	default:
 		return exitInconclusive
 	}

@@ -1,6 +1,9 @@
 package stats
 
-import "math"
+import (
+	"math"
+	"slices"
+)
 
 // DropScale picks the scale of a series' point-to-point differences that a
 // drop's threshold is a multiple of.
@@ -138,4 +141,89 @@ func MedianSpacing(ts []float64) float64 {
 		gaps[i-1] = ts[i] - ts[i-1]
 	}
 	return MedianInPlace(gaps)
+}
+
+// Teeth is a fast sawtooth: a gradual rise ended by a sharp drop, every
+// PeriodS or so. A garbage-collected heap rises with what a process holds
+// between flushes or collections, which scatters samples by far more than
+// an hour's growth; each tooth's floor, what is left after the drop, moves
+// only with what is kept.
+type Teeth struct {
+	Drops    int     `json:"drops"`
+	PeriodS  float64 `json:"period_s"`  // median spacing of the drops
+	DepthMiB float64 `json:"depth_mib"` // median drop
+	// WindowS is the width of the windows whose lowest sample is a floor:
+	// 1.5 periods, so each holds a drop's aftermath.
+	WindowS float64 `json:"window_s"`
+}
+
+// Found says whether the series is a sawtooth worth taking floors of.
+func (th Teeth) Found() bool { return th.WindowS > 0 }
+
+// Tooth recognition.
+const (
+	// MinTeeth is the fewest drops that make a period.
+	MinTeeth = 4
+	// A drop is a fall of more than dropOfStep times the median step: a
+	// sawtooth's rises are small steps and its drops a few large ones (the
+	// series' spread is no measure: growth widens it).
+	dropOfStep = 4.0
+	floorWidth = 1.5 // periods per floor window
+)
+
+// FindTeeth finds a fast sawtooth in y (bytes) over [fromS, toS] of t; none
+// (WindowS 0) when there are fewer than MinTeeth drops (Drops says how many
+// there were), or they are so far apart that a floor window would be wider
+// than maxWindowS (the teeth are still described).
+func FindTeeth(t, y []float64, fromS, toS, maxWindowS float64) Teeth {
+	lo, hi := Span(t, fromS, toS)
+	if hi-lo < 2*MinTeeth {
+		return Teeth{}
+	}
+	// Every fall between two samples counts, even one of a few in a row.
+	d := FindDrops(t[lo:hi], y[lo:hi], DropConfig{Side: 1, Scale: StepScale, Times: dropOfStep, EachCandidate: true})
+	switch {
+	case d.Threshold <= 0:
+		return Teeth{} // a flat series: no median step
+	case len(d.At) < MinTeeth:
+		return Teeth{Drops: len(d.At)} // too few drops for a period
+	}
+	th := Teeth{Drops: len(d.At), PeriodS: d.Period, DepthMiB: Median(d.Depth) / (1 << 20)}
+	if th.PeriodS*floorWidth > maxWindowS {
+		return th
+	}
+	th.WindowS = floorWidth * th.PeriodS
+	return th
+}
+
+// FloorIndices returns, of each whole window of windowS seconds of t from
+// fromS on, the index of its lowest y. A window cut short by the end is
+// left out (it may hold no drop), and so is one holding a single sample (a
+// gap in the samples: a lone sample is not a floor).
+func FloorIndices(t, y []float64, fromS, windowS float64) []int {
+	if len(t) == 0 || windowS <= 0 {
+		return nil
+	}
+	var out []int
+	for start := fromS; start+windowS <= t[len(t)-1]; start += windowS {
+		lo, hi := Span(t, start, start+windowS-1e-6)
+		if hi-lo < 2 {
+			continue
+		}
+		low := lo
+		for i := lo + 1; i < hi; i++ {
+			if y[i] < y[low] {
+				low = i
+			}
+		}
+		out = append(out, low)
+	}
+	return out
+}
+
+// Span is the index range of increasing t within [fromS, toS].
+func Span(t []float64, fromS, toS float64) (lo, hi int) {
+	lo, _ = slices.BinarySearch(t, fromS)
+	hi, _ = slices.BinarySearch(t, toS+1e-9)
+	return lo, hi
 }

@@ -44,7 +44,7 @@
 // Floors (FitConfig.Floors): a relay that holds data between flushes has
 // teeth in its memory, even in its live heap (a climb of tens of MiB over a
 // minute or two, then a drop back), which scatter samples by far more than
-// the growth sought. FindTeeth finds them as drops larger than four times the median step, at
+// the growth sought. stats.FindTeeth finds them as drops larger than four times the median step, at
 // least four of them; then the fit takes the lowest sample of each window of
 // 1.5 median periods (with that sample's counts), which is what was kept at
 // that moment: on a sawtooth that narrows a factor's interval severalfold.

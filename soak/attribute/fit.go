@@ -129,8 +129,8 @@ type Result struct {
 	// only there); the caller fills both.
 	Signal string `json:"signal,omitempty"`
 	// Teeth is the sawtooth whose floors were fitted, when they were.
-	Teeth      *Teeth  `json:"teeth,omitempty"`
-	CrossCheck *Result `json:"-"`
+	Teeth      *stats.Teeth `json:"teeth,omitempty"`
+	CrossCheck *Result      `json:"-"`
 	growthFirm bool
 }
 
@@ -236,7 +236,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	minPoints := c.MinPoints
 	if c.Floors && len(obs.T) > 0 {
 		end := obs.T[len(obs.T)-1]
-		if th := FindTeeth(obs.T, obs.Memory, c.WarmupEndS, end, (end-c.WarmupEndS)/minFitFloors); th.Found() {
+		if th := stats.FindTeeth(obs.T, obs.Memory, c.WarmupEndS, end, (end-c.WarmupEndS)/minFitFloors); th.Found() {
 			obs = obs.Floors(c.WarmupEndS, th.WindowS)
 			res.Teeth = &th
 			minPoints = min(minPoints, minFitFloors)
@@ -472,12 +472,36 @@ func judge(res *Result, c FitConfig, floor float64, collinear []string) {
 		return
 	}
 	if ta := res.TimeAlone; res.FactorsWald <= res.FactorsWaldCritical && ta != nil && ta.Firm && ta.BytesPerUnit > 0 && ta.Growth >= floor {
+		// Time is named only when the run could have seen each factor:
+		// a factor whose interval holds the rate that would explain all
+		// the growth is not ruled out, however insignificant.
+		if open := notRuledOut(terms, res.GrowthBytes); len(open) > 0 {
+			res.Verdict = VerdictInconclusive
+			res.Reason = fmt.Sprintf("memory grows (%s over the window), but the intervals are too wide to tell growth with time from growth with %s: each holds the rate that would explain all of it. A plan for the noise this run had (ATTRIBUTE_NOISE), or longer phases (ATTRIBUTE_PHASE), separates them",
+				bytesize.Scaled(res.GrowthBytes, res.GrowthBytes), strings.Join(open, " or "))
+			return
+		}
 		res.Verdict = VerdictTime
 		return
 	}
 	res.Verdict = VerdictInconclusive
 	res.Reason = fmt.Sprintf("memory grows (%s over the window) and the factors jointly matter (Wald %.1f > %.1f), but no single factor explains it firmly",
 		bytesize.Scaled(res.GrowthBytes, res.GrowthBytes), res.FactorsWald, res.FactorsWaldCritical)
+}
+
+// notRuledOut names the factors whose interval holds the rate per unit
+// that would explain all of growth over their rise in the window.
+func notRuledOut(terms []Term, growth float64) []string {
+	var out []string
+	for _, t := range terms {
+		if t.Factor == Time || t.Dropped != "" || t.Delta <= 0 {
+			continue
+		}
+		if all := growth / t.Delta; t.Lo <= all && all <= t.Hi {
+			out = append(out, t.Factor.Label())
+		}
+	}
+	return out
 }
 
 // estimate is the weighted fit of the kept columns with its Newey–West

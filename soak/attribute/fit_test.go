@@ -176,3 +176,27 @@ func TestFitInconclusiveAndErrors(t *testing.T) {
 	assert.ErrorContains(t, bad(func(o *Observations) { o.Memory[3] = math.NaN() }), "not a number")
 	assert.ErrorContains(t, bad(func(o *Observations) { o.Counts[Resolutions][3] = math.NaN() }), "not a number")
 }
+
+// A leak per consumer reconnect under noise eight times the plan's: the
+// factors' intervals are too wide to rule any of them out, so the fit does
+// not name time as the cause (as it once did, "look for a timer"): it says
+// it cannot tell, and what would.
+func TestTooNoisyToTellIsNotTime(t *testing.T) {
+	plan, err := NewPlan(PlanConfig{})
+	require.NoError(t, err)
+	cfg := FitConfig{WarmupEndS: plan.Warmup.Seconds()}
+	noisy := defaultSim(leakOf(ConsumerReconnects))
+	noisy.noiseMiB *= 8
+	for seed := range uint64(5) {
+		r, err := Fit(noisy.run(plan, 500+seed), cfg)
+		require.NoError(t, err)
+		assert.NotEqual(t, VerdictTime, r.Verdict, "seed %d: %s", seed, r.Sentence())
+		if r.Verdict == VerdictInconclusive && r.Reason != "" {
+			assert.NotContains(t, r.Sentence(), "timer")
+		}
+	}
+	// A true growth with time, at the plan's noise, is still named.
+	r, err := Fit(defaultSim(map[Factor]float64{Time: 100 << 20 / 3600.0}).run(plan, 77), cfg)
+	require.NoError(t, err)
+	assert.Equal(t, VerdictTime, r.Verdict, r.Sentence())
+}

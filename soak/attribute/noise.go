@@ -17,7 +17,7 @@ type Noise struct {
 	FromS  float64 `json:"from_s"`
 	ToS    float64 `json:"to_s"`
 	// Teeth: memory was a fast sawtooth, and this is its floors' noise.
-	Teeth *Teeth `json:"teeth,omitempty"`
+	Teeth *stats.Teeth `json:"teeth,omitempty"`
 }
 
 // minNoisePoints is the fewest samples MeasureNoise estimates from: fewer
@@ -40,7 +40,7 @@ func measureNoise(t, memory []float64, fromS, toS float64, minPoints int, bend b
 	if len(t) != len(memory) {
 		return Noise{}, fmt.Errorf("attribute: %d times for %d memory samples", len(t), len(memory))
 	}
-	lo, hi := window(t, fromS, toS)
+	lo, hi := stats.Span(t, fromS, toS)
 	n := hi - lo
 	if n < minPoints {
 		return Noise{}, fmt.Errorf("attribute: %d memory samples from %.0f to %.0f s, at least %d needed to measure the noise", n, fromS, toS, minPoints)
@@ -150,7 +150,7 @@ func (p Plan) NoiseCheck(n Noise) (text string, wider float64) {
 // warm-up holds few teeth, so it is rough).
 func (p Plan) MeasureWarmupNoise(t, memory []float64) (Noise, error) {
 	w := p.Warmup.Seconds()
-	th := FindTeeth(t, memory, 0, w, w/2)
+	th := stats.FindTeeth(t, memory, 0, w, w/2)
 	if !th.Found() {
 		return MeasureNoise(t, memory, w/2, w)
 	}

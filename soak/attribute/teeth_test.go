@@ -3,6 +3,8 @@ package attribute
 import (
 	"testing"
 
+	"github.com/relaysoak/relaysoak/internal/stats"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 )
@@ -17,14 +19,14 @@ func TestFindTeethInASawtooth(t *testing.T) {
 	p, err := NewPlan(PlanConfig{})
 	require.NoError(t, err)
 	obs := sawtoothSim(nil).run(p, 1)
-	th := FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 300)
+	th := stats.FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 300)
 	require.True(t, th.Found(), "%+v", th)
 	assert.InDelta(t, 75, th.PeriodS, 10)
 	assert.InDelta(t, 70, th.DepthMiB, 15)
 	assert.InDelta(t, (obs.T[len(obs.T)-1]-600)/75, th.Drops, 8)
 	assert.Equal(t, 1.5*th.PeriodS, th.WindowS)
 
-	th = FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 60)
+	th = stats.FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 60)
 	assert.False(t, th.Found(), "a window wider than allowed is no floor")
 	assert.Positive(t, th.PeriodS, "but the teeth are still described")
 }
@@ -36,12 +38,12 @@ func TestFindTeethNotInNoise(t *testing.T) {
 	for seed := uint64(1); seed <= 20; seed++ {
 		s := defaultSim(map[Factor]float64{Time: 10 << 20 / 3600.0})
 		obs := s.run(p, seed)
-		th := FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 300)
+		th := stats.FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 300)
 		assert.False(t, th.Found(), "seed %d: %+v", seed, th)
 	}
 	tt := []float64{0, 10, 20, 30, 40, 50, 60, 70, 80, 90}
 	step := []float64{5, 5, 5, 5, 5, 1, 1, 1, 1, 1}
-	assert.False(t, FindTeeth(tt, step, 0, 90, 90).Found(), "one drop")
+	assert.False(t, stats.FindTeeth(tt, step, 0, 90, 90).Found(), "one drop")
 }
 
 func TestFloorsKeepTheLowestSampleAndItsCounts(t *testing.T) {

@@ -57,6 +57,10 @@ func (r *Harness) scrapeOnce(ctx context.Context, c relay.Counters) {
 // LiveHeap names the relay's live-heap gauges, when its profile does.
 func (r *Harness) LiveHeap() relay.LiveHeap { return r.facts().LiveHeap }
 
+// Goroutines names the relay's gauge of its goroutines, when its profile
+// does.
+func (r *Harness) Goroutines() string { return r.facts().Goroutines }
+
 // appendBounded appends p, thinning the older half of s (every other
 // point) when it reaches maxPoints.
 func appendBounded(s []Point, p Point) []Point {

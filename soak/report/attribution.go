@@ -34,6 +34,9 @@ type Attribution struct {
 	// Plots are the per-factor plots' files, or PlotErr why there are none.
 	Plots   []string
 	PlotErr string
+	// Goroutines is the relay's goroutine count regressed on the same
+	// factors, when the samples hold it: its "bytes" are goroutines.
+	Goroutines *attribute.Result `json:",omitempty"`
 }
 
 // AttributionSection is the report's attribution section: the verdict and
@@ -97,6 +100,9 @@ func AttributionSection(a Attribution) Section {
 		fmt.Fprintf(&b, "\n**Cross-check on %s**, which also holds memory outside the heap (residual sd %s): **%s** — %s\n",
 			c.Signal, bytesize.Scaled(c.ResidualSDBytes, c.ResidualSDBytes), c.Verdict, c.Sentence())
 	}
+	if g := a.Goroutines; g != nil {
+		b.WriteString(goroutineAttribution(*g))
+	}
 	b.WriteString("\n```\n" + p.Text() + "```\n")
 	if a.PlotErr != "" {
 		b.WriteString("\nNo plots: " + a.PlotErr + "\n")
@@ -106,6 +112,60 @@ func AttributionSection(a Attribution) Section {
 		}
 	}
 	return Section{Title: AttributionTitle, Markdown: b.String()}
+}
+
+// goroutineAttribution is the goroutine count's regression in the
+// attribution section: its verdict in goroutines per event, and a row per
+// term.
+func goroutineAttribution(g attribute.Result) string {
+	var b strings.Builder
+	per := func(t attribute.Term) string {
+		const n = 1 << 20 // the fit's bytes per goroutine
+		if t.Factor == attribute.Time {
+			return fmt.Sprintf("%+.0f goroutines an hour (%.0f to %.0f)", t.BytesPerUnit*3600/n, t.Lo*3600/n, t.Hi*3600/n)
+		}
+		return fmt.Sprintf("%+.2f goroutines per %s (%.2f to %.2f)", t.BytesPerUnit/n, t.Factor.Unit(), t.Lo/n, t.Hi/n)
+	}
+	var said string
+	switch g.Verdict {
+	case attribute.VerdictFactor:
+		var named []string
+		for _, t := range g.Terms {
+			if t.Named {
+				named = append(named, per(t))
+			}
+		}
+		said = "they follow " + strings.Join(named, " and ")
+	case attribute.VerdictTime:
+		said = "they grow with time, not with any factor"
+		if g.TimeAlone != nil {
+			said += ": " + per(*g.TimeAlone)
+		}
+	case attribute.VerdictNone:
+		said = fmt.Sprintf("they do not grow (%+.0f over %.0f min)", g.GrowthBytes/(1<<20), (g.WindowEndS-g.WindowStartS)/60)
+	default:
+		said = "inconclusive: " + g.Reason
+	}
+	fmt.Fprintf(&b, "\n**Goroutines**, regressed on the same factors (%d samples, residual sd %.1f): **%s** — %s.\n\n", g.Points, g.ResidualSDBytes/(1<<20), g.Verdict, said)
+	if len(g.Terms) == 0 {
+		return b.String()
+	}
+	fmt.Fprintf(&b, "| term | goroutines per unit (%.0f%% interval) | significant |\n|---|---|---|\n", 100*g.Level)
+	for _, t := range g.Terms {
+		if t.Dropped != "" {
+			fmt.Fprintf(&b, "| %s | — | dropped: %s |\n", t.Factor.Label(), t.Dropped)
+			continue
+		}
+		sig := "no"
+		if t.Significant {
+			sig = "yes"
+		}
+		if t.Named {
+			sig += " (named)"
+		}
+		fmt.Fprintf(&b, "| %s | %s | %s |\n", t.Factor.Label(), per(t), sig)
+	}
+	return b.String()
 }
 
 // Shading of an attribution plot's phases: the factor's own raised phase

@@ -113,11 +113,16 @@ func Compare(a, b Summary) Comparison {
 	if d < 0 {
 		more = "less"
 	}
+	// Both judged on what they keep (their live heaps' floors): say so.
+	grows := "grows"
+	if c.A.CarriedBy == c.B.CarriedBy && strings.HasSuffix(c.A.CarriedBy, verdict.FloorsSignal("")) {
+		grows = "keeps"
+	}
 	switch {
 	case c.Material:
-		c.Sentence = fmt.Sprintf("B (%s) grows %s ± %s MiB/h %s than A (%s)", c.B.RunID, num(math.Abs(d)), num(half), more, c.A.RunID)
+		c.Sentence = fmt.Sprintf("B (%s) %s %s ± %s MiB/h %s than A (%s)", c.B.RunID, grows, num(math.Abs(d)), num(half), more, c.A.RunID)
 	case c.Significant:
-		c.Sentence = fmt.Sprintf("B (%s) grows %s ± %s MiB/h %s than A (%s), under the %s MiB/h effect-size gate", c.B.RunID, num(math.Abs(d)), num(half), more, c.A.RunID, num(c.Gate))
+		c.Sentence = fmt.Sprintf("B (%s) %s %s ± %s MiB/h %s than A (%s), under the %s MiB/h effect-size gate", c.B.RunID, grows, num(math.Abs(d)), num(half), more, c.A.RunID, num(c.Gate))
 	default:
 		c.Sentence = fmt.Sprintf("no significant difference between B (%s) and A (%s): B − A = %s ± %s MiB/h", c.B.RunID, c.A.RunID, signedNum(d), num(half))
 	}

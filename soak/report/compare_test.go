@@ -180,3 +180,14 @@ func TestFindingsRenderTheSameReportFromVerdictJSON(t *testing.T) {
 	require.NoError(t, json.Unmarshal(b, &back))
 	assert.Equal(t, string(md), Markdown(back), "verdict.json renders report.md again")
 }
+
+// Two runs judged on their live heaps' floors are compared on what they
+// keep, and the sentence says so.
+func TestCompareWhatTheyKeep(t *testing.T) {
+	a, b := summary("a", verdict.Pass, 5, 2, 8), summary("b", verdict.Leak, 245, 225, 270)
+	a.Judged.CarriedBy = verdict.FloorsSignal(rundir.SignalLiveHeap)
+	b.Judged.CarriedBy = verdict.FloorsSignal(rundir.SignalLiveHeap)
+	c := Compare(a, b)
+	assert.Equal(t, "B (b) keeps 240 ± 23 MiB/h more than A (a)", c.Sentence)
+	assert.Empty(t, c.Caveats)
+}

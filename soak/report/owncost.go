@@ -50,7 +50,11 @@ func OwnCostSection(c OwnCost) (Section, []string) {
 	} else {
 		j := c.Judged
 		said = fmt.Sprintf("%s (%s): %+.1f MiB/h, level %.0f MiB", j.Verdict, j.CarriedBy, j.SlopeMiBPerHour, j.LevelMiB)
-		if j.Verdict != verdict.Pass {
+		switch g := j.Goroutines; {
+		case g != nil && j.MemoryVerdict != "":
+			said = fmt.Sprintf("LEAK (goroutines): %+.0f an hour, %.0f at the end; memory %s (%s): %+.1f MiB/h", g.SlopeMiBPerHour, g.LevelMiB, j.MemoryVerdict, j.CarriedBy, j.SlopeMiBPerHour)
+			warnings = append(warnings, fmt.Sprintf("the rig's own goroutines grow (%+.0f an hour): a rig that grows takes memory and CPU from the relay as the run goes on", g.SlopeMiBPerHour))
+		case j.Verdict != verdict.Pass:
 			warnings = append(warnings, fmt.Sprintf("the rig's own memory did not level off (%s, %+.0f MiB/h): a rig that grows takes memory and CPU from the relay as the run goes on", j.Verdict, j.SlopeMiBPerHour))
 		}
 	}

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/relaysoak/relaysoak/internal/atomicfile"
+	"github.com/relaysoak/relaysoak/internal/bytesize"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
 	"github.com/relaysoak/relaysoak/soak/rundir"
@@ -133,7 +134,8 @@ func (d *JudgedDelivery) Excuse(n float64) {
 func (d *JudgedDelivery) Lost() bool { return d != nil && d.Min > 0 && d.Ratio < d.Min }
 
 // Outcome is the run's one answer, for its exit status and title, when
-// several hold: CRASHED, then LEAK, then LOST, then INCONCLUSIVE, then PASS.
+// several hold: CRASHED, then LEAK, then LOST, then RETAINED, then
+// INCONCLUSIVE, then PASS.
 func Outcome(s Summary) verdict.Verdict {
 	v := s.Judged.Verdict
 	if s.Delivered.Lost() && v != verdict.Crashed && v != verdict.Leak {
@@ -182,6 +184,21 @@ type Findings struct {
 	Consumers   *ConsumerLoad    `json:"consumers,omitempty"`
 	Attribution *Attribution     `json:"attribution,omitempty"`
 	OwnCost     *OwnCost         `json:"own_cost,omitempty"`
+	// RetainedPer is memory's growth over the judged window per event of
+	// each load factor that happened in it, for a run that grew;
+	// GoroutinesPer the goroutines', for a run whose goroutines grew.
+	RetainedPer   []Ratio `json:"retained_per,omitempty"`
+	GoroutinesPer []Ratio `json:"goroutines_per,omitempty"`
+}
+
+// Ratio is a series' growth over its judged window divided by the events
+// of one load factor over it.
+type Ratio struct {
+	Per    string  `json:"per"` // the event: frame, resolution, consumer reconnect…
+	Events float64 `json:"events"`
+	// Each is the growth per event: bytes for memory, goroutines for
+	// goroutines.
+	Each float64 `json:"each"`
 }
 
 // sections renders f in the report's order.
@@ -328,6 +345,15 @@ func Headline(s Summary) string {
 
 // memoryHeadline is what memory's verdict says in a sentence.
 func memoryHeadline(r verdict.Report) string {
+	if g := r.Goroutines; g != nil && r.MemoryVerdict != "" {
+		mem := r
+		mem.Verdict, mem.Reason = r.MemoryVerdict, r.MemoryReason
+		mem.MemoryVerdict, mem.MemoryReason = "", ""
+		return fmt.Sprintf("LEAK: the relay's goroutines grow %+.0f an hour (%.0f to %.0f), %.0f at the end · memory: %s", g.SlopeMiBPerHour, g.SlopeCIMiBPerHour[0], g.SlopeCIMiBPerHour[1], g.LevelMiB, memoryHeadline(mem))
+	}
+	if k := r.Kept; k != nil && k.NotYet == "" {
+		return keptHeadline(r)
+	}
 	switch r.Verdict {
 	case verdict.Leak:
 		return fmt.Sprintf("LEAK: %s grows %.0f MiB/h (%.0f to %.0f) after warm-up — %s", r.CarriedBy, r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1], r.Reason)
@@ -342,6 +368,33 @@ func memoryHeadline(r verdict.Report) string {
 		}
 		return fmt.Sprintf("INCONCLUSIVE: %s%s", r.Reason, more)
 	}
+}
+
+// keptHeadline is memoryHeadline for a verdict on what the relay keeps:
+// the live heap's floors, with the OS's view beside them.
+func keptHeadline(r verdict.Report) string {
+	sys := r.OSView()
+	floors := fmt.Sprintf("the live heap's floors %+.1f MiB/h (%.1f to %.1f)", r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1])
+	osText := notYet
+	if sys != nil && sys.JudgedPoints > 0 {
+		osText = fmt.Sprintf("%+.1f MiB/h (%.0f to %.0f)", sys.SlopeMiBPerHour, sys.SlopeCIMiBPerHour[0], sys.SlopeCIMiBPerHour[1])
+	}
+	osName := r.Kept.OSView
+	switch r.Verdict {
+	case verdict.Leak:
+		return fmt.Sprintf("LEAK: what the relay keeps grows — %s; %s %s", floors, osName, osText)
+	case verdict.Retained:
+		return fmt.Sprintf("RETAINED: %s grows %s while what the relay keeps is flat — %s: the allocator or runtime holds freed pages, or memory outside the heap grows", osName, osText, floors)
+	case verdict.Pass:
+		return fmt.Sprintf("PASS: what the relay keeps is flat — %s; %s %s", floors, osName, osText)
+	case verdict.Crashed:
+		return fmt.Sprintf("CRASHED: the relay exited during the run — %s", r.Reason)
+	}
+	more := ""
+	if r.NeedMoreMinutes != nil {
+		more = fmt.Sprintf(" (about %.0f more minutes needed)", *r.NeedMoreMinutes)
+	}
+	return fmt.Sprintf("INCONCLUSIVE: %s%s", r.Reason, more)
 }
 
 // Markdown is report.md: the verdict first, then the numbers.
@@ -361,6 +414,26 @@ func Markdown(s Summary) string {
 	row := func(k, v string) { fmt.Fprintf(&b, "| %s | %s |\n", k, v) }
 	row("signal carrying the verdict", r.CarriedBy)
 	row("slope", slopeText(r.Result))
+	if k := r.Kept; k != nil {
+		if k.NotYet != "" {
+			row("what the relay keeps", fmt.Sprintf("%s; the verdict rests on %s alone", k.NotYet, k.OSView))
+		} else {
+			row("what the relay keeps", fmt.Sprintf("the floors of %s: the lowest sample of each %.0f s (1.5 teeth of %.0f s, %.0f MiB deep), %d floors", k.Signal, k.Teeth.WindowS, k.Teeth.PeriodS, k.Teeth.DepthMiB, k.Floors))
+			if sys := r.OSView(); sys != nil {
+				row("the OS's view", fmt.Sprintf("%s %s: %s", sys.Signal, sys.Verdict, slopeText(*sys)))
+			}
+		}
+	}
+	if g := r.Goroutines; g != nil {
+		row(rundir.Goroutines, goroutinesText(*g))
+	}
+	if per := s.Findings.GoroutinesPer; len(per) > 0 {
+		parts := make([]string, len(per))
+		for i, p := range per {
+			parts[i] = fmt.Sprintf("%+.2f goroutines per %s (%.0f of them)", p.Each, p.Per, p.Events)
+		}
+		row("goroutines per event", strings.Join(parts, " · ")+"; a steady run cannot tell which is the cause: `make soak-attribute` can")
+	}
 	if r.FloorSlopeMiBPerHour != nil && r.PeakSlopeMiBPerHour != nil {
 		row("slow flush cycles", fmt.Sprintf("%d drops every %.0f min; floors %.1f MiB/h, peaks %.1f MiB/h", r.FlushDrops, r.FlushPeriodS/60, *r.FloorSlopeMiBPerHour, *r.PeakSlopeMiBPerHour))
 	}
@@ -370,7 +443,14 @@ func Markdown(s Summary) string {
 	}
 	row("late-window slope", late)
 	row("effect-size gate", fmt.Sprintf("%.1f MiB/h", r.GateMiBPerHour))
-	if r.BytesPerFrame != nil {
+	switch per := s.Findings.RetainedPer; {
+	case len(per) > 0:
+		parts := make([]string, len(per))
+		for i, p := range per {
+			parts[i] = fmt.Sprintf("%s per %s (%.0f of them)", bytesize.IEC(int64(p.Each)), p.Per, p.Events)
+		}
+		row("growth per event", strings.Join(parts, " · ")+"; a steady run cannot tell which is the cause: `make soak-attribute` can")
+	case r.BytesPerFrame != nil && (r.Verdict == verdict.Leak || r.Verdict == verdict.Retained):
 		row("retained per frame", fmt.Sprintf("%.0f bytes", *r.BytesPerFrame))
 	}
 	row("warm-up ended", warmupText(r.Result))
@@ -531,6 +611,15 @@ func slopeText(r verdict.Result) string {
 	return t
 }
 
+// goroutinesText is the goroutines' verdict with its numbers, which are
+// goroutines, not MiB.
+func goroutinesText(g verdict.Result) string {
+	if g.JudgedPoints == 0 || g.Provisional {
+		return fmt.Sprintf("%s: %.0f at the end; slope not yet judged (%s)", g.Verdict, g.LevelMiB, g.Reason)
+	}
+	return fmt.Sprintf("%s: %+.0f an hour (%.0f%% CI %.0f to %.0f; gate %.0f an hour), %.0f at the end", g.Verdict, g.SlopeMiBPerHour, g.CILevel*100, g.SlopeCIMiBPerHour[0], g.SlopeCIMiBPerHour[1], g.GateMiBPerHour, g.LevelMiB)
+}
+
 // warmupText is when the warm-up ended, or why that is not known yet.
 func warmupText(r verdict.Result) string {
 	switch r.WarmupState {
@@ -573,14 +662,14 @@ type junitMessage struct {
 }
 
 // JUnit renders the verdict as one test case per signal plus the run's,
-// and delivery's when it was judged: a LEAK, CRASHED or LOST fails,
+// and delivery's when it was judged: a LEAK, CRASHED, LOST or RETAINED fails,
 // INCONCLUSIVE is skipped (CI warns), PASS passes.
 func JUnit(s Summary) ([]byte, error) {
 	suite := junitSuite{Name: "relaysoak " + s.RunID, Time: s.Duration.Seconds()}
 	add := func(name string, v verdict.Verdict, msg string) {
 		c := junitCase{Name: name, Classname: "relaysoak.soak", Time: s.Duration.Seconds(), SystemOut: msg}
 		switch v {
-		case verdict.Leak, verdict.Crashed, Lost:
+		case verdict.Leak, verdict.Crashed, Lost, verdict.Retained:
 			c.Failure = &junitMessage{Message: string(v), Body: msg}
 			suite.Failures++
 		case verdict.Inconclusive:
@@ -597,6 +686,9 @@ func JUnit(s Summary) ([]byte, error) {
 			v, msg = Lost, Headline(s)
 		}
 		add("delivery", v, msg)
+	}
+	if g := s.Judged.Goroutines; g != nil {
+		add(rundir.Goroutines, g.Verdict, goroutinesText(*g))
 	}
 	for _, sig := range s.Judged.Signals {
 		add("memory/"+sig.Signal, sig.Verdict, fmt.Sprintf("%s: %s — %s", sig.Verdict, slopeText(sig), sig.Reason))

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -146,4 +147,63 @@ func TestMarkdownNamesFramesPastHistory(t *testing.T) {
 	assert.NotContains(t, Markdown(s), "never saw")
 	s.PastHistory = 12_345
 	assert.Contains(t, Markdown(s), "| frames the relay never saw | 12345 (1.23% of frames sent)")
+}
+
+// A relay whose RSS grows while its live heap's floors are flat is
+// RETAINED: the headline says which grows and which is flat, JUnit fails
+// it, and LOST comes before it.
+func TestRetainedHeadlineJUnitAndOutcome(t *testing.T) {
+	rss := verdict.Result{Signal: rundir.SignalRssAnon, Verdict: verdict.Leak, JudgedPoints: 300, CILevel: 0.99,
+		SlopeMiBPerHour: 120, SlopeCIMiBPerHour: [2]float64{100, 140}}
+	floors := verdict.Result{Signal: verdict.FloorsSignal(rundir.SignalLiveHeap), Verdict: verdict.Pass, JudgedPoints: 30, CILevel: 0.99,
+		SlopeMiBPerHour: 1.2, SlopeCIMiBPerHour: [2]float64{-3, 5}}
+	j := verdict.Report{Result: floors, CarriedBy: floors.Signal, Signals: []verdict.Result{rss, floors},
+		Kept: &verdict.Kept{Signal: rundir.SignalLiveHeap, OSView: rundir.SignalRssAnon, Floors: 30}}
+	j.Verdict = verdict.Retained
+	s := Summary{RunID: "r", Judged: j}
+
+	assert.Equal(t, verdict.Retained, Outcome(s))
+	assert.Equal(t, "RETAINED: rss_anon grows +120.0 MiB/h (100 to 140) while what the relay keeps is flat — the live heap's floors +1.2 MiB/h (-3.0 to 5.0): the allocator or runtime holds freed pages, or memory outside the heap grows", Headline(s))
+	md := Markdown(s)
+	assert.Contains(t, md, "# relaysoak r — RETAINED")
+	assert.Contains(t, md, "| what the relay keeps | the floors of live_heap:")
+	assert.Contains(t, md, "| the OS's view | rss_anon LEAK: 120.0 MiB/h (99% CI 100.0 to 140.0) |")
+
+	b, err := JUnit(s)
+	require.NoError(t, err)
+	var ju junitSuites
+	require.NoError(t, xml.Unmarshal(b, &ju))
+	require.NotEmpty(t, ju.Suites[0].Cases)
+	require.NotNil(t, ju.Suites[0].Cases[0].Failure, "RETAINED fails")
+	assert.Equal(t, "RETAINED", ju.Suites[0].Cases[0].Failure.Message)
+
+	s.Delivered = &JudgedDelivery{Ratio: 0.9, Min: 0.999, Due: 100, Delivered: 90}
+	assert.Equal(t, Lost, Outcome(s), "LOST comes before RETAINED")
+
+	// Before the floors, the OS's view carries the verdict, and the report
+	// says why.
+	j = verdict.Report{Result: rss, CarriedBy: rundir.SignalRssAnon, Signals: []verdict.Result{rss},
+		Kept: &verdict.Kept{Signal: rundir.SignalLiveHeap, OSView: rundir.SignalRssAnon, NotYet: "floors not yet: 2 of the live heap's teeth seen, 4 needed"}}
+	s = Summary{RunID: "r", Judged: j}
+	assert.Contains(t, Headline(s), "LEAK: rss_anon grows 120 MiB/h")
+	assert.Contains(t, Markdown(s), "| what the relay keeps | floors not yet: 2 of the live heap's teeth seen, 4 needed; the verdict rests on rss_anon alone |")
+}
+
+// Goroutines that grow make a LEAK whose headline counts them, with
+// memory's own verdict beside; JUnit has a case of their own.
+func TestGoroutineLeakHeadline(t *testing.T) {
+	rss := verdict.Result{Signal: rundir.SignalRssAnon, Verdict: verdict.Pass, Reason: "flat", JudgedPoints: 300, CILevel: 0.99,
+		SlopeMiBPerHour: 2, SlopeCIMiBPerHour: [2]float64{-4, 8}}
+	g := verdict.Result{Signal: rundir.Goroutines, Verdict: verdict.Leak, JudgedPoints: 300, CILevel: 0.99,
+		SlopeMiBPerHour: 400, SlopeCIMiBPerHour: [2]float64{380, 420}, GateMiBPerHour: 104, LevelMiB: 5420}
+	j := verdict.Report{Result: rss, CarriedBy: rundir.SignalRssAnon, Signals: []verdict.Result{rss}, Goroutines: &g,
+		MemoryVerdict: verdict.Pass, MemoryReason: "flat"}
+	j.Verdict, j.Reason = verdict.Leak, "goroutines grow"
+	s := Summary{RunID: "g", Judged: j}
+	h := Headline(s)
+	assert.True(t, strings.HasPrefix(h, "LEAK: the relay's goroutines grow +400 an hour (380 to 420), 5420 at the end · memory: PASS: rss_anon flat"), h)
+	assert.Contains(t, Markdown(s), "| goroutines | LEAK: +400 an hour (99% CI 380 to 420; gate 104 an hour), 5420 at the end |")
+	b, err := JUnit(s)
+	require.NoError(t, err)
+	assert.Contains(t, string(b), `name="goroutines"`)
 }

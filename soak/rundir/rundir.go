@@ -44,7 +44,7 @@ const (
 	SignalRSS              = "rss"                // the relay's own resident-set gauge
 	SignalCgroupWorkingSet = "cgroup_working_set" // cgroup usage − inactive_file
 	SignalHeapInuse        = "heap_inuse"         // the relay's own heap gauge
-	SignalLiveHeap         = "live_heap"          // its collector's goal over (1 + GOGC/100); context, not judged
+	SignalLiveHeap         = "live_heap"          // its collector's goal over (1 + GOGC/100); context: its floors are judged
 )
 
 // Context keys of a sample line, read by the probes from outside the
@@ -89,7 +89,9 @@ const (
 	TargetRate    = "target_rate"
 	LatenessP50Ms = "lateness_p50_ms"
 	LatenessP99Ms = "lateness_p99_ms"
-	// The rig's own runtime, in rig-samples.jsonl.
+	// The process's goroutines: the relay's (its profile's gauge) in
+	// samples.jsonl, the rig's own in rig-samples.jsonl; judged as kept
+	// memory. Then the rig's own runtime, in rig-samples.jsonl.
 	Goroutines       = "goroutines"
 	HeapObjectsBytes = "heap_objects_bytes"
 	HeapGoalBytes    = "heap_goal_bytes"

@@ -17,6 +17,12 @@ type Config struct {
 	Alpha float64
 	// MinWindow is the least post-warm-up data judged at all. Default 20 min.
 	MinWindow time.Duration
+	// StrongSlopeMiBPerHour and EarlyWindow: growth whose whole interval
+	// is above the strong slope is called LEAK once EarlyWindow of data
+	// follow the warm-up, before MinWindow. Defaults 500 and 2/5 of
+	// MinWindow (8 min).
+	StrongSlopeMiBPerHour float64
+	EarlyWindow           time.Duration
 	// MinWindowFraction, when set, is the least share of the (post-restart)
 	// run that the judged window must cover. Default 0: off. A late warm-up
 	// end cannot leave the window inside one slow flush cycle anyway: flush
@@ -41,8 +47,11 @@ const (
 	DefaultMinBytesPerFrame   = 2
 	DefaultAlpha              = 0.01
 	DefaultMinWindow          = 20 * time.Minute
-	DefaultMaxPoints          = 600
-	DefaultRestartFraction    = 0.5
+	// DefaultStrongSlopeMiBPerHour is fifty times the gate: a relay that
+	// leaks this fast fills a few GiB in hours.
+	DefaultStrongSlopeMiBPerHour = 500
+	DefaultMaxPoints             = 600
+	DefaultRestartFraction       = 0.5
 )
 
 func (c Config) withDefaults() Config {
@@ -57,6 +66,12 @@ func (c Config) withDefaults() Config {
 	}
 	if c.MinWindow <= 0 {
 		c.MinWindow = DefaultMinWindow
+	}
+	if c.StrongSlopeMiBPerHour <= 0 {
+		c.StrongSlopeMiBPerHour = DefaultStrongSlopeMiBPerHour
+	}
+	if c.EarlyWindow <= 0 || c.EarlyWindow > c.MinWindow {
+		c.EarlyWindow = c.MinWindow * 2 / 5
 	}
 	if c.MinWindowFraction < 0 || c.MinWindowFraction >= 1 {
 		c.MinWindowFraction = 0

@@ -41,6 +41,10 @@ type (
 	slowing struct{ slope, late float64 }
 	// straddles: the slope's interval straddles the gate or 0.
 	straddles struct{ slope, lo, hi, gate float64 }
+	// strongEarly: growth whose whole interval is over the strong slope,
+	// still rising in the second half, in a window (minutes) shorter than
+	// the least judged.
+	strongEarly struct{ slope, lo, hi, strong, late, minutes float64 }
 )
 
 // The rules that revise a lifetime's decision.
@@ -102,6 +106,7 @@ func (flatLate) rule()        {}
 func (underGate) rule()       {}
 func (slowing) rule()         {}
 func (straddles) rule()       {}
+func (strongEarly) rule()     {}
 func (warmupOpen) rule()      {}
 func (fewCycles) rule()       {}
 func (flatCycles) rule()      {}
@@ -156,6 +161,9 @@ func decideLifetime(l lifetime, gate float64, cfg Config) decision {
 			need = minW
 		}
 		d = decision{verdict: Inconclusive, need: need, why: tooLittleData{minutes: l.windowHours * 60, points: l.windowPoints}}
+		if e, ok := decideEarly(l, cfg); ok {
+			d = e
+		}
 	} else {
 		d = decideWindow(l, gate, cfg)
 		// A warm-up whose time constant is as long as the data allow may
@@ -167,6 +175,25 @@ func decideLifetime(l lifetime, gate float64, cfg Config) decision {
 		}
 	}
 	return decideFlush(d, l.flush, gate, cfg)
+}
+
+// decideEarly calls a strong leak before the least judged window is
+// there: at least EarlyWindow after a warm-up that has ended, the slope's
+// whole interval over the strong slope (far above any gate), significant,
+// and the second half still rising as fast (at 70% of the slope, its
+// interval over half the strong slope). A warm-up still going on, or one
+// whose end the data cannot yet fix, calls nothing early: its climb can be
+// that steep, and its tail slows by more than that within the window.
+func decideEarly(l lifetime, cfg Config) (decision, bool) {
+	f, fl := l.fit, l.late
+	ok := l.provisional && l.windowHours >= cfg.EarlyWindow.Hours() && !l.warmupCapped &&
+		(l.warmupState == WarmupEnded || l.warmupState == WarmupNone) &&
+		f.lo >= cfg.StrongSlopeMiBPerHour && f.p < cfg.Alpha && f.z > 0 &&
+		l.lateOK && fl.lo >= cfg.StrongSlopeMiBPerHour/2 && fl.slope >= 0.7*f.slope && fl.p < 2*cfg.Alpha
+	if !ok {
+		return decision{}, false
+	}
+	return decision{verdict: Leak, why: strongEarly{slope: f.slope, lo: f.lo, hi: f.hi, strong: cfg.StrongSlopeMiBPerHour, late: fl.slope, minutes: l.windowHours * 60}}, true
 }
 
 // decideWindow judges a window long enough to judge. LEAK needs a
@@ -254,6 +281,8 @@ func reason(d decision) string {
 		return fmt.Sprintf("growth of %.1f MiB/hour is slowing (second half %.1f): a late warm-up or a leak, not yet clear", w.slope, w.late)
 	case straddles:
 		return fmt.Sprintf("slope %.1f MiB/hour, CI %.1f–%.1f straddles the gate %.1f or 0", w.slope, w.lo, w.hi, w.gate)
+	case strongEarly:
+		return fmt.Sprintf("strong growth of %.1f MiB/hour (CI %.1f–%.1f, all above %.0f) called early, %.0f min after warm-up; still rising in the second half (%.1f MiB/hour)", w.slope, w.lo, w.hi, w.strong, w.minutes, w.late)
 	case warmupOpen:
 		return fmt.Sprintf("the warm-up may not be over (its fitted time constant, %.0f min, is as long as the data allow): %s", w.tau*60, reason(w.inner))
 	case fewCycles:

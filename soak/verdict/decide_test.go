@@ -43,6 +43,15 @@ func TestDecide(t *testing.T) {
 	}
 	cycles := func(f flushFindings) func(*lifetime) { return func(l *lifetime) { l.flush = f } }
 	moving := flushFindings{drops: 4, period: 0.5, whole: 3, floor: 8, floorSE: 2, peak: 0, peakSE: 0.5}
+	// 12 minutes after a warm-up that ended at 12 min: short of the least
+	// window (8 min to go), past the early one (8 min), growing 800
+	// MiB/hour.
+	early := lifetime{end: 0.4, warm: 0.2, warmupState: WarmupEnded, shortfall: 0.2 + 1.0/3 - 0.4, windowPoints: 72, windowHours: 0.2,
+		provisional: true, fit: trendFit{slope: 800, lo: 700, hi: 900, p: 1e-9, z: 8}, fitHours: 0.2,
+		late: trendFit{slope: 780, lo: 600, hi: 950, p: 1e-5}, lateOK: true, lateHours: 0.1}
+	notYet := func(l lifetime) decision {
+		return decision{verdict: Inconclusive, need: l.shortfall, why: tooLittleData{minutes: l.windowHours * 60, points: l.windowPoints}}
+	}
 
 	for _, c := range []struct {
 		name string
@@ -92,6 +101,15 @@ func TestDecide(t *testing.T) {
 		{"rising, Mann–Kendall not positive",
 			gated(evidence{life: judgedLife(trendFit{slope: 20, lo: 1, hi: 40, p: 1e-3, z: 0}, trendFit{slope: 19, lo: 5, hi: 30, p: 1e-3})}),
 			decision{verdict: Inconclusive, need: -1, why: straddles{slope: 20, lo: 1, hi: 40, gate: 10}}},
+
+		{"strong growth is called early", gated(evidence{life: early}),
+			decision{verdict: Leak, why: strongEarly{slope: 800, lo: 700, hi: 900, strong: 500, late: 780, minutes: early.windowHours * 60}}},
+		{"strong growth before the early window", gated(evidence{life: with(early, func(l *lifetime) { l.windowHours = 0.1 })}),
+			notYet(with(early, func(l *lifetime) { l.windowHours = 0.1 }))},
+		{"strong growth while warming up", gated(evidence{life: with(early, func(l *lifetime) { l.warmupState = WarmingUp })}), notYet(early)},
+		{"strong growth, interval reaching under the strong slope", gated(evidence{life: with(early, func(l *lifetime) { l.fit.lo = 450 })}), notYet(early)},
+		{"strong growth, second half not rising", gated(evidence{life: with(early, func(l *lifetime) { l.late = trendFit{slope: 200, lo: -50, hi: 450, p: 0.2} })}), notYet(early)},
+		{"strong growth, second half slowing", gated(evidence{life: with(early, func(l *lifetime) { l.late = trendFit{slope: 500, lo: 400, hi: 600, p: 1e-6} })}), notYet(early)},
 
 		{"a PASS while a capped warm-up still climbs", gated(evidence{life: with(flat, capped(6))}),
 			decision{verdict: Inconclusive, need: 4.5*0.75 - 3, why: warmupOpen{tau: 0.75, inner: pass}}},
@@ -163,6 +181,8 @@ func TestReason(t *testing.T) {
 		{underGate{slope: 0.7, hi: 4.3, gate: 10}, "slope 0.7 MiB/hour (CI up to 4.3) is under the 10.0 gate"},
 		{slowing{slope: 14.2, late: 3.1}, "growth of 14.2 MiB/hour is slowing (second half 3.1): a late warm-up or a leak, not yet clear"},
 		{straddles{slope: 9.2, lo: 8.5, hi: 10, gate: 10}, "slope 9.2 MiB/hour, CI 8.5–10.0 straddles the gate 10.0 or 0"},
+		{strongEarly{slope: 801.2, lo: 700, hi: 900, strong: 500, late: 780, minutes: 12},
+			"strong growth of 801.2 MiB/hour (CI 700.0–900.0, all above 500) called early, 12 min after warm-up; still rising in the second half (780.0 MiB/hour)"},
 		{warmupOpen{tau: 100.0 / 60, inner: flat},
 			"the warm-up may not be over (its fitted time constant, 100 min, is as long as the data allow): flat: second-half slope -0.1 MiB/hour (CI up to 0.4) is under the 10.0 gate"},
 		{fewCycles{drops: 2, whole: 1, period: 2.0 / 3, inner: flat},

@@ -2,7 +2,8 @@
 // PASS (flat, or rose and plateaued), LEAK (sustained growth after warm-up,
 // or an OOM sawtooth), INCONCLUSIVE (too short or too noisy, with how much
 // longer the run needs) or CRASHED (the run recorded exits), and the numbers
-// behind the verdict.
+// behind the verdict; and, from a run with a live heap, whether what the
+// process keeps grows or only its resident set does (RETAINED).
 //
 // It knows series of (seconds, bytes) and the run's frame rate, memory limit
 // and exits; it must not know containers, fleets, the relay or how samples
@@ -59,6 +60,12 @@
 //     (two whole cycles once drops are seen); and no PASS is given while a warm-up whose fitted time
 //     constant is at the cap the data length sets still climbs at half the
 //     gate (it may not be over).
+//   - StrongSlopeMiBPerHour = 500, EarlyWindow = 2/5 of MinWindow: growth
+//     whose whole interval is over fifty times the gate, still rising in the
+//     second half, is called LEAK eight minutes after a warm-up that has
+//     ended, instead of twenty. The relays that motivated the rig leaked 240–750
+//     MiB/hour; at 500 the early call costs no false LEAK in the library's
+//     sweeps, because a flat series' interval never clears it.
 //   - MaxPoints = 600: ~180,000 slope pairs, ~0.1 s for a week of samples.
 //   - RestartFraction = 0.5: a Go heap under GOGC=100 drops to about half;
 //     restarts also have to fall to near the run's starting level.
@@ -69,6 +76,23 @@
 // vm_rss, else cgroup_working_set; heap gauges are judged and compared, and a
 // disagreement (RSS rising, heap flat: fragmentation or a leak outside the
 // heap) is reported.
+//
+// # What is kept
+//
+// JudgeRun adds what a garbage-collected process keeps (Report.WithKept):
+// its live heap is a fast sawtooth (what it holds between flushes), and the
+// lowest sample of each window of 1.5 teeth, the floor, moves only with
+// what survives collections. The floors are judged like any series and
+// carry the verdict, with the OS's view (rss_anon) beside them: floors
+// growing is LEAK; floors flat while RSS grows is RETAINED (the allocator
+// or runtime keeps freed pages); both flat is PASS. Until four teeth are
+// seen the OS's view carries the verdict alone. LiveKept does the same
+// during a run, in bounded memory.
+//
+// The goroutine count is kept memory too (Report.WithGoroutines), judged
+// with its own gates (60 an hour and 2% of the level an hour): it has
+// almost none of memory's noise, so a leak that keeps a goroutine per
+// event shows there first, and makes the run LEAK.
 //
 // A result from too little data still carries the estimate so far
 // (Provisional) and the warm-up's state (WarmupState), so that the live view

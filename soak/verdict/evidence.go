@@ -110,11 +110,19 @@ func examineLifetime(seg Series, gate float64, cfg Config) lifetime {
 	l.flush = examineFlush(flush, warm, end)
 
 	if !l.judgeable() {
-		// The estimate so far, for the live view: no verdict rests on it.
+		// The estimate so far, for the live view and for a strong leak's
+		// early call (see decideEarly); no other verdict rests on it.
 		if wth.len() >= minFitPoint && wth.duration() > 0 {
-			l.fit, _ = fitTrend(wth.t, wth.y, cfg.Alpha, nil)
+			var buf []float64
+			l.fit, buf = fitTrend(wth.t, wth.y, cfg.Alpha, nil)
 			l.fitHours = wth.duration()
 			l.provisional = true
+			late := wth.sub(wth.t[0]+l.fitHours/2, end)
+			if late.len() >= minFitPoint {
+				l.late, _ = fitTrend(late.t, late.y, cfg.Alpha, buf)
+				l.lateOK = true
+			}
+			l.lateHours = late.duration()
 		}
 		return l
 	}
@@ -206,8 +214,11 @@ func (l lifetime) report(res *Result, d decision, ctx Context) {
 			res.LateSlopeMiBPerHour = l.late.slope
 		}
 	case l.provisional:
-		res.Provisional = true
+		res.Provisional = d.verdict != Leak // a strong leak called early rests on it
 		setFit(res, l.fit, l.fitHours)
+		if l.lateOK {
+			res.LateSlopeMiBPerHour = l.late.slope
+		}
 	}
 	if f := l.flush; f.drops > 0 {
 		res.FlushDrops = f.drops
@@ -223,7 +234,7 @@ func (l lifetime) report(res *Result, d decision, ctx Context) {
 		res.SlopeMiBPerHour = w.floor
 		res.SlopeCIMiBPerHour = [2]float64{w.floor - w.floorPM, w.floor + w.floorPM}
 	}
-	if judged {
+	if judged || !res.Provisional && l.provisional {
 		if d.verdict == Pass {
 			p := l.plateau // the level as recorded, not shift-corrected
 			res.PlateauMiB = &p

@@ -10,7 +10,8 @@ import (
 // Verdict is the judge's answer for a series.
 type Verdict string
 
-// The four verdicts.
+// The verdicts of one series (and Retained, of a run's kept memory beside
+// its resident set: see Report.WithKept).
 const (
 	Pass         Verdict = "PASS"         // flat, or rose and then plateaued
 	Leak         Verdict = "LEAK"         // sustained growth after warm-up, or an OOM sawtooth
@@ -66,7 +67,10 @@ type Result struct {
 
 	LevelShifts int `json:"level_shifts"` // one-off steps taken out before judging
 	Restarts    int `json:"restarts"`     // sharp drops to the starting level
-	Exits       int `json:"exits"`        // exits the run recorded
+	// OOMSawtooth says the restarts were read as an OOM sawtooth (two or
+	// more, or one from near the memory limit): a LEAK whatever else says.
+	OOMSawtooth bool `json:"oom_sawtooth,omitempty"`
+	Exits       int  `json:"exits"` // exits the run recorded
 
 	// Slow flush cycles (drops back to a floor, no exit recorded) seen in the
 	// judged lifetime: how many, their period, and the trends of their floors
@@ -117,6 +121,7 @@ func Judge(s Series, ctx Context, cfg Config) (Result, error) {
 		ev.oom = peakBefore(s, restarts[0]) >= 0.85*ctx.MemoryLimit
 	}
 	if ev.oom {
+		res.OOMSawtooth = true
 		judgeCycles(&res, s, bounds, ctx, cfg)
 		ev.cycleSlope = res.SlopeMiBPerHour
 	} else {

@@ -16,8 +16,14 @@ import (
 // it knew.
 type Run struct {
 	Signals map[string]Series
-	Frames  Series
-	Context Context
+	// Kept is the live heap, when the samples hold it (context, not a
+	// signal: its teeth are not growth; JudgeRun judges its floors).
+	Kept Series
+	// Goroutines is the process's goroutine count (as Bytes), when the
+	// samples hold it (context): kept memory too, judged on its own gate.
+	Goroutines Series
+	Frames     Series
+	Context    Context
 }
 
 // ErrInput is wrapped by every error about unreadable input.
@@ -70,6 +76,12 @@ func ReadSamples(r io.Reader, name string) (Run, error) {
 			}
 			run.Signals[k] = append(run.Signals[k], Point{T: el, Bytes: v})
 		}
+		if v, ok := finiteContext(l, rundir.SignalLiveHeap); ok {
+			run.Kept = append(run.Kept, Point{T: el, Bytes: v})
+		}
+		if v, ok := finiteContext(l, rundir.Goroutines); ok {
+			run.Goroutines = append(run.Goroutines, Point{T: el, Bytes: v})
+		}
 		if s.FramesSent != nil {
 			frames = append(frames, Point{T: el, Bytes: *s.FramesSent})
 		}
@@ -99,6 +111,13 @@ func ReadSamples(r io.Reader, name string) (Run, error) {
 	run.Frames = frames
 	run.Context.FrameRate = FrameRate(frames)
 	return run, nil
+}
+
+// finiteContext is the context value key of l, when it is there and a
+// count or a size (finite, not negative).
+func finiteContext(l rundir.Line, key string) (float64, bool) {
+	v, ok := l.Context[key]
+	return v, ok && !math.IsNaN(v) && !math.IsInf(v, 0) && v >= 0
 }
 
 // FrameRate is the mean rate (per second) of a cumulative counter, such as

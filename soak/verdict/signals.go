@@ -41,6 +41,18 @@ type Report struct {
 	CarriedBy     string   `json:"carried_by"`
 	Disagreements []string `json:"disagreements,omitempty"`
 	Signals       []Result `json:"signals"`
+	// Kept is the verdict on what the process keeps, when the run holds a
+	// live heap (see JudgeRun): the floors then carry the verdict, or
+	// NotYet says why they do not.
+	Kept *Kept `json:"kept,omitempty"`
+	// Goroutines is the verdict on the process's goroutines, when the run
+	// counted them (see Report.WithGoroutines): its slope and levels are
+	// goroutines, not MiB.
+	Goroutines *Result `json:"goroutines,omitempty"`
+	// MemoryVerdict and MemoryReason are memory's own verdict when the
+	// goroutines' LEAK overrode it.
+	MemoryVerdict Verdict `json:"memory_verdict,omitempty"`
+	MemoryReason  string  `json:"memory_reason,omitempty"`
 }
 
 // ErrNoSignals is returned when a run has no memory series at all.
