@@ -268,13 +268,14 @@ func (s *sampler) sampleOnce(ctx context.Context) {
 	if v, ok := primary(line.Signals); ok {
 		s.live.Add(verdict.Point{T: el, Bytes: v})
 		// Judged once per sample; progress and metrics read the result.
-		if res, err := s.live.Judge(s.context(), s.cfg.Judge); err == nil {
+		jctx := s.context()
+		if res, err := s.live.Judge(jctx, s.cfg.Judge); err == nil {
 			var kv *verdict.KeptView
 			if s.kept != nil {
 				if v, ok := line.Context[rundir.SignalLiveHeap]; ok {
 					s.kept.Add(verdict.Point{T: el, Bytes: v})
 				}
-				view := s.kept.Judge(res, s.context())
+				view := s.kept.Judge(res, jctx)
 				view.NeedMoreMinutes = s.keptNeed.steady(el, view.NeedMoreMinutes)
 				kv = &view
 			}

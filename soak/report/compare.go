@@ -5,6 +5,7 @@ import (
 	"math"
 	"strings"
 
+	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
@@ -115,7 +116,7 @@ func Compare(a, b Summary) Comparison {
 	}
 	// Both judged on what they keep (their live heaps' floors): say so.
 	grows := "grows"
-	if c.A.CarriedBy == c.B.CarriedBy && strings.HasSuffix(c.A.CarriedBy, verdict.FloorsSignal("")) {
+	if floors := verdict.FloorsSignal(rundir.SignalLiveHeap); c.A.CarriedBy == floors && c.B.CarriedBy == floors {
 		grows = "keeps"
 	}
 	switch {

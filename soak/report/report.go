@@ -351,8 +351,8 @@ func memoryHeadline(r verdict.Report) string {
 		mem.MemoryVerdict, mem.MemoryReason = "", ""
 		return fmt.Sprintf("LEAK: the relay's goroutines grow %+.0f an hour (%.0f to %.0f), %.0f at the end · memory: %s", g.SlopeMiBPerHour, g.SlopeCIMiBPerHour[0], g.SlopeCIMiBPerHour[1], g.LevelMiB, memoryHeadline(mem))
 	}
-	if k := r.Kept; k != nil && k.NotYet == "" {
-		return keptHeadline(r)
+	if h, ok := keptHeadline(r); ok {
+		return h
 	}
 	switch r.Verdict {
 	case verdict.Leak:
@@ -370,9 +370,13 @@ func memoryHeadline(r verdict.Report) string {
 	}
 }
 
-// keptHeadline is memoryHeadline for a verdict on what the relay keeps:
-// the live heap's floors, with the OS's view beside them.
-func keptHeadline(r verdict.Report) string {
+// keptHeadline is memoryHeadline for a verdict on what the relay keeps
+// (the live heap's floors, with the OS's view beside them) that is LEAK,
+// RETAINED or PASS; ok is false for any other (said as without floors).
+func keptHeadline(r verdict.Report) (h string, ok bool) {
+	if r.Kept == nil || r.Kept.NotYet != "" {
+		return "", false
+	}
 	sys := r.OSView()
 	floors := fmt.Sprintf("the live heap's floors %+.1f MiB/h (%.1f to %.1f)", r.SlopeMiBPerHour, r.SlopeCIMiBPerHour[0], r.SlopeCIMiBPerHour[1])
 	osText := notYet
@@ -382,19 +386,13 @@ func keptHeadline(r verdict.Report) string {
 	osName := r.Kept.OSView
 	switch r.Verdict {
 	case verdict.Leak:
-		return fmt.Sprintf("LEAK: what the relay keeps grows — %s; %s %s", floors, osName, osText)
+		return fmt.Sprintf("LEAK: what the relay keeps grows — %s; %s %s", floors, osName, osText), true
 	case verdict.Retained:
-		return fmt.Sprintf("RETAINED: %s grows %s while what the relay keeps is flat — %s: the allocator or runtime holds freed pages, or memory outside the heap grows", osName, osText, floors)
+		return fmt.Sprintf("RETAINED: %s grows %s while what the relay keeps is flat — %s: the allocator or runtime holds freed pages, or memory outside the heap grows", osName, osText, floors), true
 	case verdict.Pass:
-		return fmt.Sprintf("PASS: what the relay keeps is flat — %s; %s %s", floors, osName, osText)
-	case verdict.Crashed:
-		return fmt.Sprintf("CRASHED: the relay exited during the run — %s", r.Reason)
+		return fmt.Sprintf("PASS: what the relay keeps is flat — %s; %s %s", floors, osName, osText), true
 	}
-	more := ""
-	if r.NeedMoreMinutes != nil {
-		more = fmt.Sprintf(" (about %.0f more minutes needed)", *r.NeedMoreMinutes)
-	}
-	return fmt.Sprintf("INCONCLUSIVE: %s%s", r.Reason, more)
+	return "", false
 }
 
 // Markdown is report.md: the verdict first, then the numbers.
@@ -428,11 +426,7 @@ func Markdown(s Summary) string {
 		row(rundir.Goroutines, goroutinesText(*g))
 	}
 	if per := s.Findings.GoroutinesPer; len(per) > 0 {
-		parts := make([]string, len(per))
-		for i, p := range per {
-			parts[i] = fmt.Sprintf("%+.2f goroutines per %s (%.0f of them)", p.Each, p.Per, p.Events)
-		}
-		row("goroutines per event", strings.Join(parts, " · ")+"; a steady run cannot tell which is the cause: `make soak-attribute` can")
+		row("goroutines per event", perEvent(per, func(each float64) string { return fmt.Sprintf("%+.2f goroutines", each) }))
 	}
 	if r.FloorSlopeMiBPerHour != nil && r.PeakSlopeMiBPerHour != nil {
 		row("slow flush cycles", fmt.Sprintf("%d drops every %.0f min; floors %.1f MiB/h, peaks %.1f MiB/h", r.FlushDrops, r.FlushPeriodS/60, *r.FloorSlopeMiBPerHour, *r.PeakSlopeMiBPerHour))
@@ -445,11 +439,7 @@ func Markdown(s Summary) string {
 	row("effect-size gate", fmt.Sprintf("%.1f MiB/h", r.GateMiBPerHour))
 	switch per := s.Findings.RetainedPer; {
 	case len(per) > 0:
-		parts := make([]string, len(per))
-		for i, p := range per {
-			parts[i] = fmt.Sprintf("%s per %s (%.0f of them)", bytesize.IEC(int64(p.Each)), p.Per, p.Events)
-		}
-		row("growth per event", strings.Join(parts, " · ")+"; a steady run cannot tell which is the cause: `make soak-attribute` can")
+		row("growth per event", perEvent(per, func(each float64) string { return bytesize.IEC(int64(each)) }))
 	case r.BytesPerFrame != nil && (r.Verdict == verdict.Leak || r.Verdict == verdict.Retained):
 		row("retained per frame", fmt.Sprintf("%.0f bytes", *r.BytesPerFrame))
 	}
@@ -609,6 +599,16 @@ func slopeText(r verdict.Result) string {
 		t += ", provisional: too little data to judge"
 	}
 	return t
+}
+
+// perEvent is the growth per event of each load factor, each growth said
+// by say, and what would tell which is the cause.
+func perEvent(per []Ratio, say func(each float64) string) string {
+	parts := make([]string, len(per))
+	for i, p := range per {
+		parts[i] = fmt.Sprintf("%s per %s (%.0f of them)", say(p.Each), p.Per, p.Events)
+	}
+	return strings.Join(parts, " · ") + "; a steady run cannot tell which is the cause: `make soak-attribute` can"
 }
 
 // goroutinesText is the goroutines' verdict with its numbers, which are

@@ -2,6 +2,7 @@ package verdict
 
 import (
 	"fmt"
+	"math"
 	"slices"
 
 	"github.com/relaysoak/relaysoak/internal/stats"
@@ -83,17 +84,29 @@ func Floors(s Series, cfg Config) (floors Series, th stats.Teeth, why string) {
 	t, y := s.columns()
 	maxW := maxFloorWindow(cfg)
 	th = stats.FindTeeth(t, y, t[0], t[len(t)-1], maxW)
-	switch {
-	case th.Drops < stats.MinTeeth:
-		return nil, th, fmt.Sprintf("floors not yet: %d of the live heap's teeth seen, %d needed", th.Drops, stats.MinTeeth)
-	case !th.Found():
-		return nil, th, fmt.Sprintf("floors not taken: the live heap's teeth come every %.0f s, too slow for floors %.0f s apart at most", th.PeriodS, maxW/1.5)
+	if why := teethWhy(th, maxW); why != "" {
+		return nil, th, why
 	}
 	if floors = floorsOf(s, th.WindowS); len(floors) < 2 {
-		return nil, th, "floors not yet: fewer than two whole windows of teeth"
+		return nil, th, fewFloors
 	}
 	return floors, th, ""
 }
+
+// teethWhy says why teeth th give no floors in windows of at most maxW
+// seconds; "" when they do.
+func teethWhy(th stats.Teeth, maxW float64) string {
+	switch {
+	case th.Drops < stats.MinTeeth:
+		return fmt.Sprintf("floors not yet: %d of the live heap's teeth seen, %d needed", th.Drops, stats.MinTeeth)
+	case !th.Found():
+		return fmt.Sprintf("floors not taken: the live heap's teeth come every %.0f s, too slow for floors %.0f s apart at most", th.PeriodS, maxW/1.5)
+	}
+	return ""
+}
+
+// fewFloors says why teeth found so far give no floors to judge yet.
+const fewFloors = "floors not yet: fewer than two whole windows of teeth"
 
 // JudgeRun judges a recorded run: every memory signal (JudgeSignals) and,
 // when the run holds a live heap, what the process keeps (Report.WithKept).
@@ -207,6 +220,7 @@ type LiveKept struct {
 	cfg    Config
 	recent []Point // before teeth are found: the latest samples, oldest first
 	teeth  stats.Teeth
+	last   float64 // the latest sample's time: older ones are dropped
 	// The window being filled once teeth are found: it ends at next, its
 	// lowest sample so far is low, of n samples.
 	next   float64
@@ -226,7 +240,7 @@ const (
 // NewLiveKept returns a LiveKept whose floor windows are bounded as cfg's
 // judge bounds them (see Floors).
 func NewLiveKept(cfg Config) *LiveKept {
-	return &LiveKept{cfg: cfg.withDefaults()}
+	return &LiveKept{cfg: cfg.withDefaults(), last: math.Inf(-1)}
 }
 
 // keep adds a floor, halving the floors kept when they are full.
@@ -245,11 +259,12 @@ func (k *LiveKept) keep(f Point) {
 
 // Add records a live-heap sample; samples must come in time order.
 func (k *LiveKept) Add(p Point) {
-	if k.teeth.Found() {
-		k.step(p)
+	if p.T <= k.last {
 		return
 	}
-	if n := len(k.recent); n > 0 && p.T <= k.recent[n-1].T {
+	k.last = p.T
+	if k.teeth.Found() {
+		k.step(p)
 		return
 	}
 	if len(k.recent) == maxRecent {
@@ -285,9 +300,6 @@ func (k *LiveKept) Add(p Point) {
 // before p (a window of one sample is a gap, no floor) and notes p in its
 // own.
 func (k *LiveKept) step(p Point) {
-	if k.n > 0 && p.T <= k.low.T {
-		return
-	}
 	if p.T >= k.next {
 		if k.n >= 2 {
 			k.keep(k.low)
@@ -323,16 +335,13 @@ type KeptView struct {
 
 // Judge judges the floors so far beside sys, the OS's view's live result.
 func (k *LiveKept) Judge(sys Result, ctx Context) KeptView {
-	floors := k.floors
-	switch {
-	case !k.teeth.Found() && k.teeth.Drops >= stats.MinTeeth:
-		return KeptView{NotYet: fmt.Sprintf("floors not taken: teeth every %.0f s", k.teeth.PeriodS)}
-	case !k.teeth.Found():
-		return KeptView{NotYet: fmt.Sprintf("floors not yet: %d of %d teeth", k.teeth.Drops, stats.MinTeeth)}
-	case len(floors) < 2:
-		return KeptView{NotYet: "floors not yet: fewer than two"}
+	if why := teethWhy(k.teeth, maxFloorWindow(k.cfg)); why != "" {
+		return KeptView{NotYet: why}
 	}
-	fr, err := Judge(floors, ctx, k.cfg)
+	if len(k.floors) < 2 {
+		return KeptView{NotYet: fewFloors}
+	}
+	fr, err := Judge(k.floors, ctx, k.cfg)
 	if err != nil {
 		return KeptView{NotYet: "floors not judged: " + err.Error()}
 	}
