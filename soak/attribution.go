@@ -315,6 +315,9 @@ func (a *attribution) fit(dir, carried string) (report.Attribution, error) {
 		cres.Signal = carried
 		res.CrossCheck = &cres
 	}
+	if g, ok := fitGoroutines(filepath.Join(dir, rundir.Samples), fc); ok {
+		res.Goroutines = &g
+	}
 	plan := a.plan
 	a.mu.Lock()
 	if a.noise != nil {
@@ -324,10 +327,7 @@ func (a *attribution) fit(dir, carried string) (report.Attribution, error) {
 	if err := attribute.WriteJSON(filepath.Join(dir, rundir.Attribution), res, plan); err != nil {
 		return report.Attribution{}, err
 	}
-	sec := report.Attribution{Signal: signal, File: rundir.Attribution, Result: res, Plan: plan}
-	if g, ok := fitGoroutines(filepath.Join(dir, rundir.Samples), fc); ok {
-		sec.Goroutines = &g
-	}
+	sec := report.Attribution{Signal: signal, File: rundir.Attribution, Result: res, Plan: plan, Goroutines: res.Goroutines}
 	if a.fitFrom > a.plan.Warmup {
 		sec.FitFrom = a.fitFrom
 	}

@@ -340,6 +340,14 @@ func TestAttributionRegressesGoroutines(t *testing.T) {
 	term, ok := g.Term(attribute.ConsumerReconnects)
 	require.True(t, ok)
 	assert.InDelta(t, 1, term.BytesPerUnit/(1<<20), 0.2, "goroutines per consumer reconnect")
+	var doc struct {
+		Goroutines *attribute.Result `json:"goroutines"`
+	}
+	raw, err := os.ReadFile(filepath.Join(dir, rundir.Attribution))
+	require.NoError(t, err)
+	require.NoError(t, json.Unmarshal(raw, &doc))
+	require.NotNil(t, doc.Goroutines, "attribution.json holds the goroutine fit")
+	assert.Equal(t, []attribute.Factor{attribute.ConsumerReconnects}, doc.Goroutines.Named())
 	md := report.AttributionSection(found).Markdown
 	assert.Contains(t, md, "**Goroutines**, regressed on the same factors")
 	assert.Regexp(t, `they follow \+(0\.[89]\d|1\.[01]\d) goroutines per consumer reconnect`, md)

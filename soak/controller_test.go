@@ -7,6 +7,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -64,6 +65,75 @@ func TestControllerInterruptedStillReports(t *testing.T) {
 	assert.Contains(t, string(md), "stopped early")
 	assert.GreaterOrEqual(t, len(readLines(t, filepath.Join(out.Dir, rundir.Samples))), 15, "samples taken before the interrupt are kept")
 	assert.Positive(t, s.CommitsOut, "the relay passed commits on before the interrupt")
+}
+
+// keptProcessJudge judges half a minute of the test relay as a process
+// with HEAP_TEETH a second apart: floors 1.5 s apart need windows of 6 s
+// and more; the gate is far above the noise of half a minute of floors.
+var keptProcessJudge = verdict.Config{MinWindow: 15 * time.Second, Warmup: 5 * time.Second, MinSlopeMiBPerHour: 1024}
+
+// The verdict on what the relay keeps, end to end in seconds: the test
+// relay as a process with its Go heap's teeth a second apart, sampled every
+// 100 ms, keeping 16 KiB per frame. Kept in the Go heap, it is LEAK on the
+// live heap's floors at that rate; kept outside it (anonymous mappings),
+// the floors are flat while RSS grows at that rate: RETAINED.
+func TestControllerJudgesWhatTheRelayKeeps(t *testing.T) {
+	const perFrame = 16 << 10 // × 100 frames/s ≈ 5.5 GiB/h
+	for _, tc := range []struct {
+		retainIn string
+		want     verdict.Verdict
+	}{{"heap", verdict.Leak}, {"mmap", verdict.Retained}} {
+		t.Run(tc.retainIn, func(t *testing.T) {
+			h := newProcessHarness(t)
+			cfg := processSoak(t, h, 30*time.Second)
+			cfg.Profile = &leakyRelay{Kept: true, Env: map[string]string{
+				"RETAIN_IN": tc.retainIn, "LEAK_BYTES_PER_FRAME": strconv.Itoa(perFrame), "HEAP_TEETH": "8MiB:1s"}}
+			cfg.Judge = keptProcessJudge
+			out, err := Run(t.Context(), cfg)
+			require.NoError(t, err)
+			j := out.Summary.Judged
+			floors := requireFloorsJudged(t, j)
+			sys := j.OSView()
+			require.NotNil(t, sys)
+			t.Logf("%s: %s; floors %s %.0f MiB/h (CI %.0f to %.0f); %s %s %.0f MiB/h", tc.retainIn, j.Verdict, floors.Verdict, floors.SlopeMiBPerHour,
+				floors.SlopeCIMiBPerHour[0], floors.SlopeCIMiBPerHour[1], sys.Signal, sys.Verdict, sys.SlopeMiBPerHour)
+			require.Equal(t, tc.want, j.Verdict, j.Reason)
+			grows := floors
+			if tc.want == verdict.Retained {
+				assert.Equal(t, verdict.Pass, floors.Verdict, "the heap keeps nothing more: %s", floors.Reason)
+				grows = *sys
+			}
+			want := perFrame * windowRate(t, out.Dir, verdict.Report{Result: grows}, framesSent) / mibPerHour
+			assert.InEpsilon(t, want, grows.SlopeMiBPerHour, 0.2, "%s within ±20%% of the %.0f MiB/h kept", grows.Signal, want)
+		})
+	}
+}
+
+// A goroutine parked per consumer coming back with a cursor (CURSOR_LEAK)
+// and 1 KiB with it: the heap's floors stay under the gate while the
+// goroutine count climbs one per comeback: LEAK on the goroutines.
+func TestControllerJudgesTheGoroutinesKept(t *testing.T) {
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 30*time.Second)
+	cfg.Profile = &leakyRelay{Kept: true, Env: map[string]string{"CURSOR_LEAK": "1KiB", "HEAP_TEETH": "8MiB:1s"}}
+	cfg.Consumers, cfg.ConsumerChurn, cfg.ConsumerMix = 8, 300*time.Millisecond, crowd.Mix{Resume: 1}
+	cfg.Judge = keptProcessJudge
+	out, err := Run(t.Context(), cfg)
+	require.NoError(t, err)
+	j := out.Summary.Judged
+	require.NotNil(t, j.Goroutines, "the profile names the goroutine gauge")
+	g := *j.Goroutines
+	t.Logf("%s: %s; memory alone %s", j.Verdict, j.Reason, j.MemoryVerdict)
+	require.Equal(t, verdict.Leak, j.Verdict, j.Reason)
+	assert.Equal(t, verdict.Leak, g.Verdict, g.Reason)
+	assert.NotEmpty(t, j.MemoryVerdict, "the goroutines, not memory, made it LEAK")
+	assert.NotEqual(t, verdict.Leak, j.MemoryVerdict, "memory alone does not call it: %s", j.MemoryReason)
+	comebacks := func(l rundir.Line) (float64, bool) {
+		v, ok := l.Context[rundir.CrowdCursorResumes]
+		return v + l.Context[rundir.CrowdOldCursors], ok
+	}
+	want := windowRate(t, out.Dir, verdict.Report{Result: g}, comebacks) * 3600
+	assert.InEpsilon(t, want, g.SlopeMiBPerHour, 0.2, "goroutines an hour: one per comeback, %.0f an hour", want)
 }
 
 func TestControllerRelayKilledIsCrashed(t *testing.T) {

@@ -38,10 +38,14 @@ type leakyRelay struct {
 	// Env holds the leak settings (LEAK_BYTES_PER_FRAME, LEAK_AFTER, WARMUP,
 	// SAWTOOTH, RESOLVER_LEAK_BYTES; see the target's package doc).
 	Env map[string]string
+	// Kept names the target's live heap and goroutines, as a Go relay's
+	// profile does, so the verdict rests on what it keeps (the controls
+	// of that verdict give it HEAP_TEETH for floors to be taken).
+	Kept bool
 }
 
 func (p *leakyRelay) Facts() relay.Facts {
-	return relay.Facts{
+	f := relay.Facts{
 		Name: "leakyrelay", APIPort: 2470, MetricsPort: 2471, MetricsPath: "/metrics",
 		HealthPath: "/xrpc/_health", FirehosePath: "/xrpc/com.atproto.sync.subscribeRepos",
 		CACertMount: "/etc/relaysoak/ca.pem", MemoryMetrics: []string{"process_resident_memory_bytes"},
@@ -49,6 +53,12 @@ func (p *leakyRelay) Facts() relay.Facts {
 		// The target imitates indigo's counters on purpose.
 		Counters: (&relay.Indigo{}).Facts().Counters,
 	}
+	if p.Kept {
+		// The same client_golang defaults as indigo's.
+		indigo := (&relay.Indigo{}).Facts()
+		f.LiveHeap, f.Goroutines = indigo.LiveHeap, indigo.Goroutines
+	}
+	return f
 }
 
 func (p *leakyRelay) Onboard(context.Context, relay.Controller, []relay.Host) error { return nil }
@@ -123,7 +133,11 @@ func assertLeakyMeasured(t *testing.T, sum report.Summary) {
 	// The probes must all have worked for this target, from outside the
 	// container: /proc of its host PID, its cgroup, its own metrics.
 	assert.Empty(t, sum.ProbeErrors, "probe errors")
-	assert.Equal(t, rundir.SignalRssAnon, j.CarriedBy, "RssAnon from /proc must carry the verdict")
+	if j.Kept == nil {
+		assert.Equal(t, rundir.SignalRssAnon, j.CarriedBy, "RssAnon from /proc must carry the verdict")
+	} else {
+		assert.Equal(t, rundir.SignalRssAnon, j.Kept.OSView, "RssAnon from /proc is the OS's view")
+	}
 	names := map[string]bool{}
 	for _, s := range j.Signals {
 		names[s.Signal] = true
@@ -174,6 +188,13 @@ func framesSent(l rundir.Line) (float64, bool) {
 
 func plcRequests(l rundir.Line) (float64, bool) { v, ok := l.Context["plc_requests"]; return v, ok }
 
+// consumerDisconnects counts the crowd's connections that have ended: its
+// connects less those open now.
+func consumerDisconnects(l rundir.Line) (float64, bool) {
+	c, ok := l.Context[rundir.CrowdConnects]
+	return c - l.Context[rundir.CrowdConnected], ok
+}
+
 // shortJudge lets minutes be judged. The defaults want 20 minutes after
 // warm-up, which a real relay needs; a target whose slope is set does not.
 // The process's own start (runtime, first connections, the first lookup of
@@ -221,6 +242,36 @@ func TestE2EControlResolverIdle(t *testing.T) {
 	assert.Equal(t, verdict.Pass, j.Verdict, j.Reason)
 	// It did resolve: each account once, at first sight, then never again.
 	assert.EqualValues(t, 20*2, out.Summary.PLCRequests, "one lookup per account")
+}
+
+// keptTeeth is the heap sawtooth the controls of the verdict on kept
+// memory give the target (HEAP_TEETH): a climb of 24 MiB over 4 s, then a
+// drop, so floors are taken 6 s apart (enough of them in minutes for the
+// judge's second half); sampled every 500 ms, a tooth is eight samples.
+const keptTeeth = "24MiB:4s"
+
+// signalOf is the judged result of signal in j.
+func signalOf(t *testing.T, j verdict.Report, signal string) verdict.Result {
+	t.Helper()
+	for _, s := range j.Signals {
+		if s.Signal == signal {
+			return s
+		}
+	}
+	require.Failf(t, "signal not judged", "%s is not among %d judged signals", signal, len(j.Signals))
+	return verdict.Result{}
+}
+
+// requireFloorsJudged checks that the verdict rests on the live heap's
+// floors, and returns their result.
+func requireFloorsJudged(t *testing.T, j verdict.Report) verdict.Result {
+	t.Helper()
+	require.NotNil(t, j.Kept, "the profile names a live heap")
+	require.Empty(t, j.Kept.NotYet, "floors judged")
+	t.Logf("teeth every %.1f s, %.1f MiB deep; %d floors of %.1f s", j.Kept.Teeth.PeriodS, j.Kept.Teeth.DepthMiB, j.Kept.Floors, j.Kept.Teeth.WindowS)
+	floors := verdict.FloorsSignal(rundir.SignalLiveHeap)
+	require.Equal(t, floors, j.CarriedBy, "the floors carry the verdict")
+	return signalOf(t, j, floors)
 }
 
 // The same leak with what makes real relays hard to judge, in the long tier
@@ -299,6 +350,44 @@ func TestLongControlAttribution(t *testing.T) {
 	}
 	for _, c := range attributionControls {
 		t.Run(c.name, func(t *testing.T) { c.run(t, 45*time.Second) })
+	}
+}
+
+// A consumer-side leak as production relays have had it: a goroutine and
+// 128 KiB kept per cursor reconnect, at HOSTS=500 RATE=200 CONSUMERS=20
+// CONSUMER_CHURN=30s under a 46-minute plan. Attribution names consumer
+// reconnects in goroutines (1 ± 0.2 each) and in bytes (within 30%), and
+// clears the other factors, in both.
+func TestLongControlAttributionCursorLeak(t *testing.T) {
+	if os.Getenv("RELAYSOAK_LONG") == "" {
+		t.Skip("long tier: set RELAYSOAK_LONG=1 (make test-long)")
+	}
+	const perCursor = 128 << 10
+	plan := &attribute.PlanConfig{Warmup: 10 * time.Minute, PhaseLength: 4 * time.Minute}
+	out := soakLeaky(t, Config{
+		Hosts: 500, Rate: 200, Duration: plan.Warmup + 9*plan.PhaseLength, Attribute: plan,
+		Consumers: 20, ConsumerChurn: 30 * time.Second,
+		Profile: &leakyRelay{Env: map[string]string{"CURSOR_LEAK": strconv.Itoa(perCursor)}, Kept: true},
+	})
+	b, err := os.ReadFile(filepath.Join(out.Dir, rundir.Attribution))
+	require.NoError(t, err)
+	var doc struct {
+		attribute.Result
+		Goroutines *attribute.Result `json:"goroutines"`
+	}
+	require.NoError(t, json.Unmarshal(b, &doc))
+	require.NotNil(t, doc.Goroutines, "the goroutine count is regressed too")
+	for _, c := range []struct {
+		res  attribute.Result
+		want float64
+		tol  float64
+	}{{doc.Result, perCursor, 0.3}, {*doc.Goroutines, 1 << 20, 0.2}} { // goroutines: a MiB of the fit is one
+		t.Logf("%s: %s: %s", c.res.Signal, c.res.Verdict, c.res.Sentence())
+		require.Equal(t, attribute.VerdictFactor, c.res.Verdict, "%s: %s", c.res.Signal, c.res.Reason)
+		assert.Equal(t, []attribute.Factor{attribute.ConsumerReconnects}, c.res.Named(), c.res.Signal)
+		term, ok := c.res.Term(attribute.ConsumerReconnects)
+		require.True(t, ok)
+		assert.InEpsilon(t, c.want, term.BytesPerUnit, c.tol, "%s per consumer reconnect", c.res.Signal)
 	}
 }
 

@@ -130,6 +130,18 @@ func FindDrops(t, y []float64, c DropConfig) Drops {
 	return d
 }
 
+// regular says whether the drops at indices at of t come about as evenly
+// spaced as a sawtooth's: the spread (MAD) of their spacing is at most
+// maxSpacingSpread of its median.
+func regular(t []float64, at []int) bool {
+	gaps := make([]float64, 0, len(at))
+	for i := 1; i < len(at); i++ {
+		gaps = append(gaps, t[at[i]]-t[at[i-1]])
+	}
+	m := Median(gaps)
+	return m > 0 && MAD(gaps) <= maxSpacingSpread*m
+}
+
 // MedianSpacing is the median gap between consecutive increasing times; 0
 // with fewer than two.
 func MedianSpacing(ts []float64) float64 {
@@ -155,6 +167,10 @@ type Teeth struct {
 	// WindowS is the width of the windows whose lowest sample is a floor:
 	// 1.5 periods, so each holds a drop's aftermath.
 	WindowS float64 `json:"window_s"`
+	// FirstDropS is when the first drop came: before it the series had not
+	// yet cycled (a process starting, its load arriving), so floors are
+	// taken from it on.
+	FirstDropS float64 `json:"first_drop_s,omitempty"`
 }
 
 // Found says whether the series is a sawtooth worth taking floors of.
@@ -168,7 +184,16 @@ const (
 	// sawtooth's rises are small steps and its drops a few large ones (the
 	// series' spread is no measure: growth widens it).
 	dropOfStep = 4.0
-	floorWidth = 1.5 // periods per floor window
+	// Teeth of a few samples each rise by a large share of a drop at every
+	// step (a Go relay's heap at production load: a tooth a minute, sampled
+	// every 10 s). FindFastTeeth seeks their drops at fastDropOfStep, and
+	// takes them when they come about as regularly as a sawtooth's do:
+	// their spacing's spread (MAD) at most maxSpacingSpread of its median,
+	// which an hour of a real heap's teeth, some of their drops missed,
+	// stays within and white noise's random falls mostly do not.
+	fastDropOfStep   = 2.5
+	maxSpacingSpread = 0.75
+	floorWidth       = 1.5 // periods per floor window
 )
 
 // FindTeeth finds a fast sawtooth in y (bytes) over [fromS, toS] of t; none
@@ -176,19 +201,38 @@ const (
 // there were), or they are so far apart that a floor window would be wider
 // than maxWindowS (the teeth are still described).
 func FindTeeth(t, y []float64, fromS, toS, maxWindowS float64) Teeth {
+	return findTeeth(t, y, fromS, toS, maxWindowS, false)
+}
+
+// FindFastTeeth is FindTeeth that also finds teeth of a few samples each,
+// whose drops are under four median steps, when they come regularly. Noise
+// can pass for such teeth now and then, so it is for series whose floors
+// do no harm if it does (the lowest sample of each window of noise trends
+// as the noise does): a live heap's, for a verdict.
+func FindFastTeeth(t, y []float64, fromS, toS, maxWindowS float64) Teeth {
+	return findTeeth(t, y, fromS, toS, maxWindowS, true)
+}
+
+func findTeeth(t, y []float64, fromS, toS, maxWindowS float64, fast bool) Teeth {
 	lo, hi := Span(t, fromS, toS)
 	if hi-lo < 2*MinTeeth {
 		return Teeth{}
 	}
 	// Every fall between two samples counts, even one of a few in a row.
 	d := FindDrops(t[lo:hi], y[lo:hi], DropConfig{Side: 1, Scale: StepScale, Times: dropOfStep, EachCandidate: true})
+	if fast && len(d.At) < MinTeeth && d.Threshold > 0 {
+		few := FindDrops(t[lo:hi], y[lo:hi], DropConfig{Side: 1, Scale: StepScale, Times: fastDropOfStep, EachCandidate: true})
+		if len(few.At) >= MinTeeth && regular(t[lo:hi], few.At) {
+			d = few
+		}
+	}
 	switch {
 	case d.Threshold <= 0:
 		return Teeth{} // a flat series: no median step
 	case len(d.At) < MinTeeth:
 		return Teeth{Drops: len(d.At)} // too few drops for a period
 	}
-	th := Teeth{Drops: len(d.At), PeriodS: d.Period, DepthMiB: Median(d.Depth) / (1 << 20)}
+	th := Teeth{Drops: len(d.At), PeriodS: d.Period, DepthMiB: Median(d.Depth) / (1 << 20), FirstDropS: t[lo+d.At[0]]}
 	if th.PeriodS*floorWidth > maxWindowS {
 		return th
 	}

@@ -1,7 +1,10 @@
 package stats
 
 import (
+	"encoding/csv"
 	"math/rand/v2"
+	"os"
+	"strconv"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -91,4 +94,65 @@ func TestMedianSpacing(t *testing.T) {
 	assert.Zero(t, MedianSpacing(nil))
 	assert.Zero(t, MedianSpacing([]float64{3}))
 	assert.Equal(t, 2.0, MedianSpacing([]float64{0, 2, 4, 9}))
+}
+
+// Teeth of a few samples each (a Go relay's heap at production load, a
+// tooth a minute sampled every 10 s): each drop is three rises, under four
+// median steps, but the drops come regularly, so they are teeth. Falls of
+// white noise as large come at random, and are not.
+func TestFindTeethOfAFewSamplesEach(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 5))
+	var tt, y []float64
+	for i := range 360 {
+		tt = append(tt, 10*float64(i))
+		phase := i % 4 // a tooth of 40 s: three rises of 40, one drop of 120
+		y = append(y, 180+float64(phase)*40+rng.Float64()*10)
+	}
+	require.Empty(t, FindDrops(tt, y, DropConfig{Side: 1, Scale: StepScale, Times: dropOfStep}).At, "no drop is four steps")
+	assert.False(t, FindTeeth(tt, y, 0, tt[len(tt)-1], 300).Found(), "four steps or none")
+	th := FindFastTeeth(tt, y, 0, tt[len(tt)-1], 300)
+	require.True(t, th.Found(), "%+v", th)
+	assert.InDelta(t, 40, th.PeriodS, 1e-9)
+	assert.InDelta(t, 60, th.WindowS, 1e-9)
+	assert.InDelta(t, 90, th.Drops, 1, "one drop a tooth")
+
+	noisy := 0
+	for seed := range uint64(100) {
+		rng := rand.New(rand.NewPCG(seed, 6))
+		for i := range y {
+			y[i] = 200 + 40*rng.NormFloat64()
+		}
+		if FindFastTeeth(tt, y, 0, tt[len(tt)-1], 300).Found() {
+			noisy++
+		}
+	}
+	t.Logf("white noise passed for teeth in %d of 100 draws", noisy)
+	assert.LessOrEqual(t, noisy, 25, "white noise's falls come at random: it passes for teeth now and then at most")
+}
+
+// The live heap of the pinned indigo at HOSTS=2750 RATE=700 with ten
+// consumers churning, sampled every 10 s (testdata/indigo-2750-live-heap.csv,
+// from a production-shape soak): a tooth about a minute long, too few
+// samples each for drops of four median steps, found as fast teeth.
+func TestFindFastTeethInIndigosHeapAtProductionShape(t *testing.T) {
+	f, err := os.Open("testdata/indigo-2750-live-heap.csv")
+	require.NoError(t, err)
+	defer f.Close()
+	rows, err := csv.NewReader(f).ReadAll()
+	require.NoError(t, err)
+	var tt, y []float64
+	for _, r := range rows[1:] {
+		s, err := strconv.ParseFloat(r[0], 64)
+		require.NoError(t, err)
+		b, err := strconv.ParseFloat(r[1], 64)
+		require.NoError(t, err)
+		tt, y = append(tt, s), append(y, b)
+	}
+	require.Greater(t, len(tt), 300, "an hour of samples")
+	assert.False(t, FindTeeth(tt, y, 120, tt[len(tt)-1], 300).Found(), "no drop is four median steps")
+	th := FindFastTeeth(tt, y, 120, tt[len(tt)-1], 300)
+	require.True(t, th.Found(), "%+v", th)
+	t.Logf("%+v", th)
+	assert.InDelta(t, 60, th.PeriodS, 15, "a tooth about a minute long")
+	assert.Greater(t, th.DepthMiB, 50.0)
 }

@@ -126,11 +126,13 @@ type Result struct {
 	MinGrowthMiB float64 `json:"min_growth_mib"`
 	// Signal names the memory series fitted, and CrossCheck is the same fit
 	// on another (RSS beside a live heap: growth outside the heap shows
-	// only there); the caller fills both.
+	// only there); Goroutines is the same fit on the goroutine count,
+	// whose units are goroutines; the caller fills all three.
 	Signal string `json:"signal,omitempty"`
 	// Teeth is the sawtooth whose floors were fitted, when they were.
 	Teeth      *stats.Teeth `json:"teeth,omitempty"`
 	CrossCheck *Result      `json:"-"`
+	Goroutines *Result      `json:"-"`
 	growthFirm bool
 }
 

@@ -130,6 +130,9 @@ type jsonDoc struct {
 	Sentence   string     `json:"sentence"`
 	Plan       jsonPlan   `json:"plan"`
 	CrossCheck *jsonCross `json:"cross_check,omitempty"`
+	// Goroutines is the fit of the goroutine count, without a sentence:
+	// its "bytes" per unit are goroutines per unit.
+	Goroutines *Result `json:"goroutines,omitempty"`
 }
 
 type jsonCross struct {
@@ -144,6 +147,7 @@ func WriteJSON(path string, r Result, p Plan) error {
 	if c := r.CrossCheck; c != nil {
 		doc.CrossCheck = &jsonCross{Result: *c, Sentence: c.Sentence()}
 	}
+	doc.Goroutines = r.Goroutines
 	if p.WarmupNoise != nil {
 		doc.Plan.WarmupNoise = p.WarmupNoise
 		_, doc.Plan.WarmupWiderThanPlanned = p.NoiseCheck(*p.WarmupNoise)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 
 	"github.com/relaysoak/relaysoak/internal/stats"
 	"github.com/relaysoak/relaysoak/soak/rundir"
@@ -41,7 +42,7 @@ func (k Kept) Of(s Series) Series {
 	if !k.Teeth.Found() || len(s) == 0 {
 		return nil
 	}
-	return floorsOf(s, k.Teeth.WindowS)
+	return floorsOf(s, k.Teeth)
 }
 
 // columns is s as times and values.
@@ -53,12 +54,12 @@ func (s Series) columns() (t, y []float64) {
 	return t, y
 }
 
-// floorsOf is the lowest sample of each whole window of windowS seconds
-// of s from its start (stats.FloorIndices).
-func floorsOf(s Series, windowS float64) Series {
+// floorsOf is the lowest sample of each whole window of th's width of s,
+// from th's first drop on (stats.FloorIndices).
+func floorsOf(s Series, th stats.Teeth) Series {
 	t, y := s.columns()
 	var out Series
-	for _, i := range stats.FloorIndices(t, y, t[0], windowS) {
+	for _, i := range stats.FloorIndices(t, y, max(t[0], th.FirstDropS), th.WindowS) {
 		out = append(out, s[i])
 	}
 	return out
@@ -72,7 +73,7 @@ func maxFloorWindow(cfg Config) float64 {
 	return cfg.MinWindow.Seconds() / 4
 }
 
-// Floors returns the floors of s, a live heap: over the whole series, the
+// Floors returns the floors of s, a live heap: from its first drop on, the
 // lowest sample of each whole window of 1.5 of its teeth. why says why
 // there are none, when there are none: too few teeth, or teeth too slow
 // for the windows cfg's least judged window needs.
@@ -83,11 +84,11 @@ func Floors(s Series, cfg Config) (floors Series, th stats.Teeth, why string) {
 	}
 	t, y := s.columns()
 	maxW := maxFloorWindow(cfg)
-	th = stats.FindTeeth(t, y, t[0], t[len(t)-1], maxW)
+	th = stats.FindFastTeeth(t, y, t[0], t[len(t)-1], maxW)
 	if why := teethWhy(th, maxW); why != "" {
 		return nil, th, why
 	}
-	if floors = floorsOf(s, th.WindowS); len(floors) < 2 {
+	if floors = floorsOf(s, th); len(floors) < 2 {
 		return nil, th, fewFloors
 	}
 	return floors, th, ""
@@ -273,17 +274,17 @@ func (k *LiveKept) Add(p Point) {
 	k.recent = append(k.recent, p)
 	s := Series(k.recent)
 	t, y := s.columns()
-	th := stats.FindTeeth(t, y, t[0], t[len(t)-1], maxFloorWindow(k.cfg))
+	th := stats.FindFastTeeth(t, y, t[0], t[len(t)-1], maxFloorWindow(k.cfg))
 	if !th.Found() {
 		k.teeth = th // how many drops so far, and their period when there are enough
 		return
 	}
 	// Teeth: the floors of the whole windows so far, then one at a time.
 	k.teeth = th
-	for _, f := range floorsOf(s, th.WindowS) {
+	for _, f := range floorsOf(s, th) {
 		k.keep(f)
 	}
-	k.next = t[0]
+	k.next = max(t[0], th.FirstDropS)
 	for k.next <= t[len(t)-1] {
 		k.next += th.WindowS
 	}
@@ -390,6 +391,7 @@ func (r Report) WithGoroutines(g Series, ctx Context, cfg Config) (Report, error
 		return Report{}, fmt.Errorf("goroutines: %w", err)
 	}
 	gr.Signal = rundir.Goroutines
+	gr.Reason = strings.ReplaceAll(gr.Reason, " MiB/hour", " an hour") // the judge's MiB are goroutines
 	r.Goroutines = &gr
 	if gr.Verdict == Leak && r.Verdict != Leak && r.Verdict != Crashed {
 		r.MemoryVerdict, r.MemoryReason = r.Verdict, r.Reason

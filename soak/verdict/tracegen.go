@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"time"
+
+	"github.com/relaysoak/relaysoak/soak/rundir"
 )
 
 // This file generates the labelled synthetic traces the tests judge (and that
@@ -300,4 +302,57 @@ func Library(seed int64) []Trace {
 		out[i] = sp.Generate(seed*1000 + int64(i))
 	}
 	return out
+}
+
+// goProcess simulates a garbage-collected relay sampled every 10 s: what it
+// keeps, its live heap (what it keeps plus what it holds between flushes,
+// a sawtooth) and its resident set (the heap under GOGC=100, the running
+// maximum of bounded pinning, what the allocator retains, noise). MiB and
+// MiB/hour.
+type goProcess struct {
+	minutes float64
+	keptMiB float64 // what it keeps at the start
+	leak    float64 // MiB/hour more kept
+	// step: what it keeps steps up by stepMiB at stepMin (a crowd's queues
+	// filling once), then stays.
+	stepMiB, stepMin float64
+	// teeth of the live heap: a climb of toothMiB over toothS, then a drop.
+	toothMiB, toothS float64
+	// pinMiB: slow readers pin queues of up to this much at random, freed
+	// when they are cut off; RSS keeps their running maximum.
+	pinMiB float64
+	// retained: RSS grows by this many MiB/hour while the heap does not
+	// (freed pages the allocator keeps).
+	retained float64
+	noiseMiB float64
+}
+
+// run returns the run's samples: rss_anon as a signal and the live heap.
+func (g goProcess) run(seed uint64) Run {
+	rng := rand.New(rand.NewPCG(seed, 0x6b657074))
+	run := Run{Signals: map[string]Series{}}
+	phase := rng.Float64() * g.toothS
+	pinned, highWater := 0.0, 0.0
+	for t := 0.0; t <= g.minutes*60; t += 10 {
+		kept := g.keptMiB + g.leak*t/3600
+		if g.stepMiB > 0 && t >= g.stepMin*60 {
+			kept += g.stepMiB
+		}
+		held := g.toothMiB * math.Mod(t+phase, g.toothS) / g.toothS
+		live := kept + held + rng.NormFloat64()*0.3
+		if g.pinMiB > 0 {
+			// A pin builds and is cut off every few minutes.
+			pinned = max(0, min(g.pinMiB, pinned+rng.NormFloat64()*g.pinMiB/4))
+			if rng.IntN(20) == 0 {
+				pinned = 0
+			}
+		}
+		// The runtime keeps the heap's high-water mark for a while: RSS
+		// follows the largest goal it has reached, plus pinned queues.
+		highWater = max(highWater*0.995, 2*live+pinned)
+		rss := 80 + highWater + g.retained*t/3600 + rng.NormFloat64()*g.noiseMiB
+		run.Signals[rundir.SignalRssAnon] = append(run.Signals[rundir.SignalRssAnon], Point{T: t, Bytes: rss * mib})
+		run.Kept = append(run.Kept, Point{T: t, Bytes: live * mib})
+	}
+	return run
 }

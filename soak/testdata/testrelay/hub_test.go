@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -27,10 +28,10 @@ import (
 
 // startHub serves a hub on loopback and publishes a commit with size
 // bytes of blocks every interval until the test ends.
-func startHub(t *testing.T, queue, leak int, every time.Duration, size int) (*hub, string) {
+func startHub(t *testing.T, cfg hubConfig, every time.Duration, size int) (*hub, string) {
 	t.Helper()
 	mem := &arena{}
-	h := newHub(queue, leak, mem, slog.New(slog.DiscardHandler))
+	h := newHub(cfg, mem, slog.New(slog.DiscardHandler))
 	ctx, cancel := context.WithCancel(context.Background())
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { h.serve(ctx, w, r) }))
 	c, err := cid.Prefix{Version: 1, Codec: cid.DagCBOR, MhType: multihash.SHA2_256, MhLength: -1}.Sum([]byte("x"))
@@ -97,7 +98,7 @@ func runCrowd(t *testing.T, cfg crowd.Config, until func(crowd.Counts) bool) cro
 
 func TestEveryDisconnectRetainsAndIsCounted(t *testing.T) {
 	const leak = 10000
-	h, url := startHub(t, 4096, leak, time.Millisecond, 100)
+	h, url := startHub(t, hubConfig{queue: 4096, leakPerDisconnect: leak}, time.Millisecond, 100)
 	before := counted(t)
 
 	n := runCrowd(t, crowd.Config{URL: url, Consumers: 2, Churn: 30 * time.Millisecond, Mix: crowd.Mix{Resume: 1, Vanish: 1}},
@@ -114,7 +115,7 @@ func TestEveryDisconnectRetainsAndIsCounted(t *testing.T) {
 }
 
 func TestSlowSubscriberIsCutOffWithConsumerTooSlow(t *testing.T) {
-	h, url := startHub(t, 4, 0, time.Millisecond, 32<<10)
+	h, url := startHub(t, hubConfig{queue: 4}, time.Millisecond, 32<<10)
 	before := counted(t)["too_slow"]
 	n := runCrowd(t, crowd.Config{URL: url, Consumers: 1, Churn: 20 * time.Millisecond, Mix: crowd.Mix{Slow: 1},
 		SlowFor: time.Second, DrainFor: 5 * time.Second}, func(n crowd.Counts) bool { return n.CutOff >= 1 })
@@ -122,4 +123,40 @@ func TestSlowSubscriberIsCutOffWithConsumerTooSlow(t *testing.T) {
 	assert.Zero(t, n.Errors, n.LastError)
 	assert.GreaterOrEqual(t, counted(t)["too_slow"]-before, 1.0)
 	assert.Zero(t, h.mem.total.Load(), "no leak configured, none retained")
+}
+
+func TestEveryCursorSubscribeParksAGoroutineAndItsBuffer(t *testing.T) {
+	const leak = 64 << 10
+	h, url := startHub(t, hubConfig{queue: 4096, cursorLeak: leak}, time.Millisecond, 100)
+	counted(t)
+	before := runtime.NumGoroutine()
+	n := runCrowd(t, crowd.Config{URL: url, Consumers: 2, Churn: 30 * time.Millisecond, Mix: crowd.Mix{Resume: 1}},
+		func(n crowd.Counts) bool { return n.CursorResumes >= 3 })
+	counted(t)
+	comebacks := int64(n.CursorResumes + n.OldCursors)
+	require.Positive(t, comebacks)
+	// A dial the crowd gave up on as it stopped may still have reached the
+	// hub: one each at most.
+	kept := h.mem.total.Load()
+	assert.GreaterOrEqual(t, kept, comebacks*leak, "CURSOR_LEAK kept per subscribe with a cursor")
+	assert.LessOrEqual(t, kept, (comebacks+2)*leak, "and none for the first subscribes")
+	assert.GreaterOrEqual(t, int64(runtime.NumGoroutine()-before), comebacks, "a goroutine parked per comeback, alive after its subscriber left")
+}
+
+// RETAIN_IN=heap keeps what is retained where the collector sees it; the
+// default keeps it outside the Go heap.
+func TestRetainInHeapIsSeenByTheCollector(t *testing.T) {
+	heapAfter := func(a *arena, n int) int64 {
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		a.retain(n)
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		runtime.KeepAlive(a) // what it retains is reachable through it
+		return int64(after.HeapAlloc) - int64(before.HeapAlloc)
+	}
+	const n = 8 << 20
+	assert.InEpsilon(t, n, heapAfter(&arena{heap: true}, n), 0.05, "kept in the Go heap (give or take what else the test freed)")
+	assert.Less(t, heapAfter(&arena{}, n), int64(1<<20), "kept outside the Go heap")
 }

@@ -17,7 +17,9 @@
 //
 // What it retains lives in anonymous mappings written page by page and never
 // unmapped: outside the Go heap, so the garbage collector cannot blur it, and
-// counted exactly in RssAnon.
+// counted exactly in RssAnon. RETAIN_IN=heap keeps it in the Go heap
+// instead, where the collector's goal (its live heap) sees it: what a Go
+// relay's own leak looks like.
 //
 // FLAVOUR=zlay: firehose on RELAY_PORT (3000); /metrics, /_health and
 // /_readyz on RELAY_METRICS_PORT (3001) with zlay's memory gauges; hosts once
@@ -74,6 +76,15 @@
 //	                      the connection to HOST and never dial it again (a
 //	                      relay that stops reading a host), logging
 //	                      "abandoning host"
+//	RETAIN_IN             mmap (default: anonymous pages outside the Go heap)
+//	                      or heap (the Go heap, seen by the collector)
+//	HEAP_TEETH            SIZE:PERIOD, e.g. 32MiB:10s: climb to SIZE in the Go
+//	                      heap over each PERIOD, then let it go: the sawtooth
+//	                      whose floors are the live heap
+//	CURSOR_LEAK           bytes held in the Go heap, by a goroutine that waits
+//	                      for shutdown, for each subscribe with a cursor (a
+//	                      consumer coming back): a goroutine and its buffer
+//	                      kept per reconnect
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
@@ -181,6 +192,10 @@ type settings struct {
 	resolverLeak             int
 	leakPerDisconnect        int
 	leakPerReconnect         int
+	retainInHeap             bool
+	teethBytes               int64
+	teethPeriod              time.Duration
+	cursorLeak               int
 	subscriberQueue          int
 	// DROP_HOST: one in dropEvery of dropHost's commits, after dropAfter.
 	dropHost  string
@@ -251,6 +266,16 @@ func loadSettings() (settings, error) {
 	if s.leakPerReconnect, err = sizeEnv("LEAK_BYTES_PER_RECONNECT"); err != nil {
 		return s, err
 	}
+	if s.cursorLeak, err = sizeEnv("CURSOR_LEAK"); err != nil {
+		return s, err
+	}
+	switch v := envOr("RETAIN_IN", "mmap"); v {
+	case "mmap":
+	case "heap":
+		s.retainInHeap = true
+	default:
+		return s, fmt.Errorf("RETAIN_IN must be mmap or heap, got %q", v)
+	}
 	s.subscriberQueue = 4096
 	if v := os.Getenv("SUBSCRIBER_QUEUE"); v != "" {
 		if s.subscriberQueue, err = strconv.Atoi(v); err != nil || s.subscriberQueue < 1 {
@@ -293,6 +318,9 @@ func loadSettings() (settings, error) {
 	if s.sawBytes, s.sawPeriod, err = sizeAndDuration("SAWTOOTH"); err != nil {
 		return s, err
 	}
+	if s.teethBytes, s.teethPeriod, err = sizeAndDuration("HEAP_TEETH"); err != nil {
+		return s, err
+	}
 	return s, nil
 }
 
@@ -314,8 +342,8 @@ func run(log *slog.Logger) error {
 	}
 	dial := fleetDial(os.Getenv("FLEET_ADDR"), os.Getenv("FLEET_TLS_ADDR"))
 	hc.Transport.(*http.Transport).DialContext = dial
-	mem := &arena{}
-	h := newHub(cfg.subscriberQueue, cfg.leakPerDisconnect, mem, log)
+	mem := &arena{heap: cfg.retainInHeap}
+	h := newHub(hubConfig{queue: cfg.subscriberQueue, leakPerDisconnect: cfg.leakPerDisconnect, cursorLeak: cfg.cursorLeak}, mem, log)
 	var res *resolver
 	if cfg.plcURL != "" {
 		res = newResolver(hc, cfg.plcURL, cfg.resolverLeak, mem, log)
@@ -326,6 +354,9 @@ func run(log *slog.Logger) error {
 	}
 	if cfg.sawBytes > 0 {
 		go sawtooth(ctx, cfg.sawBytes, cfg.sawPeriod, log)
+	}
+	if cfg.teethBytes > 0 {
+		go heapTeeth(ctx, cfg.teethBytes, cfg.teethPeriod)
 	}
 
 	var ready atomic.Bool
@@ -383,6 +414,7 @@ func run(log *slog.Logger) error {
 		"leak_after", cfg.leakAfter.String(), "warmup_bytes", cfg.warmupBytes, "sawtooth_bytes", cfg.sawBytes,
 		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak,
 		"leak_bytes_per_disconnect", cfg.leakPerDisconnect, "leak_bytes_per_reconnect", cfg.leakPerReconnect,
+		"retain_in_heap", cfg.retainInHeap, "heap_teeth_bytes", cfg.teethBytes, "cursor_leak_bytes", cfg.cursorLeak,
 		"subscriber_queue", cfg.subscriberQueue)
 
 	select {
@@ -652,14 +684,21 @@ type hub struct {
 	seq  int64
 	subs map[*subscriber]struct{}
 
-	queue             int // frames queued per subscriber before it is cut off
-	leakPerDisconnect int
-	mem               *arena
-	log               *slog.Logger
+	cfg hubConfig
+	mem *arena
+	log *slog.Logger
 }
 
-func newHub(queue, leakPerDisconnect int, mem *arena, log *slog.Logger) *hub {
-	return &hub{subs: map[*subscriber]struct{}{}, queue: queue, leakPerDisconnect: leakPerDisconnect, mem: mem, log: log}
+// hubConfig is what the hub queues per subscriber and what it keeps, on
+// purpose, as subscribers come and go.
+type hubConfig struct {
+	queue             int // frames queued per subscriber before it is cut off
+	leakPerDisconnect int // bytes retained when a subscriber goes
+	cursorLeak        int // bytes held by a parked goroutine per subscribe with a cursor
+}
+
+func newHub(cfg hubConfig, mem *arena, log *slog.Logger) *hub {
+	return &hub{subs: map[*subscriber]struct{}{}, cfg: cfg, mem: mem, log: log}
 }
 
 type subscriber struct {
@@ -721,7 +760,10 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	if err != nil {
 		return
 	}
-	s := &subscriber{ch: make(chan []byte, h.queue), cut: make(chan struct{})}
+	if h.cfg.cursorLeak > 0 && r.URL.Query().Has("cursor") {
+		h.mem.park(ctx, h.cfg.cursorLeak)
+	}
+	s := &subscriber{ch: make(chan []byte, h.cfg.queue), cut: make(chan struct{})}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
 	h.mu.Unlock()
@@ -733,8 +775,8 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 		h.mu.Unlock()
 		conn.Close()
 		// The leak on purpose: whatever the subscriber held, kept.
-		if h.leakPerDisconnect > 0 {
-			h.mem.retain(h.leakPerDisconnect)
+		if h.cfg.leakPerDisconnect > 0 {
+			h.mem.retain(h.cfg.leakPerDisconnect)
 		}
 		subscriberDisconnects.WithLabelValues(reason).Inc()
 		subscribers.Dec() // last: none connected means every disconnect is counted
@@ -1008,12 +1050,16 @@ func fleetDial(plain, withTLS string) func(ctx context.Context, network, addr st
 	}
 }
 
-// arena hands out memory the garbage collector never sees: anonymous
-// mappings, written so the kernel backs every page (RssAnon), never unmapped.
+// arena keeps what the target retains on purpose, written so every page is
+// resident: by default in anonymous mappings the garbage collector never
+// sees (RssAnon), never unmapped; with heap set, in the Go heap, where the
+// collector's goal counts it.
 type arena struct {
+	heap  bool
 	mu    sync.Mutex
 	cur   []byte
 	off   int
+	kept  [][]byte // heap: every block retained
 	total atomic.Int64
 }
 
@@ -1022,6 +1068,13 @@ const arenaChunk = 64 << 20
 func (a *arena) retain(n int) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	if a.heap {
+		b := make([]byte, n)
+		fill(b)
+		a.kept = append(a.kept, b)
+		retainedBytes.Set(float64(a.total.Add(int64(n))))
+		return
+	}
 	for n > 0 {
 		if a.off == len(a.cur) {
 			m, err := mapAnon(arenaChunk)
@@ -1037,6 +1090,19 @@ func (a *arena) retain(n int) {
 		n -= k
 		retainedBytes.Set(float64(a.total.Add(int64(k))))
 	}
+}
+
+// park starts a goroutine that holds n bytes of the Go heap until ctx ends:
+// a goroutine and its buffer kept, as a handler that never returns keeps
+// them.
+func (a *arena) park(ctx context.Context, n int) {
+	b := make([]byte, n)
+	fill(b)
+	retainedBytes.Set(float64(a.total.Add(int64(n))))
+	go func() {
+		<-ctx.Done()
+		runtime.KeepAlive(b)
+	}()
 }
 
 func mapAnon(n int) ([]byte, error) {
@@ -1104,6 +1170,36 @@ func sawtooth(ctx context.Context, size int64, period time.Duration, log *slog.L
 		}
 	}
 }
+
+// heapTeeth climbs to size bytes of the Go heap over each period, in
+// teethSteps steps, and lets them all go at the period's end, collecting
+// after each step so the collector's goal follows at once: the sawtooth of
+// a Go relay's heap (buffers and queues that fill and are flushed), whose
+// floors are what the process keeps.
+func heapTeeth(ctx context.Context, size int64, period time.Duration) {
+	t := time.NewTicker(period / teethSteps)
+	defer t.Stop()
+	var hold [][]byte
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if i%teethSteps == 0 {
+			hold = nil // the drop
+		} else {
+			b := make([]byte, size/(teethSteps-1))
+			fill(b)
+			hold = append(hold, b)
+		}
+		runtime.GC()
+	}
+}
+
+// teethSteps is how many ticks a tooth of heapTeeth lasts: a rise at each
+// but the last, which drops.
+const teethSteps = 8
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
