@@ -134,10 +134,11 @@ func FindDrops(t, y []float64, c DropConfig) Drops {
 // spaced as a sawtooth's: the spread (MAD) of their spacing is at most
 // maxSpacingSpread of its median.
 func regular(t []float64, at []int) bool {
-	gaps := make([]float64, 0, len(at))
-	for i := 1; i < len(at); i++ {
-		gaps = append(gaps, t[at[i]]-t[at[i-1]])
+	ts := make([]float64, len(at))
+	for k, i := range at {
+		ts[k] = t[i]
 	}
+	gaps := spacings(ts)
 	m := Median(gaps)
 	return m > 0 && MAD(gaps) <= maxSpacingSpread*m
 }
@@ -148,11 +149,19 @@ func MedianSpacing(ts []float64) float64 {
 	if len(ts) < 2 {
 		return 0
 	}
+	return MedianInPlace(spacings(ts))
+}
+
+// spacings are the gaps between consecutive times.
+func spacings(ts []float64) []float64 {
+	if len(ts) < 2 {
+		return nil
+	}
 	gaps := make([]float64, len(ts)-1)
 	for i := 1; i < len(ts); i++ {
 		gaps[i-1] = ts[i] - ts[i-1]
 	}
-	return MedianInPlace(gaps)
+	return gaps
 }
 
 // Teeth is a fast sawtooth: a gradual rise ended by a sharp drop, every

@@ -1072,7 +1072,7 @@ func (a *arena) retain(n int) {
 		b := make([]byte, n)
 		fill(b)
 		a.kept = append(a.kept, b)
-		retainedBytes.Set(float64(a.total.Add(int64(n))))
+		a.count(n)
 		return
 	}
 	for n > 0 {
@@ -1088,9 +1088,12 @@ func (a *arena) retain(n int) {
 		fill(a.cur[a.off : a.off+k])
 		a.off += k
 		n -= k
-		retainedBytes.Set(float64(a.total.Add(int64(k))))
+		a.count(k)
 	}
 }
+
+// count adds n bytes to what is retained, and to its gauge.
+func (a *arena) count(n int) { retainedBytes.Set(float64(a.total.Add(int64(n)))) }
 
 // park starts a goroutine that holds n bytes of the Go heap until ctx ends:
 // a goroutine and its buffer kept, as a handler that never returns keeps
@@ -1098,7 +1101,7 @@ func (a *arena) retain(n int) {
 func (a *arena) park(ctx context.Context, n int) {
 	b := make([]byte, n)
 	fill(b)
-	retainedBytes.Set(float64(a.total.Add(int64(n))))
+	a.count(n)
 	go func() {
 		<-ctx.Done()
 		runtime.KeepAlive(b)
