@@ -8,20 +8,23 @@ BIN := bin/relaysoak
 # (`make soak HOSTS=2750`): a HOSTS or RATE that happens to be in the
 # shell's environment never changes a run. RELAYSOAK_* variables in the
 # environment are read by relaysoak, under the command line.
-SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE SAMPLE_EVERY STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR CPUS COMPARE_PROFILE COMPARE_MEM_LIMIT \
+SOAK_VARS := HOSTS RATE DURATION MEM_LIMIT RELAY_IMAGE RELAY_PROFILE SAMPLE_EVERY JUDGE_WINDOW STOP_GRACE RESTART METRICS_LISTEN ID RUNS_DIR CPUS COMPARE_PROFILE COMPARE_MEM_LIMIT \
 	CAPTURE CAPTURE_MODE WEIGHTS ZIPF_S RAMP_UP BURST_FACTOR BURST_LENGTH BURST_EVERY OUTAGE_EVERY OUTAGE_LENGTH RELAY_GIVE_UP SEED REPEAT \
 	CHURN_IDENTITY CHURN_KEY_ROTATION CHURN_NEW_ACCOUNT CHURN_MOVE CHURN_STATUS CHURN_SYNC NO_CHURN \
 	CONSUMERS CONSUMER_CHURN CONSUMER_RESUME CONSUMER_OLD_CURSOR CONSUMER_SLOW CONSUMER_VANISH CONSUMER_SLOW_FOR \
 	ATTRIBUTE_PHASE ATTRIBUTE_WARMUP ATTRIBUTE_NOISE ATTRIBUTE_DETECT ATTRIBUTE_MAX \
 	MIN_DELIVERY DARK_AFTER FLEET_HISTORY
+# A bisect's own settings, beside the soak's (its flags --main, --build-cmd…).
+BISECT_VARS := MAIN BUILD_CMD STEP_LENGTH MAX_STEP
 given = $(filter command line,$(origin $(1)))
 flag_of = --$(subst _,-,$(shell echo $(1) | tr A-Z a-z))
 soak_flags = $(foreach v,$(SOAK_VARS),$(if $(call given,$(v)),$(call flag_of,$(v))='$($(v))'))
+bisect_flags = $(foreach v,$(BISECT_VARS),$(if $(call given,$(v)),$(call flag_of,$(v))='$($(v))'))
 # default_flag VAR,VALUE: a preset's default, unless VAR is on the command
 # line or RELAYSOAK_VAR in the environment (both win over it).
 default_flag = $(if $(or $(call given,$(1)),$(RELAYSOAK_$(1))),,$(call flag_of,$(1))=$(2))
 
-.PHONY: build test test-vet test-unit test-smoke test-e2e test-long soak soak-ab soak-attribute soak-diag soak-ci relay-image fakepds clean-containers compose-build compose-up compose-down
+.PHONY: build test test-vet test-unit test-smoke test-e2e test-long soak soak-ab soak-attribute soak-diag soak-ci bisect relay-image fakepds clean-containers compose-build compose-up compose-down
 
 build:
 	$(GO) build -o $(BIN) ./cmd/relaysoak
@@ -42,7 +45,7 @@ CONTAINER_TESTS := ^Test(Smoke|E2E|Long)
 SMOKE_RUN := ^TestSmoke
 SMOKE_PKGS := ./soak ./cmd/relaysoak
 E2E_RUN := ^TestE2E
-E2E_PKGS := ./relay ./soak ./soak/harness ./cmd/relaysoak
+E2E_PKGS := ./relay ./soak ./soak/harness ./soak/bisect ./cmd/relaysoak
 UNIT_PKGS := ./... ./soak/testdata/testrelay
 NO_DOCKER := unix:///nonexistent/the-docker-free-tier-has-no-docker.sock
 
@@ -100,6 +103,19 @@ soak-attribute: build
 # make soak-diag RELAY_IMAGE=myrelay:gpa HOSTS=200
 soak-diag: build
 	$(BIN) soak $(call default_flag,HOSTS,500) $(call default_flag,RATE,100) $(call default_flag,MEM_LIMIT,8GiB) $(call default_flag,STOP_GRACE,5m) $(soak_flags)
+
+# The first commit of a relay's history that keeps more than a good one:
+# an A/B soak per step (A the good build, B the step's), each commit built
+# from SOURCE (a git checkout, read only) into an image cached by commit.
+# Every soak setting applies (REPEAT=runs/<nightly> takes a LEAK run's);
+# DURATION is step 0's length, STEP_LENGTH the others' (default: the
+# shortest that resolves step 0's difference). MAIN or BUILD_CMD say how to
+# build a relay whose profile does not:
+# make bisect SOURCE=../indigo GOOD=v0.1.0 BAD=main [REPEAT=runs/ci-…]
+bisect: build
+	$(BIN) bisect --relay-source='$(if $(call given,SOURCE),$(SOURCE),$(error SOURCE=<relay checkout> is required))' \
+		--good='$(if $(call given,GOOD),$(GOOD),$(error GOOD=<commit> is required))' \
+		--bad='$(if $(call given,BAD),$(BAD),$(error BAD=<commit> is required))' $(soak_flags) $(bisect_flags)
 
 # What the nightly workflow runs, and anyone can locally: a soak with a known
 # ID (ID=… or RELAYSOAK_ID, default ci-<UTC time>), its headline and report in

@@ -42,7 +42,9 @@ import (
 // goroutines names the gauge of its goroutines (go_goroutines), judged as
 // kept memory too. dark_log_patterns are the log lines in which the relay
 // says it stopped reading a host; the report quotes those naming a host it
-// found dark.
+// found dark. build says how a bisect builds a Go relay from a checkout of
+// its source: main (its main package, ./cmd/relay), cgo, tags, ldflags and
+// args (the image's command after the binary).
 //
 // In args and env values, ${PLC_URL}, ${UPSTREAM_URL}, ${UPSTREAM_HOST}
 // and ${CA_FILE} are replaced by where the run put the PLC, the upstream

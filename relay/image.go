@@ -32,13 +32,6 @@ const (
 	Label = "org.relaysoak"
 )
 
-// indigoBuildFlags make a static binary for a FROM scratch image (cgo is
-// needed for sqlite; see ../shared/notes/indigo-relay.md).
-var indigoBuildFlags = []string{
-	"-tags", "netgo,osusergo,sqlite_omit_load_extension,timetzdata",
-	"-ldflags", "-s -w -linkmode external -extldflags -static",
-}
-
 // IndigoVersion is the pinned version of the indigo module: from this
 // binary's build info when it links indigo, else from `go list -m`.
 func IndigoVersion(ctx context.Context, moduleDir string) (string, error) {
@@ -77,8 +70,8 @@ type ImageConfig struct {
 	// ModuleDir is a directory inside this module (where `go build` finds the
 	// pinned indigo); default the working directory.
 	ModuleDir string
-	// BuildDir receives the static binary and Dockerfile; default a fresh
-	// temporary directory, removed afterwards.
+	// BuildDir keeps the static binary; default a temporary directory,
+	// removed afterwards.
 	BuildDir string
 	// Log receives go build and docker build output; default io.Discard.
 	Log io.Writer
@@ -108,33 +101,11 @@ func EnsureIndigoImage(ctx context.Context, cfg ImageConfig) (tag string, built 
 			return tag, false, nil
 		}
 	}
-	dir := cfg.BuildDir
-	if dir == "" {
-		dir, err = os.MkdirTemp("", "relaysoak-indigo-build-")
-		if err != nil {
-			return "", false, fmt.Errorf("making a build directory: %w", err)
-		}
-		defer os.RemoveAll(dir)
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		return "", false, fmt.Errorf("making build directory %s: %w", dir, err)
-	}
-	bin := filepath.Join(dir, "relay")
-	args := append([]string{"build"}, indigoBuildFlags...)
-	args = append(args, "-o", bin, IndigoModule+"/cmd/relay")
-	cmd := exec.CommandContext(ctx, "go", args...)
-	cmd.Dir = cfg.ModuleDir
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=1")
-	cmd.Stdout, cmd.Stderr = cfg.Log, cfg.Log
-	fmt.Fprintf(cfg.Log, "relaysoak: building %s@%s/cmd/relay (static) into %s\n", IndigoModule, version, dir)
-	if err := cmd.Run(); err != nil {
-		return "", false, fmt.Errorf("building %s/cmd/relay@%s (go %s): %w", IndigoModule, version, strings.Join(args, " "), err)
-	}
-	dockerfile := "FROM scratch\nCOPY relay /relay\nEXPOSE 2470 2471\nENTRYPOINT [\"/relay\"]\nCMD [\"serve\"]\n"
-	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(dockerfile), 0o644); err != nil {
-		return "", false, fmt.Errorf("writing Dockerfile in %s: %w", dir, err)
-	}
-	if err := buildImage(ctx, cli, dir, tag, map[string]string{Label: "true", Label + ".indigo-version": version}, cfg.Log); err != nil {
-		return "", false, err
+	b := (&Indigo{}).Facts().Build
+	fmt.Fprintf(cfg.Log, "relaysoak: building %s@%s/cmd/relay (static)\n", IndigoModule, version)
+	if _, err := BuildGoImage(ctx, GoImage{Dir: cfg.ModuleDir, Pkg: IndigoModule + strings.TrimPrefix(b.Main, "."), Build: b, Tag: tag,
+		Ports: []int{indigoAPIPort, indigoMetricsPort}, Labels: map[string]string{Label + ".indigo-version": version}, Log: cfg.Log, BuildDir: cfg.BuildDir}); err != nil {
+		return "", false, fmt.Errorf("the default relay image: %w", err)
 	}
 	return tag, true, nil
 }
@@ -149,6 +120,9 @@ type ScratchImage struct {
 	Binary string
 	// Ports are documented with EXPOSE.
 	Ports []int
+	// Args are the image's command after the entrypoint (CMD); none by
+	// default.
+	Args []string
 	// Labels are added to the image; Label=true always is.
 	Labels map[string]string
 	// Log receives docker build output; default io.Discard.
@@ -196,6 +170,10 @@ func EnsureScratchImage(ctx context.Context, img ScratchImage) (built bool, err 
 		fmt.Fprintf(&df, "EXPOSE %d\n", p)
 	}
 	fmt.Fprintf(&df, "ENTRYPOINT [\"/%s\"]\n", name)
+	if len(img.Args) > 0 {
+		cmd, _ := json.Marshal(img.Args)
+		fmt.Fprintf(&df, "CMD %s\n", cmd)
+	}
 	if err := os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte(df.String()), 0o644); err != nil {
 		return false, fmt.Errorf("writing Dockerfile in %s: %w", dir, err)
 	}
@@ -303,10 +281,8 @@ func EnsureGoImage(ctx context.Context, pkgDir string, img ScratchImage) (built 
 	}
 	defer os.RemoveAll(dir)
 	img.Binary = filepath.Join(dir, filepath.Base(pkgDir))
-	cmd := exec.CommandContext(ctx, "go", "build", "-trimpath", "-o", img.Binary, pkgDir)
-	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return false, fmt.Errorf("building %s: %w\n%s", pkgDir, err, out)
+	if err := (GoBuild{}).Build(ctx, "", pkgDir, img.Binary, nil); err != nil {
+		return false, err
 	}
 	built, err = EnsureScratchImage(ctx, img)
 	if err != nil {

@@ -62,6 +62,11 @@ func (p *Indigo) Facts() Facts {
 		Goroutines: "go_goroutines",
 		// Go's heap profile, on the metrics port.
 		PprofPath: "/debug/pprof/heap",
+		// Static for a FROM scratch image; cgo for sqlite (see
+		// ../shared/notes/indigo-relay.md).
+		Build: GoBuild{Main: "./cmd/relay", CGO: true,
+			Tags:    []string{"netgo", "osusergo", "sqlite_omit_load_extension", "timetzdata"},
+			LDFlags: "-s -w -linkmode external -extldflags -static", Args: []string{"serve"}},
 	}
 }
 

@@ -94,6 +94,10 @@ type Facts struct {
 	// Goroutines names the gauge of the relay's goroutines (or threads,
 	// or tasks): kept memory too, judged beside it ("" for none).
 	Goroutines string `yaml:"goroutines"`
+	// Build says how to build the relay from a checkout of its source
+	// (a bisect does, one commit at a time); zero for a relay not built
+	// from Go source here.
+	Build GoBuild `yaml:"build"`
 	// PprofPath serves Go's heap profile on MetricsPort ("" for none): the
 	// soak takes heap profiles from it. A generic profile has none.
 	PprofPath string `yaml:"-"`
@@ -108,6 +112,8 @@ func (f Facts) clone() Facts {
 	f.Network.PLCNames = slices.Clone(f.Network.PLCNames)
 	f.Network.UpstreamNames = slices.Clone(f.Network.UpstreamNames)
 	f.Counters.ResolutionErrors = maps.Clone(f.Counters.ResolutionErrors)
+	f.Build.Tags = slices.Clone(f.Build.Tags)
+	f.Build.Args = slices.Clone(f.Build.Args)
 	return f
 }
 

@@ -19,6 +19,7 @@ import (
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
 	"github.com/relaysoak/relaysoak/soak/crowd"
+	"github.com/relaysoak/relaysoak/soak/harness/harnesstest"
 	"github.com/relaysoak/relaysoak/soak/report"
 	"github.com/relaysoak/relaysoak/soak/rundir"
 	"github.com/relaysoak/relaysoak/soak/verdict"
@@ -26,7 +27,7 @@ import (
 
 // processSoak is a soak of the test relay run as a process (see
 // processHarness), sampled every 100 ms.
-func processSoak(t *testing.T, h *processHarness, d time.Duration) Config {
+func processSoak(t *testing.T, h *harnesstest.Processes, d time.Duration) Config {
 	t.Helper()
 	return Config{RunsDir: t.TempDir(), ID: "proc", Hosts: 4, Rate: 100, Duration: d, SampleEvery: 100 * time.Millisecond,
 		VerifyEvery: 1, Profile: &leakyRelay{}, Harness: h, DrainQuiet: 500 * time.Millisecond, Judge: verdict.Config{MinWindow: time.Second, Warmup: time.Second}}
@@ -139,7 +140,7 @@ func TestControllerJudgesTheGoroutinesKept(t *testing.T) {
 func TestControllerRelayKilledIsCrashed(t *testing.T) {
 	h := newProcessHarness(t)
 	cfg := processSoak(t, h, 10*time.Minute)
-	whenSampled(t, cfg, 15, func() { h.relay(0).kill() })
+	whenSampled(t, cfg, 15, func() { h.Relay(0).Kill() })
 	out, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
 	assertCrashed(t, out, 15)
@@ -167,7 +168,7 @@ func TestControllerRestartCountsRestarts(t *testing.T) {
 	h := newProcessHarness(t)
 	cfg := processSoak(t, h, 6*time.Second)
 	cfg.Restart = true
-	whenSampled(t, cfg, 10, func() { h.relay(0).kill() })
+	whenSampled(t, cfg, 10, func() { h.Relay(0).Kill() })
 	out, err := Run(context.Background(), cfg)
 	require.NoError(t, err)
 	assertRestartedOnce(t, out, 10)

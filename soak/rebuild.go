@@ -70,6 +70,9 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		sum.RunID = filepath.Base(filepath.Clean(dir))
 		sum.Notes = append(sum.Notes, "rebuilt from samples alone: the run ended before it wrote verdict.json")
 	}
+	if judge.MinWindow == 0 {
+		judge.MinWindow = recordedWindow(dir)
+	}
 	judged, err := judgeFile(filepath.Join(dir, rundir.Samples), judge)
 	if err != nil {
 		return sum, err
@@ -98,4 +101,16 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		sum.Sections = kept
 	}
 	return sum, nil
+}
+
+// recordedWindow is the judge's least window the run was soaked with
+// (--judge-window in its run.json's recipe), 0 for the default: a run is
+// judged again as it was judged.
+func recordedWindow(dir string) time.Duration {
+	info, err := rundir.ReadRunInfo(filepath.Join(dir, rundir.Run))
+	if err != nil {
+		return 0
+	}
+	d, _ := time.ParseDuration(info.Recipe["judge-window"])
+	return d
 }

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -32,14 +31,6 @@ func requireDocker(t *testing.T, runID string) {
 	t.Helper()
 	testkit.RequireDocker(t)
 	t.Cleanup(func() { testkit.AssertNoneLeft(t, relay.Label+".run="+runID, testkit.Containers) })
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
-	defer ln.Close()
-	return ln.Addr().String()
 }
 
 // readLines reads a JSONL file written so far.
@@ -88,7 +79,7 @@ func TestSmokeSoakWithIndigo(t *testing.T) {
 	requireDocker(t, "e2e")
 	cfg := smokeConfig(t, "e2e")
 	dir, capture := cfg.RunsDir, cfg.Capture
-	metrics := freeAddr(t)
+	metrics := testkit.FreeAddr(t)
 	cfg.MetricsListen = metrics
 	done := make(chan Outcome, 1)
 	errc := make(chan error, 1)

@@ -106,6 +106,8 @@ func TestMakefileHasTheCITargets(t *testing.T) {
 		{[]string{"soak", "HOSTS=5"}, []string{"--hosts='5'"}},
 		{[]string{"soak-attribute"}, []string{"--attribute", "--hosts=500", "--rate=200"}},
 		{[]string{"soak-attribute", "RATE=50", "ATTRIBUTE_PHASE=3m"}, []string{"--attribute", "--hosts=500", "--rate='50'", "--attribute-phase='3m'"}},
+		{[]string{"bisect", "SOURCE=../indigo", "GOOD=v1", "BAD=main", "HOSTS=9", "STEP_LENGTH=5m"},
+			[]string{"--relay-source='../indigo'", "--good='v1'", "--bad='main'", "--hosts='9'", "--step-length='5m'"}},
 	} {
 		cmd := exec.Command("make", append([]string{"-n", "-C", repoRoot}, c.args...)...)
 		// Stray shell variables never become flags; RELAYSOAK_* are
@@ -209,7 +211,7 @@ func TestNightlyWorkflowParses(t *testing.T) {
 			}
 		}
 	}
-	for _, test := range []string{"TestLongProductionShapeIndigo", "TestLongABIndigoItself", "TestLongControlLeakVariants", "TestLongRateAccuracy", "TestLongProductionShapeRehosted", "TestLongLibrarySweep"} {
+	for _, test := range []string{"TestLongProductionShapeIndigo", "TestLongABIndigoItself", "TestLongControlLeakVariants", "TestLongRateAccuracy", "TestLongProductionShapeRehosted", "TestLongLibrarySweep", "TestLongBisectStepUnderGitBisectRun"} {
 		found := false
 		for _, re := range long {
 			found = found || regexp.MustCompile(re).MatchString(test)

@@ -47,6 +47,8 @@ var baseArgs = map[string][]string{
 	"capture export":  {"good.rscap", "--out", "out.bin"},
 	"capture inspect": {"good.rscap"},
 	"capture record":  {"--url", "ws://127.0.0.1:1", "--out", "rec.rscap"},
+	"bisect":          {"--relay-source", "adir", "--good", "v1", "--bad", "main"},
+	"bisect-step":     {"--baseline", "v1"},
 }
 
 // writeFixtures lays out what rows refer to: good inputs, an empty file,
@@ -104,6 +106,11 @@ func namedRows() []badRow {
 		{name: "relaysoak no command", args: nil, code: exitUsage, names: "usage"},
 		{name: "relaysoak unknown command", args: []string{"frobnicate"}, code: exitUsage, names: "frobnicate"},
 		{name: "report missing run", args: []string{"report", "nope"}, code: exitBadInput, names: "nope"},
+		{name: "bisect without a bad end", args: []string{"bisect", "--relay-source", "adir", "--good", "v1"}, code: exitUsage, names: "--bad"},
+		{name: "bisect sets its own images", args: []string{"bisect", "--relay-source", "adir", "--good", "v1", "--bad", "main", "--compare", "x:y"}, code: exitUsage, names: "--compare"},
+		{name: "bisect a profile it cannot build", args: []string{"bisect", "--relay-source", "adir", "--good", "v1", "--bad", "main", "--relay-profile", "zlay"}, code: exitUsage, names: "--build-cmd"},
+		{name: "bisect not a checkout", args: []string{"bisect", "--relay-source", "adir", "--good", "v1", "--bad", "main"}, code: exitUsage, names: "not a git checkout"},
+		{name: "bisect-step without a baseline", args: []string{"bisect-step"}, code: exitUsage, names: "--baseline"},
 	}
 }
 
@@ -334,7 +341,7 @@ func TestReadmeMatchesTheBinary(t *testing.T) {
 	readme := string(b)
 	i := strings.Index(readme, "## Exit status")
 	require.GreaterOrEqual(t, i, 0, "README has an '## Exit status' section")
-	rows := regexp.MustCompile(`(?m)^\| (\d) \| (.+?) \|$`).FindAllStringSubmatch(readme[i:], -1)
+	rows := regexp.MustCompile(`(?m)^\| (\d+) \| (.+?) \|$`).FindAllStringSubmatch(readme[i:], -1)
 	require.Len(t, rows, len(exitTable), "one row per exit status")
 	for k, e := range exitTable {
 		assert.Equal(t, strconv.Itoa(e.code), rows[k][1])

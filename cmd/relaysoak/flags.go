@@ -229,6 +229,10 @@ func (f *flags) Repeat(name, help string, recipe func(path string) (map[string]s
 	f.repeat, f.recipe, f.keep = name, recipe, keep
 }
 
+// KeepFromRecipe adds flags never taken from a repeated run: a command
+// that sets them itself.
+func (f *flags) KeepFromRecipe(names ...string) { f.keep = append(f.keep, names...) }
+
 // Zero documents what 0 means for the last declared flag; 0 is then
 // accepted even outside its range.
 func (f *flags) Zero(meaning string) {

@@ -19,7 +19,8 @@ const module = "github.com/relaysoak/relaysoak"
 // drives the fleet from floor 2, soak's parts sit under soak: the run
 // directory's names and formats lowest, the verdict on them, the rest
 // (harness assembles one run, report writes it, the measuring parts) above,
-// the controller (soak) over them all, and the command on top.
+// the controller (soak) over them all, the bisect (a soak per step) over
+// it, and the command on top.
 var floors = []struct {
 	prefix string
 	floor  int
@@ -30,9 +31,10 @@ var floors = []struct {
 	{"soak/rundir", 3},
 	{"soak/verdict", 4},
 	{"soak/harness", 5}, {"soak/report", 5},
+	{"soak/bisect", 7},
 	{"soak/", 5},
 	{"soak", 6},
-	{"cmd/", 7},
+	{"cmd/", 8},
 }
 
 func floorOf(t *testing.T, pkg string) int {

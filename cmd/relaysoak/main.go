@@ -15,16 +15,19 @@ import (
 // Exit statuses of every subcommand, one table for the whole binary (the
 // README's copy is checked against it by a test).
 const (
-	exitOK           = 0 // PASS, or the command did what it was asked
-	exitLeak         = 1 // LEAK, and nothing else
-	exitUsage        = 2 // bad flags, values, environment variables or arguments
-	exitInconclusive = 3 // INCONCLUSIVE; for run: verification short of its bar
-	exitCrashed      = 4 // CRASHED: the relay died
-	exitBadInput     = 5 // an input file cannot be read or parsed
-	exitNotStarted   = 6 // could not start: Docker, ports, images
-	exitFailed       = 7 // failed while running, after the load began (the report is still written)
-	exitLost         = 8 // LOST: delivery short of its bar
-	exitRetained     = 9 // RETAINED: RSS grows, what the relay keeps does not
+	exitOK           = 0   // PASS, or the command did what it was asked
+	exitLeak         = 1   // LEAK, and nothing else; bisect-step: the commit keeps more
+	exitUsage        = 2   // bad flags, values, environment variables or arguments
+	exitInconclusive = 3   // INCONCLUSIVE; for run: verification short of its bar
+	exitCrashed      = 4   // CRASHED: the relay died
+	exitBadInput     = 5   // an input file cannot be read or parsed
+	exitNotStarted   = 6   // could not start: Docker, ports, images
+	exitFailed       = 7   // failed while running, after the load began (the report is still written)
+	exitLost         = 8   // LOST: delivery short of its bar
+	exitRetained     = 9   // RETAINED: RSS grows, what the relay keeps does not
+	exitNotFound     = 10  // bisect: good and bad do not differ at step 0
+	exitSkip         = 125 // bisect-step: skip this commit (git bisect run's skip)
+	exitRigFailed    = 128 // bisect-step: not the commit's doing; git bisect run stops
 )
 
 // exitTable is the table above for -h and the README.
@@ -32,16 +35,19 @@ var exitTable = []struct {
 	code int
 	what string
 }{
-	{exitOK, "PASS, or the command did what it was asked"},
-	{exitLeak, "LEAK"},
+	{exitOK, "PASS, or the command did what it was asked (for `bisect-step`: the commit is good)"},
+	{exitLeak, "LEAK (for `bisect-step`: the commit keeps more than the baseline)"},
 	{exitUsage, "bad usage: a flag, value, environment variable or argument"},
-	{exitInconclusive, "INCONCLUSIVE (for `run`: verification short of its bar)"},
+	{exitInconclusive, "INCONCLUSIVE (for `run`: verification short of its bar; for `bisect`: step 0 could not tell, or skipped commits hide the first bad one)"},
 	{exitCrashed, "CRASHED: the relay died"},
 	{exitBadInput, "unreadable input: a file missing, empty, a directory, or not parseable"},
-	{exitNotStarted, "could not start: Docker, ports, images"},
+	{exitNotStarted, "could not start: Docker, ports, images (for `bisect`: the good or the bad end does not build)"},
 	{exitFailed, "failed while running, after the load began (the report is still written)"},
 	{exitLost, "LOST: the relay delivered less than `--min-delivery` of the commits due after the ramp-up"},
 	{exitRetained, "RETAINED: the relay's resident memory grows while what it keeps (its live heap's floors) is flat: the allocator or runtime holds freed pages"},
+	{exitNotFound, "`bisect`: the good and the bad end do not differ at step 0: nothing to bisect"},
+	{exitSkip, "`bisect-step`: skip this commit (it does not build, or its A/B could not tell)"},
+	{exitRigFailed, "`bisect-step`: not the commit's doing (the rig failed, a revision is unknown, the baseline does not build): `git bisect run` stops"},
 }
 
 // command is one subcommand. setup declares its flags and returns what runs

@@ -228,7 +228,7 @@ func printReport(rep harness.Report, rate float64, d time.Duration) {
 
 func setupRelayImage(f *flags) func([]string) int {
 	rebuild := f.Bool("rebuild", false, "build even when the tag exists")
-	buildDir := f.OutPath("build-dir", "", true, "keep the static binary and Dockerfile here (default: a temporary directory)")
+	buildDir := f.OutPath("build-dir", "", true, "keep the static binary here (default: a temporary directory)")
 	return func([]string) int {
 		tclog.SetDefault(tclog.NewNoopLogger())
 		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

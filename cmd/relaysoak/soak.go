@@ -34,7 +34,9 @@ func init() {
 // maxMemLimit bounds --mem-limit: more than any machine here has.
 const maxMemLimit = 1 << 40
 
-func setupSoak(f *flags) func([]string) int {
+// soakFlags declares the flags of a soak (soak, bisect and bisect-step
+// share them) and returns what makes its Config once they are parsed.
+func soakFlags(f *flags) func() soak.Config {
 	hosts := f.Int("hosts", 50, 1, maxHosts, "PDS hosts in the fleet (production shape: 2750)")
 	perHost := f.Int("accounts-per-host", 2, 1, 10_000, "synthetic accounts per host")
 	rate := f.Float("rate", 50, 0.01, 1e6, "frames per second in total (production shape: 700)")
@@ -48,6 +50,8 @@ func setupSoak(f *flags) func([]string) int {
 	sched := scheduleFlags(f)
 	seed := f.Int64("seed", 1, 1, math.MaxInt64, "seed for keys, DIDs, records and host picks: the same seed repeats the load")
 	sampleEvery := f.Duration("sample-every", 10*time.Second, time.Second, time.Hour, "memory sampling interval")
+	judgeWindow := f.Duration("judge-window", verdict.DefaultMinWindow, time.Minute, 7*24*time.Hour,
+		"the least data after the warm-up the verdict judges (a strong leak is called at 2/5 of it): shorter answers sooner (a bisect of a large leak), with less power against a slow one")
 	stopGrace := f.Duration("stop-grace", 0, time.Second, 2*time.Hour, "how long the relay may take to stop")
 	f.Zero("the profile's")
 	restart := f.Bool("restart", false, "start the relay again when it dies, counting restarts, instead of ending with CRASHED")
@@ -99,7 +103,8 @@ func setupSoak(f *flags) func([]string) int {
 		if prof, err = profileByName(*profile); err != nil {
 			return usagef("%s: %v", f.Where("relay-profile"), err)
 		}
-		if name := prof.Facts().Name; name != "indigo" && *image == "" && *targetURL == "" {
+		// A bisect builds its images: only soak needs one named.
+		if name := prof.Facts().Name; f.cmd == "soak" && name != "indigo" && *image == "" && *targetURL == "" {
 			return usagef("the %s profile needs %s: only indigo's relay is built here", name, f.Where("relay-image"))
 		}
 		if *compareProfile != "" {
@@ -138,7 +143,7 @@ func setupSoak(f *flags) func([]string) int {
 		}
 		return nil
 	})
-	return func([]string) int {
+	return func() soak.Config {
 		var cmp *soak.Compare
 		if *compare != "" {
 			cmp = &soak.Compare{RelayImage: *compare, Profile: cmpProf, MemLimit: *compareMemLimit}
@@ -160,22 +165,29 @@ func setupSoak(f *flags) func([]string) int {
 			attribution = &attribute.PlanConfig{PhaseLength: *attrPhase, Warmup: *attrWarmup,
 				NoiseMiB: *attrNoise, MinDetectMiBPerHour: *attrDetect, MaxTotal: *attrMax}
 		}
-		tclog.SetDefault(tclog.NewNoopLogger())
-		rigGC()
-		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-		defer stop()
-		term := isTerminal(os.Stdout) && os.Getenv("CI") == ""
-		out, err := soak.Run(ctx, soak.Config{
+		return soak.Config{
 			RunsDir: *runsDir, ID: *id, Hosts: *hosts, AccountsPerHost: *perHost, Rate: *rate, Duration: *duration,
 			Churn: churn(), Capture: *capture, CaptureMode: replay.Mode(*captureMode), Seed: *seed,
 			Weights: sc.Weights, RampUp: sc.RampUp, Burst: sc.Burst, Outages: sc.Outages, Recipe: f.Given(),
 			Consumers: *consumers, ConsumerChurn: *consumerChurn, ConsumerSlowFor: *slowFor,
 			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
 			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
-			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout, Terminal: term,
-			Compare: cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery, DarkAfter: *darkAfter, FleetHistory: *history,
+			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout,
+			Terminal: isTerminal(os.Stdout) && os.Getenv("CI") == "",
+			Compare:  cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery, DarkAfter: *darkAfter, FleetHistory: *history,
 			PLC: plc(), External: external, FleetAddr: *fleetListen, FleetTLSAddr: *fleetTLSListen, CADir: *caDir, FleetDNSAddr: *fleetDNSListen,
-		})
+			Judge: verdict.Config{MinWindow: *judgeWindow},
+		}
+	}
+}
+
+func setupSoak(f *flags) func([]string) int {
+	config := soakFlags(f)
+	return func([]string) int {
+		cfg := config()
+		ctx, stop := soakContext()
+		defer stop()
+		out, err := soak.Run(ctx, cfg)
 		if err != nil {
 			if errors.Is(err, soak.ErrNotStarted) {
 				fail("soak", exitNotStarted, "%v", err)
@@ -334,6 +346,16 @@ func profileByName(name string) (relay.Profile, error) {
 		return relay.LoadGeneric(name)
 	}
 	return nil, fmt.Errorf("%q is not a profile: use indigo, zlay, rsky or a generic profile file (.yaml or .json)", name)
+}
+
+// soakContext is the context of a command that runs soaks (soak, bisect,
+// bisect-step): testcontainers' own logging off, the rig's collector
+// setting, and cancelled by Ctrl-C or SIGTERM, which ends a soak with its
+// report.
+func soakContext() (context.Context, context.CancelFunc) {
+	tclog.SetDefault(tclog.NewNoopLogger())
+	rigGC()
+	return signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 }
 
 // rigGC has the rig collect at half its live heap (GOGC=50) rather than

@@ -49,3 +49,14 @@ func ServeVirtualHosts(t testing.TB, h http.Handler) *VirtualHosts {
 	vh.Dialer.HandshakeTimeout = 5 * time.Second
 	return vh
 }
+
+// FreeAddr is a loopback address that was free a moment ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("finding a free port: %v", err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}

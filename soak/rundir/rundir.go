@@ -35,6 +35,11 @@ const (
 	// A and B are an A/B run's arms, each a run directory of its own.
 	A = "a"
 	B = "b"
+	// A bisect's directory holds an A/B run directory per step and these.
+	BisectReport = "bisect.md"
+	BisectJSON   = "bisect.json"
+	BisectPlot   = "bisect.png"
+	BisectBuilds = "builds" // a build log per commit
 )
 
 // Memory signals of a sample line (judged unless noted).

@@ -1,5 +1,7 @@
 // Package harnesstest starts a harness (fleet, relay in a container, consumer) for
-// a test and removes it when the test ends, pass or fail.
+// a test and removes it when the test ends, pass or fail; or, for a soak
+// that must take seconds, each arm's harness around a relay it runs as a
+// process beside the test (Processes).
 package harnesstest
 
 import (
