@@ -11,6 +11,7 @@ import (
 	"github.com/relaysoak/relaysoak/fakepds"
 	"github.com/relaysoak/relaysoak/relay"
 	"github.com/relaysoak/relaysoak/replay"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/harness"
 	"github.com/relaysoak/relaysoak/soak/leaks"
@@ -90,9 +91,11 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	}
 	if cfg.Consumers > 0 {
 		cc := crowd.Config{URL: r.Target().FirehoseURL(), Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
-			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed}
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Seed: cfg.Seed,
+			Identities: cfg.ConsumerIdentities, IdentityChurn: cfg.ConsumerIdentityChurn}
 		if ld.attr != nil {
-			cc.ChurnScale = ld.attr.consumerChurnScale
+			cc.ChurnScale = ld.attr.scale(attribute.ConsumerReconnects)
+			cc.IdentityChurnScale = ld.attr.scale(attribute.NewIdentities)
 		}
 		a.crowd, err = crowd.New(cc)
 		if err != nil {
@@ -201,7 +204,12 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 	_, loadWarnings := report.LoadSection(lf)
 	if a.crowd != nil {
 		sum.Findings.Consumers = &report.ConsumerLoad{Consumers: cfg.Consumers, Churn: cfg.ConsumerChurn,
-			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Counts: a.crowd.Counts()}
+			Mix: cfg.ConsumerMix, SlowFor: cfg.ConsumerSlowFor, Counts: a.crowd.Counts(),
+			Identities: cfg.ConsumerIdentities, IdentityChurn: cfg.ConsumerIdentityChurn}
+		if s := a.s.series; s != nil {
+			first, last, grown := s.Grown()
+			sum.Findings.Consumers.Series = &report.MetricSeries{First: first, Last: last, Grown: grown}
+		}
 	}
 	sum.Warnings = append(sum.Warnings, loadWarnings...)
 	if fh := rep.Firehose; fh.CapturedCommits > 0 || ld.capture != nil && ld.capture.Mode == replay.Verbatim {
@@ -225,6 +233,7 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 			sum.Findings.Attribution = &found
 		}
 	}
+	consumerFindings(dir, &sum)
 	if rc, err := readOwnCost(filepath.Join(dir, rundir.RigSamples), max(cfg.RampUp, 2*time.Minute), cfg.Judge); err == nil {
 		sum.Findings.OwnCost = &rc
 		_, warnings := report.OwnCostSection(rc)

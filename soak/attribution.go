@@ -24,6 +24,7 @@ var factorColumns = map[attribute.Factor]string{
 	attribute.Resolutions:        rundir.PLCRequests, // the relay's lookups, counted where they land
 	attribute.HostReconnects:     rundir.HostSubscribes,
 	attribute.ConsumerReconnects: rundir.CrowdDisconnects, // consumer-side leaks keep what a subscriber held when it goes
+	attribute.NewIdentities:      rundir.CrowdNewIdentities,
 }
 
 // Baselines an attribution run gives the factors it raises when the run's
@@ -34,6 +35,9 @@ const (
 	attributionOutageLength  = 10 * time.Second
 	attributionConsumers     = 4
 	attributionConsumerChurn = 20 * time.Second
+	// attributionIdentityChurn leaves room for the phase's multiplier
+	// (at most 3) under a chance of 1.
+	attributionIdentityChurn = 0.3
 )
 
 // attributionPlan lays out an attribution run's plan, prints it, and fills
@@ -67,12 +71,15 @@ func attributionPlan(cfg Config) (Config, *attribute.Plan, error) {
 					cfg.Outages.Length = attributionOutageLength
 				}
 			}
-		case attribute.ConsumerReconnects:
+		case attribute.ConsumerReconnects, attribute.NewIdentities:
 			if cfg.Consumers == 0 {
 				cfg.Consumers = attributionConsumers
 			}
 			if cfg.ConsumerChurn == 0 {
 				cfg.ConsumerChurn = attributionConsumerChurn
+			}
+			if ph.Raised == attribute.NewIdentities && cfg.ConsumerIdentityChurn == 0 {
+				cfg.ConsumerIdentityChurn = attributionIdentityChurn
 			}
 		}
 	}
@@ -135,22 +142,25 @@ func (a *attribution) started(t time.Time) {
 	a.start = t
 }
 
-// consumerChurnScale multiplies the consumers' reconnect rate during the
-// phase that raises it.
-func (a *attribution) consumerChurnScale() float64 {
-	a.mu.Lock()
-	start := a.start
-	a.mu.Unlock()
-	if start.IsZero() {
+// scale is the multiplier of f's rate on the plan's clock: the phase's
+// multiplier while it raises f, else 1. The crowd raises its reconnects
+// and its new identities by it.
+func (a *attribution) scale(f attribute.Factor) func() float64 {
+	return func() float64 {
+		a.mu.Lock()
+		start := a.start
+		a.mu.Unlock()
+		if start.IsZero() {
+			return 1
+		}
+		el := time.Since(start).Seconds()
+		for i, sp := range a.plan.Spans() {
+			if el >= sp.StartS && el < sp.EndS && sp.Raised == f {
+				return a.plan.Phases[i].Multiplier
+			}
+		}
 		return 1
 	}
-	el := time.Since(start).Seconds()
-	for i, sp := range a.plan.Spans() {
-		if el >= sp.StartS && el < sp.EndS && sp.Raised == attribute.ConsumerReconnects {
-			return a.plan.Phases[i].Multiplier
-		}
-	}
-	return 1
 }
 
 // checkNoise measures memory's noise over the second half of the warm-up
@@ -228,9 +238,29 @@ func attributionObservations(path, fallback string) (attribute.Observations, str
 // that carried the verdict) and each factor's counter, from the load's
 // start.
 func observations(path, signal string) (attribute.Observations, error) {
+	return observationsOf(path, signal, factorColumns)
+}
+
+// observationsOf reads memory (signal) and the counters named by columns,
+// from the load's start. A counter no sample holds is left out (a run
+// written before it was counted); samples lacking any other are.
+func observationsOf(path, signal string, columns map[attribute.Factor]string) (attribute.Observations, error) {
+	held := map[attribute.Factor]string{}
+	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
+		for f, col := range columns {
+			if _, ok := l.Context[col]; ok {
+				held[f] = col
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return attribute.Observations{}, err
+	}
+	columns = held
 	obs := attribute.Observations{Counts: map[attribute.Factor][]float64{}}
 	t0 := -1.0
-	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
+	err = rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
 		if l.ElapsedS == nil || l.FramesSent == nil || *l.FramesSent == 0 {
 			return nil // before the load: the plan's clock has not started
 		}
@@ -242,7 +272,7 @@ func observations(path, signal string) (attribute.Observations, error) {
 			return nil
 		}
 		counts := map[attribute.Factor]float64{}
-		for f, col := range factorColumns {
+		for f, col := range columns {
 			v, ok := l.Context[col]
 			if !ok {
 				return nil

@@ -22,7 +22,7 @@ import (
 	"github.com/relaysoak/relaysoak/soak/verdict"
 )
 
-// minutePlan is warm-up 1 min and nine 1-minute phases: B F1 B F2 B F3 B F4 B.
+// minutePlan is warm-up 1 min and eleven 1-minute phases: B F1 B F2 … B F5 B.
 func minutePlan() *attribute.PlanConfig {
 	return &attribute.PlanConfig{PhaseLength: time.Minute, Warmup: time.Minute}
 }
@@ -32,12 +32,13 @@ func TestAttributionPlanFillsWhatThePlanNeeds(t *testing.T) {
 	cfg, plan, err := attributionPlan(Config{Attribute: minutePlan(), Duration: 5 * time.Hour, Out: &out}.withDefaults())
 	require.NoError(t, err)
 	require.NotNil(t, plan)
-	assert.Equal(t, 10*time.Minute, cfg.Duration, "the plan sets the run's length")
+	assert.Equal(t, 12*time.Minute, cfg.Duration, "the plan sets the run's length")
 	assert.Equal(t, attributionOutageEvery, cfg.Outages.Every, "host reconnects happen at baseline too")
 	assert.Equal(t, attributionOutageLength, cfg.Outages.Length)
 	assert.Equal(t, attributionConsumers, cfg.Consumers, "consumer reconnects happen at baseline too")
 	assert.Equal(t, attributionConsumerChurn, cfg.ConsumerChurn)
-	assert.Contains(t, out.String(), "attribution plan: 9 phases after a 1 min warm-up, 10 min in all", "the plan is printed before the run")
+	assert.Equal(t, attributionIdentityChurn, cfg.ConsumerIdentityChurn, "new identities happen at baseline too")
+	assert.Contains(t, out.String(), "attribution plan: 11 phases after a 1 min warm-up, 12 min in all", "the plan is printed before the run")
 
 	cfg, _, err = attributionPlan(Config{Attribute: minutePlan(), Consumers: 9, ConsumerChurn: time.Minute,
 		Outages: replay.Outages{Every: time.Hour, Length: time.Second}}.withDefaults())
@@ -70,19 +71,25 @@ func TestLoadFollowsTheAttributionPlan(t *testing.T) {
 	assert.True(t, rc.ChurnPerSecond)
 	assert.InDelta(t, replay.DefaultChurn.Identity*200/1000, rc.Churn.Identity, 1e-9, "identity events per second at the base rate")
 	assert.Equal(t, replay.DefaultChurn.KeyRotation, rc.Churn.KeyRotation, "a fraction, not a rate")
-	require.Len(t, rc.Stages, 9)
+	require.Len(t, rc.Stages, 11)
 	assert.Equal(t, 2*time.Minute, rc.Stages[1].Start, "F1 after the warm-up and B1")
 	assert.Equal(t, replay.Stage{Start: 2 * time.Minute, Frames: 2.5}, rc.Stages[1])
 	assert.Equal(t, replay.Stage{Start: 4 * time.Minute, Churn: 2.5}, rc.Stages[3])
 	assert.Equal(t, replay.Stage{Start: 6 * time.Minute, Outages: 2.5}, rc.Stages[5])
 	assert.Equal(t, replay.Stage{Start: 8 * time.Minute}, rc.Stages[7], "consumer churn is the crowd's, not the replay's")
 	assert.Equal(t, replay.Stage{Start: 9 * time.Minute}, rc.Stages[8])
+	assert.Equal(t, replay.Stage{Start: 10 * time.Minute}, rc.Stages[9], "new identities are the crowd's too")
 
-	assert.Equal(t, 1.0, ld.attr.consumerChurnScale(), "before the load starts")
+	reconnects, identities := ld.attr.scale(attribute.ConsumerReconnects), ld.attr.scale(attribute.NewIdentities)
+	assert.Equal(t, 1.0, reconnects(), "before the load starts")
 	ld.attr.started(time.Now().Add(-8*time.Minute - 30*time.Second))
-	assert.Equal(t, 2.5, ld.attr.consumerChurnScale(), "in F4")
+	assert.Equal(t, 2.5, reconnects(), "in F4")
+	assert.Equal(t, 1.0, identities(), "in F4")
 	ld.attr.started(time.Now().Add(-7*time.Minute - 30*time.Second))
-	assert.Equal(t, 1.0, ld.attr.consumerChurnScale(), "in B4")
+	assert.Equal(t, 1.0, reconnects(), "in B4")
+	ld.attr.started(time.Now().Add(-10*time.Minute - 30*time.Second))
+	assert.Equal(t, 2.5, identities(), "in F5")
+	assert.Equal(t, 1.0, reconnects(), "in F5")
 }
 
 // From samples.jsonl to the report's section, attribution.json and the
@@ -162,9 +169,9 @@ func writePlanSamples(t *testing.T, dir string, plan attribute.Plan, mem func(s 
 	f, err := os.Create(filepath.Join(dir, rundir.Samples))
 	require.NoError(t, err)
 	enc := json.NewEncoder(f)
-	rates := map[string]float64{"commits_delivered": 200, "plc_requests": 1, "host_subscribes": 2.0 / 60, "crowd_disconnects": 12.0 / 60}
+	rates := map[string]float64{"commits_delivered": 200, "plc_requests": 1, "host_subscribes": 2.0 / 60, "crowd_disconnects": 12.0 / 60, "crowd_new_identities": 4.0 / 60}
 	raised := map[attribute.Factor]string{attribute.Frames: "commits_delivered", attribute.Resolutions: "plc_requests",
-		attribute.HostReconnects: "host_subscribes", attribute.ConsumerReconnects: "crowd_disconnects"}
+		attribute.HostReconnects: "host_subscribes", attribute.ConsumerReconnects: "crowd_disconnects", attribute.NewIdentities: "crowd_new_identities"}
 	counts := map[string]float64{}
 	rng := rand.New(rand.NewPCG(3, 4))
 	spans := plan.Spans()

@@ -400,3 +400,36 @@ func TestControllerReportAssembly(t *testing.T) {
 	assert.Positive(t, last[len(last)-1].Signals["rss"], "its metrics are read")
 	assert.Positive(t, last[len(last)-1].Context["crowd_connects"])
 }
+
+// Stuck clients, end to end in seconds: the test relay as a process pins
+// 32 MiB of its Go heap for each subscriber whose queue is full, for as
+// long as it stays connected (STUCK_PIN), and never cuts one off; its heap
+// teeth a second apart keep the collector, and so the live heap, prompt.
+// Consumers that get stuck at random times are priced from the live heap
+// against their number: within ±25% of what the relay pins, released: no.
+func TestControllerPricesStuckClients(t *testing.T) {
+	const pin = 32 << 20
+	h := newProcessHarness(t)
+	cfg := processSoak(t, h, 40*time.Second)
+	cfg.Rate = 200
+	cfg.Profile = &leakyRelay{Kept: true, Env: map[string]string{"STUCK_PIN": strconv.Itoa(pin), "SUBSCRIBER_QUEUE": "16", "HEAP_TEETH": "8MiB:1s"}}
+	cfg.Consumers, cfg.ConsumerChurn, cfg.ConsumerMix = 5, 8*time.Second, crowd.Mix{Stuck: 1}
+	cfg.Judge = keptProcessJudge
+	out, err := Run(t.Context(), cfg)
+	require.NoError(t, err)
+	cl := out.Summary.Findings.Consumers
+	require.NotNil(t, cl)
+	require.NotNil(t, cl.Stuck, "consumers got stuck: %+v", cl.Counts)
+	s := *cl.Stuck
+	t.Logf("%s; counts %+v", s.Sentence(), cl.Counts)
+	require.Positive(t, s.Stuck)
+	require.Empty(t, s.Reason)
+	assert.Equal(t, rundir.SignalLiveHeap, s.Signal)
+	assert.InEpsilon(t, float64(pin), s.BytesPerClient, 0.25, "MiB per stuck client within ±25%% of the %d MiB pinned", pin>>20)
+	assert.Zero(t, s.Released, "the relay held every stuck client to the end")
+	assert.Contains(t, s.Sentence(), "released: no")
+	md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
+	require.NoError(t, err)
+	assert.Contains(t, string(md), "per stuck client")
+	assert.Contains(t, string(md), "a bound per client, not a slope")
+}

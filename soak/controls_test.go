@@ -365,7 +365,7 @@ func TestLongControlAttributionCursorLeak(t *testing.T) {
 	const perCursor = 128 << 10
 	plan := &attribute.PlanConfig{Warmup: 10 * time.Minute, PhaseLength: 4 * time.Minute}
 	out := soakLeaky(t, Config{
-		Hosts: 500, Rate: 200, Duration: plan.Warmup + 9*plan.PhaseLength, Attribute: plan,
+		Hosts: 500, Rate: 200, Duration: planLength(plan), Attribute: plan,
 		Consumers: 20, ConsumerChurn: 30 * time.Second,
 		Profile: &leakyRelay{Env: map[string]string{"CURSOR_LEAK": strconv.Itoa(perCursor)}, Kept: true},
 	})
@@ -388,6 +388,74 @@ func TestLongControlAttributionCursorLeak(t *testing.T) {
 		term, ok := c.res.Term(attribute.ConsumerReconnects)
 		require.True(t, ok)
 		assert.InEpsilon(t, c.want, term.BytesPerUnit, c.tol, "%s per consumer reconnect", c.res.Signal)
+	}
+}
+
+// planLength is how long a plan with a set phase length runs: its warm-up
+// and a phase per factor, each between baselines.
+func planLength(p *attribute.PlanConfig) time.Duration {
+	return p.Warmup + time.Duration(2*len(attribute.AllFactors)+1)*p.PhaseLength
+}
+
+// Client identities as production has them, on the test relay keeping
+// 4 KiB in its Go heap for each identity it sees (IDENTITY_LEAK), and on
+// the same relay keeping nothing per identity. 40 consumers reconnect
+// every second, 40% of the time as a never-seen identity (all of the
+// time in the identities' phase): about 16 new identities a second, some
+// 225 MiB/hour at baseline. Keeping: LEAK, and attribution names new
+// consumer identities at 4 KiB ± 25%, every other factor's family-wise
+// interval including 0. Keeping nothing: PASS, the identities' family-wise
+// interval including 0. 20 minutes each, long tier.
+func TestLongControlAttributionIdentities(t *testing.T) {
+	if os.Getenv("RELAYSOAK_LONG") == "" {
+		t.Skip("long tier: set RELAYSOAK_LONG=1 (make test-long)")
+	}
+	const perIdentity = 4 << 10
+	for _, keep := range []bool{true, false} {
+		name := map[bool]string{true: "kept", false: "not kept"}[keep]
+		t.Run(name, func(t *testing.T) {
+			env := map[string]string{"RETAIN_IN": "heap"}
+			if keep {
+				env["IDENTITY_LEAK"] = strconv.Itoa(perIdentity)
+			}
+			plan := &attribute.PlanConfig{Warmup: 3 * time.Minute, PhaseLength: 90 * time.Second}
+			out := soakLeaky(t, Config{
+				Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second, Duration: planLength(plan), Attribute: plan,
+				Consumers: 40, ConsumerChurn: time.Second, ConsumerMix: promptDisconnects, ConsumerIdentityChurn: 0.4,
+				Profile: &leakyRelay{Env: env, Kept: true},
+				Judge:   shortJudge,
+			})
+			s := out.Summary
+			b, err := os.ReadFile(filepath.Join(out.Dir, rundir.Attribution))
+			require.NoError(t, err)
+			var res attribute.Result
+			require.NoError(t, json.Unmarshal(b, &res))
+			t.Logf("%s; attribution on %s: %s: %s", s.Judged.Verdict, res.Signal, res.Verdict, res.Sentence())
+			require.NotNil(t, s.Findings.Consumers)
+			t.Logf("new identities %d; series %+v", s.Findings.Consumers.Counts.NewIdentities, s.Findings.Consumers.Series)
+			ids, ok := res.Term(attribute.NewIdentities)
+			require.True(t, ok)
+			if !keep {
+				assert.Equal(t, verdict.Pass, s.Judged.Verdict, s.Judged.Reason)
+				// At the level the verdict names factors at, as the other
+				// controls judge their null terms.
+				assert.False(t, ids.Firm, "the identities' family-wise interval includes 0 (95%%: %.0f to %.0f B)", ids.Lo, ids.Hi)
+				assert.NotContains(t, res.Named(), attribute.NewIdentities)
+				return
+			}
+			assert.Equal(t, verdict.Leak, s.Judged.Verdict, s.Judged.Reason)
+			require.Equal(t, attribute.VerdictFactor, res.Verdict, res.Reason)
+			assert.Equal(t, []attribute.Factor{attribute.NewIdentities}, res.Named())
+			assert.InEpsilon(t, perIdentity, ids.BytesPerUnit, 0.25, "bytes per new identity within ±25%% of 4 KiB")
+			for _, f := range attribute.AllFactors {
+				if term, _ := res.Term(f); f != attribute.NewIdentities {
+					assert.False(t, term.Firm, "%s's family-wise interval includes 0 (95%%: %.0f to %.0f)", f, term.Lo, term.Hi)
+				}
+			}
+			md, err := os.ReadFile(filepath.Join(out.Dir, rundir.Report))
+			require.NoError(t, err)
+			assert.Contains(t, string(md), "Each new client identity kept")
+		})
 	}
 }
 
@@ -435,8 +503,8 @@ const controlWarmup = 2 * time.Minute
 
 func (c attributionControl) run(t *testing.T, phase time.Duration) {
 	out := soakLeaky(t, Config{
-		// Duration is the plan's (a warm-up and 9 phases); soakLeaky bounds the run by it.
-		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second, Duration: controlWarmup + 9*phase,
+		// Duration is the plan's; soakLeaky bounds the run by it.
+		Hosts: 20, Rate: 100, SampleEvery: 2 * time.Second, Duration: planLength(&attribute.PlanConfig{PhaseLength: phase, Warmup: controlWarmup}),
 		Attribute:   &attribute.PlanConfig{PhaseLength: phase, Warmup: controlWarmup},
 		Profile:     &leakyRelay{Env: c.env},
 		ConsumerMix: c.mix,

@@ -100,6 +100,7 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		}
 		sum.Sections = kept
 	}
+	consumerFindings(dir, &sum)
 	return sum, nil
 }
 

@@ -60,11 +60,16 @@ type Config struct {
 	// measuring one (default 0), loading its downstream side:
 	// ConsumerChurn is each one's mean time between reconnects (0: never
 	// on purpose), ConsumerMix what it does then (resume, old cursor, read
-	// too slowly, vanish), ConsumerSlowFor how long a slow reader stops.
-	Consumers       int
-	ConsumerChurn   time.Duration
-	ConsumerMix     crowd.Mix
-	ConsumerSlowFor time.Duration
+	// too slowly, vanish, get stuck), ConsumerSlowFor how long a slow
+	// reader stops. ConsumerIdentities is how many client identities they
+	// present (default 1), ConsumerIdentityChurn the chance that a connect
+	// comes as a never-seen one (crowd.Config).
+	Consumers             int
+	ConsumerChurn         time.Duration
+	ConsumerMix           crowd.Mix
+	ConsumerSlowFor       time.Duration
+	ConsumerIdentities    int
+	ConsumerIdentityChurn float64
 	// PLC is the fake PLC's behaviour: latency, errors, resets… (default:
 	// prompt and reliable).
 	PLC fakepds.PLCBehaviour
@@ -186,6 +191,9 @@ func (c Config) withDefaults() Config {
 	}
 	if c.ConsumerSlowFor == 0 {
 		c.ConsumerSlowFor = time.Minute
+	}
+	if c.ConsumerIdentities == 0 {
+		c.ConsumerIdentities = 1
 	}
 	if c.Out == nil {
 		c.Out = io.Discard
@@ -407,7 +415,8 @@ func writeRunJSON(path string, cfg Config, ld *load) error {
 			"restart": cfg.Restart, "stop_grace": cfg.StopGrace.String(), "plc": cfg.PLC, "seed": cfg.Seed,
 			"verify_every": cfg.VerifyEvery, "cpus": cfg.CPUs,
 			"consumers": cfg.Consumers, "consumer_churn": cfg.ConsumerChurn.String(), "consumer_mix": cfg.ConsumerMix,
-			"consumer_slow_for": cfg.ConsumerSlowFor.String(), "dark_after": cfg.DarkAfter.String(),
+			"consumer_slow_for": cfg.ConsumerSlowFor.String(), "consumer_identities": cfg.ConsumerIdentities,
+			"consumer_identity_churn": cfg.ConsumerIdentityChurn, "dark_after": cfg.DarkAfter.String(),
 			"fleet_history": cfg.FleetHistory.String(),
 		},
 		Load:    ld.replay,

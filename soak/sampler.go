@@ -36,7 +36,8 @@ var memorySignals = map[string]bool{
 type sampler struct {
 	cfg     Config
 	rig     *harness.Harness
-	crowd   *crowd.Crowd // nil without extra consumers
+	crowd   *crowd.Crowd  // nil without extra consumers
+	series  *probe.Series // the relay's metric series, while the crowd runs; nil without
 	started time.Time
 	probes  []probe.Probe
 	self    []probe.Probe
@@ -119,12 +120,19 @@ func newSampler(dir string, cfg Config, r *harness.Harness, cr *crowd.Crowd, sta
 	if len(names) > 0 {
 		ps = append(ps, probe.Metrics{URL: r.Target().MetricsURL(), Names: names})
 	}
+	var series *probe.Series
+	if cr != nil && r.Target().MetricsURL() != "" {
+		// Clients come and go: whatever the relay labels by client shows
+		// in its series.
+		series = &probe.Series{URL: r.Target().MetricsURL()}
+		ps = append(ps, series)
+	}
 	var kept *verdict.LiveKept
 	if lh := r.LiveHeap(); lh.Goal != "" {
 		ps = append(ps, probe.LiveHeap{URL: r.Target().MetricsURL(), Goal: lh.Goal, Percent: lh.Percent})
 		kept = verdict.NewLiveKept(cfg.Judge)
 	}
-	return &sampler{kept: kept, goroutines: r.Goroutines(),
+	return &sampler{kept: kept, goroutines: r.Goroutines(), series: series,
 		cfg: cfg, rig: r, crowd: cr, started: started, probes: ps, out: out, selfOut: selfOut, dir: dir,
 		self: []probe.Probe{probe.Proc{PID: os.Getpid}, probe.CPU{PID: os.Getpid}},
 		live: verdict.NewLive(720), errs: map[string]string{},

@@ -120,7 +120,7 @@ func TestReportRefitsAnAttributionRun(t *testing.T) {
 	md, err = os.ReadFile(filepath.Join(dir, rundir.Report))
 	require.NoError(t, err, out)
 	assert.Contains(t, string(md), "The fit starts at 5m0s, past the plan's 2m0s warm-up")
-	assert.Contains(t, string(md), "from 5 to 20 min")
+	assert.Contains(t, string(md), "from 5 to 24 min")
 	assert.Equal(t, exitUsage, dispatch([]string{"report", "--attribution-warmup", "1s", dir}), "less than a minute is a slip")
 }
 

@@ -67,9 +67,12 @@ func soakFlags(f *flags) func() soak.Config {
 	mixOld := f.Float("consumer-old-cursor", dm.OldCursor, 0, 1000, "weight of reconnecting with an old cursor (replayed from the relay's backlog)")
 	mixSlow := f.Float("consumer-slow", dm.Slow, 0, 1000, "weight of reading too slowly, to be cut off as too slow")
 	mixVanish := f.Float("consumer-vanish", dm.Vanish, 0, 1000, "weight of vanishing without a close frame (TCP reset) mid-stream")
+	mixStuck := f.Float("consumer-stuck", dm.Stuck, 0, 1000, "weight of getting stuck: stop reading and keep the connection open until the run ends (a hung client); the report gives the relay's memory per stuck client")
+	identities := f.Int("consumer-identities", 1, 1, crowd.MaxIdentities, "distinct client identities (User-Agents) the extra consumers present; each connect takes one at random")
+	identityChurn := f.Float("consumer-identity-churn", 0, 0, 1, "chance that a consumer's connect comes as a never-seen client identity (new clients, as production has): a relay that keeps something per client grows with them")
 	slowFor := f.Duration("consumer-slow-for", time.Minute, time.Second, time.Hour,
 		"how long a slow consumer stops reading: long enough for the relay to cut it off (indigo's 16,384-event queue lasts about 23 s at 700 frames/s)")
-	attr := f.Bool("attribute", false, "an attribution run: raise frames, DID resolutions, host reconnects and consumer reconnects one at a time on a plan (printed first; it sets the duration) and report how many bytes each retains")
+	attr := f.Bool("attribute", false, "an attribution run: raise frames, DID resolutions, host reconnects, consumer reconnects and new consumer identities one at a time on a plan (printed first; it sets the duration) and report how many bytes each retains")
 	attrPhase := f.Duration("attribute-phase", 0, time.Minute, 6*time.Hour, "with --attribute: each phase's length")
 	f.Zero("derived from the noise the judge must see through")
 	attrWarmup := f.Duration("attribute-warmup", 10*time.Minute, time.Minute, 6*time.Hour, "with --attribute: the warm-up before the first phase (not judged)")
@@ -113,13 +116,14 @@ func soakFlags(f *flags) func() soak.Config {
 			}
 		}
 		if *consumers == 0 {
-			for _, n := range []string{"consumer-churn", "consumer-resume", "consumer-old-cursor", "consumer-slow", "consumer-vanish", "consumer-slow-for"} {
+			for _, n := range []string{"consumer-churn", "consumer-resume", "consumer-old-cursor", "consumer-slow", "consumer-vanish", "consumer-stuck",
+				"consumer-slow-for", "consumer-identities", "consumer-identity-churn"} {
 				if f.find(n).set {
 					return usagef("%s only applies with %s", f.Where(n), f.Where("consumers"))
 				}
 			}
 		}
-		if *mixResume+*mixOld+*mixSlow+*mixVanish == 0 {
+		if *mixResume+*mixOld+*mixSlow+*mixVanish+*mixStuck == 0 {
 			return usagef("the consumer behaviour weights (%s …) are all 0", f.Where("consumer-resume"))
 		}
 		if *capture == "" && sched().Weights.Kind == "capture" {
@@ -170,8 +174,9 @@ func soakFlags(f *flags) func() soak.Config {
 			Churn: churn(), Capture: *capture, CaptureMode: replay.Mode(*captureMode), Seed: *seed,
 			Weights: sc.Weights, RampUp: sc.RampUp, Burst: sc.Burst, Outages: sc.Outages, Recipe: f.Given(),
 			Consumers: *consumers, ConsumerChurn: *consumerChurn, ConsumerSlowFor: *slowFor,
-			ConsumerMix: crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish},
-			RelayImage:  *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
+			ConsumerMix:        crowd.Mix{Resume: *mixResume, OldCursor: *mixOld, Slow: *mixSlow, Vanish: *mixVanish, Stuck: *mixStuck},
+			ConsumerIdentities: *identities, ConsumerIdentityChurn: *identityChurn,
+			RelayImage: *image, Profile: prof, MemLimit: *memLimit, StopGrace: *stopGrace, Restart: *restart,
 			SampleEvery: *sampleEvery, VerifyEvery: ve, MetricsListen: *metricsListen, Out: os.Stdout,
 			Terminal: isTerminal(os.Stdout) && os.Getenv("CI") == "",
 			Compare:  cmp, CPUs: *cpus, Attribute: attribution, MinDelivery: *minDelivery, DarkAfter: *darkAfter, FleetHistory: *history,

@@ -13,7 +13,7 @@ import (
 // little narrow (≈8% here; 5.7% on white noise): the test bounds it at 12%,
 // and naming uses the Bonferroni level besides.
 func TestNullCoverage(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	const runs = 200
 	excl, terms, inconclusive := 0, 0, 0

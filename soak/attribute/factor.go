@@ -14,13 +14,17 @@ const (
 	// ConsumerReconnects is downstream consumer reconnects, cut-offs, resets:
 	// counted as the sessions that ended, each followed by a reconnect.
 	ConsumerReconnects Factor = "consumer_reconnects"
+	// NewIdentities is client identities the relay had not seen before,
+	// presented by the consumers: what a relay keys by client and never
+	// forgets grows with them.
+	NewIdentities Factor = "new_identities"
 	// Time is the model's own regressor, in seconds: growth that follows
 	// time and no factor.
 	Time Factor = "time"
 )
 
-// AllFactors are the four load factors in the order plans raise them.
-var AllFactors = []Factor{Frames, Resolutions, HostReconnects, ConsumerReconnects}
+// AllFactors are the load factors in the order plans raise them.
+var AllFactors = []Factor{Frames, Resolutions, HostReconnects, ConsumerReconnects, NewIdentities}
 
 // Unit is the singular word for one count of f.
 func (f Factor) Unit() string {
@@ -33,6 +37,8 @@ func (f Factor) Unit() string {
 		return "host reconnect"
 	case ConsumerReconnects:
 		return "consumer reconnect"
+	case NewIdentities:
+		return "new consumer identity"
 	case Time:
 		return "s"
 	}
@@ -50,6 +56,8 @@ func (f Factor) Label() string {
 		return "host reconnects"
 	case ConsumerReconnects:
 		return "consumer reconnects"
+	case NewIdentities:
+		return "new consumer identities"
 	case Time:
 		return "time"
 	}

@@ -50,7 +50,7 @@ func leakOf(fs ...Factor) map[Factor]float64 {
 // factor's interval half-width × its rise in count must be under the growth
 // the named factor explains (β·Δcount); per unit the two have no common scale.
 func TestAttribution(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	cfg := FitConfig{WarmupEndS: plan.Warmup.Seconds()}
 	cases := []attrCase{
@@ -129,7 +129,7 @@ func TestAttribution(t *testing.T) {
 }
 
 func TestFitInconclusiveAndErrors(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	obs := defaultSim(leakOf(Resolutions)).run(plan, 7)
 
@@ -183,7 +183,7 @@ func TestFitInconclusiveAndErrors(t *testing.T) {
 // not name time as the cause (as it once did, "look for a timer"): it says
 // it cannot tell, and what would.
 func TestTooNoisyToTellIsNotTime(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	cfg := FitConfig{WarmupEndS: plan.Warmup.Seconds()}
 	noisy := defaultSim(leakOf(ConsumerReconnects))
@@ -203,4 +203,33 @@ func TestTooNoisyToTellIsNotTime(t *testing.T) {
 	r, err := Fit(defaultSim(map[Factor]float64{Time: 100 << 20 / 3600.0}).run(plan, 77), cfg)
 	require.NoError(t, err)
 	assert.Equal(t, VerdictTime, r.Verdict, r.Sentence())
+}
+
+// New identities follow consumer reconnects (a share of them are new), and
+// their own phase raises that share: the default plan tells the two apart.
+func TestAttributionTellsNewIdentitiesFromReconnects(t *testing.T) {
+	plan, err := NewPlan(PlanConfig{})
+	require.NoError(t, err)
+	require.Len(t, plan.Phases, 2*len(AllFactors)+1)
+	cfg := FitConfig{WarmupEndS: plan.Warmup.Seconds()}
+	// 1.3 MiB per new identity: about 140 MiB/hour at 0.03 new identities a
+	// second, the others' size.
+	const perIdentity = 1.3 * (1 << 20)
+	nullExcludes := 0
+	for seed := range seeds {
+		r, err := Fit(defaultSim(map[Factor]float64{NewIdentities: perIdentity}).run(plan, 9000+seed), cfg)
+		require.NoError(t, err)
+		require.Equal(t, VerdictFactor, r.Verdict, "seed %d: %s", seed, r.Sentence())
+		assert.Equal(t, []Factor{NewIdentities}, r.Named(), "seed %d: %s", seed, r.Sentence())
+		term, _ := r.Term(NewIdentities)
+		assert.InEpsilon(t, perIdentity, term.BytesPerUnit, 0.25, "seed %d", seed)
+
+		r, err = Fit(defaultSim(map[Factor]float64{ConsumerReconnects: simLeak[ConsumerReconnects]}).run(plan, 9500+seed), cfg)
+		require.NoError(t, err)
+		assert.Equal(t, []Factor{ConsumerReconnects}, r.Named(), "seed %d: %s", seed, r.Sentence())
+		if term, _ := r.Term(NewIdentities); term.Significant {
+			nullExcludes++
+		}
+	}
+	assert.LessOrEqual(t, nullExcludes, int(seeds)/5, "a reconnect leak is not put on the identities that come with it")
 }

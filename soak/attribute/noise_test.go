@@ -16,7 +16,7 @@ import (
 // nearly every run and one as noisy as planned in almost none. Twenty
 // seeds, because 31 persistent samples say little each.
 func TestWarmupNoiseTellsANoisyRelayFromAPlannedOne(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	measure := func(s sim) (sds []float64, flagged int) {
 		for seed := range uint64(20) {
@@ -46,7 +46,7 @@ func TestWarmupNoiseTellsANoisyRelayFromAPlannedOne(t *testing.T) {
 }
 
 func TestNoiseCheckSaysWhatToDo(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	text, wider := plan.NoiseCheck(Noise{SDMiB: DefaultNoiseMiB, AR1: DefaultNoiseAR, Points: 30, FromS: 300, ToS: 600})
 	assert.InDelta(t, 1, wider, 1e-9, "the noise the plan assumed gives what it promised")
@@ -65,7 +65,7 @@ func TestNoiseCheckSaysWhatToDo(t *testing.T) {
 }
 
 func TestWarmupNoiseInTheOutputs(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	obs := defaultSim(leakOf(Frames)).run(plan, 5)
 	r, err := Fit(obs, FitConfig{WarmupEndS: plan.Warmup.Seconds()})

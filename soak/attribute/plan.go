@@ -100,7 +100,7 @@ type PlanConfig struct {
 	// PhaseLength, when set, is used as is; 0 derives it (see the package
 	// documentation).
 	PhaseLength time.Duration
-	// MaxTotal caps warm-up plus phases. Default 100 min.
+	// MaxTotal caps warm-up plus phases. Default 2 hours.
 	MaxTotal time.Duration
 	// NoiseMiB is the residual standard deviation of memory around the
 	// model. Default 2 MiB (sawtooth and sampling jitter of a Go relay).
@@ -123,7 +123,7 @@ type PlanConfig struct {
 const (
 	DefaultMultiplier          = 2.5
 	DefaultWarmup              = 10 * time.Minute
-	DefaultMaxTotal            = 100 * time.Minute
+	DefaultMaxTotal            = 2 * time.Hour
 	DefaultNoiseMiB            = 2
 	DefaultNoiseAR             = 0.8
 	DefaultSampleInterval      = 10 * time.Second

@@ -11,7 +11,7 @@ import (
 )
 
 func TestOutputs(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	obs := defaultSim(leakOf(Resolutions)).run(plan, 3)
 	r, err := Fit(obs, FitConfig{WarmupEndS: plan.Warmup.Seconds()})
@@ -45,7 +45,7 @@ func TestHumanUnits(t *testing.T) {
 // over the plan's promise: not at the plan's own noise, and about tenfold
 // at ten times the noise.
 func TestNoisierThanPlanned(t *testing.T) {
-	plan, err := NewPlan(PlanConfig{})
+	plan, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	require.Greater(t, plan.HalfWidthMiBPerHour, 0.0)
 	for _, tc := range []struct {

@@ -3,6 +3,7 @@ package attribute
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 )
 
 // Baseline rates per second used by the synthetic runs.
@@ -12,6 +13,16 @@ var simRates = map[Factor]float64{
 	HostReconnects:     0.05,
 	ConsumerReconnects: 0.1,
 }
+
+// fourFactors is the plan the statistical tests were tuned on (their seeds
+// and their rates of false findings): every factor but new identities,
+// which the sim counts only when the plan raises them.
+var fourFactors = PlanConfig{Factors: []Factor{Frames, Resolutions, HostReconnects, ConsumerReconnects}}
+
+// simIdentityChurn is the chance that a consumer reconnect comes as a new
+// identity at baseline (the crowd's draw): new identities follow
+// reconnects, and their own phase raises the chance, not the reconnects.
+const simIdentityChurn = 0.3
 
 // sim describes one synthetic run.
 type sim struct {
@@ -51,6 +62,10 @@ func (s sim) run(p Plan, seed uint64) Observations {
 	total := int(p.Total().Seconds())
 	obs := Observations{Counts: map[Factor][]float64{}}
 	cum := map[Factor]float64{}
+	factors := AllFactors
+	if !slices.ContainsFunc(p.Phases, func(ph Phase) bool { return ph.Raised == NewIdentities }) {
+		factors = slices.DeleteFunc(slices.Clone(AllFactors), func(f Factor) bool { return f == NewIdentities })
+	}
 	innov := s.noiseMiB * math.Sqrt(1-s.phi*s.phi)
 	ar := s.noiseMiB * r.NormFloat64()
 	phase0 := r.Float64() * s.sawPeriodS
@@ -73,7 +88,22 @@ func (s sim) run(p Plan, seed uint64) Observations {
 			if f == raised {
 				rate *= mult
 			}
-			cum[f] += poisson(r, rate)
+			if f == NewIdentities {
+				continue
+			}
+			k := poisson(r, rate)
+			cum[f] += k
+			if f == ConsumerReconnects && slices.Contains(factors, NewIdentities) {
+				p := simIdentityChurn
+				if raised == NewIdentities {
+					p = min(1, p*mult)
+				}
+				for range int(k) {
+					if r.Float64() < p {
+						cum[NewIdentities]++
+					}
+				}
+			}
 		}
 		if sec%int(s.dtS) != 0 {
 			continue
@@ -91,7 +121,7 @@ func (s sim) run(p Plan, seed uint64) Observations {
 		}
 		obs.T = append(obs.T, t)
 		obs.Memory = append(obs.Memory, bytes)
-		for _, f := range AllFactors {
+		for _, f := range factors {
 			obs.Counts[f] = append(obs.Counts[f], cum[f])
 		}
 	}

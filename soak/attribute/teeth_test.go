@@ -16,7 +16,7 @@ func sawtoothSim(leak map[Factor]float64) sim {
 }
 
 func TestFindTeethInASawtooth(t *testing.T) {
-	p, err := NewPlan(PlanConfig{})
+	p, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	obs := sawtoothSim(nil).run(p, 1)
 	th := stats.FindTeeth(obs.T, obs.Memory, 600, obs.T[len(obs.T)-1], 300)
@@ -33,7 +33,7 @@ func TestFindTeethInASawtooth(t *testing.T) {
 
 // Noise around a trend, or a step, is not a sawtooth: no seed finds teeth.
 func TestFindTeethNotInNoise(t *testing.T) {
-	p, err := NewPlan(PlanConfig{})
+	p, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	for seed := uint64(1); seed <= 20; seed++ {
 		s := defaultSim(map[Factor]float64{Time: 10 << 20 / 3600.0})
@@ -62,7 +62,7 @@ func TestFloorsKeepTheLowestSampleAndItsCounts(t *testing.T) {
 // half the time; the floors' intervals are a third as wide, and they name it.
 // A sawtooth around a flat level is no growth.
 func TestFitFloorsOfASawtooth(t *testing.T) {
-	p, err := NewPlan(PlanConfig{})
+	p, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	cfg := FitConfig{WarmupEndS: p.Warmup.Seconds()}
 	floors := cfg
@@ -106,7 +106,7 @@ func TestFitFloorsOfASawtooth(t *testing.T) {
 // The warm-up's check measures the floors' noise when memory is a
 // sawtooth: what the fit will see, not the teeth.
 func TestWarmupNoiseOfTheFloors(t *testing.T) {
-	p, err := NewPlan(PlanConfig{})
+	p, err := NewPlan(fourFactors)
 	require.NoError(t, err)
 	obs := sawtoothSim(nil).run(p, 2)
 	n, err := p.MeasureWarmupNoise(obs.T, obs.Memory)

@@ -24,6 +24,7 @@ const closeWait = 2 * time.Second
 type consumer struct {
 	c    *Crowd
 	rng  *rand.Rand
+	id   int    // the regular identity of the first connect; -1 after it
 	buf  []byte // each frame's prefix, reused for every frame
 	last int64  // seq of the last frame read: the cursor to resume from
 	high int64  // highest seq read: a frame at or below it is a replay
@@ -40,7 +41,8 @@ const (
 
 func (w *consumer) run(ctx context.Context) {
 	w.buf = make([]byte, w.c.cfg.PrefixBytes)
-	old := false // whether the next connect asks for an old cursor
+	old := false   // whether the next connect asks for an old cursor
+	stuck := false // whether the next connection is never read
 	for ctx.Err() == nil {
 		conn, err := w.dial(ctx, old)
 		if err != nil {
@@ -53,6 +55,12 @@ func (w *consumer) run(ctx context.Context) {
 			}
 			continue
 		}
+		if stuck {
+			w.c.connected.Add(1)
+			w.stick(ctx, conn)
+			w.c.connected.Add(-1)
+			return
+		}
 		plan, at := w.plan()
 		w.c.connected.Add(1)
 		out := w.session(ctx, conn, plan, at)
@@ -63,6 +71,7 @@ func (w *consumer) run(ctx context.Context) {
 			return
 		case planned:
 			old = plan == OldCursor
+			stuck = plan == Stuck
 		case dropped:
 			if !sleep(ctx, w.c.cfg.ReconnectDelay) {
 				return
@@ -85,7 +94,8 @@ func (w *consumer) dial(ctx context.Context, old bool) (*websocket.Conn, error) 
 		q.Set("cursor", strconv.FormatInt(cursor, 10))
 		u.RawQuery = q.Encode()
 	}
-	conn, resp, err := w.c.dialer.DialContext(ctx, u.String(), useragent.Header(useragent.Crowd))
+	id := w.identity()
+	conn, resp, err := w.c.dialer.DialContext(ctx, u.String(), useragent.ClientHeader(useragent.Crowd, id))
 	if err != nil {
 		if resp != nil {
 			return nil, fmt.Errorf("crowd: dialling %s: %w (status %s)", u.String(), err, resp.Status)
@@ -94,6 +104,7 @@ func (w *consumer) dial(ctx context.Context, old bool) (*websocket.Conn, error) 
 	}
 	conn.SetReadLimit(w.c.cfg.ReadLimit)
 	w.c.connects.Add(1)
+	w.c.ids.presented(id)
 	switch {
 	case resume && old:
 		w.c.oldCursors.Add(1)
@@ -101,6 +112,28 @@ func (w *consumer) dial(ctx context.Context, old bool) (*websocket.Conn, error) 
 		w.c.cursorResumes.Add(1)
 	}
 	return conn, nil
+}
+
+// identity draws who the next connect comes as: a never-seen identity at
+// the churn chance, else one of the regulars (the consumer's own the first
+// time). It counts as presented once the handshake succeeds.
+func (w *consumer) identity() int {
+	c := w.c
+	p := c.cfg.IdentityChurn
+	if scale := c.cfg.IdentityChurnScale; scale != nil && p > 0 {
+		if m := scale(); m > 0 {
+			p = min(1, p*m)
+		}
+	}
+	if p > 0 && w.rng.Float64() < p {
+		return c.ids.next()
+	}
+	i := w.id
+	if i < 0 {
+		i = w.rng.IntN(c.cfg.Identities)
+	}
+	w.id = -1
+	return i
 }
 
 // plan draws the churn point that will end the next connection: what the
@@ -142,7 +175,7 @@ func (w *consumer) session(ctx context.Context, conn *websocket.Conn, plan Behav
 	}()
 
 	high := w.high
-	timed := plan == Resume || plan == OldCursor || plan == Vanish
+	timed := plan == Resume || plan == OldCursor || plan == Vanish || plan == Stuck
 	if timed {
 		// The deadline is the churn point: a read cut short by it leaves
 		// the connection unreadable, which is fine, for it ends here.
@@ -200,6 +233,21 @@ func (w *consumer) slow(ctx context.Context, conn *websocket.Conn, high int64, c
 		if op == -1 {
 			cut = true
 		}
+	}
+}
+
+// stick reads nothing of conn until ctx ends, with the connection open,
+// then reads what is left (for DrainFor at most, before any goodbye) to
+// find out whether the relay let go of it meanwhile: a relay that holds it
+// is still sending when the drain's time is up. It closes conn.
+func (w *consumer) stick(ctx context.Context, conn *websocket.Conn) {
+	defer conn.Close()
+	w.c.stuck.Add(1)
+	<-ctx.Done()
+	nc := raw(conn.UnderlyingConn())
+	nc.SetReadDeadline(time.Now().Add(w.c.cfg.DrainFor))
+	if _, err := io.Copy(io.Discard, nc); !isTimeout(err) {
+		w.c.stuckReleased.Add(1) // an end of stream or a reset: the relay closed it
 	}
 }
 

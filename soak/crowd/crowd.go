@@ -2,14 +2,18 @@
 // they load its downstream side the way real consumers do (reconnecting and
 // resuming, asking for an old cursor, falling too far behind, vanishing
 // without a close) and count what they did, so the relay's memory can be read
-// against consumer churn.
+// against consumer churn. They present themselves as many clients when
+// asked (identities: a User-Agent each), and some may hang for good (stuck
+// readers), as production's clients do.
 //
 // Consumers only frame and count. They must not decode events or verify
 // anything (the measuring consumer in soak/firehose does that), and must not
 // know which relay runs: all they get is its subscribeRepos URL. The crowd's
 // own memory is bounded however many consumers churn for however long: a
 // consumer keeps two seqs and its prefix buffer across its connections, and
-// nothing of a connection (its socket buffers) once it has closed.
+// nothing of a connection (its socket buffers) once it has closed; the
+// identities it has used are one bit each of the Identities regulars, and a
+// count of the never-seen ones.
 package crowd
 
 import (
@@ -50,6 +54,14 @@ const (
 	// Vanish drops the TCP connection without a close frame (a reset, as
 	// from a crashed client or a dead NAT entry), then resumes.
 	Vanish
+	// Stuck closes cleanly, connects again (resuming) and never reads that
+	// connection, keeping it open until the run ends (a client that hung,
+	// a half-dead proxy): the consumer never comes back. A new
+	// connection's socket buffers are small, so what the relay holds for
+	// it shows soon, and as soon for every stuck client. At the end it
+	// reads what is left to find out whether the relay let go of the
+	// connection meanwhile.
+	Stuck
 )
 
 func (b Behaviour) String() string {
@@ -62,6 +74,8 @@ func (b Behaviour) String() string {
 		return "slow"
 	case Vanish:
 		return "vanish"
+	case Stuck:
+		return "stuck"
 	}
 	return fmt.Sprintf("Behaviour(%d)", int(b))
 }
@@ -69,11 +83,11 @@ func (b Behaviour) String() string {
 // Mix weighs the behaviours chosen at each churn point. Weights are
 // relative (they need not add up to 1); the zero Mix is DefaultMix.
 type Mix struct {
-	Resume, OldCursor, Slow, Vanish float64
+	Resume, OldCursor, Slow, Vanish, Stuck float64
 }
 
 // DefaultMix is mostly well-behaved reconnects, with a fifth each of old
-// cursors, slow readers and vanishers.
+// cursors, slow readers and vanishers; none gets stuck.
 var DefaultMix = Mix{Resume: 0.4, OldCursor: 0.2, Slow: 0.2, Vanish: 0.2}
 
 // Config of a Crowd. Zero values mean the defaults given on each field,
@@ -95,6 +109,20 @@ type Config struct {
 	// an attribution plan raises the consumers' reconnect rate in its
 	// phase.
 	ChurnScale func() float64
+	// Identities is how many distinct client identities the consumers
+	// use (default 1: every consumer the same). An identity is a
+	// User-Agent (useragent.Client); identity 0 is the crowd's plain one.
+	// Each connect takes one of them at random (consumer i's first takes
+	// i mod Identities).
+	Identities int
+	// IdentityChurn is the chance, in [0, 1], that a connect comes as a
+	// never-seen identity instead (a new client, as production's come):
+	// each such identity is used for that one connection.
+	IdentityChurn float64
+	// IdentityChurnScale, when set, multiplies IdentityChurn (up to 1) as
+	// each connect draws: an attribution plan raises the rate of new
+	// identities in its phase without raising reconnects.
+	IdentityChurnScale func() float64
 	// Mix weighs the behaviours at each churn point (default DefaultMix).
 	Mix Mix
 	// BacklogFrames is how far behind the last seq seen an OldCursor
@@ -154,6 +182,15 @@ type Counts struct {
 	SlowNotCut uint64
 	// Resets are connections the consumer vanished from (TCP reset).
 	Resets uint64
+	// NewIdentities are the distinct identities the crowd has presented
+	// so far: the regulars used, and every never-seen one.
+	NewIdentities uint64
+	// Stuck are consumers that stopped reading for good (they stay
+	// connected, and in Connected, until the run ends); StuckReleased
+	// those of them found at the end that the relay had let go (it had
+	// closed or reset the connection). StuckReleased is counted as Run
+	// returns.
+	Stuck, StuckReleased uint64
 	// Frames are websocket messages read; Replayed those whose seq was at
 	// or below the highest seq the consumer had seen before connecting
 	// (what an old cursor got from the relay's backlog).
@@ -180,6 +217,9 @@ func (n Counts) Columns() map[string]float64 {
 		rundir.CrowdCutOff:        float64(n.CutOff),
 		rundir.CrowdSlowNotCut:    float64(n.SlowNotCut),
 		rundir.CrowdResets:        float64(n.Resets),
+		rundir.CrowdNewIdentities: float64(n.NewIdentities),
+		rundir.CrowdStuck:         float64(n.Stuck),
+		rundir.CrowdStuckReleased: float64(n.StuckReleased),
 		rundir.CrowdFrames:        float64(n.Frames),
 		rundir.CrowdReplayed:      float64(n.Replayed),
 		rundir.CrowdErrors:        float64(n.Errors),
@@ -199,8 +239,11 @@ type Crowd struct {
 	connects, cursorResumes, oldCursors atomic.Uint64
 	cutOff, slowNotCut, resets          atomic.Uint64
 	frames, replayed, errs              atomic.Uint64
+	stuck, stuckReleased                atomic.Uint64
 	connected                           atomic.Int64
 	lastErr                             atomic.Pointer[string]
+
+	ids identities
 }
 
 // New checks cfg and fills in its defaults.
@@ -219,13 +262,22 @@ func New(cfg Config) (*Crowd, error) {
 		return nil, errors.New("crowd: churn, slow, drain and reconnect durations must not be negative")
 	}
 	m := cfg.Mix
-	for name, w := range map[string]float64{"resume": m.Resume, "old cursor": m.OldCursor, "slow": m.Slow, "vanish": m.Vanish} {
+	for name, w := range map[string]float64{"resume": m.Resume, "old cursor": m.OldCursor, "slow": m.Slow, "vanish": m.Vanish, "stuck": m.Stuck} {
 		if w < 0 || w != w {
 			return nil, fmt.Errorf("crowd: %s weight must be a non-negative number, got %g", name, w)
 		}
 	}
 	if m == (Mix{}) {
 		cfg.Mix = DefaultMix
+	}
+	if cfg.Identities < 0 || cfg.Identities > MaxIdentities {
+		return nil, fmt.Errorf("crowd: identities must be between 1 and %d, got %d", MaxIdentities, cfg.Identities)
+	}
+	if cfg.Identities == 0 {
+		cfg.Identities = 1
+	}
+	if !(cfg.IdentityChurn >= 0 && cfg.IdentityChurn <= 1) {
+		return nil, fmt.Errorf("crowd: identity churn is a chance between 0 and 1, got %g", cfg.IdentityChurn)
 	}
 	if cfg.BacklogFrames < 0 {
 		return nil, fmt.Errorf("crowd: backlog frames must not be negative, got %d", cfg.BacklogFrames)
@@ -251,11 +303,11 @@ func New(cfg Config) (*Crowd, error) {
 	if cfg.ReadPace == 0 {
 		cfg.ReadPace = 20 * time.Millisecond
 	}
-	c := &Crowd{cfg: cfg, url: *u}
+	c := &Crowd{cfg: cfg, url: *u, ids: newIdentities(cfg.Identities)}
 	m = cfg.Mix
-	total := m.Resume + m.OldCursor + m.Slow + m.Vanish
+	total := m.Resume + m.OldCursor + m.Slow + m.Vanish + m.Stuck
 	acc := 0.0
-	weights := []float64{m.Resume, m.OldCursor, m.Slow, m.Vanish}
+	weights := []float64{m.Resume, m.OldCursor, m.Slow, m.Vanish, m.Stuck}
 	for _, w := range weights {
 		acc += w / total
 		c.cum = append(c.cum, acc)
@@ -299,6 +351,9 @@ func (c *Crowd) Counts() Counts {
 		CutOff:        c.cutOff.Load(),
 		SlowNotCut:    c.slowNotCut.Load(),
 		Resets:        c.resets.Load(),
+		NewIdentities: c.ids.seen(),
+		Stuck:         c.stuck.Load(),
+		StuckReleased: c.stuckReleased.Load(),
 		Frames:        c.frames.Load(),
 		Replayed:      c.replayed.Load(),
 		Errors:        c.errs.Load(),
@@ -323,6 +378,7 @@ func (c *Crowd) Run(ctx context.Context) error {
 		w := &consumer{
 			c:   c,
 			rng: rand.New(rand.NewPCG(uint64(c.cfg.Seed), uint64(i))),
+			id:  i % c.cfg.Identities,
 		}
 		wg.Go(func() { w.run(ctx) })
 	}
@@ -339,4 +395,51 @@ func (c *Crowd) pick(rng *rand.Rand) Behaviour {
 		}
 	}
 	return Resume // not reached: the last weighed edge is 1
+}
+
+// MaxIdentities bounds Config.Identities: the crowd keeps a bit per
+// regular identity.
+const MaxIdentities = 10_000_000
+
+// identities tells which of the regular identities have been used, and
+// hands out never-seen ones: its memory is a bit per regular, however
+// many connects draw from it.
+type identities struct {
+	mu    sync.Mutex
+	used  []uint64 // a bit per regular identity
+	n     int      // regulars
+	count uint64   // distinct identities presented
+	fresh int64    // never-seen identities handed out
+}
+
+func newIdentities(n int) identities {
+	return identities{used: make([]uint64, (n+63)/64), n: n}
+}
+
+// presented counts identity i as presented to the relay: a regular once,
+// a never-seen one (numbered from n) each time, for it is used once.
+func (s *identities) presented(i int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case i >= s.n:
+		s.count++
+	case s.used[i/64]&(1<<(i%64)) == 0:
+		s.used[i/64] |= 1 << (i % 64)
+		s.count++
+	}
+}
+
+// next is a never-seen identity, numbered after the regulars.
+func (s *identities) next() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.fresh++
+	return s.n + int(s.fresh) - 1
+}
+
+func (s *identities) seen() uint64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.count
 }

@@ -147,6 +147,9 @@ func TestNewChecksConfig(t *testing.T) {
 		"negative churn":  {URL: "ws://relay", Churn: -time.Second},
 		"negative weight": {URL: "ws://relay", Mix: crowd.Mix{Resume: 1, Slow: -1}},
 		"negative frames": {URL: "ws://relay", BacklogFrames: -5},
+		"churn over 1":    {URL: "ws://relay", IdentityChurn: 1.5},
+		"no identities":   {URL: "ws://relay", Identities: -1},
+		"stuck negative":  {URL: "ws://relay", Mix: crowd.Mix{Stuck: -1}},
 	} {
 		_, err := crowd.New(cfg)
 		assert.Error(t, err, name)
@@ -375,7 +378,7 @@ func TestMemoryStaysBoundedUnderChurn(t *testing.T) {
 // Every count is a column, under a name of its own.
 func TestColumnsNameEveryCount(t *testing.T) {
 	n := crowd.Counts{Connects: 21, CursorResumes: 2, OldCursors: 3, CutOff: 4, SlowNotCut: 5, Resets: 6,
-		Frames: 7, Replayed: 8, Errors: 9, Connected: 10, LastError: "x"}
+		Frames: 7, Replayed: 8, Errors: 9, Connected: 10, NewIdentities: 12, Stuck: 13, StuckReleased: 14, LastError: "x"}
 	cols := n.Columns()
 	assert.Equal(t, reflect.TypeFor[crowd.Counts]().NumField(), len(cols), "every field but LastError, and disconnects")
 	assert.Equal(t, 11.0, cols["crowd_disconnects"], "connects less those connected")
@@ -385,7 +388,7 @@ func TestColumnsNameEveryCount(t *testing.T) {
 		assert.False(t, seen[v], "%s repeats a value", name)
 		seen[v] = true
 	}
-	assert.Len(t, seen, 11)
+	assert.Len(t, seen, 14)
 }
 
 // Over wss, a vanish still resets the TCP connection under TLS, and the
@@ -411,4 +414,78 @@ func TestWSSResumesAndVanishes(t *testing.T) {
 	assert.Zero(t, n.Errors, n.LastError)
 	assert.Positive(t, n.Frames)
 	assert.Eventually(t, func() bool { return f.Stats().Connections == 0 }, 5*time.Second, 10*time.Millisecond)
+}
+
+// Identities are User-Agents: the regulars come back, a churned connect is
+// a client never seen before, and the count is of distinct ones presented.
+func TestIdentitiesAreUserAgentsCountedOnce(t *testing.T) {
+	r := startRelay(t, fakepds.Config{}, false)
+	r.publish(t, time.Millisecond, 100)
+	c := newCrowd(t, crowd.Config{URL: r.url, Consumers: 4, Churn: 20 * time.Millisecond, Mix: crowd.Mix{Resume: 1}, Identities: 3})
+	stop := run(t, c)
+	eventually(t, c, "reconnects", func(n crowd.Counts) bool { return n.Connects >= 20 })
+	stop()
+	n := c.Counts()
+	r.mu.Lock()
+	agents := maps.Clone(r.agents)
+	r.mu.Unlock()
+	assert.EqualValues(t, 3, n.NewIdentities, "three regulars, each counted once")
+	assert.ElementsMatch(t, []string{useragent.Client(useragent.Crowd, 0), useragent.Client(useragent.Crowd, 1), useragent.Client(useragent.Crowd, 2)},
+		slices.Collect(maps.Keys(agents)))
+
+	r = startRelay(t, fakepds.Config{}, false)
+	r.publish(t, time.Millisecond, 100)
+	c = newCrowd(t, crowd.Config{URL: r.url, Consumers: 2, Churn: 20 * time.Millisecond, Mix: crowd.Mix{Resume: 1}, IdentityChurn: 1})
+	stop = run(t, c)
+	eventually(t, c, "reconnects", func(n crowd.Counts) bool { return n.Connects >= 10 })
+	stop()
+	n = c.Counts()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for ua, k := range r.agents {
+		assert.Equal(t, 1, k, "a churned identity is used for one connection: %s", ua)
+	}
+	assert.GreaterOrEqual(t, len(r.agents), int(n.Connects), "every connect a new client")
+	assert.GreaterOrEqual(t, n.NewIdentities, n.Connects)
+	assert.NotContains(t, r.agents, useragent.For(useragent.Crowd), "never the regular one")
+}
+
+// A stuck consumer finds out at the end whether the relay let go of it: a
+// relay that closed the connection meanwhile is told from one still
+// writing.
+func TestStuckConsumerTellsWhetherTheRelayLetGo(t *testing.T) {
+	for _, letGo := range []bool{true, false} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+			conn, err := (&websocket.Upgrader{}).Upgrade(w, req, nil)
+			if err != nil {
+				return
+			}
+			defer conn.Close()
+			fr := frame(4 << 10)
+			end := time.Now().Add(300 * time.Millisecond)
+			for !letGo || time.Now().Before(end) {
+				conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if conn.WriteMessage(websocket.BinaryMessage, fr) != nil {
+					return
+				}
+			}
+		}))
+		c := newCrowd(t, crowd.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Consumers: 1, Churn: time.Millisecond,
+			Mix: crowd.Mix{Stuck: 1}, DrainFor: time.Second})
+		stop := run(t, c)
+		eventually(t, c, "stuck", func(n crowd.Counts) bool { return n.Stuck == 1 })
+		time.Sleep(time.Second) // the relay lets go meanwhile, or fills its buffers
+		n := c.Counts()
+		assert.EqualValues(t, 1, n.Connected, "a stuck consumer stays connected")
+		stop()
+		n = c.Counts()
+		assert.EqualValues(t, 2, n.Connects, "it reconnects once to get stuck, and never comes back")
+		if letGo {
+			assert.EqualValues(t, 1, n.StuckReleased, "the relay closed it")
+		} else {
+			assert.Zero(t, n.StuckReleased, "the relay still wrote to it")
+		}
+		srv.CloseClientConnections()
+		srv.Close()
+	}
 }

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/relaysoak/relaysoak/internal/promtext"
 	"github.com/relaysoak/relaysoak/soak/rundir"
@@ -315,4 +317,68 @@ func orDefault(s, d string) string {
 		return d
 	}
 	return s
+}
+
+// Series counts the series a Prometheus endpoint serves, by family: a
+// relay that labels a metric by client and never forgets a label set
+// grows them with every new client. It keeps the first scrape's count per
+// family and the latest, a number per family however long it runs.
+type Series struct {
+	URL string
+
+	mu          sync.Mutex
+	first, last map[string]int
+}
+
+func (s *Series) Name() string { return "series" }
+
+// Read scrapes every family and returns the number of series in all
+// (rundir.MetricSeries).
+func (s *Series) Read(ctx context.Context) (map[string]float64, error) {
+	got, err := promtext.Scrape(ctx, s.URL)
+	if err != nil {
+		return nil, fmt.Errorf("series probe: %w", err)
+	}
+	counts, total := make(map[string]int, len(got)), 0
+	for name, f := range got {
+		counts[name] = len(f.GetMetric())
+		total += len(f.GetMetric())
+	}
+	s.mu.Lock()
+	if s.first == nil {
+		s.first = counts
+	}
+	s.last = counts
+	s.mu.Unlock()
+	return map[string]float64{rundir.MetricSeries: float64(total)}, nil
+}
+
+// FamilySeries is one metric family's series at the first scrape and the
+// latest.
+type FamilySeries struct {
+	Family        string
+	First, Latest int
+}
+
+// Grown returns the series in all at the first scrape and the latest, and
+// the families whose series grew, most grown first.
+func (s *Series) Grown() (first, latest int, grown []FamilySeries) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for name, n := range s.last {
+		latest += n
+		if n > s.first[name] {
+			grown = append(grown, FamilySeries{Family: name, First: s.first[name], Latest: n})
+		}
+	}
+	for _, n := range s.first {
+		first += n
+	}
+	slices.SortFunc(grown, func(a, b FamilySeries) int {
+		if d := (b.Latest - b.First) - (a.Latest - a.First); d != 0 {
+			return d
+		}
+		return strings.Compare(a.Family, b.Family)
+	})
+	return first, latest, grown
 }

@@ -144,3 +144,33 @@ func TestCPUCommandNameWithParentheses(t *testing.T) {
 	_, err = CPU{PID: func() int { return 7 }, Root: root}.Read(context.Background())
 	assert.ErrorContains(t, err, "fields after the command name")
 }
+
+// Series counts every family's label sets, keeps the first scrape's, and
+// names the families that grew: a per-client metric labelled by user
+// agent, as indigo's are.
+func TestSeriesNamesTheFamiliesThatGrew(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	sent := prometheus.NewCounterVec(prometheus.CounterOpts{Name: "events_sent_counter"}, []string{"remote_addr", "user_agent"})
+	steady := prometheus.NewGauge(prometheus.GaugeOpts{Name: "steady"})
+	reg.MustRegister(sent, steady)
+	sent.WithLabelValues("10.0.0.1", "a").Inc()
+	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	defer srv.Close()
+	s := &Series{URL: srv.URL}
+	got, err := s.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 2.0, got["relay_metric_series"])
+	for i := range 5 {
+		sent.WithLabelValues("10.0.0.1", fmt.Sprint("client/", i)).Inc()
+	}
+	got, err = s.Read(context.Background())
+	require.NoError(t, err)
+	assert.Equal(t, 7.0, got["relay_metric_series"])
+	first, last, grown := s.Grown()
+	assert.Equal(t, 2, first)
+	assert.Equal(t, 7, last)
+	assert.Equal(t, []FamilySeries{{Family: "events_sent_counter", First: 1, Latest: 6}}, grown, "the steady family did not grow")
+	srv.Close()
+	_, err = s.Read(context.Background())
+	assert.ErrorContains(t, err, "series probe")
+}

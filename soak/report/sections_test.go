@@ -11,9 +11,11 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/relaysoak/relaysoak/internal/bytesize"
+	"github.com/relaysoak/relaysoak/soak/attribute"
 	"github.com/relaysoak/relaysoak/soak/crowd"
 	"github.com/relaysoak/relaysoak/soak/heapdiff"
 	"github.com/relaysoak/relaysoak/soak/leaks"
+	"github.com/relaysoak/relaysoak/soak/probe"
 )
 
 func TestHeapGrowthSection(t *testing.T) {
@@ -76,8 +78,35 @@ func TestConsumersSection(t *testing.T) {
 	sec := Consumers(ConsumerLoad{Consumers: 10, Churn: 30 * time.Second, Mix: crowd.DefaultMix, SlowFor: time.Minute,
 		Counts: crowd.Counts{Connects: 41, CursorResumes: 12, CutOff: 3, Frames: 9000, LastError: "websocket: close 1006"}})
 	assert.Equal(t, "Consumers", sec.Title)
-	assert.Contains(t, sec.Markdown, "10 consumers besides the measuring one, reconnecting every 30s on average, each (resume 0.4, old cursor 0.2, slow 0.2, vanish 0.2; slow readers stop for 1m0s).")
+	assert.Contains(t, sec.Markdown, "10 consumers besides the measuring one, reconnecting every 30s on average, each (resume 0.4, old cursor 0.2, slow 0.2, vanish 0.2, stuck 0; slow readers stop for 1m0s).")
+	assert.Contains(t, sec.Markdown, "one for every consumer")
 	assert.Contains(t, sec.Markdown, "| 41 | 12 | 0 | 3 | 0 | 0 | 0 | 9000 | 0 |")
 	assert.Contains(t, sec.Markdown, "Last error: `websocket: close 1006`")
 	assert.Contains(t, Consumers(ConsumerLoad{Consumers: 2}).Markdown, "reconnecting never on purpose")
+}
+
+// Identities, the relay's series and an attribution's cost per identity
+// read as a bug report could quote them; stuck clients as a bound each.
+func TestConsumersSectionIdentitiesAndStuck(t *testing.T) {
+	md := Consumers(ConsumerLoad{Consumers: 20, Churn: time.Minute, Identities: 5, IdentityChurn: 0.3,
+		Counts: crowd.Counts{NewIdentities: 812, Stuck: 3},
+		Series: &MetricSeries{First: 240, Last: 1864, Grown: []probe.FamilySeries{
+			{Family: "events_sent_counter", First: 2, Latest: 814}, {Family: "events_enqueued", First: 1, Latest: 813}}},
+		PerIdentity: &attribute.Term{Factor: attribute.NewIdentities, BytesPerUnit: 4096, Lo: 3500, Hi: 4700, Significant: true},
+		Stuck:       &StuckClients{Stuck: 3, BytesPerClient: 60 << 20, Lo: 55 << 20, Hi: 65 << 20, Signal: "live_heap", FitFromS: 300, LagS: 20},
+	}).Markdown
+	t.Log(md)
+	assert.Contains(t, md, "5 regular, and a connect came as a never-seen one with chance 0.3; 812 presented in all")
+	assert.Contains(t, md, "source addresses are not varied", "the report says what an identity is not")
+	assert.Contains(t, md, "240 series at the first sample and 1864 at the last")
+	assert.Contains(t, md, "`events_sent_counter` +812 (2 → 814), `events_enqueued` +812 (1 → 813)")
+	assert.Contains(t, md, "Each new client identity kept 4 KiB (CI 3.4 KiB to 4.6 KiB) to the run's end: 1 GiB after 262144 new identities, 8738 a day to reach it within a month.")
+	assert.Contains(t, md, "+60.0 MiB per stuck client (CI 55.0 to 65.0, live_heap, held from 20 s after it stopped reading), released: no, over 3 stuck clients")
+	assert.Contains(t, md, "a bound per client, not a slope")
+
+	s := StuckClients{Stuck: 2, Released: 2, Reason: "20 samples after the warm-up, at least 30 needed"}
+	assert.False(t, s.Found())
+	assert.Contains(t, s.Sentence(), "released: yes")
+	assert.Contains(t, s.Sentence(), "not fitted: 20 samples")
+	assert.Contains(t, StuckClients{Stuck: 3, Released: 1}.Sentence(), "released: 1 of 3")
 }

@@ -119,8 +119,16 @@ const (
 	CrowdCutOff        = "crowd_cut_off"
 	CrowdSlowNotCut    = "crowd_slow_not_cut"
 	CrowdResets        = "crowd_resets"
+	CrowdNewIdentities = "crowd_new_identities"
+	CrowdStuck         = "crowd_stuck"
+	CrowdStuckReleased = "crowd_stuck_released"
 	CrowdFrames        = "crowd_frames"
 	CrowdReplayed      = "crowd_replayed"
 	CrowdErrors        = "crowd_errors"
 	CrowdConnected     = "crowd_connected"
 )
+
+// MetricSeries is a sample's count of the series the relay's /metrics
+// serves (soak/probe.Series), taken when the crowd runs: per-client labels
+// never forgotten grow it with every new client identity.
+const MetricSeries = "relay_metric_series"

@@ -160,3 +160,55 @@ func TestRetainInHeapIsSeenByTheCollector(t *testing.T) {
 	assert.InEpsilon(t, n, heapAfter(&arena{heap: true}, n), 0.05, "kept in the Go heap (give or take what else the test freed)")
 	assert.Less(t, heapAfter(&arena{}, n), int64(1<<20), "kept outside the Go heap")
 }
+
+func gauge(t *testing.T, g interface{ Write(*dto.Metric) error }) float64 {
+	t.Helper()
+	var m dto.Metric
+	require.NoError(t, g.Write(&m))
+	return m.GetGauge().GetValue()
+}
+
+// IDENTITY_LEAK keeps its bytes once per client identity the crowd
+// presents, not per connect.
+func TestEachNewClientIdentityRetainsOnce(t *testing.T) {
+	const leak = 4 << 10
+	h, url := startHub(t, hubConfig{queue: 4096, identityLeak: leak}, time.Millisecond, 100)
+	n := runCrowd(t, crowd.Config{URL: url, Consumers: 3, Churn: 20 * time.Millisecond, Mix: crowd.Mix{Resume: 1},
+		Identities: 2, IdentityChurn: 0.5}, func(n crowd.Counts) bool { return n.Connects >= 20 })
+	counted(t)
+	require.Greater(t, n.Connects, n.NewIdentities, "identities come back: not one per connect")
+	// A dial the crowd gave up on as it stopped may still have reached the
+	// hub as a new identity: one per consumer at most.
+	ids := int64(gauge(t, clientIdentities))
+	assert.GreaterOrEqual(t, ids, int64(n.NewIdentities))
+	assert.LessOrEqual(t, ids, int64(n.NewIdentities)+3)
+	assert.Equal(t, ids*leak, h.mem.total.Load(), "IDENTITY_LEAK per identity seen")
+}
+
+// STUCK_PIN: a client that stops reading is never cut off, pins its bytes
+// for as long as it stays, and lets them go when it leaves.
+func TestStuckSubscriberPinsUntilItLeaves(t *testing.T) {
+	const pin = 8 << 20
+	_, url := startHub(t, hubConfig{queue: 16, stuckPin: pin}, time.Millisecond, 32<<10)
+	before := counted(t)
+	c, err := crowd.New(crowd.Config{URL: url, Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Stuck: 1}, DrainFor: time.Second})
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	require.Eventually(t, func() bool { return gauge(t, pinnedBytes) == 2*pin }, 20*time.Second, 10*time.Millisecond,
+		"both stuck clients pin (counts %+v)", c.Counts())
+	time.Sleep(2 * time.Second)
+	n := c.Counts()
+	assert.EqualValues(t, 2, n.Stuck)
+	assert.EqualValues(t, 2, n.Connected, "stuck clients stay connected")
+	assert.EqualValues(t, 4, n.Connects, "each reconnects once to get stuck, and never comes back")
+	assert.Equal(t, 2.0*pin, gauge(t, pinnedBytes), "held while they stay")
+	cancel()
+	require.NoError(t, <-done)
+	n = c.Counts()
+	assert.Zero(t, n.StuckReleased, "the hub never let go of them")
+	after := counted(t)
+	assert.Zero(t, gauge(t, pinnedBytes), "released when they leave")
+	assert.Equal(t, before["too_slow"], after["too_slow"], "never cut off")
+}

@@ -85,6 +85,17 @@
 //	                      for shutdown, for each subscribe with a cursor (a
 //	                      consumer coming back): a goroutine and its buffer
 //	                      kept per reconnect
+//	IDENTITY_LEAK         bytes retained, forever, for each client identity
+//	                      (the remote address's host and the User-Agent, as
+//	                      indigo labels its per-client metrics) the first time
+//	                      it subscribes
+//	STUCK_PIN             bytes pinned in the Go heap by a subscriber whose
+//	                      queue is full, until its connection ends; with it a
+//	                      subscriber is never cut off and its writes have no
+//	                      deadline (frames it has no room for are dropped), so
+//	                      a client that stops reading and keeps its socket
+//	                      open holds them for as long as it stays (a bounded
+//	                      queue per stuck client)
 //	SUBSCRIBER_QUEUE      frames queued per subscriber (default 4096); a
 //	                      subscriber that falls further behind, or takes no
 //	                      frame for 10 s, is cut off: an error frame
@@ -148,6 +159,10 @@ var (
 		Name: "testrelay_connected_hosts", Help: "upstream hosts subscribed now"})
 	subscribers = prometheus.NewGauge(prometheus.GaugeOpts{
 		Name: "testrelay_subscribers", Help: "firehose subscribers connected now"})
+	clientIdentities = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "testrelay_client_identities", Help: "client identities seen (with IDENTITY_LEAK)"})
+	pinnedBytes = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "testrelay_pinned_bytes", Help: "bytes pinned by subscribers with a full queue (with STUCK_PIN)"})
 	subscriberDisconnects = prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "testrelay_subscriber_disconnects_total", Help: "firehose subscribers gone, by reason"}, []string{"reason"})
 	hostReconnects = prometheus.NewCounter(prometheus.CounterOpts{
@@ -196,6 +211,8 @@ type settings struct {
 	teethBytes               int64
 	teethPeriod              time.Duration
 	cursorLeak               int
+	identityLeak             int
+	stuckPin                 int
 	subscriberQueue          int
 	// DROP_HOST: one in dropEvery of dropHost's commits, after dropAfter.
 	dropHost  string
@@ -269,6 +286,12 @@ func loadSettings() (settings, error) {
 	if s.cursorLeak, err = sizeEnv("CURSOR_LEAK"); err != nil {
 		return s, err
 	}
+	if s.identityLeak, err = sizeEnv("IDENTITY_LEAK"); err != nil {
+		return s, err
+	}
+	if s.stuckPin, err = sizeEnv("STUCK_PIN"); err != nil {
+		return s, err
+	}
 	switch v := envOr("RETAIN_IN", "mmap"); v {
 	case "mmap":
 	case "heap":
@@ -330,7 +353,7 @@ func run(log *slog.Logger) error {
 		return err
 	}
 	prometheus.MustRegister(commitsReceived, didResolutions, framesReceived, framesSent, retainedBytes, connectedHosts,
-		subscribers, subscriberDisconnects, hostReconnects, droppedCommits)
+		subscribers, subscriberDisconnects, hostReconnects, droppedCommits, clientIdentities, pinnedBytes)
 	registerFlavourMetrics(cfg.flavour)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
@@ -343,7 +366,8 @@ func run(log *slog.Logger) error {
 	dial := fleetDial(os.Getenv("FLEET_ADDR"), os.Getenv("FLEET_TLS_ADDR"))
 	hc.Transport.(*http.Transport).DialContext = dial
 	mem := &arena{heap: cfg.retainInHeap}
-	h := newHub(hubConfig{queue: cfg.subscriberQueue, leakPerDisconnect: cfg.leakPerDisconnect, cursorLeak: cfg.cursorLeak}, mem, log)
+	h := newHub(hubConfig{queue: cfg.subscriberQueue, leakPerDisconnect: cfg.leakPerDisconnect, cursorLeak: cfg.cursorLeak,
+		identityLeak: cfg.identityLeak, stuckPin: cfg.stuckPin}, mem, log)
 	var res *resolver
 	if cfg.plcURL != "" {
 		res = newResolver(hc, cfg.plcURL, cfg.resolverLeak, mem, log)
@@ -414,7 +438,7 @@ func run(log *slog.Logger) error {
 		"leak_after", cfg.leakAfter.String(), "warmup_bytes", cfg.warmupBytes, "sawtooth_bytes", cfg.sawBytes,
 		"resolver", cfg.plcURL, "resolver_leak_bytes", cfg.resolverLeak,
 		"leak_bytes_per_disconnect", cfg.leakPerDisconnect, "leak_bytes_per_reconnect", cfg.leakPerReconnect,
-		"retain_in_heap", cfg.retainInHeap, "heap_teeth_bytes", cfg.teethBytes, "cursor_leak_bytes", cfg.cursorLeak,
+		"retain_in_heap", cfg.retainInHeap, "heap_teeth_bytes", cfg.teethBytes, "cursor_leak_bytes", cfg.cursorLeak, "identity_leak_bytes", cfg.identityLeak, "stuck_pin_bytes", cfg.stuckPin,
 		"subscriber_queue", cfg.subscriberQueue)
 
 	select {
@@ -683,6 +707,7 @@ type hub struct {
 	mu   sync.Mutex
 	seq  int64
 	subs map[*subscriber]struct{}
+	ids  map[string]struct{} // client identities seen, with IDENTITY_LEAK
 
 	cfg hubConfig
 	mem *arena
@@ -695,15 +720,18 @@ type hubConfig struct {
 	queue             int // frames queued per subscriber before it is cut off
 	leakPerDisconnect int // bytes retained when a subscriber goes
 	cursorLeak        int // bytes held by a parked goroutine per subscribe with a cursor
+	identityLeak      int // bytes retained per client identity first seen
+	stuckPin          int // bytes a subscriber with a full queue pins until it goes
 }
 
 func newHub(cfg hubConfig, mem *arena, log *slog.Logger) *hub {
-	return &hub{subs: map[*subscriber]struct{}{}, cfg: cfg, mem: mem, log: log}
+	return &hub{subs: map[*subscriber]struct{}{}, ids: map[string]struct{}{}, cfg: cfg, mem: mem, log: log}
 }
 
 type subscriber struct {
 	ch  chan []byte
 	cut chan struct{} // closed when the queue overflowed: the subscriber is cut off
+	pin []byte        // STUCK_PIN's bytes, while its queue is full; under hub.mu
 }
 
 func (h *hub) publish(evt *events.XRPCStreamEvent) {
@@ -729,6 +757,16 @@ func (h *hub) publish(evt *events.XRPCStreamEvent) {
 		select {
 		case s.ch <- buf.Bytes():
 		default:
+			if h.cfg.stuckPin > 0 {
+				// No cut-off: the frame is dropped for s, and s pins its
+				// queue's worth until its connection ends.
+				if s.pin == nil {
+					s.pin = make([]byte, h.cfg.stuckPin)
+					fill(s.pin)
+					pinnedBytes.Add(float64(h.cfg.stuckPin))
+				}
+				continue
+			}
 			// A consumer that fell this far behind is cut off, as relays
 			// do: its handler says so and closes the connection.
 			delete(h.subs, s)
@@ -763,6 +801,9 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	if h.cfg.cursorLeak > 0 && r.URL.Query().Has("cursor") {
 		h.mem.park(ctx, h.cfg.cursorLeak)
 	}
+	if h.cfg.identityLeak > 0 {
+		h.identify(r)
+	}
 	s := &subscriber{ch: make(chan []byte, h.cfg.queue), cut: make(chan struct{})}
 	h.mu.Lock()
 	h.subs[s] = struct{}{}
@@ -772,6 +813,10 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 	defer func() {
 		h.mu.Lock()
 		delete(h.subs, s)
+		if s.pin != nil {
+			pinnedBytes.Sub(float64(len(s.pin)))
+			s.pin = nil
+		}
 		h.mu.Unlock()
 		conn.Close()
 		// The leak on purpose: whatever the subscriber held, kept.
@@ -811,13 +856,34 @@ func (h *hub) serve(ctx context.Context, w http.ResponseWriter, r *http.Request)
 			cutOff(conn)
 			return
 		case b := <-s.ch:
-			conn.SetWriteDeadline(time.Now().Add(subscriberWriteTimeout))
+			if h.cfg.stuckPin == 0 {
+				conn.SetWriteDeadline(time.Now().Add(subscriberWriteTimeout))
+			}
 			if err := conn.WriteMessage(websocket.BinaryMessage, b); err != nil {
 				reason = writeEndReason(err, s.cut)
 				return
 			}
 			framesSent.Inc()
 		}
+	}
+}
+
+// identify retains IDENTITY_LEAK bytes the first time r's client identity
+// (its address's host and User-Agent) subscribes.
+func (h *hub) identify(r *http.Request) {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		host = r.RemoteAddr
+	}
+	id := host + " " + r.UserAgent()
+	h.mu.Lock()
+	_, seen := h.ids[id]
+	h.ids[id] = struct{}{}
+	n := len(h.ids)
+	h.mu.Unlock()
+	if !seen {
+		clientIdentities.Set(float64(n))
+		h.mem.retain(h.cfg.identityLeak)
 	}
 }
 
