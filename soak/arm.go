@@ -107,11 +107,18 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 		return fmt.Errorf("%w: %v", ErrNotStarted, err)
 	}
 	// A Go relay's heap is profiled at the end of warm-up (or a quarter
-	// into the run, if warm-up is not seen by then) and at the end.
+	// into the run, if warm-up is not seen by then) and at the end; the
+	// relay's series are counted from then too.
 	a.heap = newHeapProfiles(r, a.dir)
-	a.s.onWarmup = a.heap.takeBefore
+	warmedUp := func() {
+		if a.s.series != nil {
+			a.s.series.Rebase()
+		}
+		a.heap.takeBefore()
+	}
+	a.s.onWarmup = warmedUp
 	a.s.ev = a.ev
-	a.timer = time.AfterFunc(cfg.Duration/4, a.heap.takeBefore)
+	a.timer = time.AfterFunc(cfg.Duration/4, warmedUp)
 	return nil
 }
 

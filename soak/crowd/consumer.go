@@ -236,18 +236,29 @@ func (w *consumer) slow(ctx context.Context, conn *websocket.Conn, high int64, c
 	}
 }
 
-// stick reads nothing of conn until ctx ends, with the connection open,
-// then reads what is left (for DrainFor at most, before any goodbye) to
-// find out whether the relay let go of it meanwhile: a relay that holds it
-// is still sending when the drain's time is up. It closes conn.
+// stick reads nothing of conn until ctx ends, with the connection open.
+// Reading would unblock a relay stuck writing to it, so it finds out
+// whether the relay let go by writing: a ping every StuckProbe. A
+// relay that closed the connection answers the next write with a reset;
+// one that holds it open takes the ping, or leaves it in the socket's
+// buffers (the write times out). It closes conn, without a goodbye.
 func (w *consumer) stick(ctx context.Context, conn *websocket.Conn) {
 	defer conn.Close()
 	w.c.stuck.Add(1)
-	<-ctx.Done()
-	nc := raw(conn.UnderlyingConn())
-	nc.SetReadDeadline(time.Now().Add(w.c.cfg.DrainFor))
-	if _, err := io.Copy(io.Discard, nc); !isTimeout(err) {
-		w.c.stuckReleased.Add(1) // an end of stream or a reset: the relay closed it
+	tick := time.NewTicker(w.c.cfg.StuckProbe)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		err := conn.WriteControl(websocket.PingMessage, nil, time.Now().Add(time.Second))
+		if err != nil && !isTimeout(err) {
+			w.c.stuckReleased.Add(1) // the relay closed it
+			<-ctx.Done()             // and the client stays hung
+			return
+		}
 	}
 }
 

@@ -58,9 +58,8 @@ const (
 	// connection, keeping it open until the run ends (a client that hung,
 	// a half-dead proxy): the consumer never comes back. A new
 	// connection's socket buffers are small, so what the relay holds for
-	// it shows soon, and as soon for every stuck client. At the end it
-	// reads what is left to find out whether the relay let go of the
-	// connection meanwhile.
+	// it shows soon, and as soon for every stuck client. A ping written
+	// every few seconds finds out whether the relay let go of it.
 	Stuck
 )
 
@@ -136,6 +135,9 @@ type Config struct {
 	// finds out at the spell's end: what the relay sent before the cut
 	// waits in the socket buffers to be read, the error frame last.
 	SlowFor time.Duration
+	// StuckProbe is how often a stuck consumer writes a ping to find out
+	// whether the relay let go of it (default 5 s).
+	StuckProbe time.Duration
 	// DrainFor bounds the reading after a Slow spell (default 5 s): long
 	// enough to reach the cut-off behind megabytes of buffered frames.
 	DrainFor time.Duration
@@ -187,9 +189,8 @@ type Counts struct {
 	NewIdentities uint64
 	// Stuck are consumers that stopped reading for good (they stay
 	// connected, and in Connected, until the run ends); StuckReleased
-	// those of them found at the end that the relay had let go (it had
-	// closed or reset the connection). StuckReleased is counted as Run
-	// returns.
+	// those of them the relay let go of (it closed the connection, as a
+	// write to it found).
 	Stuck, StuckReleased uint64
 	// Frames are websocket messages read; Replayed those whose seq was at
 	// or below the highest seq the consumer had seen before connecting
@@ -287,6 +288,9 @@ func New(cfg Config) (*Crowd, error) {
 	}
 	if cfg.SlowFor == 0 {
 		cfg.SlowFor = time.Minute
+	}
+	if cfg.StuckProbe <= 0 {
+		cfg.StuckProbe = 5 * time.Second
 	}
 	if cfg.DrainFor == 0 {
 		cfg.DrainFor = 5 * time.Second

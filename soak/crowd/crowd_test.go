@@ -450,9 +450,9 @@ func TestIdentitiesAreUserAgentsCountedOnce(t *testing.T) {
 	assert.NotContains(t, r.agents, useragent.For(useragent.Crowd), "never the regular one")
 }
 
-// A stuck consumer finds out at the end whether the relay let go of it: a
-// relay that closed the connection meanwhile is told from one still
-// writing.
+// A stuck consumer finds out whether the relay let go of it without
+// reading: a relay that closed the connection is told from one still
+// writing to it.
 func TestStuckConsumerTellsWhetherTheRelayLetGo(t *testing.T) {
 	for _, letGo := range []bool{true, false} {
 		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
@@ -464,19 +464,26 @@ func TestStuckConsumerTellsWhetherTheRelayLetGo(t *testing.T) {
 			fr := frame(4 << 10)
 			end := time.Now().Add(300 * time.Millisecond)
 			for !letGo || time.Now().Before(end) {
-				conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				if letGo {
+					conn.SetWriteDeadline(end) // then it lets go, blocked or not
+				} else {
+					conn.SetWriteDeadline(time.Now().Add(10 * time.Second))
+				}
 				if conn.WriteMessage(websocket.BinaryMessage, fr) != nil {
 					return
 				}
 			}
 		}))
 		c := newCrowd(t, crowd.Config{URL: "ws" + strings.TrimPrefix(srv.URL, "http"), Consumers: 1, Churn: time.Millisecond,
-			Mix: crowd.Mix{Stuck: 1}, DrainFor: time.Second})
+			Mix: crowd.Mix{Stuck: 1}, StuckProbe: 100 * time.Millisecond})
 		stop := run(t, c)
 		eventually(t, c, "stuck", func(n crowd.Counts) bool { return n.Stuck == 1 })
 		time.Sleep(time.Second) // the relay lets go meanwhile, or fills its buffers
 		n := c.Counts()
 		assert.EqualValues(t, 1, n.Connected, "a stuck consumer stays connected")
+		if letGo {
+			assert.EqualValues(t, 1, n.StuckReleased, "found while the run goes on")
+		}
 		stop()
 		n = c.Counts()
 		assert.EqualValues(t, 2, n.Connects, "it reconnects once to get stuck, and never comes back")

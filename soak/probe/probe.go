@@ -321,13 +321,25 @@ func orDefault(s, d string) string {
 
 // Series counts the series a Prometheus endpoint serves, by family: a
 // relay that labels a metric by client and never forgets a label set
-// grows them with every new client. It keeps the first scrape's count per
-// family and the latest, a number per family however long it runs.
+// grows them with every new client. It keeps a baseline count per family
+// (the first scrape's, until Rebase) and the latest, a number per family
+// however long it runs.
 type Series struct {
 	URL string
 
 	mu          sync.Mutex
 	first, last map[string]int
+	rebased     bool
+}
+
+// Rebase makes the latest scrape the baseline, once: the end of warm-up,
+// when the relay has learnt its hosts and its per-host series are there.
+func (s *Series) Rebase() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.rebased && s.last != nil {
+		s.first, s.rebased = s.last, true
+	}
 }
 
 func (s *Series) Name() string { return "series" }
@@ -360,8 +372,8 @@ type FamilySeries struct {
 	First, Latest int
 }
 
-// Grown returns the series in all at the first scrape and the latest, and
-// the families whose series grew, most grown first.
+// Grown returns the series in all at the baseline and the latest, and the
+// families whose series grew, most grown first.
 func (s *Series) Grown() (first, latest int, grown []FamilySeries) {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -106,7 +106,8 @@ type ConsumerLoad struct {
 	PerIdentity *attribute.Term `json:",omitempty"`
 }
 
-// MetricSeries is how many series the relay's /metrics served.
+// MetricSeries is how many series the relay's /metrics served when warm-up
+// ended (First: its per-host series are there by then) and at the end.
 type MetricSeries struct {
 	First, Last int
 	Grown       []probe.FamilySeries
@@ -115,7 +116,7 @@ type MetricSeries struct {
 // StuckClients is what the relay held for the clients that stopped
 // reading and kept their connections open.
 type StuckClients struct {
-	Stuck, Released uint64 // stuck, and of them found let go at the end
+	Stuck, Released uint64 // stuck, and of them let go of by the relay
 	// BytesPerClient, with its interval (Lo, Hi), is memory (Signal)
 	// regressed on the number stuck, fitted from FitFromS; Reason says
 	// why there is none.
@@ -174,7 +175,7 @@ func Consumers(cl ConsumerLoad) Section {
 		c.Connects, c.CursorResumes, c.OldCursors, c.CutOff, c.SlowNotCut, c.Resets, c.Errors, c.Frames, c.Replayed)
 	md += "\n" + identitiesText(cl)
 	if s := cl.Stuck; s != nil {
-		md += fmt.Sprintf("\n**Stuck clients:** %s. Each stopped reading and kept its connection open until the run ended; \"released\" is whether the relay had closed it by then. ", s.Sentence())
+		md += fmt.Sprintf("\n**Stuck clients:** %s. Each stopped reading and kept its connection open until the run ended; \"released\" is whether the relay closed it meanwhile (a ping written every 5 s finds out without reading, which would unblock the relay). ", s.Sentence())
 		if s.Found() {
 			md += fmt.Sprintf("A stuck client's memory is held for as long as it stays connected: a bound per client, not a slope (fitted against the number stuck, from minute %.0f); %d such clients hold %d times it.\n", s.FitFromS/60, s.Stuck, s.Stuck)
 		} else {
@@ -200,7 +201,7 @@ func identitiesText(cl ConsumerLoad) string {
 			cl.Identities, cl.IdentityChurn, c.NewIdentities, rundir.CrowdNewIdentities)
 	}
 	if s := cl.Series; s != nil {
-		fmt.Fprintf(&b, " The relay's /metrics served %d series at the first sample and %d at the last", s.First, s.Last)
+		fmt.Fprintf(&b, " The relay's /metrics served %d series when warm-up ended (or a quarter into the run) and %d at the last sample", s.First, s.Last)
 		if len(s.Grown) == 0 {
 			b.WriteString("; no family grew.")
 		} else {

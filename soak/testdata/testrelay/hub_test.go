@@ -191,7 +191,7 @@ func TestStuckSubscriberPinsUntilItLeaves(t *testing.T) {
 	const pin = 8 << 20
 	_, url := startHub(t, hubConfig{queue: 16, stuckPin: pin}, time.Millisecond, 32<<10)
 	before := counted(t)
-	c, err := crowd.New(crowd.Config{URL: url, Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Stuck: 1}, DrainFor: time.Second})
+	c, err := crowd.New(crowd.Config{URL: url, Consumers: 2, Churn: 50 * time.Millisecond, Mix: crowd.Mix{Stuck: 1}, StuckProbe: 100 * time.Millisecond})
 	require.NoError(t, err)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)

@@ -1125,11 +1125,14 @@ type arena struct {
 	mu    sync.Mutex
 	cur   []byte
 	off   int
-	kept  [][]byte // heap: every block retained
+	kept  [][][]byte // heap: every block retained, in chunks of keptChunk
 	total atomic.Int64
 }
 
 const arenaChunk = 64 << 20
+
+// keptChunk is how many blocks one chunk of the heap arena's index holds.
+const keptChunk = 1024
 
 func (a *arena) retain(n int) {
 	a.mu.Lock()
@@ -1137,7 +1140,13 @@ func (a *arena) retain(n int) {
 	if a.heap {
 		b := make([]byte, n)
 		fill(b)
-		a.kept = append(a.kept, b)
+		// Fixed chunks, not one slice: a slice that doubles steps the
+		// heap up by half of what it holds at once, which a fit reads as
+		// whatever factor was raised then.
+		if n := len(a.kept); n == 0 || len(a.kept[n-1]) == keptChunk {
+			a.kept = append(a.kept, make([][]byte, 0, keptChunk))
+		}
+		a.kept[len(a.kept)-1] = append(a.kept[len(a.kept)-1], b)
 		a.count(n)
 		return
 	}
