@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -245,50 +246,54 @@ func observations(path, signal string) (attribute.Observations, error) {
 // from the load's start. A counter no sample holds is left out (a run
 // written before it was counted); samples lacking any other are.
 func observationsOf(path, signal string, columns map[attribute.Factor]string) (attribute.Observations, error) {
-	held := map[attribute.Factor]string{}
-	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
-		for f, col := range columns {
-			if _, ok := l.Context[col]; ok {
-				held[f] = col
-			}
-		}
-		return nil
-	})
-	if err != nil {
-		return attribute.Observations{}, err
-	}
-	columns = held
-	obs := attribute.Observations{Counts: map[attribute.Factor][]float64{}}
+	// One read: every sample of the load with memory, a count missing as
+	// NaN; then the counters no sample holds go, and the samples lacking
+	// any other.
+	var t, mem []float64
+	counts := map[attribute.Factor][]float64{}
+	held := map[attribute.Factor]bool{}
 	t0 := -1.0
-	err = rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
+	err := rundir.ReadLinesFile(path, func(_ int, l rundir.Line) error {
 		if l.ElapsedS == nil || l.FramesSent == nil || *l.FramesSent == 0 {
 			return nil // before the load: the plan's clock has not started
 		}
-		mem, ok := l.Signals[signal]
+		m, ok := l.Signals[signal]
 		if !ok {
-			mem, ok = l.Context[signal] // the live heap is context, not judged
+			m, ok = l.Context[signal] // the live heap is context, not judged
 		}
 		if !ok {
 			return nil
 		}
-		counts := map[attribute.Factor]float64{}
-		for f, col := range columns {
-			v, ok := l.Context[col]
-			if !ok {
-				return nil
-			}
-			counts[f] = v
-		}
 		if t0 < 0 {
 			t0 = *l.ElapsedS
 		}
-		obs.T = append(obs.T, *l.ElapsedS-t0)
-		obs.Memory = append(obs.Memory, mem)
-		for f, v := range counts {
-			obs.Counts[f] = append(obs.Counts[f], v)
+		t, mem = append(t, *l.ElapsedS-t0), append(mem, m)
+		for f, col := range columns {
+			v, ok := l.Context[col]
+			if !ok {
+				v = math.NaN()
+			}
+			held[f] = held[f] || ok
+			counts[f] = append(counts[f], v)
 		}
 		return nil
 	})
+	obs := attribute.Observations{Counts: map[attribute.Factor][]float64{}}
+	for i := range t {
+		whole := true
+		for f := range held {
+			whole = whole && (!held[f] || !math.IsNaN(counts[f][i]))
+		}
+		if !whole {
+			continue
+		}
+		obs.T, obs.Memory = append(obs.T, t[i]), append(obs.Memory, mem[i])
+		for f, ok := range held {
+			if ok {
+				obs.Counts[f] = append(obs.Counts[f], counts[f][i])
+			}
+		}
+	}
 	return obs, err
 }
 
