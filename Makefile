@@ -35,7 +35,8 @@ build:
 #   TestSmoke…  containers, in `make test`: indigo built, started, fed and
 #               judged; one positive control; the CLI contract; compose's file
 #   TestE2E…    containers, `make test-e2e`: every other end-to-end check
-#   TestLong…   `make test-long`, 10 minutes and more (needs RELAYSOAK_LONG=1)
+#   TestLong…   `make test-long`, 10 minutes and more (needs RELAYSOAK_LONG=1;
+#               RELAYSOAK_TEST_RUNS=DIR keeps the controls' run directories)
 #   the rest    no Docker: all packages at once, with DOCKER_HOST pointing
 #               at nothing, so a container test in this tier fails loudly
 # Container tiers run one package at a time (-p 1): two relays on 2 cores

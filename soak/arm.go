@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/relaysoak/relaysoak/fakepds"
@@ -35,6 +36,9 @@ type arm struct {
 	heap   *heapProfiles
 	timer  *time.Timer
 	crowd  *crowd.Crowd // extra consumers of this arm's relay; nil without
+	// seriesIdentities is how many new identities the crowd had presented
+	// when the relay's series were first counted from.
+	seriesIdentities atomic.Uint64
 }
 
 // newArm makes the arm's directory and events file; nothing runs yet.
@@ -111,8 +115,8 @@ func (a *arm) start(ctx context.Context, share *arm, ld *load, started time.Time
 	// relay's series are counted from then too.
 	a.heap = newHeapProfiles(r, a.dir)
 	warmedUp := func() {
-		if a.s.series != nil {
-			a.s.series.Rebase()
+		if a.s.series != nil && a.s.series.Rebase() {
+			a.seriesIdentities.Store(a.crowd.Counts().NewIdentities)
 		}
 		a.heap.takeBefore()
 	}
@@ -215,7 +219,8 @@ func (a *arm) finish(ctx context.Context, started time.Time, stopReason string, 
 			Identities: cfg.ConsumerIdentities, IdentityChurn: cfg.ConsumerIdentityChurn}
 		if s := a.s.series; s != nil {
 			first, last, grown := s.Grown()
-			sum.Findings.Consumers.Series = &report.MetricSeries{First: first, Last: last, Grown: grown}
+			sum.Findings.Consumers.Series = &report.MetricSeries{First: first, Last: last, Grown: grown,
+				NewIdentities: sum.Findings.Consumers.Counts.NewIdentities - a.seriesIdentities.Load()}
 		}
 	}
 	sum.Warnings = append(sum.Warnings, loadWarnings...)

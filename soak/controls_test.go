@@ -99,11 +99,15 @@ func leakyTarget(t *testing.T) string {
 }
 
 // soakLeaky runs one soak of the target and checks that nothing of the run
-// is left in the engine afterwards.
+// is left in the engine afterwards. Its run directory is temporary unless
+// RELAYSOAK_TEST_RUNS names a directory to keep it in (a long control's
+// samples, to refit after it failed).
 func soakLeaky(t *testing.T, cfg Config) Outcome {
 	t.Helper()
 	cfg.RelayImage = leakyTarget(t)
-	cfg.RunsDir = t.TempDir()
+	if cfg.RunsDir = os.Getenv("RELAYSOAK_TEST_RUNS"); cfg.RunsDir == "" {
+		cfg.RunsDir = t.TempDir()
+	}
 	cfg.ID = fmt.Sprintf("control-%d", time.Now().UnixNano())
 	cfg.Out = testkit.LogWriter{T: t}
 	t.Cleanup(func() { assertNothingLeft(t, cfg.ID) })

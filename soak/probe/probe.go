@@ -334,12 +334,15 @@ type Series struct {
 
 // Rebase makes the latest scrape the baseline, once: the end of warm-up,
 // when the relay has learnt its hosts and its per-host series are there.
-func (s *Series) Rebase() {
+// It says whether this call set the baseline.
+func (s *Series) Rebase() bool {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.rebased && s.last != nil {
-		s.first, s.rebased = s.last, true
+	if s.rebased || s.last == nil {
+		return false
 	}
+	s.first, s.rebased = s.last, true
+	return true
 }
 
 func (s *Series) Name() string { return "series" }

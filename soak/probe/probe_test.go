@@ -157,6 +157,7 @@ func TestSeriesNamesTheFamiliesThatGrew(t *testing.T) {
 	srv := httptest.NewServer(promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	defer srv.Close()
 	s := &Series{URL: srv.URL}
+	assert.False(t, s.Rebase(), "nothing scraped to make a baseline of")
 	got, err := s.Read(context.Background())
 	require.NoError(t, err)
 	assert.Equal(t, 2.0, got["relay_metric_series"])
@@ -170,11 +171,11 @@ func TestSeriesNamesTheFamiliesThatGrew(t *testing.T) {
 	assert.Equal(t, 2, first)
 	assert.Equal(t, 7, last)
 	assert.Equal(t, []FamilySeries{{Family: "events_sent_counter", First: 1, Latest: 6}}, grown, "the steady family did not grow")
-	s.Rebase()
+	assert.True(t, s.Rebase())
 	sent.WithLabelValues("10.0.0.1", "late").Inc()
 	_, err = s.Read(context.Background())
 	require.NoError(t, err)
-	s.Rebase() // once: the end of warm-up
+	assert.False(t, s.Rebase(), "once: the end of warm-up")
 	first, last, grown = s.Grown()
 	assert.Equal(t, 7, first, "counted from the rebase")
 	assert.Equal(t, 8, last)

@@ -111,6 +111,9 @@ type ConsumerLoad struct {
 type MetricSeries struct {
 	First, Last int
 	Grown       []probe.FamilySeries
+	// NewIdentities is how many never-seen client identities connected
+	// between the two counts.
+	NewIdentities uint64
 }
 
 // StuckClients is what the relay held for the clients that stopped
@@ -202,6 +205,9 @@ func identitiesText(cl ConsumerLoad) string {
 	}
 	if s := cl.Series; s != nil {
 		fmt.Fprintf(&b, " The relay's /metrics served %d series when warm-up ended (or a quarter into the run) and %d at the last sample", s.First, s.Last)
+		if s.NewIdentities > 0 {
+			fmt.Fprintf(&b, ", while %d new identities connected", s.NewIdentities)
+		}
 		if len(s.Grown) == 0 {
 			b.WriteString("; no family grew.")
 		} else {
@@ -210,7 +216,11 @@ func identitiesText(cl ConsumerLoad) string {
 				if i > 0 {
 					b.WriteString(", ")
 				}
-				fmt.Fprintf(&b, "`%s` %+d (%d → %d)", g.Family, g.Latest-g.First, g.First, g.Latest)
+				fmt.Fprintf(&b, "`%s` %+d (%d → %d", g.Family, g.Latest-g.First, g.First, g.Latest)
+				if s.NewIdentities > 0 {
+					fmt.Fprintf(&b, ", %.2g per new identity", float64(g.Latest-g.First)/float64(s.NewIdentities))
+				}
+				b.WriteString(")")
 			}
 			b.WriteString(".")
 		}

@@ -90,16 +90,16 @@ func TestConsumersSection(t *testing.T) {
 func TestConsumersSectionIdentitiesAndStuck(t *testing.T) {
 	md := Consumers(ConsumerLoad{Consumers: 20, Churn: time.Minute, Identities: 5, IdentityChurn: 0.3,
 		Counts: crowd.Counts{NewIdentities: 812, Stuck: 3},
-		Series: &MetricSeries{First: 240, Last: 1864, Grown: []probe.FamilySeries{
-			{Family: "events_sent_counter", First: 2, Latest: 814}, {Family: "events_enqueued", First: 1, Latest: 813}}},
+		Series: &MetricSeries{First: 240, Last: 1864, NewIdentities: 812, Grown: []probe.FamilySeries{
+			{Family: "events_sent_counter", First: 2, Latest: 814}, {Family: "events_enqueued", First: 1, Latest: 407}}},
 		PerIdentity: &attribute.Term{Factor: attribute.NewIdentities, BytesPerUnit: 4096, Lo: 3500, Hi: 4700, Significant: true},
 		Stuck:       &StuckClients{Stuck: 3, BytesPerClient: 60 << 20, Lo: 55 << 20, Hi: 65 << 20, Signal: "live_heap", FitFromS: 300, LagS: 20},
 	}).Markdown
 	t.Log(md)
 	assert.Contains(t, md, "5 regular, and a connect came as a never-seen one with chance 0.3; 812 presented in all")
 	assert.Contains(t, md, "source addresses are not varied", "the report says what an identity is not")
-	assert.Contains(t, md, "240 series when warm-up ended (or a quarter into the run) and 1864 at the last sample")
-	assert.Contains(t, md, "`events_sent_counter` +812 (2 → 814), `events_enqueued` +812 (1 → 813)")
+	assert.Contains(t, md, "240 series when warm-up ended (or a quarter into the run) and 1864 at the last sample, while 812 new identities connected")
+	assert.Contains(t, md, "`events_sent_counter` +812 (2 → 814, 1 per new identity), `events_enqueued` +406 (1 → 407, 0.5 per new identity)")
 	assert.Contains(t, md, "Each new client identity kept 4 KiB (CI 3.4 KiB to 4.6 KiB) to the run's end: 1 GiB after 262144 new identities, 8738 a day to reach it within a month.")
 	assert.Contains(t, md, "+60.0 MiB per stuck client (CI 55.0 to 65.0, live_heap, held from 20 s after it stopped reading), released: no, over 3 stuck clients")
 	assert.Contains(t, md, "a bound per client, not a slope")
