@@ -1143,10 +1143,11 @@ func (a *arena) retain(n int) {
 		// Fixed chunks, not one slice: a slice that doubles steps the
 		// heap up by half of what it holds at once, which a fit reads as
 		// whatever factor was raised then.
-		if n := len(a.kept); n == 0 || len(a.kept[n-1]) == keptChunk {
+		if len(a.kept) == 0 || len(a.kept[len(a.kept)-1]) == keptChunk {
 			a.kept = append(a.kept, make([][]byte, 0, keptChunk))
 		}
-		a.kept[len(a.kept)-1] = append(a.kept[len(a.kept)-1], b)
+		last := len(a.kept) - 1
+		a.kept[last] = append(a.kept[last], b)
 		a.count(n)
 		return
 	}
