@@ -73,9 +73,10 @@
 //	                      in EVERY (a planted loss), counted in
 //	                      testrelay_dropped_commits_total
 //	ABANDON_HOST          HOST:AFTER, e.g. pds0001.test:1m: after AFTER, close
-//	                      the connection to HOST and never dial it again (a
-//	                      relay that stops reading a host), logging
-//	                      "abandoning host"
+//	                      the connection to HOST cleanly (a close frame, and
+//	                      what HOST sent before it saw the close passed on)
+//	                      and never dial it again (a relay that stops reading
+//	                      a host), logging "abandoning host"
 //	RETAIN_IN             mmap (default: anonymous pages outside the Go heap)
 //	                      or heap (the Go heap, seen by the collector)
 //	HEAP_TEETH            SIZE:PERIOD, e.g. 32MiB:10s: climb to SIZE in the Go
@@ -638,7 +639,17 @@ func (f *follower) session(ctx context.Context, host string, cursor *int64, conn
 	conn.SetReadLimit(5_000_000)
 	connectedHosts.Inc()
 	defer connectedHosts.Dec()
-	stop := context.AfterFunc(ctx, func() { conn.Close() })
+	stop := context.AfterFunc(ctx, func() {
+		if ctx.Err() == context.DeadlineExceeded && host == f.cfg.abandonHost {
+			// A clean close: the frames already on the wire are read (and
+			// passed on) until the host answers the close, so that what
+			// reached this relay is never lost by the abandon itself.
+			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "abandoning host"), time.Now().Add(time.Second))
+			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
+			return
+		}
+		conn.Close()
+	})
 	defer stop()
 	for {
 		mt, data, err := conn.ReadMessage()
