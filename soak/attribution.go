@@ -300,14 +300,15 @@ func observationsOf(path, signal string, columns map[attribute.Factor]string) (a
 // finding fits the run's samples to the plan and writes attribution.json
 // and a plot per factor beside the report.
 func (a *attribution) finding(dir string, judged verdict.Report) (report.Attribution, error) {
-	return a.fit(dir, judged.CarriedBy)
+	return a.fit(dir, judged.SampledSignal())
 }
 
 // refitAttribution fits an attribution run's samples again with the plan
 // its attribution.json holds (a newer fit, or the verdict's signal judged
 // afresh), rewriting attribution.json and the plots; ok is false when the
-// run was not an attribution run. carried is the verdict's signal; the fit
-// starts at warmup when that is past the plan's (a relay that settled late).
+// run was not an attribution run. carried is the verdict's signal as
+// sampled (Report.SampledSignal); the fit starts at warmup when that is
+// past the plan's (a relay that settled late).
 func refitAttribution(runDir, carried string, warmup time.Duration) (found report.Attribution, ok bool, err error) {
 	path := filepath.Join(runDir, rundir.Attribution)
 	if _, err := os.Stat(path); errors.Is(err, os.ErrNotExist) {

@@ -38,8 +38,8 @@ type leakyRelay struct {
 	// Env holds the leak settings (LEAK_BYTES_PER_FRAME, LEAK_AFTER, WARMUP,
 	// SAWTOOTH, RESOLVER_LEAK_BYTES; see the target's package doc).
 	Env map[string]string
-	// Kept names the target's live heap and goroutines, as a Go relay's
-	// profile does, so the verdict rests on what it keeps (the controls
+	// Kept names the target's live heap, goroutines and heap profile, as
+	// a Go relay's profile does, so the verdict rests on what it keeps (the controls
 	// of that verdict give it HEAP_TEETH for floors to be taken).
 	Kept bool
 }
@@ -56,7 +56,7 @@ func (p *leakyRelay) Facts() relay.Facts {
 	if p.Kept {
 		// The same client_golang defaults as indigo's.
 		indigo := (&relay.Indigo{}).Facts()
-		f.LiveHeap, f.Goroutines = indigo.LiveHeap, indigo.Goroutines
+		f.LiveHeap, f.Goroutines, f.PprofPath = indigo.LiveHeap, indigo.Goroutines, indigo.PprofPath
 	}
 	return f
 }

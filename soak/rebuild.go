@@ -82,7 +82,7 @@ func rejudge(dir string, attrWarmup time.Duration, judge verdict.Config) (report
 		sum.Notes = append(sum.Notes, "growth per event: "+err.Error())
 	}
 	// An attribution run is fitted afresh too (a newer fit).
-	found, ok, err := refitAttribution(dir, judged.CarriedBy, attrWarmup)
+	found, ok, err := refitAttribution(dir, judged.SampledSignal(), attrWarmup)
 	if ok {
 		sum.Findings.Attribution = nil
 		if err != nil {

@@ -45,9 +45,13 @@
 // teeth in its memory, even in its live heap (a climb of tens of MiB over a
 // minute or two, then a drop back), which scatter samples by far more than
 // the growth sought. stats.FindTeeth finds them as drops larger than four times the median step, at
-// least four of them; then the fit takes the lowest sample of each window of
-// 1.5 median periods (with that sample's counts), which is what was kept at
-// that moment: on a sawtooth that narrows a factor's interval severalfold.
+// least four of them, from the first sample on: a heap growing fast after
+// the warm-up hides its drops, while its collector's cycle, and the noise
+// each cycle adds to what it marks, go on. Then the fit takes the lowest
+// sample after the warm-up of each window of 1.5 median periods (with that
+// sample's counts), which is what was kept at that moment: on a sawtooth
+// that narrows a factor's interval severalfold, and where growth hides the
+// teeth it keeps one point per cycle, not several that share its noise.
 // A window must leave 24 floors after the warm-up, or
 // every sample is fitted.
 //

@@ -40,8 +40,10 @@ type FitConfig struct {
 	MinPoints int
 	// Lags of the Newey–West estimator. Default 0: Andrews' AR(1) plug-in.
 	Lags int
-	// Floors: when memory after the warm-up is a fast sawtooth (FindTeeth),
-	// fit each tooth's floor instead of every sample.
+	// Floors: when memory is a fast sawtooth (FindTeeth, from the first
+	// sample: growth after the warm-up can hide the drops while the teeth
+	// go on), fit each tooth's floor after the warm-up instead of every
+	// sample.
 	Floors bool
 }
 
@@ -238,7 +240,7 @@ func Fit(obs Observations, cfg FitConfig) (Result, error) {
 	minPoints := c.MinPoints
 	if c.Floors && len(obs.T) > 0 {
 		end := obs.T[len(obs.T)-1]
-		if th := stats.FindTeeth(obs.T, obs.Memory, c.WarmupEndS, end, (end-c.WarmupEndS)/minFitFloors); th.Found() {
+		if th := stats.FindTeeth(obs.T, obs.Memory, obs.T[0], end, (end-c.WarmupEndS)/minFitFloors); th.Found() {
 			obs = obs.Floors(c.WarmupEndS, th.WindowS)
 			res.Teeth = &th
 			minPoints = min(minPoints, minFitFloors)

@@ -160,6 +160,16 @@ func (r Report) WithKept(kept Series, ctx Context, cfg Config) (Report, error) {
 	return r, nil
 }
 
+// SampledSignal is the signal of samples.jsonl that carries the verdict
+// beside the live heap: the OS's view when the live heap's floors carry it
+// (the floors are the live heap, no column of their own), else CarriedBy.
+func (r Report) SampledSignal() string {
+	if k := r.Kept; k != nil && r.CarriedBy == FloorsSignal(k.Signal) {
+		return k.OSView
+	}
+	return r.CarriedBy
+}
+
 // OSView is the judged signal a verdict on kept memory has beside it (the
 // OS's view of the process's memory); nil without one.
 func (r Report) OSView() *Result {

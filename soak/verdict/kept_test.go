@@ -78,6 +78,7 @@ func TestKeptClasses(t *testing.T) {
 				assert.Contains(t, c.want, rep.Verdict, "%s", rep.Reason)
 				assert.Equal(t, FloorsSignal(rundir.SignalLiveHeap), rep.CarriedBy)
 				assert.Equal(t, rundir.SignalRssAnon, rep.Kept.OSView)
+				assert.Equal(t, rundir.SignalRssAnon, rep.SampledSignal(), "the floors have no column: the OS's view is what was sampled")
 				if c.g.leak > 0 {
 					assert.InEpsilon(t, c.g.leak, rep.SlopeMiBPerHour, 0.25, "the slope is what is kept")
 				}
@@ -110,6 +111,7 @@ func TestKeptDefersToTheOSView(t *testing.T) {
 	require.NotNil(t, rep.Kept)
 	assert.Contains(t, rep.Kept.NotYet, "floors not yet")
 	assert.Equal(t, rundir.SignalRssAnon, rep.CarriedBy)
+	assert.Equal(t, rundir.SignalRssAnon, rep.SampledSignal())
 
 	run.Kept = nil
 	rep, err = JudgeRun(run, Config{})

@@ -123,6 +123,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"net/url"
 	"os"
 	"os/signal"
@@ -399,7 +400,8 @@ func run(log *slog.Logger) error {
 	api.HandleFunc(firehosePath, func(w http.ResponseWriter, r *http.Request) { h.serve(ctx, w, r) })
 	metrics := http.NewServeMux()
 	metrics.Handle("/metrics", promhttp.Handler())
-	metrics.HandleFunc("/_health", health) // zlay and rsky serve health beside metrics
+	metrics.Handle("/debug/pprof/heap", pprof.Handler("heap")) // as indigo serves it
+	metrics.HandleFunc("/_health", health)                     // zlay and rsky serve health beside metrics
 	metrics.HandleFunc("/_readyz", health)
 	servers := []*http.Server{
 		{Addr: cfg.apiListen, Handler: api, ReadHeaderTimeout: 10 * time.Second},
