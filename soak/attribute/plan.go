@@ -86,7 +86,8 @@ func (p Plan) Text() string {
 
 func (p Plan) String() string { return p.Text() }
 
-func mins(d time.Duration) string { return fmt.Sprintf("%.0f min", d.Minutes()) }
+// mins is d in minutes to a tenth: a 90-s phase is 1.5 min, not 2.
+func mins(d time.Duration) string { return fmt.Sprintf("%g min", math.Round(d.Minutes()*10)/10) }
 
 // PlanConfig chooses a plan. Zero values mean the defaults given per field.
 type PlanConfig struct {

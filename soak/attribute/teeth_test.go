@@ -125,3 +125,33 @@ func TestWarmupNoiseOfTheFloors(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, raw.SDMiB, 15.0)
 }
+
+// A heap growing faster after the warm-up than its teeth fall hides their
+// drops, not its collector's cycle: the fit takes the floors of the teeth
+// the warm-up showed, one a window after it. Memory here moves as a Go
+// heap's goal does, once a cycle (16 s): 1.5 MiB up and back down each
+// cycle, and after the warm-up 2 MiB more each cycle, so no sample falls.
+func TestFitFloorsOfTeethGrowthHides(t *testing.T) {
+	const mib = 1 << 20
+	var obs Observations
+	obs.Counts = map[Factor][]float64{Frames: nil, Resolutions: nil}
+	for i := 0; i <= 600; i++ {
+		s := 2 * float64(i)
+		cycle, pos := i/8, i%8
+		m := 50*mib + 0.01*mib*float64(i) // a slow drift: steps are not all 0
+		if pos >= 1 {
+			m += 1.5 * mib
+		}
+		m += 2 * mib * float64(max(0, cycle-180/16))
+		obs.T = append(obs.T, s)
+		obs.Memory = append(obs.Memory, m)
+		obs.Counts[Frames] = append(obs.Counts[Frames], 100*s)
+		obs.Counts[Resolutions] = append(obs.Counts[Resolutions], float64(i/15))
+	}
+	require.False(t, stats.FindTeeth(obs.T, obs.Memory, 180, 1200, 1020.0/minFitFloors).Found(), "after the warm-up no sample falls")
+	res, err := Fit(obs, FitConfig{WarmupEndS: 180, Floors: true})
+	require.NoError(t, err)
+	require.NotNil(t, res.Teeth, "the warm-up's teeth")
+	assert.InDelta(t, 16, res.Teeth.PeriodS, 1)
+	assert.InDelta(t, 1020/res.Teeth.WindowS, res.Points, 2, "a floor a window after the warm-up, not every sample")
+}
