@@ -77,6 +77,10 @@ func smokeConfig(t *testing.T, id string) Config {
 // test`.
 func TestSmokeSoakWithIndigo(t *testing.T) {
 	requireDocker(t, "e2e")
+	// The image first (on a fresh machine, minutes of building): the clock
+	// below times the soak, not the build.
+	_, _, err := relay.EnsureIndigoImage(t.Context(), relay.ImageConfig{Log: testkit.LogWriter{T: t}})
+	require.NoError(t, err)
 	cfg := smokeConfig(t, "e2e")
 	dir, capture := cfg.RunsDir, cfg.Capture
 	metrics := testkit.FreeAddr(t)
