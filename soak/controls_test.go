@@ -39,8 +39,9 @@ type leakyRelay struct {
 	// SAWTOOTH, RESOLVER_LEAK_BYTES; see the target's package doc).
 	Env map[string]string
 	// Kept names the target's live heap, goroutines and heap profile, as
-	// a Go relay's profile does, so the verdict rests on what it keeps (the controls
-	// of that verdict give it HEAP_TEETH for floors to be taken).
+	// a Go relay's profile does, so the verdict rests on what it keeps
+	// (the controls of that verdict give it HEAP_TEETH for floors to be
+	// taken).
 	Kept bool
 }
 
