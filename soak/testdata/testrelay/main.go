@@ -642,10 +642,11 @@ func (f *follower) session(ctx context.Context, host string, cursor *int64, conn
 	connectedHosts.Inc()
 	defer connectedHosts.Dec()
 	stop := context.AfterFunc(ctx, func() {
-		if ctx.Err() == context.DeadlineExceeded && host == f.cfg.abandonHost {
-			// A clean close: the frames already on the wire are read (and
-			// passed on) until the host answers the close, so that what
-			// reached this relay is never lost by the abandon itself.
+		if ctx.Err() == context.DeadlineExceeded {
+			// Only ABANDON_HOST's context has a deadline. A clean close:
+			// the frames already on the wire are read (and passed on)
+			// until the host answers the close, so that what reached this
+			// relay is never lost by the abandon itself.
 			conn.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseNormalClosure, "abandoning host"), time.Now().Add(time.Second))
 			conn.SetReadDeadline(time.Now().Add(2 * time.Second))
 			return
